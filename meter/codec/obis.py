@@ -1,0 +1,47 @@
+"""OBIS codes (IEC 62056-6-1): six value groups A.B.C.D.E.F, six bytes on the wire."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from meter.errors import DecodeError, EncodeError
+
+_SPLIT = re.compile(r"[.\-:*]")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Obis:
+    a: int
+    b: int
+    c: int
+    d: int
+    e: int
+    f: int = 255
+
+    def __post_init__(self) -> None:
+        for v in (self.a, self.b, self.c, self.d, self.e, self.f):
+            if not 0 <= v <= 255:
+                raise EncodeError(f"OBIS value group out of range: {v}")
+
+    @classmethod
+    def parse(cls, text: str) -> Obis:
+        """Accepts ``1.0.1.8.0.255``, ``1-0:1.8.0.255`` and ``1-0:1.8.0`` (F = 255)."""
+        parts = [p for p in _SPLIT.split(text.strip()) if p != ""]
+        if len(parts) == 5:
+            parts.append("255")
+        if len(parts) != 6 or not all(p.isdigit() for p in parts):
+            raise EncodeError(f"not an OBIS code: {text!r}")
+        return cls(*(int(p) for p in parts))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Obis:
+        if len(data) != 6:
+            raise DecodeError(f"logical name must be 6 bytes, got {len(data)}")
+        return cls(*data)
+
+    def to_bytes(self) -> bytes:
+        return bytes((self.a, self.b, self.c, self.d, self.e, self.f))
+
+    def __str__(self) -> str:
+        return f"{self.a}.{self.b}.{self.c}.{self.d}.{self.e}.{self.f}"
