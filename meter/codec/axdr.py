@@ -532,3 +532,23 @@ def is_finite_number(value: Data) -> bool:
 
 
 INTEGER_TYPES: tuple[type[Data], ...] = tuple(c for c in _BY_TAG.values() if issubclass(c, _Int))
+
+
+@dataclass(frozen=True, slots=True)
+class Raw(Data):
+    """An already-encoded tagged value, written as is (not a wire type of its own).
+
+    Lets large values (a profile buffer of pre-encoded rows) go to the wire without being
+    rebuilt as objects; decode the bytes with :func:`decode` to look inside.
+    """
+
+    encoded: bytes
+
+    def encode(self, w: Writer) -> None:
+        w.buf += self.encoded
+
+    def to_bytes(self) -> bytes:
+        return self.encoded
+
+    def to_python(self) -> object:
+        return decode(self.encoded).to_python()
