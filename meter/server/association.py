@@ -1,0 +1,416 @@
+"""Application associations of one connection: ACSE (AARQ/AARE, RLRQ/RLRE) and the xDLMS
+requests that run inside them (Green Book 9.3.2-9.3.5, IEC 62056-5-3 / 53).
+
+States per client SAP: no association -> (AARQ accepted) associated, or pending while an HLS
+exchange waits for ``reply_to_HLS_authentication`` -> associated; RLRQ or the lower layer going
+away releases it. Every refusal uses the protocol's own answer: an AARE with a diagnostic, an
+exception-response, a confirmed-service-error in the AARE user-information.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from meter import apdu as A
+from meter.apdu.initiate import Conformance
+from meter.codec import axdr
+from meter.codec.obis import Obis
+from meter.cosem.association_ln import AssociationLN
+from meter.cosem.base import AccessMode, Context
+from meter.errors import DecodeError, MeterError, SecurityError
+from meter.server.protection import (
+    GENERAL_OVERHEAD,
+    GLO_OVERHEAD,
+    SC_AUTHENTICATION,
+    Envelope,
+    ReplayError,
+    SecurityContext,
+    unwrap,
+    wrap,
+)
+from meter.server.services import PLAIN, RequestSecurity, Services
+
+log = logging.getLogger(__name__)
+
+DLMS_VERSION = 6
+CONTEXT_LN = 1
+CONTEXT_LN_CIPHERED = 3
+MECHANISM_LOWEST = 0
+MECHANISM_LLS = 1
+MECHANISM_HLS_GMAC = 5
+
+# Security events (fraud detection log codes, cosem-reference.md §4.1).
+EVENT_AUTHENTICATION_FAILED = 46
+EVENT_DECRYPTION_FAILED = 49
+EVENT_REPLAY = 50
+
+#: What the meter offers; the negotiated block is this AND the client's proposal. General block
+#: transfer is deliberately absent: dlms-cosem proposes it but cannot receive it, and the
+#: standard lets the server drop any bit it does not support (Green Book 9.4.6.1).
+SERVER_CONFORMANCE = (
+    Conformance.GET | Conformance.SET | Conformance.ACTION | Conformance.SELECTIVE_ACCESS
+    | Conformance.MULTIPLE_REFERENCES | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ
+    | Conformance.BLOCK_TRANSFER_WITH_SET_OR_WRITE | Conformance.BLOCK_TRANSFER_WITH_ACTION
+    | Conformance.GENERAL_PROTECTION | Conformance.DATA_NOTIFICATION
+)
+
+_CIPHERED = (A.CipheredApdu, A.GeneralGloCiphering, A.GeneralDedCiphering)
+_REPLY_TO_HLS = 1
+_CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPolicy:
+    """One configured association: who may open it and how (from the profile)."""
+
+    client_sap: int
+    name: str
+    association: Obis
+    mechanism: int = MECHANISM_LOWEST
+    context: int = CONTEXT_LN
+    secret: bytes = b""
+    security_setup: Obis | None = None
+    required_protection: int = 0  # RequestSecurity bits every request must carry
+
+
+class Environment(Protocol):
+    """What the device provides to the application server."""
+
+    directory: object
+    max_receive_pdu: int
+
+    def policy(self, client_sap: int) -> ClientPolicy | None: ...
+    def association_for(self, policy: ClientPolicy) -> AssociationLN: ...
+    def security_context(self, setup: Obis) -> SecurityContext: ...
+    def make_context(self, association: AssociationLN) -> Context: ...
+    def random_bytes(self, n: int) -> bytes: ...
+    def security_event(self, code: int, detail: str) -> None: ...
+
+
+class State(enum.Enum):
+    IDLE = 0
+    PENDING = 1  # HLS: waiting for reply_to_HLS_authentication
+    ASSOCIATED = 2
+
+
+@dataclass(slots=True)
+class _Association:
+    policy: ClientPolicy
+    state: State
+    cosem: AssociationLN
+    services: Services
+    security: SecurityContext | None
+    client_system_title: bytes | None = None
+    dedicated_key: bytes | None = None
+    challenge_stoc: bytes = b""
+    challenge_ctos: bytes = b""
+    ciphered_initiate: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def _exception(state: A.StateError, service: A.ServiceError) -> bytes:
+    return A.ExceptionResponse(state, service).to_bytes()
+
+
+class ApplicationServer:
+    """All associations carried by one connection, keyed by client SAP."""
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._by_client: dict[int, _Association] = {}
+
+    def release_all(self) -> None:
+        """The lower layer went away: every association of this connection ends."""
+        for a in self._by_client.values():
+            a.cosem.set_status(0)
+        self._by_client.clear()
+
+    def is_associated(self, client_sap: int) -> bool:
+        a = self._by_client.get(client_sap)
+        return a is not None and a.state is State.ASSOCIATED
+
+    def handle(self, client_sap: int, data: bytes) -> bytes | None:
+        """One APDU from ``client_sap``; returns the response APDU (or None: nothing to send)."""
+        try:
+            apdu = A.decode_apdu(data)
+        except DecodeError as exc:
+            log.info("client %d: undecodable APDU (%s): %s", client_sap, exc, data[:64].hex())
+            if data and data[0] in A.KNOWN_TAGS:
+                return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OTHER_REASON)
+            return _exception(A.StateError.SERVICE_UNKNOWN, A.ServiceError.SERVICE_NOT_SUPPORTED)
+        if isinstance(apdu, A.AARQ):
+            return self._associate(client_sap, apdu)
+        assoc = self._by_client.get(client_sap)
+        if isinstance(apdu, A.RLRQ):
+            return self._release(client_sap, apdu)
+        if assoc is None:
+            log.info("client %d: %s outside an association", client_sap, type(apdu).__name__)
+            return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OPERATION_NOT_POSSIBLE)
+        return self._request(assoc, apdu)
+
+    # --- xDLMS requests inside an association -----------------------------------------------
+
+    def _request(self, assoc: _Association, apdu: object) -> bytes:
+        envelope: Envelope | None = None
+        sec = PLAIN
+        if isinstance(apdu, _CIPHERED):
+            if assoc.security is None:
+                return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.SERVICE_NOT_SUPPORTED)
+            try:
+                plain, envelope = unwrap(apdu, assoc.security, assoc.client_system_title,
+                                         assoc.dedicated_key)
+            except ReplayError as exc:
+                self._env.security_event(EVENT_REPLAY, str(exc))
+                return A.ExceptionResponse(A.StateError.SERVICE_NOT_ALLOWED,
+                                           A.ServiceError.INVOCATION_COUNTER_ERROR,
+                                           exc.expected).to_bytes()
+            except SecurityError as exc:
+                assoc.security.failures += 1
+                self._env.security_event(EVENT_DECRYPTION_FAILED, str(exc))
+                return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.DECIPHERING_ERROR)
+            try:
+                apdu = A.decode_apdu(plain)
+            except DecodeError as exc:
+                log.info("undecodable APDU inside a ciphered envelope: %s", exc)
+                return self._protect(assoc, envelope, _exception(
+                    A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OTHER_REASON))
+            if isinstance(apdu, _CIPHERED + (A.AARQ, A.RLRQ)):
+                return self._protect(assoc, envelope, _exception(
+                    A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OPERATION_NOT_POSSIBLE))
+            sec = RequestSecurity(_request_bits(envelope.security_control))
+        if (assoc.policy.required_protection & ~sec.bits) or (
+            assoc.state is State.PENDING and not _is_hls_reply(apdu)
+        ):
+            log.info("client %d: %s refused (state %s, protection 0x%02X)", assoc.policy.client_sap,
+                     type(apdu).__name__, assoc.state.name, sec.bits)
+            response = _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OPERATION_NOT_POSSIBLE)
+        else:
+            response = assoc.services.handle(apdu, sec)
+        if assoc.state is State.PENDING and assoc.extra.pop("hls_failed", False):
+            self._by_client.pop(assoc.policy.client_sap, None)
+            assoc.cosem.set_status(0)
+        return self._protect(assoc, envelope, response)
+
+    def _protect(self, assoc: _Association, envelope: Envelope | None, response: bytes) -> bytes:
+        if envelope is None or assoc.security is None:
+            return response
+        return wrap(response, envelope, assoc.security, assoc.dedicated_key)
+
+    # --- ACSE --------------------------------------------------------------------------------
+
+    def _associate(self, client_sap: int, aarq: A.AARQ) -> bytes:
+        old = self._by_client.pop(client_sap, None)
+        if old is not None:  # a new AARQ replaces whatever this client had
+            old.cosem.set_status(0)
+        policy = self._env.policy(client_sap)
+        if policy is None:
+            return self._reject(aarq.application_context_name, A.AcseServiceUser.NO_REASON_GIVEN)
+        if aarq.application_context_name != policy.context:
+            return self._reject(policy.context, A.AcseServiceUser.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED)
+        if policy.mechanism != MECHANISM_LOWEST:
+            if aarq.mechanism_name is None:
+                return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_MECHANISM_NAME_REQUIRED)
+            if aarq.mechanism_name != policy.mechanism:
+                return self._reject(policy.context,
+                                    A.AcseServiceUser.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED)
+        elif aarq.mechanism_name not in (None, MECHANISM_LOWEST):
+            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED)
+
+        security = self._env.security_context(policy.security_setup) if policy.security_setup else None
+        ciphered = policy.context == CONTEXT_LN_CIPHERED
+        title = aarq.calling_ap_title
+        if ciphered and (title is None or len(title) != 8):
+            return self._reject(policy.context, A.AcseServiceUser.CALLING_AP_TITLE_NOT_RECOGNIZED)
+
+        # The xDLMS InitiateRequest, ciphered in a ciphered context.
+        if aarq.user_information is None:
+            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN)
+        try:
+            initiate, envelope = self._open_initiate(aarq.user_information, security, title, ciphered)
+        except ReplayError as exc:
+            self._env.security_event(EVENT_REPLAY, str(exc))
+            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN)
+        except SecurityError as exc:
+            if security is not None:
+                security.failures += 1
+            self._env.security_event(EVENT_DECRYPTION_FAILED, f"AARQ: {exc}")
+            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN)
+        except DecodeError as exc:
+            log.info("client %d: bad InitiateRequest: %s", client_sap, exc)
+            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN)
+
+        error = _initiate_error(initiate)
+        if error is not None:
+            cse = A.ConfirmedServiceError(A.ConfirmedServiceKind.INITIATE_ERROR,
+                                          A.ServiceErrorKind.INITIATE, error).to_bytes()
+            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN, user_information=cse)
+
+        # Authentication.
+        stoc: bytes | None = None
+        if policy.mechanism == MECHANISM_LLS:
+            given = aarq.calling_authentication_value or b""
+            if not hmac.compare_digest(given, policy.secret):
+                self._env.security_event(EVENT_AUTHENTICATION_FAILED, f"LLS, client {client_sap}")
+                return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
+        elif policy.mechanism >= 2:
+            ctos = aarq.calling_authentication_value or b""
+            # Green Book: the challenge is 8 to 64 octets (dlms-cosem sends 32).
+            if not 8 <= len(ctos) <= 64:
+                self._env.security_event(EVENT_AUTHENTICATION_FAILED, f"bad CtoS length {len(ctos)}")
+                return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
+            if policy.mechanism != MECHANISM_HLS_GMAC or security is None:
+                return self._reject(policy.context,
+                                    A.AcseServiceUser.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED)
+            stoc = self._env.random_bytes(16)
+
+        conformance = Conformance(initiate.proposed_conformance) & SERVER_CONFORMANCE
+        client_max = initiate.client_max_receive_pdu_size or 0xFFFF  # 0: no limit
+        max_send = min(client_max, 0xFFFF)
+        overhead = 0
+        if envelope is not None:
+            overhead = GENERAL_OVERHEAD if envelope.kind.startswith("general") else GLO_OVERHEAD
+        cosem = self._env.association_for(policy)
+        assoc = _Association(
+            policy=policy,
+            state=State.PENDING if stoc is not None else State.ASSOCIATED,
+            cosem=cosem,
+            services=Services(self._env.directory, cosem, conformance, max_send,
+                              lambda: self._env.make_context(cosem), overhead),
+            security=security,
+            client_system_title=title,
+            dedicated_key=initiate.dedicated_key if envelope is not None else None,
+            challenge_stoc=stoc or b"",
+            challenge_ctos=aarq.calling_authentication_value or b"",
+            ciphered_initiate=envelope is not None,
+        )
+        if stoc is not None:
+            cosem.hls_reply = lambda f_stoc, a=assoc: self._hls_reply(a, f_stoc)
+        cosem.set_partner(client_sap, conformance, client_max, self._env.max_receive_pdu)
+        cosem.set_status(1 if stoc is not None else 2)
+        if title is not None and policy.security_setup is not None:
+            cosem.client_system_title = title
+        self._by_client[client_sap] = assoc
+
+        response = A.InitiateResponse(
+            negotiated_conformance=conformance,
+            server_max_receive_pdu_size=self._env.max_receive_pdu,
+            negotiated_dlms_version_number=DLMS_VERSION,
+        ).to_bytes()
+        if envelope is not None and security is not None:
+            response = wrap(response, envelope, security, None)
+        aare = A.AARE(
+            application_context_name=policy.context,
+            result=0,
+            diagnostic_source=1,
+            diagnostic=A.AcseServiceUser.NULL,
+            responding_ap_title=security.server_system_title if security is not None else None,
+            responder_acse_requirements=stoc is not None,
+            mechanism_name=policy.mechanism if stoc is not None else None,
+            responding_authentication_value=stoc,
+            user_information=response,
+        )
+        log.info("client %d: association %s %s", client_sap, policy.name,
+                 "pending HLS" if stoc is not None else "established")
+        return aare.to_bytes()
+
+    def _open_initiate(self, user_information: bytes, security: SecurityContext | None,
+                       title: bytes | None, ciphered: bool) -> tuple[A.InitiateRequest, Envelope | None]:
+        apdu = A.decode_apdu(user_information)
+        envelope = None
+        if isinstance(apdu, _CIPHERED):
+            if security is None:
+                raise SecurityError("ciphered InitiateRequest in a context without security")
+            plain, envelope = unwrap(apdu, security, title, None)
+            apdu = A.decode_apdu(plain)
+        elif ciphered:
+            raise SecurityError("a ciphered context needs a ciphered InitiateRequest")
+        if not isinstance(apdu, A.InitiateRequest):
+            raise DecodeError(f"user-information holds {type(apdu).__name__}, not an InitiateRequest")
+        return apdu, envelope
+
+    def _reject(self, context: int, diagnostic: int, user_information: bytes | None = None) -> bytes:
+        log.info("AARQ rejected: diagnostic %s", diagnostic)
+        return A.AARE(
+            application_context_name=context,
+            result=1,  # rejected-permanent
+            diagnostic_source=1,  # acse-service-user
+            diagnostic=diagnostic,
+            responding_ap_title=None,
+            responder_acse_requirements=False,
+            mechanism_name=None,
+            responding_authentication_value=None,
+            user_information=user_information,
+        ).to_bytes()
+
+    def _hls_reply(self, assoc: _Association, f_stoc: bytes) -> bytes | None:
+        """Pass 3 -> 4 of HLS-GMAC: check f(StoC) from the client, answer f(CtoS)."""
+        security = assoc.security
+        ok = False
+        if security is not None and assoc.client_system_title is not None and len(f_stoc) == 17 \
+                and f_stoc[0] & SC_AUTHENTICATION:
+            sc = f_stoc[0]
+            ic = int.from_bytes(f_stoc[1:5], "big")
+            expected = security.gmac(sc, assoc.client_system_title, ic, assoc.challenge_stoc)
+            ok = hmac.compare_digest(expected, f_stoc[5:])
+        if not ok or security is None:
+            self._env.security_event(EVENT_AUTHENTICATION_FAILED,
+                                     f"HLS-GMAC, client {assoc.policy.client_sap}")
+            assoc.extra["hls_failed"] = True
+            return None
+        assoc.state = State.ASSOCIATED
+        assoc.cosem.set_status(2)
+        ic_s = security.tx.next()
+        tag = security.gmac(sc, security.server_system_title, ic_s, assoc.challenge_ctos)
+        return bytes((sc,)) + ic_s.to_bytes(4, "big") + tag
+
+    def _release(self, client_sap: int, rlrq: A.RLRQ) -> bytes:
+        assoc = self._by_client.pop(client_sap, None)
+        if assoc is not None:
+            assoc.cosem.set_status(0)
+        user_information = None
+        if assoc is not None and rlrq.user_information and assoc.ciphered_initiate \
+                and assoc.security is not None:
+            # A ciphered context answers the RLRQ's InitiateRequest with a ciphered InitiateResponse.
+            try:
+                _, envelope = self._open_initiate(rlrq.user_information, assoc.security,
+                                                  assoc.client_system_title, True)
+                if envelope is not None:
+                    plain = A.InitiateResponse(
+                        negotiated_conformance=assoc.services.conformance,
+                        server_max_receive_pdu_size=self._env.max_receive_pdu,
+                        negotiated_dlms_version_number=DLMS_VERSION).to_bytes()
+                    user_information = wrap(plain, envelope, assoc.security, None)
+            except (MeterError, DecodeError) as exc:
+                log.info("client %d: RLRQ user-information ignored: %s", client_sap, exc)
+        return A.RLRE(reason=0, user_information=user_information).to_bytes()
+
+
+def _request_bits(security_control: int) -> int:
+    bits = 0
+    if security_control & 0x10:
+        bits |= AccessMode.AUTHENTICATED_REQUEST
+    if security_control & 0x20:
+        bits |= AccessMode.ENCRYPTED_REQUEST
+    return int(bits)
+
+
+def _is_hls_reply(apdu: object) -> bool:
+    return (isinstance(apdu, A.ActionRequestNormal) and apdu.method.class_id == 15
+            and apdu.method.method_id == _REPLY_TO_HLS
+            and isinstance(apdu.parameters, axdr.OctetString))
+
+
+def _initiate_error(req: A.InitiateRequest) -> int | None:
+    """The InitiateError of a request we cannot serve (Green Book 9.4.2), or None."""
+    if req.proposed_dlms_version_number < DLMS_VERSION:
+        return A.InitiateError.DLMS_VERSION_TOO_LOW
+    proposed = Conformance(req.proposed_conformance)
+    if not proposed & (Conformance.GET | Conformance.SET | Conformance.ACTION) & SERVER_CONFORMANCE:
+        return A.InitiateError.INCOMPATIBLE_CONFORMANCE
+    if 0 < req.client_max_receive_pdu_size < 12:
+        return A.InitiateError.PDU_SIZE_TOO_SHORT
+    return None

@@ -1,0 +1,104 @@
+"""One connection's protocol stack, sans-IO: a link framer (IEC 62056-47 wrapper or HDLC)
+under the xDLMS application server.
+
+Bytes and ``now`` go in, bytes come out; the transport only pumps. Before any response leaves,
+the device commits what the request changed (``commit``), so nothing acknowledged on the wire is
+lost to a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from meter.errors import RemoteProtocolError
+from meter.link import hdlc
+from meter.link.wrapper import WrapperConnection, WrapperPdu
+from meter.server.association import ApplicationServer, Environment
+
+log = logging.getLogger(__name__)
+
+
+class MeterStack:
+    """Framing + application server for one connection (TCP socket or serial line)."""
+
+    def __init__(
+        self,
+        framing: str,
+        env: Environment,
+        commit: Callable[[], None],
+        *,
+        server_wport: int = 1,
+        hdlc_config: hdlc.HdlcConfig | None = None,
+        now: float = 0.0,
+    ) -> None:
+        self.closed = False
+        self._server = ApplicationServer(env)
+        self._commit = commit
+        self._server_wport = server_wport
+        self._wrapper: WrapperConnection | None = None
+        self._hdlc: hdlc.HdlcServer | None = None
+        if framing == "wrapper":
+            self._wrapper = WrapperConnection()
+        elif framing == "hdlc":
+            self._hdlc = hdlc.HdlcServer(hdlc_config or hdlc.HdlcConfig(), now=now)
+        else:
+            raise ValueError(f"unknown framing {framing!r}")
+
+    def _apdu(self, client: int, apdu: bytes) -> bytes | None:
+        response = self._server.handle(client, apdu)
+        self._commit()
+        return response
+
+    def receive_data(self, data: bytes, now: float) -> bytes:
+        if self._wrapper is not None:
+            return self._receive_wrapped(data)
+        return self._receive_hdlc(data, now)
+
+    def _receive_wrapped(self, data: bytes) -> bytes:
+        assert self._wrapper is not None
+        try:
+            pdus = self._wrapper.receive_data(data)
+        except RemoteProtocolError as exc:
+            # A wrapper header we cannot resynchronise from: the only safe answer is to close.
+            log.warning("closing connection: %s", exc)
+            self.closed = True
+            self._server.release_all()
+            return b""
+        out = []
+        for pdu in pdus:
+            if pdu.destination_wport != self._server_wport:
+                log.info("wrapper PDU for wPort %d ignored", pdu.destination_wport)
+                continue
+            response = self._apdu(pdu.source_wport, pdu.payload)
+            if response is not None:
+                out.append(WrapperPdu(self._server_wport, pdu.source_wport, response).to_bytes())
+        return b"".join(out)
+
+    def _receive_hdlc(self, data: bytes, now: float) -> bytes:
+        assert self._hdlc is not None
+        self._dispatch(self._hdlc.receive_data(data, now))
+        return self._hdlc.data_to_send()
+
+    def _dispatch(self, events: list[object]) -> None:
+        assert self._hdlc is not None
+        for event in events:
+            if isinstance(event, hdlc.ApduReceived):
+                response = self._apdu(event.client_address, event.apdu)
+                if response is not None:
+                    self._hdlc.send_apdu(event.client_address, response)
+            elif isinstance(event, (hdlc.Connected, hdlc.Disconnected)):
+                # A new or lost HDLC connection ends the associations it carried (Green Book).
+                self._server.release_all()
+
+    def next_deadline(self) -> float | None:
+        return self._hdlc.next_deadline() if self._hdlc is not None else None
+
+    def handle_timer(self, now: float) -> bytes:
+        if self._hdlc is None:
+            return b""
+        self._dispatch(self._hdlc.handle_timer(now))
+        return self._hdlc.data_to_send()
+
+    def connection_lost(self) -> None:
+        self._server.release_all()
