@@ -208,7 +208,8 @@ class ApplicationServer:
             old.cosem.set_status(0)
         policy = self._env.policy(client_sap)
         if policy is None:
-            return self._reject(aarq.application_context_name, A.AcseServiceUser.NO_REASON_GIVEN)
+            context = aarq.application_context_name if aarq.application_context_name > 0 else CONTEXT_LN
+            return self._reject(context, A.AcseServiceUser.NO_REASON_GIVEN)
         if aarq.application_context_name != policy.context:
             return self._reject(policy.context, A.AcseServiceUser.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED)
         if policy.mechanism != MECHANISM_LOWEST:

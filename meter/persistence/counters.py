@@ -1,0 +1,127 @@
+"""Invocation counters that survive crashes (Green Book 9.2.3.3.7 and 9.2.3.3.8).
+
+The sender's invocation counter is the invocation field of the GCM IV: handing out one value
+twice under the same key would reuse a GCM nonce and break both confidentiality and
+authenticity. :class:`InvocationCounter` therefore *reserves ahead*: before it hands out any value
+below a high-water mark it commits that mark durably, in blocks of ``block`` values. After a crash
+at any instant it resumes at the persisted mark, so every value handed out before the crash is
+below every value handed out after it (the up to ``block`` values reserved but unused are lost,
+which is harmless).
+
+:class:`ReceivedCounter` keeps the last invocation counter accepted from a peer (per key and
+system title, chosen by the caller's store key) and accepts only strictly greater values, which
+rejects replays. Choice of durability, from tests/persistence/bench_commit.py on ext4/virtio:
+a WAL commit costs ~16 µs with synchronous=NORMAL and ~210 µs with FULL. Reservations use FULL
+(once per ``block`` values, ~0.2 µs per value amortised) because nonce reuse is fatal even after
+a power cut. Accepted peer counters commit with NORMAL on every APDU: that survives any crash of
+the meter process; only a host power cut could roll back the last few accepted values, letting a
+just-seen APDU be replayed once -- a much smaller harm than 13x the cost on every request.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from meter.errors import SecurityError
+from meter.persistence.store import Store, StoreError
+
+__all__ = ["MAX_COUNTER", "InvocationCounter", "ReceivedCounter"]
+
+log = logging.getLogger(__name__)
+
+MAX_COUNTER = 0xFFFF_FFFF  # the invocation field is 32 bits
+_WIDTH = 8  # stored as 8-byte big-endian: the mark may be MAX_COUNTER + 1
+
+
+def _load(store: Store, key: str) -> int | None:
+    raw = store.get(key)
+    if raw is None:
+        return None
+    if len(raw) != _WIDTH:
+        raise StoreError(f"counter {key!r} holds {len(raw)} bytes, expected {_WIDTH}")
+    return int.from_bytes(raw, "big")
+
+
+def _encode(value: int) -> bytes:
+    return value.to_bytes(_WIDTH, "big")
+
+
+class InvocationCounter:
+    """Our transmit invocation counter under one key; never yields a value twice.
+
+    ``store_key`` names the persisted high-water mark, e.g. ``"ic/tx/unicast"``.
+    """
+
+    __slots__ = ("_store", "_key", "_block", "_next", "_limit")
+
+    def __init__(self, store: Store, store_key: str, *, block: int = 1000, start: int = 0) -> None:
+        if block < 1:
+            raise ValueError("block must be >= 1")
+        self._store = store
+        self._key = store_key
+        self._block = block
+        mark = _load(store, store_key)
+        # Everything below the persisted mark may have been used before a crash: resume there.
+        self._next = start if mark is None else mark
+        self._limit = self._next  # nothing reserved yet in this run
+
+    @property
+    def current(self) -> int:
+        """The value the next :meth:`next` returns (what invocation counter objects report)."""
+        return self._next
+
+    def next(self) -> int:
+        """Allocate the next value; raises SecurityError when the 32-bit space is exhausted."""
+        value = self._next
+        if value > MAX_COUNTER:
+            raise SecurityError("invocation counter exhausted: the key must be renewed")
+        if value >= self._limit:
+            limit = min(value + self._block, MAX_COUNTER + 1)
+            # The mark must be on disk before any value below it leaves this object.
+            self._store.put(self._key, _encode(limit), durable=True)
+            self._limit = limit
+        self._next = value + 1
+        return value
+
+    def reset(self, start: int = 0) -> None:
+        """Restart at ``start``: only after the key changed (Green Book: new key, new counter)."""
+        self._store.put(self._key, _encode(start), durable=True)
+        self._next = self._limit = start
+        log.info("invocation counter %s reset to %d", self._key, start)
+
+
+class ReceivedCounter:
+    """Last invocation counter accepted from a peer; replays and reorders are refused.
+
+    ``store_key`` should name the key and the peer, e.g. ``f"ic/rx/{system_title.hex()}/0"``.
+    """
+
+    __slots__ = ("_store", "_key", "_last")
+
+    def __init__(self, store: Store, store_key: str) -> None:
+        self._store = store
+        self._key = store_key
+        stored = _load(store, store_key)
+        self._last = -1 if stored is None else stored
+
+    @property
+    def last(self) -> int:
+        """The greatest value accepted so far; -1 before the first (so ``last + 1`` is the
+        least acceptable value)."""
+        return self._last
+
+    def accept(self, value: int) -> bool:
+        """Accept ``value`` if it is greater than every value accepted before, and persist it.
+
+        The value is committed before this returns True, so after a crash it stays refused.
+        """
+        if not self._last < value <= MAX_COUNTER:
+            return False
+        self._store.put(self._key, _encode(value))
+        self._last = value
+        return True
+
+    def reset(self) -> None:
+        """Forget the peer's counter: only after the key changed."""
+        self._store.delete(self._key)
+        self._last = -1

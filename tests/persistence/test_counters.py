@@ -1,0 +1,80 @@
+"""Invocation counters: reservation ahead, reopen, exhaustion, replay refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meter.errors import SecurityError
+from meter.persistence.counters import MAX_COUNTER, InvocationCounter, ReceivedCounter
+from meter.persistence.store import Store, StoreError
+
+
+def test_next_reserves_before_use(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        ic = InvocationCounter(store, "ic/tx", block=10)
+        assert ic.current == 0
+        assert store.get("ic/tx") is None  # nothing reserved before the first use
+        assert [ic.next() for _ in range(3)] == [0, 1, 2]
+        assert int.from_bytes(store.get("ic/tx") or b"", "big") == 10
+        assert ic.current == 3
+        for _ in range(8):
+            ic.next()
+        assert ic.current == 11
+        assert int.from_bytes(store.get("ic/tx") or b"", "big") == 20
+
+
+def test_reopen_continues_above_everything_used(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        ic = InvocationCounter(store, "ic/tx", block=100, start=5)
+        used = [ic.next() for _ in range(42)]
+    with Store.open(tmp_path) as store:
+        ic = InvocationCounter(store, "ic/tx", block=100, start=5)
+        assert ic.next() > max(used)
+        assert ic.current == 106
+
+
+def test_exhaustion_and_reset(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        ic = InvocationCounter(store, "ic", block=1000, start=MAX_COUNTER - 1)
+        assert ic.next() == MAX_COUNTER - 1
+        assert ic.next() == MAX_COUNTER
+        with pytest.raises(SecurityError):
+            ic.next()
+        ic.reset()
+        assert ic.next() == 0
+    with Store.open(tmp_path) as store:
+        assert InvocationCounter(store, "ic").next() == 1000
+
+
+def test_bad_stored_value(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        store.put("ic", b"\x01")
+        with pytest.raises(StoreError):
+            InvocationCounter(store, "ic")
+        with pytest.raises(ValueError):
+            InvocationCounter(store, "other", block=0)
+
+
+def test_received_counter(tmp_path: Path) -> None:
+    key = "ic/rx/4d4d4d0000000001/0"
+    with Store.open(tmp_path) as store:
+        rx = ReceivedCounter(store, key)
+        assert rx.last == -1
+        assert rx.accept(0)
+        assert not rx.accept(0)  # replay
+        assert rx.accept(7)
+        assert not rx.accept(5)  # older
+        assert not rx.accept(MAX_COUNTER + 1)
+        assert not rx.accept(-1)
+        assert rx.last == 7
+    with Store.open(tmp_path) as store:
+        rx = ReceivedCounter(store, key)
+        assert rx.last == 7
+        assert not rx.accept(7)
+        assert rx.accept(MAX_COUNTER)
+        rx.reset()
+        assert rx.last == -1
+        assert rx.accept(1)
+        assert ReceivedCounter(store, "ic/rx/other/0").accept(0)

@@ -1,0 +1,123 @@
+"""Store: key/value and profile rows, atomicity, reopen."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meter.persistence.store import DB_NAME, Store, StoreError
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.open(tmp_path / "state")
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def test_key_value(store: Store) -> None:
+    assert store.get("a") is None
+    store.put("a", b"1")
+    store.put("a", b"2")
+    store.put_many({"ic/tx": b"x", "ic/rx/01": b"y", "ic/rx/02": b""})
+    assert store.get("a") == b"2"
+    assert store.get("ic/rx/02") == b""
+    assert store.keys("ic/rx/") == ["ic/rx/01", "ic/rx/02"]
+    assert store.keys() == ["a", "ic/rx/01", "ic/rx/02", "ic/tx"]
+    assert store.keys("%") == []  # prefix is literal, not a LIKE pattern
+    store.delete("a")
+    store.delete("missing")
+    assert store.get("a") is None
+    store.put("k", b"v", durable=True)
+    assert store.get("k") == b"v"
+
+
+def test_wal_and_reopen(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as s:
+        s.put("x", b"\x00\xff")
+        s.append_rows("lp1", [(1.0, b"a"), (2.0, b"b")])
+    assert (tmp_path / DB_NAME).exists()
+    with Store(tmp_path / DB_NAME) as s:
+        assert s.get("x") == b"\x00\xff"
+        assert s.rows("lp1") == [(1.0, b"a"), (2.0, b"b")]
+        mode = sqlite3.connect(tmp_path / DB_NAME).execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
+
+
+def test_put_many_is_atomic(store: Store) -> None:
+    class Bad:
+        def __bytes__(self) -> bytes:
+            raise RuntimeError("boom")
+
+    store.put("a", b"old")
+    with pytest.raises(RuntimeError):
+        store.put_many({"a": b"new", "b": Bad()})  # type: ignore[dict-item]
+    assert store.get("a") == b"old"
+    assert store.get("b") is None
+
+
+def test_profile_rows(store: Store) -> None:
+    store.append_rows("lp1", [(float(i), bytes([i])) for i in range(10)])
+    store.append_rows("lp2", [(100.0, b"other")])
+    store.append_rows("lp1", [(10.0, b"\x0a")])
+    assert store.count("lp1") == 11
+    assert store.count("nothing") == 0
+    assert store.rows("lp1", 2, 4) == [(2.0, b"\x02"), (3.0, b"\x03")]
+    assert store.rows("lp1", 9) == [(9.0, b"\x09"), (10.0, b"\x0a")]
+    assert store.rows("lp1", 5, 5) == []
+    assert store.rows("lp1", 20) == []
+    store.trim("lp1", 3)
+    assert [ts for ts, _ in store.rows("lp1")] == [8.0, 9.0, 10.0]
+    store.trim("lp1", 10)
+    assert store.count("lp1") == 3
+    store.trim("lp1", 0)
+    assert store.count("lp1") == 0
+    assert store.rows("lp2") == [(100.0, b"other")]
+    store.clear("lp2")
+    assert store.count("lp2") == 0
+    store.append_rows("lp2", [])
+    with pytest.raises(StoreError):
+        store.trim("lp2", -1)
+    with pytest.raises(StoreError):
+        store.rows("lp2", -1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.floats(allow_nan=False), st.binary(max_size=20)), max_size=20),
+    start=st.integers(0, 25),
+    stop=st.none() | st.integers(0, 25),
+)
+def test_rows_behave_like_a_slice(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[tuple[float, bytes]],
+    start: int,
+    stop: int | None,
+) -> None:
+    with Store.open(tmp_path_factory.mktemp("s")) as s:
+        s.append_rows("t", rows)
+        assert s.rows("t", start, stop) == rows[start:stop]
+
+
+def test_errors_are_store_errors(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    with pytest.raises(StoreError):
+        Store.open(blocker / "sub")
+    (tmp_path / "junk").mkdir()
+    bad = tmp_path / "junk" / DB_NAME
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError):
+        Store(bad)
+    s = Store.open(tmp_path / "ok")
+    s.close()
+    with pytest.raises(StoreError):
+        s.get("a")
+    with pytest.raises(StoreError):
+        s.put("a", b"")
+    with pytest.raises(StoreError):
+        Store(tmp_path / "x.db", synchronous="OFF")
