@@ -1,0 +1,263 @@
+"""Association LN (class_id 15, version 3; Blue Book §4.4.3).
+
+One instance per configured association (0.0.40.0.e.255). Its rights table says which objects
+the association sees and with which access_mode (v3 bit flags); objects absent from it are
+invisible. Each connection works on its own copy (:meth:`AssociationLN.copy_for_connection`):
+associated_partners_id and association_status are per connection, everything else (secret,
+rights, configuration) is shared with the configured instance.
+
+object_list selective access (Blue Book; selectors from recollection of the Blue Book text, M):
+1 class_list (array of class_id), 2 object_id_list (array of {class_id, logical_name}),
+3 object_id ({class_id, logical_name}). Each answers an array of object_list elements.
+application_context_name and authentication_mechanism_name use the 7-arc structure form that
+Gurux and most meters send (cosem-reference.md §2.2, §7 item 7).
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+from collections.abc import Callable, Iterator
+
+from meter.codec.axdr import (
+    NULL, Array, BitString, Data, Enum, Integer, LongUnsigned, OctetString, Structure, Unsigned,
+    VisibleString)
+from meter.codec.obis import Obis
+from meter.cosem.base import (
+    AccessMode, Attr, Context, CosemObject, Method, MethodAccessMode, bad_type, expect, fields,
+    integer, out_of_range)
+from meter.errors import AccessError, DataAccessResult, DecodeError
+
+CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
+
+Rights = dict[Obis, tuple[dict[int, AccessMode], dict[int, MethodAccessMode]]]
+
+
+class AssociationStatus(enum.IntEnum):
+    NON_ASSOCIATED = 0
+    ASSOCIATION_PENDING = 1
+    ASSOCIATED = 2
+
+
+def _arcs(kind: int, last: int) -> Structure:
+    """{joint-iso-ccitt 2, country 16, country-name 756, identified-organization 5, DLMS-UA 8,
+    kind (1 application context / 2 mechanism name), id}: OID 2.16.756.5.8.kind.id."""
+    return Structure((Unsigned(2), Unsigned(16), LongUnsigned(756), Unsigned(5), Unsigned(8),
+                      Unsigned(kind), Unsigned(last)))
+
+
+def context_name(context_id: int) -> Structure:
+    """1 LN no ciphering, 2 SN no ciphering, 3 LN with ciphering, 4 SN with ciphering."""
+    return _arcs(1, context_id)
+
+
+def mechanism_name(mechanism_id: int) -> Structure:
+    """0 lowest, 1 LLS, 2..7 HLS (5 = GMAC)."""
+    return _arcs(2, mechanism_id)
+
+
+def xdlms_context_info(conformance: int, max_receive: int, max_send: int,
+                       dlms_version: int = 6, quality_of_service: int = 0,
+                       cyphering_info: bytes = b"") -> Structure:
+    return Structure((BitString(conformance.to_bytes(3, "big"), 24), LongUnsigned(max_receive),
+                      LongUnsigned(max_send), Unsigned(dlms_version), Integer(quality_of_service),
+                      OctetString(cyphering_info)))
+
+
+def _object_id(value: Data | None, what: str) -> tuple[int, Obis]:
+    class_id, ln = fields(value, 2, what)
+    try:
+        obis = Obis.from_bytes(expect(ln, OctetString, what).value)
+    except DecodeError:
+        raise bad_type(what) from None
+    return expect(class_id, LongUnsigned, what).value, obis
+
+
+class AssociationLN(CosemObject):
+    CLASS_ID = 15
+    VERSION = 3
+    NAME = "association_ln"
+    ATTRIBUTES = (
+        Attr(1, "logical_name", OctetString),
+        Attr(2, "object_list", Array, selectors=(1, 2, 3)),
+        Attr(3, "associated_partners_id", Structure),
+        Attr(4, "application_context_name", Structure, default=context_name(1)),
+        # Default conformance: block transfer with get/set/action, multiple references, get, set,
+        # selective access, action (bits 11-14, 19-21, 23); the server writes what it negotiates.
+        Attr(5, "xDLMS_context_info", Structure,
+             default=xdlms_context_info(0x001E1D, 1024, 1024)),
+        Attr(6, "authentication_mechanism_name", Structure, default=mechanism_name(0)),
+        Attr(7, "secret", OctetString, default=OctetString(b"")),
+        Attr(8, "association_status", Enum, static=False),
+        Attr(9, "security_setup_reference", OctetString, default=OctetString(bytes(6))),
+        Attr(10, "user_list", Array, default=Array()),
+        Attr(11, "current_user", Structure, static=False,
+             default=Structure((Unsigned(0), VisibleString(b"")))),
+    )
+    METHODS = (
+        Method(1, "reply_to_HLS_authentication"),
+        Method(2, "change_HLS_secret"),
+        Method(3, "add_object"),
+        Method(4, "remove_object"),
+        Method(5, "add_user"),
+        Method(6, "remove_user"),
+    )
+
+    def __init__(self, logical_name: Obis, rights: Rights | None = None, **values: Data) -> None:
+        super().__init__(logical_name, **values)
+        self.rights: Rights = rights if rights is not None else {}
+        self.client_sap = 0
+        self.server_sap = 0
+        self.status = AssociationStatus.NON_ASSOCIATED
+        #: Set by the server for HLS pass 3/4: checks the client's f(StoC), returns f(CtoS) or
+        #: None when the check fails.
+        self.hls_reply: Callable[[bytes], bytes | None] | None = None
+        #: Set by the server when the HLS secret lives elsewhere (keys of HLS-GMAC); returns
+        #: False to refuse. Without it change_HLS_secret replaces attribute 7.
+        self.hls_change_secret: Callable[[bytes], bool] | None = None
+
+    def copy_for_connection(self) -> AssociationLN:
+        """A per-connection instance sharing configuration, secret and rights with this one."""
+        clone = copy.copy(self)
+        clone.client_sap = clone.server_sap = 0
+        clone.status = AssociationStatus.NON_ASSOCIATED
+        clone.hls_reply = None
+        clone.hls_change_secret = None
+        return clone
+
+    # --- for the server ----------------------------------------------------------------------
+
+    @property
+    def secret(self) -> bytes:
+        return self.value("secret").value  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def mechanism_id(self) -> int:
+        return int(self.value("authentication_mechanism_name").items[-1].value)  # type: ignore[attr-defined]
+
+    @property
+    def context_id(self) -> int:
+        return int(self.value("application_context_name").items[-1].value)  # type: ignore[attr-defined]
+
+    def _rights_of(self, obis: Obis) -> tuple[dict[int, AccessMode], dict[int, MethodAccessMode]]:
+        if obis == CURRENT_ASSOCIATION and obis not in self.rights:
+            obis = self.logical_name  # "my own association" has the rights of this instance
+        return self.rights.get(obis, ({}, {}))
+
+    def is_visible(self, obis: Obis) -> bool:
+        return obis in self.rights or (obis == CURRENT_ASSOCIATION and self.logical_name in self.rights)
+
+    def attribute_access(self, obis: Obis, index: int) -> AccessMode:
+        return self._rights_of(obis)[0].get(index, AccessMode.NO_ACCESS)
+
+    def method_access(self, obis: Obis, index: int) -> MethodAccessMode:
+        return self._rights_of(obis)[1].get(index, MethodAccessMode.NO_ACCESS)
+
+    # --- object_list ---------------------------------------------------------------------------
+
+    def _element(self, obj: CosemObject, obis: Obis) -> Structure:
+        attrs, methods = self._rights_of(obis)
+        attribute_access = Array(tuple(
+            Structure((Integer(a.index), Enum(int(attrs.get(a.index, AccessMode.NO_ACCESS))),
+                       Array(tuple(Integer(s) for s in a.selectors)) if a.selectors else NULL))
+            for a in obj.ATTRIBUTES))
+        method_access = Array(tuple(
+            Structure((Integer(m.index),
+                       Enum(int(methods.get(m.index, MethodAccessMode.NO_ACCESS)))))
+            for m in obj.METHODS))
+        return Structure((LongUnsigned(obj.CLASS_ID), Unsigned(obj.VERSION),
+                          OctetString(obis.to_bytes()),
+                          Structure((attribute_access, method_access))))
+
+    def _visible(self, ctx: Context) -> Iterator[tuple[CosemObject, Obis]]:
+        for obj in ctx.directory:
+            if obj.logical_name in self.rights:
+                yield obj, obj.logical_name
+        if CURRENT_ASSOCIATION in self.rights and CURRENT_ASSOCIATION not in ctx.directory:
+            yield self, CURRENT_ASSOCIATION
+
+    def read_object_list(self, ctx: Context, selector: int | None,
+                         parameters: Data | None) -> Data:
+        visible = list(self._visible(ctx))
+        if selector == 1:
+            classes = {integer(c, "class_list") for c in expect(parameters, Array, "").items}
+            visible = [(o, n) for o, n in visible if o.CLASS_ID in classes]
+        elif selector in (2, 3):
+            ids = ([_object_id(i, "object_id") for i in expect(parameters, Array, "").items]
+                   if selector == 2 else [_object_id(parameters, "object_id")])
+            visible = [(o, n) for o, n in visible if (o.CLASS_ID, n) in ids]
+        return Array(tuple(self._element(o, n) for o, n in visible))
+
+    # --- per-connection and write-only attributes --------------------------------------------
+
+    def read_associated_partners_id(self, ctx: Context, selector: int | None,
+                                    parameters: Data | None) -> Data:
+        return Structure((Integer(self.client_sap), LongUnsigned(self.server_sap)))
+
+    def read_association_status(self, ctx: Context, selector: int | None,
+                                parameters: Data | None) -> Data:
+        return Enum(int(self.status))
+
+    def read_secret(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
+        raise AccessError(DataAccessResult.READ_WRITE_DENIED, "the secret is write-only")
+
+    def _read_only(self, value: Data, ctx: Context) -> None:
+        raise AccessError(DataAccessResult.READ_WRITE_DENIED, "set by the association itself")
+
+    write_object_list = write_associated_partners_id = write_association_status = _read_only
+    write_current_user = _read_only
+
+    # --- methods -------------------------------------------------------------------------------
+
+    def reply_to_hls_authentication(self, parameters: Data | None, ctx: Context) -> Data:
+        challenge = expect(parameters, OctetString, "f(StoC)").value
+        reply = self.hls_reply(challenge) if self.hls_reply is not None else None
+        if reply is None:
+            raise AccessError(DataAccessResult.OTHER_REASON, "HLS authentication failed")
+        self.status = AssociationStatus.ASSOCIATED
+        return OctetString(reply)
+
+    def change_hls_secret(self, parameters: Data | None, ctx: Context) -> None:
+        secret = expect(parameters, OctetString, "secret")
+        if self.hls_change_secret is None:
+            self.store("secret", secret)
+        elif not self.hls_change_secret(secret.value):
+            raise out_of_range("secret")
+
+    def add_object(self, parameters: Data | None, ctx: Context) -> None:
+        class_id, _version, ln, access = fields(parameters, 4, "object_list_element")
+        cid, obis = _object_id(Structure((class_id, ln)), "object_list_element")
+        obj = ctx.directory.get(obis)
+        if obj is None or obj.CLASS_ID != cid:
+            raise out_of_range("add_object: no such object")
+        attribute_access, method_access = fields(access, 2, "access_rights")
+        attrs: dict[int, AccessMode] = {}
+        for item in expect(attribute_access, Array, "attribute_access").items:
+            index, mode, _selectors = fields(item, 3, "attribute_access_item")
+            attrs[integer(index, "attribute_id")] = AccessMode(integer(mode, "access_mode"))
+        methods: dict[int, MethodAccessMode] = {}
+        for item in expect(method_access, Array, "method_access").items:
+            index, mode = fields(item, 2, "method_access_item")
+            methods[integer(index, "method_id")] = MethodAccessMode(integer(mode, "access_mode"))
+        self.rights[obis] = (attrs, methods)
+
+    def remove_object(self, parameters: Data | None, ctx: Context) -> None:
+        class_id, _version, ln, _access = fields(parameters, 4, "object_list_element")
+        _cid, obis = _object_id(Structure((class_id, ln)), "object_list_element")
+        if self.rights.pop(obis, None) is None:
+            raise out_of_range("remove_object: not in the object list")
+
+    def add_user(self, parameters: Data | None, ctx: Context) -> None:
+        user_id, name = fields(parameters, 2, "user")
+        entry = Structure((expect(user_id, Unsigned, "user_id"), expect(name, VisibleString, "")))
+        users = [u for u in self.value("user_list").items  # type: ignore[attr-defined]
+                 if u.items[0] != entry.items[0]]
+        self.store("user_list", Array((*users, entry)))
+
+    def remove_user(self, parameters: Data | None, ctx: Context) -> None:
+        user_id, _name = fields(parameters, 2, "user")
+        users = self.value("user_list").items  # type: ignore[attr-defined]
+        kept = tuple(u for u in users if u.items[0] != user_id)
+        if len(kept) == len(users):
+            raise out_of_range("remove_user: no such user")
+        self.store("user_list", Array(kept))

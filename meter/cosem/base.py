@@ -1,0 +1,315 @@
+"""Generic COSEM interface-class machinery (Blue Book, DLMS UA 1000-1 §4.1 "interface classes").
+
+Each interface class declares its attributes and methods in ONE table (``ATTRIBUTES``/``METHODS``)
+and inherits generic ``get``/``set``/``action`` from :class:`CosemObject`:
+
+* an attribute value lives in the object, or is BOUND to a provider (a live metrology value);
+* a class customises attribute ``x`` with ``read_x(ctx, selector, parameters)`` and/or
+  ``write_x(value, ctx)``, and implements method ``m`` as ``m(parameters, ctx)`` (Blue Book names,
+  lower-cased for Python: ``reply_to_HLS_authentication`` -> ``reply_to_hls_authentication``);
+* a handler installed with :meth:`CosemObject.set_method_handler` takes precedence, which is how
+  later work (security key transfer, device scripts) adds behaviour without touching a table.
+
+Result codes chosen where the Blue Book leaves it open (the Green Book's Data-Access-Result has no
+"value out of range"):
+
+* unknown attribute or method index -> object-undefined;
+* wrong A-XDR type -> type-unmatched;
+* a selector the attribute does not offer -> scope-of-access-violated: the request asks for a kind
+  of access outside what the attribute's access_selectors (published in object_list) allow;
+  selective-access parameters of the wrong shape -> type-unmatched;
+* a value of the right type but outside its range -> other-reason (type-unmatched would tell the
+  client its encoding is wrong, which it is not);
+* a method in the table that this meter does not implement -> other-reason.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from meter.codec import axdr
+from meter.codec.axdr import Data, OctetString
+from meter.codec.obis import Obis
+from meter.errors import AccessError, DataAccessResult
+
+if TYPE_CHECKING:
+    from meter.cosem.association_ln import AssociationLN
+    from meter.cosem.registry import ObjectDirectory
+
+#: Key of :meth:`CosemObject.dump_state` for state that is no attribute (a clock offset, demand
+#: accumulators). Attribute indices start at 1, so 0 never collides.
+PRIVATE_STATE = 0
+
+
+class AccessMode(enum.IntFlag):
+    """attribute access_mode of Association LN v3 (bit flags) [GX-PY AccessMode3]."""
+
+    NO_ACCESS = 0
+    READ = 1
+    WRITE = 2
+    READ_WRITE = 3
+    AUTHENTICATED_REQUEST = 4
+    ENCRYPTED_REQUEST = 8
+    DIGITALLY_SIGNED_REQUEST = 16
+    AUTHENTICATED_RESPONSE = 32
+    ENCRYPTED_RESPONSE = 64
+    DIGITALLY_SIGNED_RESPONSE = 128
+
+
+class MethodAccessMode(enum.IntFlag):
+    """method access_mode of Association LN v3 [GX-PY MethodAccessMode3]."""
+
+    NO_ACCESS = 0
+    ACCESS = 1
+    AUTHENTICATED_REQUEST = 4
+    ENCRYPTED_REQUEST = 8
+    DIGITALLY_SIGNED_REQUEST = 16
+    AUTHENTICATED_RESPONSE = 32
+    ENCRYPTED_RESPONSE = 64
+    DIGITALLY_SIGNED_RESPONSE = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    """One row of an attribute table. ``type`` None = a CHOICE the class checks itself."""
+
+    index: int
+    name: str
+    type: type[Data] | None
+    static: bool = True
+    selectors: tuple[int, ...] = ()
+    default: Data | None = None
+
+    @property
+    def py_name(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    index: int
+    name: str
+
+    @property
+    def py_name(self) -> str:
+        return self.name.lower()
+
+
+def _no_event(log_obis: Obis, code: int) -> None:
+    pass
+
+
+def _no_change(obj: CosemObject) -> None:
+    pass
+
+
+@dataclass(slots=True)
+class Context:
+    """What an object may see of the world during one request (or one device-internal call)."""
+
+    directory: ObjectDirectory
+    #: The association of the request; None for internal calls by the device.
+    association: AssociationLN | None = None
+    #: Record event ``code`` in the event log ``log`` (the device captures the log profile).
+    log_event: Callable[[Obis, int], None] = _no_event
+    #: The object's persistent state changed; persist it before the response goes out.
+    changed: Callable[[CosemObject], None] = _no_change
+
+    def internal(self) -> Context:
+        """The same world, without the requesting association (for captures by an object)."""
+        return Context(self.directory, None, self.log_event, self.changed)
+
+
+MethodHandler = Callable[[Data | None, Context], Data | None]
+
+#: class_id -> the Blue Book class; filled by __init_subclass__ (read through cosem.registry).
+CLASSES: dict[int, type[CosemObject]] = {}
+
+
+def bad_type(what: str) -> AccessError:
+    return AccessError(DataAccessResult.TYPE_UNMATCHED, f"{what}: wrong type")
+
+
+def out_of_range(what: str) -> AccessError:
+    return AccessError(DataAccessResult.OTHER_REASON, f"{what}: value out of range")
+
+
+def expect(value: Data | None, cls: type[Any], what: str) -> Any:
+    """``value`` if it is a ``cls``, else type-unmatched (for method and selector parameters)."""
+    if not isinstance(value, cls):
+        raise bad_type(what)
+    return value
+
+
+def fields(value: Data | None, n: int, what: str) -> tuple[Data, ...]:
+    """The items of a structure of exactly ``n`` elements, else type-unmatched."""
+    if not isinstance(value, axdr.Structure) or len(value.items) != n:
+        raise bad_type(what)
+    return value.items
+
+
+def integer(value: Data | None, what: str) -> int:
+    """The Python int of any integer-typed Data, else type-unmatched."""
+    if not isinstance(value, axdr.INTEGER_TYPES):
+        raise bad_type(what)
+    return value.value  # type: ignore[attr-defined, no-any-return]
+
+
+def in_range(value: int, lo: int, hi: int, what: str) -> int:
+    if not lo <= value <= hi:
+        raise out_of_range(what)
+    return value
+
+
+class CosemObject:
+    """An instance of a COSEM interface class, identified by its logical name."""
+
+    CLASS_ID: ClassVar[int] = 0
+    VERSION: ClassVar[int] = 0
+    #: Profile name of the class (``class = "register"`` in profiles/*.toml).
+    NAME: ClassVar[str] = ""
+    ATTRIBUTES: ClassVar[tuple[Attr, ...]] = ()
+    METHODS: ClassVar[tuple[Method, ...]] = ()
+    _ATTR_BY_INDEX: ClassVar[dict[int, Attr]]
+    _ATTR_BY_NAME: ClassVar[dict[str, Attr]]
+    _METHOD_BY_INDEX: ClassVar[dict[int, Method]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._ATTR_BY_INDEX = {a.index: a for a in cls.ATTRIBUTES}
+        cls._ATTR_BY_NAME = {a.py_name: a for a in cls.ATTRIBUTES}
+        cls._METHOD_BY_INDEX = {m.index: m for m in cls.METHODS}
+        # Only the class that defines a class_id is "the" class for it (MeasurementAlgorithm is
+        # a Data too, but a client reading class 1 means Data).
+        if "CLASS_ID" in cls.__dict__:
+            CLASSES.setdefault(cls.CLASS_ID, cls)
+
+    def __init__(self, logical_name: Obis, **values: Data) -> None:
+        self.logical_name = logical_name
+        self._values: dict[int, Data] = {
+            a.index: a.default for a in self.ATTRIBUTES if a.default is not None}
+        self._providers: dict[int, Callable[[], Data]] = {}
+        self._method_handlers: dict[int, MethodHandler] = {}
+        for name, value in values.items():
+            attr = self._ATTR_BY_NAME.get(name)
+            if attr is None or attr.index == 1:
+                raise TypeError(f"{type(self).__name__} has no settable attribute {name!r}")
+            self._values[attr.index] = value
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.logical_name})"
+
+    # --- table lookups -----------------------------------------------------------------------
+
+    def has_attribute(self, index: int) -> bool:
+        return index in self._ATTR_BY_INDEX
+
+    def has_method(self, index: int) -> bool:
+        return index in self._METHOD_BY_INDEX
+
+    def _attr(self, index: int) -> Attr:
+        attr = self._ATTR_BY_INDEX.get(index)
+        if attr is None:
+            raise AccessError(DataAccessResult.OBJECT_UNDEFINED, f"no attribute {index}")
+        return attr
+
+    # --- stored values (for subclasses) -----------------------------------------------------
+
+    def value(self, name: str) -> Data:
+        """The current value of attribute ``name`` (bound, stored or null), without hooks."""
+        index = self._ATTR_BY_NAME[name].index
+        provider = self._providers.get(index)
+        if provider is not None:
+            return provider()
+        return self._values.get(index, axdr.NULL)
+
+    def store(self, name: str, value: Data) -> None:
+        """Store attribute ``name`` without checks (class code and internal device updates)."""
+        self._values[self._ATTR_BY_NAME[name].index] = value
+
+    def bind(self, index: int, provider: Callable[[], Data]) -> None:
+        """Serve attribute ``index`` live from ``provider`` (set by the device)."""
+        self._attr(index)
+        self._providers[index] = provider
+        self._values.pop(index, None)
+
+    def is_bound(self, index: int) -> bool:
+        return index in self._providers
+
+    def set_method_handler(self, index: int, handler: MethodHandler) -> None:
+        """Implement (or override) method ``index`` without touching the class table."""
+        if index not in self._METHOD_BY_INDEX:
+            raise KeyError(f"{type(self).__name__} has no method {index}")
+        self._method_handlers[index] = handler
+
+    # --- generic services --------------------------------------------------------------------
+
+    def get(self, index: int, ctx: Context, selector: int | None = None,
+            parameters: Data | None = None) -> Data:
+        attr = self._attr(index)
+        if selector is not None and selector not in attr.selectors:
+            raise AccessError(DataAccessResult.SCOPE_OF_ACCESS_VIOLATED,
+                              f"attribute {index} has no selector {selector}")
+        reader = getattr(self, "read_" + attr.py_name, None)
+        if reader is not None:
+            return reader(ctx, selector, parameters)  # type: ignore[no-any-return]
+        if index == 1:
+            return OctetString(self.logical_name.to_bytes())
+        return self.value(attr.py_name)
+
+    def set(self, index: int, value: Data, ctx: Context, selector: int | None = None,
+            parameters: Data | None = None) -> None:
+        attr = self._attr(index)
+        if index == 1:
+            raise AccessError(DataAccessResult.READ_WRITE_DENIED, "logical_name is read-only")
+        if selector is not None and selector not in attr.selectors:
+            raise AccessError(DataAccessResult.SCOPE_OF_ACCESS_VIOLATED,
+                              f"attribute {index} has no selector {selector}")
+        if attr.type is not None and not isinstance(value, attr.type):
+            raise bad_type(attr.name)
+        writer = getattr(self, "write_" + attr.py_name, None)
+        if writer is not None:
+            writer(value, ctx)
+        elif index in self._providers:
+            raise AccessError(DataAccessResult.READ_WRITE_DENIED, f"{attr.name} is a live value")
+        else:
+            self._values[index] = value
+        ctx.changed(self)
+
+    def action(self, index: int, parameters: Data | None, ctx: Context) -> Data | None:
+        method = self._METHOD_BY_INDEX.get(index)
+        if method is None:
+            raise AccessError(DataAccessResult.OBJECT_UNDEFINED, f"no method {index}")
+        handler = self._method_handlers.get(index) or getattr(self, method.py_name, None)
+        if handler is None:
+            raise AccessError(DataAccessResult.OTHER_REASON, f"{method.name} not implemented")
+        result: Data | None = handler(parameters, ctx)
+        ctx.changed(self)
+        return result
+
+    # --- persistence -------------------------------------------------------------------------
+
+    def dump_state(self) -> dict[int, Data]:
+        """The mutable, non-bound attribute values (+ PRIVATE_STATE when the class has some)."""
+        state = {i: v for i, v in self._values.items() if i not in self._providers}
+        private = self.dump_private()
+        if private is not None:
+            state[PRIVATE_STATE] = private
+        return state
+
+    def load_state(self, state: dict[int, Data]) -> None:
+        for index, value in state.items():
+            if index == PRIVATE_STATE:
+                self.load_private(value)
+            elif index in self._ATTR_BY_INDEX and index != 1 and index not in self._providers:
+                self._values[index] = value
+
+    def dump_private(self) -> Data | None:
+        """State that is no attribute value; None when the class has none."""
+        return None
+
+    def load_private(self, value: Data) -> None:
+        """Restore what :meth:`dump_private` returned."""

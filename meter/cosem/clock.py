@@ -1,0 +1,259 @@
+"""Clock (class_id 8, version 0; Blue Book §4.5.1).
+
+The meter never reads the wall clock: it is built with ``time_source`` (true simulated UTC epoch
+seconds, injected) and keeps its own offset from it, so setting the time, shift_time and the
+adjust_to_* methods only move that offset. Time zone, DST rules and status are attributes.
+
+Sign conventions (Blue Book; see meter.codec.cosem_time): time_zone and the date-time deviation
+are minutes of UTC − local, so local standard time = UTC − time_zone, and while DST is active the
+deviation sent in the time attribute is time_zone − daylight_savings_deviation.
+
+DST rules: daylight_savings_begin/end are date-times with wildcards (Blue Book 4.1.6.1): year
+0xFFFF = every year; day 0xFE / 0xFD = last / second-last day of the month; a day of week with a
+day of month = the first such weekday on or after that day (on or before, for 0xFE/0xFD), so
+"month 3, day 0xFE, weekday 7, 02:00" is the last Sunday of March. We read begin as local
+standard time and end as local daylight time, which is how the EU rule (01:00 UTC both ways) is
+written in meters' defaults. Time adjustments record events 4 (old time) and 5 (new time), and a
+change of daylight_savings_enabled event 3, in the standard event log (IDIS codes,
+cosem-reference.md §4.1).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+from collections.abc import Callable
+
+from meter.codec.axdr import Boolean, Data, Enum, Float64, Integer, Long, OctetString, Unsigned
+from meter.codec.cosem_time import STATUS_DOUBTFUL, STATUS_DST_ACTIVE, STATUS_INVALID, CosemDateTime
+from meter.codec.obis import Obis
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, out_of_range)
+from meter.errors import AccessError, DataAccessResult, DecodeError
+
+STANDARD_EVENT_LOG = Obis(0, 0, 99, 98, 0, 255)
+EVENT_DST_CHANGED = 3
+EVENT_TIME_OLD = 4
+EVENT_TIME_NEW = 5
+
+_UTC = dt.timezone.utc
+_EU_BEGIN = OctetString(bytes.fromhex("FFFF03FE07020000FF8000FF"))  # last Sun of March 02:00
+_EU_END = OctetString(bytes.fromhex("FFFF0AFE07030000FF8000FF"))  # last Sun of October 03:00
+
+
+def _date_time(value: Data | None, what: str) -> CosemDateTime:
+    """An octet-string(12) date-time, else type-unmatched."""
+    raw = expect(value, OctetString, what).value
+    if len(raw) != 12:
+        raise bad_type(what)
+    try:
+        return CosemDateTime.from_bytes(raw)
+    except DecodeError:
+        raise bad_type(what) from None
+
+
+def _rule_instant(raw: bytes, year: int) -> dt.datetime | None:
+    """The local (naive) instant a DST rule names in ``year``; None if it names none."""
+    try:
+        cdt = CosemDateTime.from_bytes(raw)
+    except DecodeError:
+        return None
+    d, t = cdt.date, cdt.time
+    if (d.year is not None and d.year != year) or d.month is None or not 1 <= d.month <= 12:
+        return None
+    last = calendar.monthrange(year, d.month)[1]
+    backwards = d.day in (0xFD, 0xFE)
+    day = {None: 1, 0xFE: last, 0xFD: last - 1}.get(d.day, d.day)
+    if day is None or not 1 <= day <= last:
+        return None
+    date = dt.date(year, d.month, day)
+    if d.weekday is not None and 1 <= d.weekday <= 7:
+        shift = (d.weekday - date.isoweekday()) % 7
+        date += dt.timedelta(days=shift - 7 if backwards and shift else shift)
+    return dt.datetime(date.year, date.month, date.day, t.hour or 0, t.minute or 0, t.second or 0)
+
+
+class Clock(CosemObject):
+    CLASS_ID = 8
+    VERSION = 0
+    NAME = "clock"
+    ATTRIBUTES = (
+        Attr(1, "logical_name", OctetString),
+        Attr(2, "time", OctetString, static=False),
+        Attr(3, "time_zone", Long, default=Long(0)),
+        Attr(4, "status", Unsigned, static=False, default=Unsigned(0)),
+        Attr(5, "daylight_savings_begin", OctetString, default=_EU_BEGIN),
+        Attr(6, "daylight_savings_end", OctetString, default=_EU_END),
+        Attr(7, "daylight_savings_deviation", Integer, default=Integer(60)),
+        Attr(8, "daylight_savings_enabled", Boolean, default=Boolean(False)),
+        Attr(9, "clock_base", Enum, default=Enum(1)),
+    )
+    METHODS = (
+        Method(1, "adjust_to_quarter"),
+        Method(2, "adjust_to_measuring_period"),
+        Method(3, "adjust_to_minute"),
+        Method(4, "adjust_to_preset_time"),
+        Method(5, "preset_adjusting_time"),
+        Method(6, "shift_time"),
+    )
+
+    def __init__(self, logical_name: Obis, time_source: Callable[[], float], *,
+                 measuring_period: int = 900, **values: Data) -> None:
+        super().__init__(logical_name, **values)
+        self._time_source = time_source
+        self._offset = 0.0
+        #: adjust_to_measuring_period rounds to this (s); the Blue Book ties it to the
+        #: metering's measuring period, which the device knows.
+        self.measuring_period = measuring_period
+        self._preset: tuple[float, float, float] | None = None  # time, valid from, valid to
+
+    # --- meter time, for every other object ---------------------------------------------------
+
+    def timestamp(self) -> float:
+        """Meter time as UTC epoch seconds."""
+        return self._time_source() + self._offset
+
+    def _int(self, name: str) -> int:
+        return self.value(name).value  # type: ignore[attr-defined, no-any-return]
+
+    def dst_active(self, ts: float) -> bool:
+        if not self.value("daylight_savings_enabled").to_python():
+            return False
+        std = dt.datetime.fromtimestamp(ts, _UTC).replace(tzinfo=None) - dt.timedelta(
+            minutes=self._int("time_zone"))
+        begin = _rule_instant(self.value("daylight_savings_begin").value, std.year)  # type: ignore[attr-defined]
+        end = _rule_instant(self.value("daylight_savings_end").value, std.year)  # type: ignore[attr-defined]
+        if begin is None or end is None:
+            return False
+        end -= dt.timedelta(minutes=self._int("daylight_savings_deviation"))
+        if begin <= end:
+            return begin <= std < end
+        return std >= begin or std < end  # southern hemisphere: DST spans the new year
+
+    def local_offset(self, ts: float) -> int:
+        """local − UTC in minutes at ``ts``."""
+        dst = self._int("daylight_savings_deviation") if self.dst_active(ts) else 0
+        return -self._int("time_zone") + dst
+
+    def status_at(self, ts: float) -> int:
+        bits = self._int("status") & ~STATUS_DST_ACTIVE
+        return bits | (STATUS_DST_ACTIVE if self.dst_active(ts) else 0)
+
+    def datetime_at(self, ts: float) -> dt.datetime:
+        tz = dt.timezone(dt.timedelta(minutes=self.local_offset(ts)))
+        return dt.datetime.fromtimestamp(ts, tz)
+
+    def cosem_at(self, ts: float) -> CosemDateTime:
+        return CosemDateTime.from_datetime(self.datetime_at(ts), self.status_at(ts))
+
+    def now(self) -> dt.datetime:
+        """Meter local time, aware."""
+        return self.datetime_at(self.timestamp())
+
+    def now_cosem(self) -> CosemDateTime:
+        return self.cosem_at(self.timestamp())
+
+    def to_timestamp(self, value: CosemDateTime) -> float:
+        """UTC seconds of a fully specified date-time (no deviation = the meter's own)."""
+        return value.to_datetime(self.local_offset(self.timestamp())).timestamp()
+
+    # --- attributes ----------------------------------------------------------------------------
+
+    def read_time(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
+        return OctetString(self.now_cosem().to_bytes())
+
+    def write_time(self, value: Data, ctx: Context) -> None:
+        cdt = _date_time(value, "time")
+        try:
+            ts = self.to_timestamp(cdt)
+        except DecodeError:
+            raise out_of_range("time") from None
+        self.set_time(ts, ctx)
+
+    def write_time_zone(self, value: Data, ctx: Context) -> None:
+        in_range(expect(value, Long, "time_zone").value, -720, 840, "time_zone")
+        self.store("time_zone", value)
+
+    def read_status(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
+        return Unsigned(self.status_at(self.timestamp()))
+
+    def write_status(self, value: Data, ctx: Context) -> None:
+        # Bit 7 follows the DST rules; only the other bits are stored.
+        self.store("status", Unsigned(expect(value, Unsigned, "status").value & ~STATUS_DST_ACTIVE))
+
+    def write_daylight_savings_begin(self, value: Data, ctx: Context) -> None:
+        _date_time(value, "daylight_savings_begin")
+        self.store("daylight_savings_begin", value)
+
+    def write_daylight_savings_end(self, value: Data, ctx: Context) -> None:
+        _date_time(value, "daylight_savings_end")
+        self.store("daylight_savings_end", value)
+
+    def write_daylight_savings_deviation(self, value: Data, ctx: Context) -> None:
+        in_range(expect(value, Integer, "deviation").value, -120, 120, "deviation")
+        self.store("daylight_savings_deviation", value)
+
+    def write_daylight_savings_enabled(self, value: Data, ctx: Context) -> None:
+        changed = value != self.value("daylight_savings_enabled")
+        self.store("daylight_savings_enabled", value)
+        if changed:
+            ctx.log_event(STANDARD_EVENT_LOG, EVENT_DST_CHANGED)
+
+    def write_clock_base(self, value: Data, ctx: Context) -> None:
+        in_range(expect(value, Enum, "clock_base").value, 0, 5, "clock_base")
+        self.store("clock_base", value)
+
+    # --- setting the time ------------------------------------------------------------------------
+
+    def set_time(self, ts: float, ctx: Context) -> None:
+        """Move meter time to ``ts`` (UTC s), logging old and new time; a set time is valid."""
+        ctx.log_event(STANDARD_EVENT_LOG, EVENT_TIME_OLD)
+        self._offset = ts - self._time_source()
+        self.store("status", Unsigned(self._int("status") & ~(STATUS_INVALID | STATUS_DOUBTFUL)))
+        ctx.log_event(STANDARD_EVENT_LOG, EVENT_TIME_NEW)
+
+    def _round_local(self, step: int, ctx: Context) -> None:
+        ts = self.timestamp()
+        shift = self.local_offset(ts) * 60
+        local = ts + shift
+        self.set_time(math.floor(local / step + 0.5) * step - shift, ctx)
+
+    def adjust_to_quarter(self, parameters: Data | None, ctx: Context) -> None:
+        self._round_local(900, ctx)
+
+    def adjust_to_measuring_period(self, parameters: Data | None, ctx: Context) -> None:
+        self._round_local(self.measuring_period, ctx)
+
+    def adjust_to_minute(self, parameters: Data | None, ctx: Context) -> None:
+        self._round_local(60, ctx)
+
+    def preset_adjusting_time(self, parameters: Data | None, ctx: Context) -> None:
+        items = fields(parameters, 3, "preset_adjusting_time")
+        try:
+            preset, start, end = (self.to_timestamp(_date_time(i, "preset")) for i in items)
+        except DecodeError:
+            raise out_of_range("preset_adjusting_time") from None
+        if start > end:
+            raise out_of_range("validity interval")
+        self._preset = (preset, start, end)
+
+    def adjust_to_preset_time(self, parameters: Data | None, ctx: Context) -> None:
+        preset = self._preset
+        if preset is None or not preset[1] <= self.timestamp() <= preset[2]:
+            raise AccessError(DataAccessResult.OTHER_REASON, "no valid preset time")
+        self._preset = None
+        self.set_time(preset[0], ctx)
+
+    def shift_time(self, parameters: Data | None, ctx: Context) -> None:
+        seconds = in_range(expect(parameters, Long, "shift_time").value, -900, 900, "shift_time")
+        self.set_time(self.timestamp() + seconds, ctx)
+
+    # --- persistence -----------------------------------------------------------------------------
+
+    def dump_private(self) -> Data:
+        return Float64(self._offset)
+
+    def load_private(self, value: Data) -> None:
+        self._offset = float(expect(value, Float64, "clock offset").value)
+

@@ -1,0 +1,131 @@
+"""Disconnect control (class_id 70, version 0; Blue Book "Disconnect control").
+
+The control_state machine is data: TRANSITIONS names each edge by its Blue Book letter, MODES
+says which edges each control_mode allows (cosem-reference.md §2.2, [GX-NET ControlMode.cs]).
+Rules: a trigger moves the state along an allowed edge that starts in the current state; a
+trigger whose destination is already the current state is a no-op (disconnecting a disconnected
+meter succeeds); any other trigger is refused with other-reason. Edge "i" (mode 7 only) is not
+public; we take it as remote_reconnect from ready_for_reconnection to connected (L).
+Each move is logged in the disconnector control log with the IDIS codes of §4.1.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+from meter.codec.axdr import Boolean, Data, Enum, OctetString
+from meter.codec.obis import Obis
+from meter.cosem.base import Attr, Context, CosemObject, Method, expect, in_range
+from meter.errors import AccessError, DataAccessResult
+
+DISCONNECTOR_LOG = Obis(0, 0, 99, 98, 2, 255)
+EVENT_READY_FOR_MANUAL_RECONNECTION = 59
+
+
+class ControlState(enum.IntEnum):
+    DISCONNECTED = 0
+    CONNECTED = 1
+    READY_FOR_RECONNECTION = 2
+
+
+class Trigger(enum.IntEnum):
+    """A cause of a transition; the value is its IDIS disconnector-log event code."""
+
+    MANUAL_DISCONNECT = 60
+    MANUAL_RECONNECT = 61
+    REMOTE_DISCONNECT = 62
+    REMOTE_RECONNECT = 63
+    LOCAL_DISCONNECT = 64
+    LOCAL_RECONNECT = 69
+
+
+_D, _C, _R = ControlState.DISCONNECTED, ControlState.CONNECTED, ControlState.READY_FOR_RECONNECTION
+
+TRANSITIONS: dict[str, tuple[Trigger, ControlState, ControlState]] = {
+    "a": (Trigger.REMOTE_RECONNECT, _D, _C),
+    "b": (Trigger.REMOTE_DISCONNECT, _C, _D),
+    "c": (Trigger.REMOTE_DISCONNECT, _R, _D),
+    "d": (Trigger.REMOTE_RECONNECT, _D, _R),
+    "e": (Trigger.MANUAL_RECONNECT, _R, _C),
+    "f": (Trigger.MANUAL_DISCONNECT, _C, _R),
+    "g": (Trigger.LOCAL_DISCONNECT, _C, _R),
+    "h": (Trigger.LOCAL_RECONNECT, _R, _C),
+    "i": (Trigger.REMOTE_RECONNECT, _R, _C),
+}
+
+MODES: dict[int, str] = {
+    0: "",
+    1: "bcfgde",
+    2: "bcfgae",
+    3: "bcgde",
+    4: "bcgae",
+    5: "bcfgdeh",
+    6: "bcgdeh",
+    7: "bcgaieh",
+}
+
+
+class DisconnectControl(CosemObject):
+    CLASS_ID = 70
+    VERSION = 0
+    NAME = "disconnect_control"
+    ATTRIBUTES = (
+        Attr(1, "logical_name", OctetString),
+        Attr(2, "output_state", Boolean, static=False),
+        Attr(3, "control_state", Enum, static=False, default=Enum(int(_C))),
+        Attr(4, "control_mode", Enum, default=Enum(0)),
+    )
+    METHODS = (Method(1, "remote_disconnect"), Method(2, "remote_reconnect"))
+
+    def __init__(self, logical_name: Obis, **values: Data) -> None:
+        super().__init__(logical_name, **values)
+        #: Called with the new output state (True = connected) when it changes (the device
+        #: opens or closes the simulated relay).
+        self.on_output: Callable[[bool], None] | None = None
+
+    @property
+    def state(self) -> ControlState:
+        return ControlState(self.value("control_state").value)  # type: ignore[attr-defined]
+
+    def trigger(self, trigger: Trigger, ctx: Context) -> None:
+        """Apply a remote, manual (button) or local (limiter, supervision) trigger."""
+        mode = int(self.value("control_mode").value)  # type: ignore[attr-defined]
+        state = self.state
+        for letter in MODES[mode]:
+            cause, start, end = TRANSITIONS[letter]
+            if cause == trigger and start == state:
+                self._move(trigger, end, ctx)
+                return
+        if not any(TRANSITIONS[x][0] == trigger and TRANSITIONS[x][2] == state for x in MODES[mode]):
+            raise AccessError(DataAccessResult.OTHER_REASON,
+                              f"{trigger.name} not allowed in {state.name}, mode {mode}")
+
+    def _move(self, trigger: Trigger, end: ControlState, ctx: Context) -> None:
+        was_connected = self.state == _C
+        self.store("control_state", Enum(int(end)))
+        ctx.log_event(DISCONNECTOR_LOG, int(trigger))
+        if end == _R:
+            ctx.log_event(DISCONNECTOR_LOG, EVENT_READY_FOR_MANUAL_RECONNECTION)
+        if (end == _C) != was_connected and self.on_output is not None:
+            self.on_output(end == _C)
+        ctx.changed(self)
+
+    def read_output_state(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
+        return Boolean(self.state == _C)
+
+    def write_output_state(self, value: Data, ctx: Context) -> None:
+        raise AccessError(DataAccessResult.READ_WRITE_DENIED, "output_state follows control_state")
+
+    def write_control_state(self, value: Data, ctx: Context) -> None:
+        raise AccessError(DataAccessResult.READ_WRITE_DENIED, "control_state moves by triggers")
+
+    def write_control_mode(self, value: Data, ctx: Context) -> None:
+        in_range(expect(value, Enum, "control_mode").value, 0, 7, "control_mode")
+        self.store("control_mode", value)
+
+    def remote_disconnect(self, parameters: Data | None, ctx: Context) -> None:
+        self.trigger(Trigger.REMOTE_DISCONNECT, ctx)
+
+    def remote_reconnect(self, parameters: Data | None, ctx: Context) -> None:
+        self.trigger(Trigger.REMOTE_RECONNECT, ctx)

@@ -1,0 +1,47 @@
+"""IEC HDLC setup (class_id 23, version 1; Blue Book "IEC HDLC setup", cosem-reference.md §2.2).
+
+Every attribute is range-checked on write (ranges: [SP iec_hdlc_setup/ver1.py, GX-NET]); the HDLC
+link layer reads them when a connection starts.
+"""
+
+from __future__ import annotations
+
+from meter.codec.axdr import Data, Enum, LongUnsigned, OctetString, Unsigned
+from meter.cosem.base import Attr, Context, CosemObject, in_range
+
+#: attribute name -> inclusive range of its value.
+RANGES: dict[str, tuple[int, int]] = {
+    "comm_speed": (0, 9),  # baud enum 0 = 300 .. 9 = 115200
+    "window_size_transmit": (1, 7),
+    "window_size_receive": (1, 7),
+    "max_info_field_length_transmit": (32, 2030),
+    "max_info_field_length_receive": (32, 2030),
+    "inter_octet_time_out": (20, 6000),  # ms
+    "inactivity_time_out": (0, 65535),  # s, 0 = none
+    "device_address": (0x0001, 0x3FFD),
+}
+
+
+class IecHdlcSetup(CosemObject):
+    CLASS_ID = 23
+    VERSION = 1
+    NAME = "hdlc_setup"
+    ATTRIBUTES = (
+        Attr(1, "logical_name", OctetString),
+        Attr(2, "comm_speed", Enum, default=Enum(5)),  # 9600 baud
+        Attr(3, "window_size_transmit", Unsigned, default=Unsigned(1)),
+        Attr(4, "window_size_receive", Unsigned, default=Unsigned(1)),
+        Attr(5, "max_info_field_length_transmit", LongUnsigned, default=LongUnsigned(128)),
+        Attr(6, "max_info_field_length_receive", LongUnsigned, default=LongUnsigned(128)),
+        Attr(7, "inter_octet_time_out", LongUnsigned, default=LongUnsigned(25)),
+        Attr(8, "inactivity_time_out", LongUnsigned, default=LongUnsigned(120)),
+        Attr(9, "device_address", LongUnsigned, default=LongUnsigned(0x10)),
+    )
+
+    def set(self, index: int, value: Data, ctx: Context, selector: int | None = None,
+            parameters: Data | None = None) -> None:
+        attr = self._attr(index)
+        limits = RANGES.get(attr.py_name)
+        if limits is not None and isinstance(value, attr.type or ()):
+            in_range(value.value, *limits, attr.name)  # type: ignore[attr-defined]
+        super().set(index, value, ctx, selector, parameters)

@@ -1,0 +1,77 @@
+"""Security setup (class_id 64, version 1; Blue Book "Security setup", cosem-reference.md §2.2).
+
+security_policy is a v1 bit set (bit 2 authenticated request, 3 encrypted request, 4 signed
+request, 5 authenticated response, 6 encrypted response, 7 signed response; bits 0-1 unused).
+The policy can only be strengthened (Blue Book: security_activate must not lower it): a new policy
+must keep every bit already set. A write of attribute 2 follows the same rule.
+
+Methods 2-8 (key_transfer, key_agreement, generate_key_pair, generate_certificate_request,
+import_certificate, export_certificate, remove_certificate) are in the table but implemented by the
+security work through ``set_method_handler``; until then they answer other-reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from meter.codec.axdr import Array, Data, Enum, OctetString
+from meter.codec.obis import Obis
+from meter.cosem.base import Attr, Context, CosemObject, Method, expect, in_range, out_of_range
+
+POLICY_BITS = 0xFC
+
+
+class SecuritySetup(CosemObject):
+    CLASS_ID = 64
+    VERSION = 1
+    NAME = "security_setup"
+    ATTRIBUTES = (
+        Attr(1, "logical_name", OctetString),
+        Attr(2, "security_policy", Enum, default=Enum(0)),
+        Attr(3, "security_suite", Enum, default=Enum(0)),
+        Attr(4, "client_system_title", OctetString, static=False, default=OctetString(b"")),
+        Attr(5, "server_system_title", OctetString, default=OctetString(bytes(8))),
+        Attr(6, "certificates", Array, static=False, default=Array()),
+    )
+    METHODS = (
+        Method(1, "security_activate"),
+        Method(2, "key_transfer"),
+        Method(3, "key_agreement"),
+        Method(4, "generate_key_pair"),
+        Method(5, "generate_certificate_request"),
+        Method(6, "import_certificate"),
+        Method(7, "export_certificate"),
+        Method(8, "remove_certificate"),
+    )
+
+    def __init__(self, logical_name: Obis, **values: Data) -> None:
+        super().__init__(logical_name, **values)
+        #: Called with the new policy after it changed (the server protects what follows).
+        self.on_policy: Callable[[int], None] | None = None
+
+    @property
+    def policy(self) -> int:
+        return int(self.value("security_policy").value)  # type: ignore[attr-defined]
+
+    def _activate(self, value: Data | None) -> None:
+        new = expect(value, Enum, "security_policy").value
+        if new & ~POLICY_BITS or new & self.policy != self.policy:
+            raise out_of_range("security_policy may only be strengthened")
+        self.store("security_policy", Enum(new))
+        if self.on_policy is not None:
+            self.on_policy(new)
+
+    def write_security_policy(self, value: Data, ctx: Context) -> None:
+        self._activate(value)
+
+    def security_activate(self, parameters: Data | None, ctx: Context) -> None:
+        self._activate(parameters)
+
+    def write_security_suite(self, value: Data, ctx: Context) -> None:
+        in_range(expect(value, Enum, "security_suite").value, 0, 2, "security_suite")
+        self.store("security_suite", value)
+
+    def write_server_system_title(self, value: Data, ctx: Context) -> None:
+        if len(expect(value, OctetString, "system title").value) != 8:
+            raise out_of_range("a system title has 8 octets")
+        self.store("server_system_title", value)
