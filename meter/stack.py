@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable
 
 from meter.errors import RemoteProtocolError
-from meter.link import hdlc
+from meter.link.hdlc.connection import HdlcConfig, HdlcServer
+from meter.link.hdlc.events import ApduReceived, Connected, Disconnected
 from meter.link.wrapper import WrapperConnection, WrapperPdu
 from meter.server.association import ApplicationServer, Environment
 
@@ -28,24 +29,26 @@ class MeterStack:
         env: Environment,
         commit: Callable[[], None],
         *,
+        before: Callable[[], None] = lambda: None,
         server_wport: int = 1,
-        hdlc_config: hdlc.HdlcConfig | None = None,
-        now: float = 0.0,
+        hdlc_config: HdlcConfig | None = None,
     ) -> None:
         self.closed = False
         self._server = ApplicationServer(env)
         self._commit = commit
+        self._before = before
         self._server_wport = server_wport
         self._wrapper: WrapperConnection | None = None
-        self._hdlc: hdlc.HdlcServer | None = None
+        self._hdlc: HdlcServer | None = None
         if framing == "wrapper":
             self._wrapper = WrapperConnection()
         elif framing == "hdlc":
-            self._hdlc = hdlc.HdlcServer(hdlc_config or hdlc.HdlcConfig(), now=now)
+            self._hdlc = HdlcServer(hdlc_config or HdlcConfig())
         else:
             raise ValueError(f"unknown framing {framing!r}")
 
     def _apdu(self, client: int, apdu: bytes) -> bytes | None:
+        self._before()
         response = self._server.handle(client, apdu)
         self._commit()
         return response
@@ -83,11 +86,11 @@ class MeterStack:
     def _dispatch(self, events: list[object]) -> None:
         assert self._hdlc is not None
         for event in events:
-            if isinstance(event, hdlc.ApduReceived):
+            if isinstance(event, ApduReceived):
                 response = self._apdu(event.client_address, event.apdu)
                 if response is not None:
                     self._hdlc.send_apdu(event.client_address, response)
-            elif isinstance(event, (hdlc.Connected, hdlc.Disconnected)):
+            elif isinstance(event, (Connected, Disconnected)):
                 # A new or lost HDLC connection ends the associations it carried (Green Book).
                 self._server.release_all()
 

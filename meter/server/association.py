@@ -19,7 +19,7 @@ from meter import apdu as A
 from meter.apdu.initiate import Conformance
 from meter.codec import axdr
 from meter.codec.obis import Obis
-from meter.cosem.association_ln import AssociationLN
+from meter.cosem.association_ln import AssociationLN, AssociationStatus
 from meter.cosem.base import AccessMode, Context
 from meter.errors import DecodeError, MeterError, SecurityError
 from meter.server.protection import (
@@ -82,6 +82,7 @@ class Environment(Protocol):
 
     directory: object
     max_receive_pdu: int
+    server_sap: int
 
     def policy(self, client_sap: int) -> ClientPolicy | None: ...
     def association_for(self, policy: ClientPolicy) -> AssociationLN: ...
@@ -126,7 +127,7 @@ class ApplicationServer:
     def release_all(self) -> None:
         """The lower layer went away: every association of this connection ends."""
         for a in self._by_client.values():
-            a.cosem.set_status(0)
+            a.cosem.status = AssociationStatus.NON_ASSOCIATED
         self._by_client.clear()
 
     def is_associated(self, client_sap: int) -> bool:
@@ -192,7 +193,7 @@ class ApplicationServer:
             response = assoc.services.handle(apdu, sec)
         if assoc.state is State.PENDING and assoc.extra.pop("hls_failed", False):
             self._by_client.pop(assoc.policy.client_sap, None)
-            assoc.cosem.set_status(0)
+            assoc.cosem.status = AssociationStatus.NON_ASSOCIATED
         return self._protect(assoc, envelope, response)
 
     def _protect(self, assoc: _Association, envelope: Envelope | None, response: bytes) -> bytes:
@@ -205,7 +206,7 @@ class ApplicationServer:
     def _associate(self, client_sap: int, aarq: A.AARQ) -> bytes:
         old = self._by_client.pop(client_sap, None)
         if old is not None:  # a new AARQ replaces whatever this client had
-            old.cosem.set_status(0)
+            old.cosem.status = AssociationStatus.NON_ASSOCIATED
         policy = self._env.policy(client_sap)
         if policy is None:
             context = aarq.application_context_name if aarq.application_context_name > 0 else CONTEXT_LN
@@ -290,10 +291,9 @@ class ApplicationServer:
         )
         if stoc is not None:
             cosem.hls_reply = lambda f_stoc, a=assoc: self._hls_reply(a, f_stoc)
-        cosem.set_partner(client_sap, conformance, client_max, self._env.max_receive_pdu)
-        cosem.set_status(1 if stoc is not None else 2)
-        if title is not None and policy.security_setup is not None:
-            cosem.client_system_title = title
+        cosem.client_sap, cosem.server_sap = client_sap, self._env.server_sap
+        cosem.status = (AssociationStatus.ASSOCIATION_PENDING if stoc is not None
+                        else AssociationStatus.ASSOCIATED)
         self._by_client[client_sap] = assoc
 
         response = A.InitiateResponse(
@@ -363,7 +363,7 @@ class ApplicationServer:
             assoc.extra["hls_failed"] = True
             return None
         assoc.state = State.ASSOCIATED
-        assoc.cosem.set_status(2)
+        assoc.cosem.status = AssociationStatus.ASSOCIATED
         ic_s = security.tx.next()
         tag = security.gmac(sc, security.server_system_title, ic_s, assoc.challenge_ctos)
         return bytes((sc,)) + ic_s.to_bytes(4, "big") + tag
@@ -371,7 +371,7 @@ class ApplicationServer:
     def _release(self, client_sap: int, rlrq: A.RLRQ) -> bytes:
         assoc = self._by_client.pop(client_sap, None)
         if assoc is not None:
-            assoc.cosem.set_status(0)
+            assoc.cosem.status = AssociationStatus.NON_ASSOCIATED
         user_information = None
         if assoc is not None and rlrq.user_information and assoc.ciphered_initiate \
                 and assoc.security is not None:

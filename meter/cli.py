@@ -1,0 +1,331 @@
+"""Command line of the virtual meter (console script ``acesm-meter``; also ``python -m meter.cli``).
+
+``serve``      run a meter on TCP (IEC 62056-9-7 wrapper), HDLC over TCP, a serial line or an
+               emulated optical probe (IEC 62056-21 mode E, then HDLC); prints one READY line.
+``decode``     show a hex wrapper PDU, HDLC frame or bare APDU as text (Gurux's translator idea),
+               deciphering glo-/ded-/general-ciphered APDUs when keys are given.
+``metrology``  offline tools of meter.metrology (``metrology evaluate FILE.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from meter import __version__
+from meter.errors import MeterError
+from meter.link.iec62056_21 import ModeEOpening
+from meter import profile as profiles
+from meter.timebase import Timebase
+from meter.transport.service import MeterService, ServeConfig, loop_factory
+from meter.transport.tcp import DEFAULT_HOST, DEFAULT_PORT, parse_host_port
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROFILE = "acesm"  # profiles/acesm.toml beside the package (meter.profile.resolve)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+# --- argument types ------------------------------------------------------------------------
+
+
+def _duration(text: str) -> float:
+    """``90d``, ``12h``, ``30m``, ``45s``, ``2w`` or plain seconds -> seconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"bad duration {text!r} (try 90d, 12h, 30m)")
+    return float(match[1]) * _UNIT_SECONDS[match[2]]
+
+
+def _timestamp(text: str) -> float:
+    """ISO 8601 date-time -> UTC epoch seconds; a time without an offset is UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad ISO date-time {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _address(text: str) -> tuple[str, int]:
+    try:
+        return parse_host_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _hex(text: str) -> bytes:
+    try:
+        return bytes.fromhex(re.sub(r"[\s:]|0x", "", text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not hex: {text!r}") from None
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="acesm-meter", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the meter")
+    serve.add_argument("--profile", default=DEFAULT_PROFILE,
+                       help="meter profile: a TOML path or a bundled name (default: acesm)")
+    serve.add_argument("--state", type=Path,
+                       help="state directory (default: ~/.local/state/acesm-meter/<serial>)")
+    default_tcp = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
+    serve.add_argument("--tcp", type=_address, nargs="?", const=default_tcp,
+                       metavar="[HOST:]PORT",
+                       help=f"wrapper framing over TCP (default {default_tcp}; the default medium)")
+    serve.add_argument("--hdlc-over-tcp", type=_address, metavar="[HOST:]PORT",
+                       help="HDLC framing over TCP")
+    serve.add_argument("--serial", metavar="PORT|URL|pty",
+                       help="HDLC on a serial port or pyserial URL; 'pty' creates a pty pair")
+    serve.add_argument("--serial-baud", type=int, default=9600, help="serial line speed (8N1)")
+    serve.add_argument("--optical", action="store_true",
+                       help="emulate an optical probe on a new pty (IEC 62056-21 mode E, then HDLC)")
+    serve.add_argument("--time-scale", type=_positive, default=1.0, metavar="N",
+                       help="simulated seconds per real second")
+    serve.add_argument("--start", type=_timestamp, metavar="ISO-DATETIME",
+                       help="simulated start time (default: now; no offset means UTC)")
+    serve.add_argument("--history", type=_duration, metavar="DURATION",
+                       help="pre-fill this much load-profile history (e.g. 90d)")
+    serve.add_argument("-v", "--verbose", action="count", default=0,
+                       help="-v: debug logging with every APDU decoded; -vv: also raw bytes")
+    serve.set_defaults(run=_serve)
+
+    decode = commands.add_parser("decode", help="decode a hex wrapper PDU, HDLC frame or APDU")
+    decode.add_argument("hex", type=_hex, help="the bytes, in hex (spaces allowed)")
+    decode.add_argument("--key-ek", type=_hex, help="global unicast encryption key")
+    decode.add_argument("--key-ak", type=_hex, help="authentication key")
+    decode.add_argument("--system-title", type=_hex,
+                        help="the sender's system title (for glo-/ded- ciphering)")
+    decode.set_defaults(run=_decode)
+
+    metrology = commands.add_parser("metrology", help="metrology tools")
+    tools = metrology.add_subparsers(dest="tool", required=True)
+    evaluate = tools.add_parser("evaluate", help="evaluate a metrology scenario file")
+    evaluate.add_argument("args", nargs=argparse.REMAINDER, help="FILE.json and its options")
+    evaluate.set_defaults(run=_metrology_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except (MeterError, OSError, ValueError) as exc:
+        # Operator errors (bad profile, port in use, missing device): one line, no traceback.
+        sys.stderr.write(f"acesm-meter: error: {exc}\n")
+        return 1
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+def _setup_logging(verbose: int) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Raw hex of every chunk only at -vv; -v keeps to decoded APDUs.
+    logging.getLogger("meter.transport.wire").setLevel(
+        logging.DEBUG if verbose >= 2 else logging.INFO
+    )
+
+
+def _state_dir(serial: str) -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "acesm-meter" / serial
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from meter.device import Device  # the device (and numpy) load only for `serve`
+
+    _setup_logging(args.verbose)
+    profile_path = profiles.resolve(args.profile)
+    profile = profiles.load(profile_path)
+    state = args.state or _state_dir(str(profile.meter["serial"]))
+    state.mkdir(parents=True, exist_ok=True)
+    tcp = args.tcp
+    if tcp is None and not (args.hdlc_over_tcp or args.serial or args.optical):
+        tcp = (DEFAULT_HOST, DEFAULT_PORT)
+    config = ServeConfig(
+        tcp=tcp,
+        hdlc_tcp=args.hdlc_over_tcp,
+        serial=args.serial,
+        serial_baud=args.serial_baud,
+        optical=args.optical,
+    )
+    timebase = Timebase(start=args.start, scale=args.time_scale)
+    device_options: dict[str, Any] = {}
+    if args.history is not None:
+        device_options["history"] = args.history
+    device = Device.open(profile_path, state, timebase, **device_options)
+    try:
+        service = MeterService(device, timebase, _opening_factory(profile))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(_run(service, config))
+    finally:
+        device.close()
+    return 0
+
+
+def _opening_factory(profile: profiles.Profile) -> Callable[[], ModeEOpening]:
+    manufacturer = str(profile.meter["manufacturer"])
+    return lambda: ModeEOpening(manufacturer=manufacturer)
+
+
+async def _run(service: MeterService, config: ServeConfig) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    ready = await service.start(config)
+    try:
+        # Program output, not a log record: tests and tools wait for this one line.
+        sys.stdout.write(ready.line() + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await service.aclose()
+
+
+# --- decode --------------------------------------------------------------------------------
+
+
+def _decode(args: argparse.Namespace) -> int:
+    text = describe_bytes(args.hex, ek=args.key_ek, ak=args.key_ak, system_title=args.system_title)
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+def describe_bytes(
+    data: bytes,
+    *,
+    ek: bytes | None = None,
+    ak: bytes | None = None,
+    system_title: bytes | None = None,
+) -> str:
+    """Readable text of a wrapper PDU, an HDLC frame or a bare APDU (raises MeterError)."""
+    from meter.apdu import decode_apdu
+    from meter.apdu.describe import describe
+    from meter.link.wrapper import HEADER_SIZE, VERSION, WrapperPdu
+
+    lines: list[str] = []
+    payload = data
+    if len(data) >= HEADER_SIZE and int.from_bytes(data[:2], "big") == VERSION:
+        pdu = WrapperPdu.from_bytes(data)
+        lines.append(
+            f"wrapper: wPort {pdu.source_wport} -> {pdu.destination_wport}, "
+            f"{len(pdu.payload)} byte APDU"
+        )
+        payload = pdu.payload
+    elif data[:1] == _HDLC_FLAG:
+        header, payload = _hdlc_info(data)
+        lines.append(header)
+        if not payload:
+            return "\n".join(lines)
+    apdu = decode_apdu(payload)
+    lines.append(describe(apdu))
+    plain = _decipher(apdu, ek, ak, system_title)
+    if plain is not None:
+        lines.append("deciphered:")
+        lines.append(describe(decode_apdu(plain)))
+    return "\n".join(lines)
+
+
+_HDLC_FLAG = b"\x7e"
+# LLC header in front of an APDU in an HDLC I-frame (IEC 62056-46 / Green Book 8.4.2.4):
+# destination LSAP E6, source LSAP E6 (command) or E7 (response), quality 00.
+_LLC_HEADERS = (b"\xe6\xe6\x00", b"\xe6\xe7\x00")
+
+
+def _hdlc_info(data: bytes) -> tuple[str, bytes]:
+    from meter.link.hdlc.frame import Control, HdlcFrame
+
+    frame = HdlcFrame.from_bytes(data)
+    control = Control.from_byte(frame.control)
+    header = (
+        f"hdlc: {control.kind.value} {_hdlc_address(frame.source)} -> "
+        f"{_hdlc_address(frame.destination)}, P/F={int(control.pf)}"
+    )
+    if control.kind.value in ("I", "RR", "RNR"):
+        header += f" N(R)={control.nr}"
+    if control.kind.value == "I":
+        header += f" N(S)={control.ns}"
+    if frame.segmented:
+        header += ", segmented"
+    info = frame.info
+    if control.kind.value in ("I", "UI") and info[:3] in _LLC_HEADERS:
+        return header, info[3:]
+    if info:
+        header += f", information {info.hex(' ').upper()}"
+    return header, b""
+
+
+def _hdlc_address(address: Any) -> str:
+    if address.lower is None:
+        return f"{address.upper}"
+    return f"{address.upper}/{address.lower}"
+
+
+def _decipher(
+    apdu: object, ek: bytes | None, ak: bytes | None, system_title: bytes | None
+) -> bytes | None:
+    """The plaintext of a ciphered APDU when the keys are known, else None."""
+    from meter.apdu.ciphered import CipheredApdu, GeneralDedCiphering, GeneralGloCiphering
+    from meter.security import gcm
+
+    if ek is None:
+        return None
+    if isinstance(apdu, (GeneralGloCiphering, GeneralDedCiphering)):
+        title = apdu.system_title or system_title
+    elif isinstance(apdu, CipheredApdu):
+        title = system_title
+    else:
+        return None
+    if title is None:
+        raise ValueError("deciphering needs --system-title (the sender's)")
+    return gcm.unprotect(
+        apdu.security_control, title, apdu.invocation_counter, ek, ak or b"", apdu.payload
+    )
+
+
+# --- metrology -----------------------------------------------------------------------------
+
+
+def _metrology_evaluate(args: argparse.Namespace) -> int:
+    from meter.metrology.evaluate import main as evaluate
+
+    result = evaluate(list(args.args))
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

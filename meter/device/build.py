@@ -1,0 +1,163 @@
+"""Profile -> COSEM objects and per-association access rights (the ACESM object model as data).
+
+Each ``[[object]]`` entry names its class by profile name; class-specific keys become the
+initial attribute values here. Rights: an association of role R may read an object whose
+``read`` role is R or lower, write its writable attributes when ``write`` allows, and call its
+methods when ``methods`` allows; ciphered associations add their protection bits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from meter.codec import axdr
+from meter.codec.obis import Obis
+from meter.cosem.association_ln import AssociationLN, Rights, context_name, mechanism_name
+from meter.cosem.base import AccessMode, CosemObject, MethodAccessMode
+from meter.cosem.clock import Clock
+from meter.cosem.data import MeasurementAlgorithm
+from meter.cosem.register import scaler_unit
+from meter.cosem.registry import class_named
+from meter.profile import ROLES, AssociationSpec, ObjectSpec, Profile, ProfileError, typed_value
+
+_PROTECTION = {
+    "authenticated_request": AccessMode.AUTHENTICATED_REQUEST,
+    "encrypted_request": AccessMode.ENCRYPTED_REQUEST,
+    "signed_request": AccessMode.DIGITALLY_SIGNED_REQUEST,
+    "authenticated_response": AccessMode.AUTHENTICATED_RESPONSE,
+    "encrypted_response": AccessMode.ENCRYPTED_RESPONSE,
+    "signed_response": AccessMode.DIGITALLY_SIGNED_RESPONSE,
+}
+
+#: Attributes a client may never write whatever the profile says: identity and live values.
+_NEVER_WRITABLE = {"logical_name", "buffer", "entries_in_use", "object_list",
+                   "associated_partners_id", "association_status", "current_average_value",
+                   "last_average_value", "capture_time", "start_time_current"}
+_SECRET = "secret"
+
+
+def _allows(role: str, needed: str) -> bool:
+    return needed != "none" and ROLES.index(role) >= ROLES.index(needed)
+
+
+def protection_bits(spec: AssociationSpec) -> int:
+    bits = 0
+    for name in spec.protection:
+        if name not in _PROTECTION:
+            raise ProfileError(f"association {spec.name}: unknown protection {name!r}")
+        bits |= _PROTECTION[name]
+    return bits
+
+
+def rights_for(spec: AssociationSpec, objects: Mapping[Obis, tuple[ObjectSpec, CosemObject]]) -> Rights:
+    """What association ``spec`` may do with each object (absent = invisible to it)."""
+    protection = protection_bits(spec)
+    rights: Rights = {}
+    for obis, (ospec, obj) in objects.items():
+        if not _allows(spec.role, ospec.read):
+            continue
+        writable = set(ospec.options.get("writable", ())) or None
+        attrs: dict[int, AccessMode] = {}
+        for a in obj.ATTRIBUTES:
+            mode = AccessMode.NO_ACCESS if a.name == _SECRET else AccessMode.READ
+            can_write = (_allows(spec.role, ospec.write) and a.name not in _NEVER_WRITABLE
+                         and (writable is None or a.index in writable))
+            if can_write:
+                mode |= AccessMode.WRITE
+            attrs[a.index] = AccessMode(mode | protection) if mode else AccessMode.NO_ACCESS
+        methods = {
+            m.index: MethodAccessMode(MethodAccessMode.ACCESS | protection)
+            if _allows(spec.role, ospec.methods) else MethodAccessMode.NO_ACCESS
+            for m in obj.METHODS
+        }
+        rights[obis] = (attrs, methods)
+    return rights
+
+
+def own_association_rights(spec: AssociationSpec, obj: AssociationLN) -> tuple[dict[int, AccessMode],
+                                                                               dict[int, MethodAccessMode]]:
+    """The current association is always readable by its own client; HLS pass 3 needs method 1."""
+    protection = protection_bits(spec)
+    attrs = {a.index: AccessMode(AccessMode.READ | protection) for a in obj.ATTRIBUTES
+             if a.name != _SECRET}
+    if spec.role == "management":
+        attrs[7] = AccessMode(AccessMode.WRITE | protection)  # LLS secret, written not read
+    methods = {m.index: MethodAccessMode.NO_ACCESS for m in obj.METHODS}
+    methods[1] = MethodAccessMode(MethodAccessMode.ACCESS | protection)
+    if spec.role == "management":
+        methods[2] = MethodAccessMode(MethodAccessMode.ACCESS | protection)
+    return attrs, methods
+
+
+def _int(options: Mapping[str, Any], key: str, default: int) -> int:
+    return int(options.get(key, default))
+
+
+def build_object(spec: ObjectSpec, profile: Profile, directory: Mapping[Obis, CosemObject],
+                 time_source: Callable[[], float],
+                 algorithm_written: Callable[[int, int], None]) -> CosemObject:
+    """One COSEM object from its profile entry (without its live bindings or buffer store).
+
+    Profiles are built after the objects they capture, which ``directory`` holds.
+    """
+    o, where = spec.options, f"object {spec.obis}"
+    kind = spec.kind
+    if kind == "clock":
+        return Clock(spec.obis, time_source, clock_base=axdr.Enum(_int(o, "clock_base", 1)),
+                     time_zone=axdr.Long(_int(o, "time_zone", int(profile.meter.get("time_zone", 0)))))
+    if kind == "measurement_algorithm":
+        e = spec.obis.e
+        algo = profile.metrology.get("algorithms", {}).get(str(e))
+        if algo is None:
+            raise ProfileError(f"{where}: no [metrology.algorithms.{e}] table")
+        allowed = [0] + [int(v) for v in algo["values"]]
+        return MeasurementAlgorithm(spec.obis, allowed, int(algo["selected"]),
+                                    on_write=lambda v, e=e: algorithm_written(e, v))
+    cls = class_named(kind)
+    values: dict[str, axdr.Data] = {}
+    if "value" in o:
+        values["value"] = typed_value(o["value"], profile, where)
+    if kind in ("register", "extended_register", "demand_register"):
+        values["scaler_unit"] = scaler_unit(_int(o, "scaler", 0), _int(o, "unit", 255))
+        if kind == "register" and "value" not in values:
+            values["value"] = axdr.DoubleLongUnsigned(0)
+    if kind == "demand_register":
+        values["period"] = axdr.DoubleLongUnsigned(_int(o, "period", 900))
+        values["number_of_periods"] = axdr.LongUnsigned(_int(o, "number_of_periods", 1))
+    if kind == "profile_generic":
+        values["capture_objects"] = capture_columns(directory, o.get("capture_objects", ()), where)
+        values["capture_period"] = axdr.DoubleLongUnsigned(_int(o, "capture_period", 0))
+        values["profile_entries"] = axdr.DoubleLongUnsigned(_int(o, "profile_entries", 100))
+    if kind == "security_setup":
+        values["security_policy"] = axdr.Enum(_int(o, "security_policy", 0))
+        values["security_suite"] = axdr.Enum(_int(o, "security_suite", 0))
+        values["server_system_title"] = axdr.OctetString(profile.system_title)
+    return cls(spec.obis, **values)
+
+
+def association_object(spec: AssociationSpec, profile: Profile) -> AssociationLN:
+    values: dict[str, axdr.Data] = {
+        "application_context_name": context_name(spec.context),
+        "authentication_mechanism_name": mechanism_name(spec.mechanism),
+        "secret": axdr.OctetString(spec.secret),
+    }
+    if spec.security_setup is not None:
+        values["security_setup_reference"] = axdr.OctetString(spec.security_setup.to_bytes())
+    return AssociationLN(spec.obis, **values)
+
+
+def capture_columns(directory: Mapping[Obis, CosemObject], columns: Any, where: str) -> axdr.Array:
+    """capture_objects of a profile ([obis, attribute(, data_index)] entries), with class ids
+    taken from the objects themselves."""
+    items = []
+    for entry in columns:
+        obis, attribute = Obis.parse(str(entry[0])), int(entry[1])
+        data_index = int(entry[2]) if len(entry) > 2 else 0
+        obj = directory.get(obis)
+        if obj is None:
+            raise ProfileError(f"{where}: capture object {obis} is not in the profile")
+        items.append(axdr.Structure((axdr.LongUnsigned(obj.CLASS_ID), axdr.OctetString(obis.to_bytes()),
+                                     axdr.Integer(attribute), axdr.LongUnsigned(data_index))))
+    return axdr.Array(tuple(items))
+

@@ -1,0 +1,412 @@
+"""The meter: profile -> objects, metrology, clock, storage and event logs, wired together.
+
+Time: ``self.t`` is the true simulated time the meter has reached (UTC seconds). The transport
+moves it forward from the injected timebase before each request and on a timer; a history
+back-fill moves it through months in a loop. The COSEM clock is ``t`` plus the meter's own
+offset (set by clock synchronisation); captures, demand periods and billing run on the meter
+clock, the metrology engine on true time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from meter.codec import axdr
+from meter.codec.obis import Obis
+from meter.cosem.association_ln import AssociationLN
+from meter.cosem.base import Context, CosemObject
+from meter.cosem.clock import Clock
+from meter.cosem.demand_register import DemandRegister
+from meter.cosem.profile_generic import ProfileGeneric
+from meter.cosem.registry import CURRENT_ASSOCIATION, ObjectDirectory
+from meter.device import build
+from meter.device.persist import StoredProfileBuffer, dump_json, encode_state, load_json, \
+    object_key, restore_object
+from meter.metrology.engine import Engine
+from meter.persistence.counters import InvocationCounter, ReceivedCounter
+from meter.persistence.store import Store
+from meter.profile import ObjectSpec, Profile
+from meter.profile import load as load_profile
+from meter.server.association import ClientPolicy
+from meter.server.protection import SecurityContext
+from meter.link.hdlc.connection import HdlcConfig
+from meter.stack import MeterStack
+
+log = logging.getLogger(__name__)
+
+STANDARD_LOG = Obis(0, 0, 99, 98, 0, 255)
+FRAUD_LOG = Obis(0, 0, 99, 98, 1, 255)
+BILLING_COUNTER = Obis(1, 0, 0, 1, 0, 255)
+EVENT_POWER_DOWN, EVENT_POWER_UP = 1, 2
+#: The metrology snapshot is written at least this often (simulated seconds) while running.
+SNAPSHOT_EVERY = 60.0
+
+
+class Device:
+    """One simulated meter. Build it with :meth:`open`."""
+
+    def __init__(self, profile: Profile, store: Store, time_source: Callable[[], float], *,
+                 metrology_mode: str = "realtime", random: Callable[[int], bytes] = os.urandom) -> None:
+        self.profile = profile
+        self.store = store
+        self._time_source = time_source
+        self.random_bytes = random
+        self.t = time_source()
+        self.directory = ObjectDirectory()
+        self.server_sap = int(profile.meter.get("logical_device", 1))
+        self.max_receive_pdu = int(profile.meter.get("max_pdu_size", 1024))
+        self._specs: dict[Obis, ObjectSpec] = {}
+        self._dirty: set[CosemObject] = set()
+        self._buffers: list[StoredProfileBuffer] = []
+        self._policies: dict[int, ClientPolicy] = {}
+        self._templates: dict[int, AssociationLN] = {}
+        self._security: dict[Obis, SecurityContext] = {}
+        self._metrology_read = False
+        self._last_snapshot = -math.inf
+        self._demand_marks: dict[str, float] = {}
+        self.security_failures = 0
+        self._build()
+        self._engine = self._make_engine(metrology_mode)
+        self._bind_sources()
+        self._restore()
+
+    # --- construction --------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, profile: str | Path, state_dir: str | Path, timebase: Any, *,
+             history: float | None = None, metrology_mode: str | None = None) -> Device:
+        """Open (or create) the meter whose state lives in ``state_dir``.
+
+        ``history`` (seconds): on a fresh state directory, back-fill that much of the past.
+        """
+        prof = load_profile(profile)
+        store = Store.open(state_dir)
+        fresh = store.get("device/t") is None
+        mode = metrology_mode or ("realtime" if getattr(timebase, "scale", 1.0) <= 10 else "fast")
+        now = timebase.now()
+        start = now - history if (fresh and history) else now
+        device = cls(prof, store, lambda: start, metrology_mode=mode)
+        device._time_source = timebase.now
+        if fresh and history:
+            log.info("back-filling %.0f s of history", history)
+            device._engine.mode = "fast"
+            device.advance(now)
+            device._engine.mode = mode
+        elif not fresh:
+            device._resume(now)
+        device.commit()
+        return device
+
+    def _build(self) -> None:
+        p = self.profile
+        built: dict[Obis, tuple[ObjectSpec, CosemObject]] = {}
+        # Profiles capture other objects, so they are built last.
+        for spec in sorted(p.objects, key=lambda s: s.kind == "profile_generic"):
+            obj = build.build_object(spec, p, {o: b for o, (_, b) in built.items()},
+                                     lambda: self.t, self._algorithm_written)
+            if isinstance(obj, ProfileGeneric):
+                buf = StoredProfileBuffer(self.store, f"profile/{spec.obis}", len(self.store.rows(f"profile/{spec.obis}")) or 1)
+                obj.buffer = buf
+                restore_object(self.store, obj)  # capacity and columns before rows are trusted
+                buf.set_capacity(int(obj.value("profile_entries").value))  # type: ignore[attr-defined]
+                self._buffers.append(buf)
+            built[spec.obis] = (spec, obj)
+            self._specs[spec.obis] = spec
+        for a in p.associations:
+            obj = build.association_object(a, p)
+            built[a.obis] = (ObjectSpec(a.obis, "association_ln", "management", "none", "none", {}), obj)
+        for spec in p.objects:  # directory order = profile order
+            self.directory.add(built[spec.obis][1])
+        for a in p.associations:
+            assoc = built[a.obis][1]
+            assert isinstance(assoc, AssociationLN)
+            self.directory.add(assoc)
+            rights = build.rights_for(a, built)
+            rights[a.obis] = rights[CURRENT_ASSOCIATION] = build.own_association_rights(a, assoc)
+            assoc.rights = rights
+            self._templates[a.client_sap] = assoc
+            self._policies[a.client_sap] = ClientPolicy(
+                client_sap=a.client_sap, name=a.name, association=a.obis, mechanism=a.mechanism,
+                context=a.context, secret=a.secret, security_setup=a.security_setup,
+                required_protection=build.protection_bits(a) & 0x1C)
+            if a.security_setup is not None and a.security_setup not in self._security:
+                self._security[a.security_setup] = self._security_context(a.security_setup)
+        sap = self.directory.get(Obis(0, 0, 41, 0, 0, 255))
+        if sap is not None:
+            sap.store("sap_assignment_list", axdr.Array((axdr.Structure((
+                axdr.LongUnsigned(self.server_sap), axdr.OctetString(p.ldn))),)))
+
+    def _security_context(self, setup: Obis) -> SecurityContext:
+        p = self.profile
+        keys = load_json(self.store, f"keys/{setup}") or {}
+        assert isinstance(keys, dict)
+        setup_obj = self.directory.get(setup) or None
+        suite = int(setup_obj.value("security_suite").value) if setup_obj is not None else 0  # type: ignore[attr-defined]
+        return SecurityContext(
+            suite=suite,
+            server_system_title=p.system_title,
+            encryption_key=bytes.fromhex(keys.get("encryption", p.keys["encryption"].hex())),
+            authentication_key=bytes.fromhex(keys.get("authentication", p.keys["authentication"].hex())),
+            master_key=bytes.fromhex(keys.get("master", p.keys["master"].hex())),
+            tx=InvocationCounter(self.store, f"ic/tx/{setup}"),
+            rx=ReceivedCounter(self.store, f"ic/rx/{setup}"),
+        )
+
+    def _make_engine(self, mode: str) -> Engine:
+        m = self.profile.meter
+        scenario = dict(self.profile.metrology.get("scenario", {}))
+        scenario.setdefault("wiring", m.get("wiring", "3P4W"))
+        scenario.setdefault("f", float(m.get("frequency", 50.0)))
+        scenario.setdefault("voltage", float(m.get("voltage", 230.0)))
+        scenario.setdefault("current", float(m.get("current", 5.0)))
+        scenario.setdefault("pf", float(m.get("power_factor", 1.0)))
+        selection = {o.logical_name.e: int(o.value("value").value)  # type: ignore[attr-defined]
+                     for o in self.directory if o.NAME == "measurement_algorithm"}
+        return Engine(scenario, self.profile.metrology.get("algorithms", {}), selection,
+                      start_time=self.t, mode=mode, period_s=900.0)
+
+    def _algorithm_written(self, e: int, value: int) -> None:
+        self._engine_to(self.t)  # what was measured so far keeps the old algorithm
+        self._engine.set_algorithm(e, value)
+        self.log_event(STANDARD_LOG, 47)  # "one or more parameters changed"
+        log.info("measurement algorithm E=%d set to %d", e, value)
+
+    # --- live values ---------------------------------------------------------------------
+
+    def _engine_to(self, t: float) -> None:
+        if t > self._engine.now:
+            self._engine.advance_to(t)
+            for event in self._engine.pop_pq_events():
+                log.info("power quality event %s", event)
+
+    def _bind_sources(self) -> None:
+        for spec in self.profile.objects:
+            source = spec.options.get("source")
+            if not source:
+                continue
+            kind, _, key = str(source).partition(":")
+            obj = self.directory[spec.obis]
+            if kind == "energy":
+                obj.bind(2, self._energy_provider(obj, key))
+            elif kind == "instant":
+                obj.bind(2, self._instant_provider(obj, key))
+            elif kind == "invocation_counter":
+                ctx = self._security[Obis.parse(key)]
+                obj.bind(2, lambda c=ctx: axdr.DoubleLongUnsigned(max(c.rx.last, 0)))
+
+    def _scaler(self, obj: CosemObject) -> int:
+        return int(obj.value("scaler_unit").items[0].value)  # type: ignore[attr-defined]
+
+    def _energy_provider(self, obj: CosemObject, key: str) -> Callable[[], axdr.Data]:
+        factor = 10.0 ** -self._scaler(obj)
+
+        def value() -> axdr.Data:
+            self._engine_to(self.t)
+            self._metrology_read = True
+            return axdr.DoubleLongUnsigned(min(int(self._engine.registers.get(key, 0.0) * factor), 0xFFFFFFFF))
+        return value
+
+    def _instant_provider(self, obj: CosemObject, key: str) -> Callable[[], axdr.Data]:
+        factor = 10.0 ** -self._scaler(obj)
+
+        def value() -> axdr.Data:
+            self._engine_to(self.t)
+            v = round(self._engine.instantaneous.get(key, 0.0) * factor)
+            return axdr.DoubleLong(max(min(v, 0x7FFFFFFF), -0x80000000))
+        return value
+
+    # --- time ----------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        return self.directory.clock
+
+    def sync(self) -> None:
+        """Bring the meter to the timebase's now (before a request is served)."""
+        self.advance(self._time_source())
+
+    def advance(self, now: float) -> None:
+        """Run captures, demand and billing up to true time ``now``."""
+        while True:
+            offset = self.clock.timestamp() - self.t
+            boundary = self._next_boundary(self.clock.timestamp())
+            if boundary is None or boundary - offset > now:
+                break
+            self.t = max(self.t, boundary - offset)
+            self._engine_to(self.t)
+            self._at_boundary(boundary)
+        self.t = max(self.t, now)
+        self._engine_to(self.t)
+        if self.t - self._last_snapshot >= SNAPSHOT_EVERY:
+            self._metrology_read = True
+
+    def _periodic(self) -> list[ProfileGeneric]:
+        return [o for o in self.directory if isinstance(o, ProfileGeneric)
+                and int(o.value("capture_period").value) > 0]  # type: ignore[attr-defined]
+
+    def _next_boundary(self, meter_t: float) -> float | None:
+        periods = [int(p.value("capture_period").value) for p in self._periodic()]  # type: ignore[attr-defined]
+        if not periods:
+            return None
+        return min((math.floor(meter_t / p) + 1) * p for p in periods)
+
+    def _at_boundary(self, meter_t: float) -> None:
+        ctx = self.context(None)
+        self._update_demand(meter_t)
+        self._billing(meter_t, ctx)
+        for p in self._periodic():
+            if round(meter_t) % int(p.value("capture_period").value) == 0:  # type: ignore[attr-defined]
+                p.capture_now(ctx)
+
+    def _update_demand(self, meter_t: float) -> None:
+        regs = self._engine.registers
+        for spec in self.profile.objects:
+            source = str(spec.options.get("source", ""))
+            if not source.startswith("demand:"):
+                continue
+            dr = self.directory[spec.obis]
+            assert isinstance(dr, DemandRegister)
+            key = source.partition(":")[2]
+            last_key = f"demand.{key}"
+            total = regs.get(key, 0.0)
+            prev = self._demand_marks.get(last_key, total)
+            self._demand_marks[last_key] = total
+            dr.update(meter_t, total - prev)
+            self._dirty.add(dr)
+
+    def _billing(self, meter_t: float, ctx: Context) -> None:
+        month = dt.datetime.fromtimestamp(meter_t, dt.timezone.utc).strftime("%Y-%m")
+        last = self.store.get("device/billing_month")
+        if last is None:
+            self.store.put("device/billing_month", month.encode())
+            return
+        if last.decode() == month:
+            return
+        self.store.put("device/billing_month", month.encode())
+        counter = self.directory.get(BILLING_COUNTER)
+        if counter is not None:
+            n = int(counter.value("value").value) + 1  # type: ignore[attr-defined]
+            counter.store("value", axdr.Unsigned(n % 256))
+            self._dirty.add(counter)
+        for spec in self.profile.objects:
+            if spec.options.get("billing") == "monthly":
+                profile = self.directory[spec.obis]
+                assert isinstance(profile, ProfileGeneric)
+                profile.capture_now(ctx)
+
+    # --- events --------------------------------------------------------------------------
+
+    def log_event(self, log_obis: Obis, code: int) -> None:
+        """Record ``code`` in event log ``log_obis`` (and its last-event-code object)."""
+        last = self.directory.get(Obis(0, 0, 96, 11, log_obis.e, 255))
+        if last is not None:
+            last.store("value", axdr.Unsigned(code & 0xFF))
+            self._dirty.add(last)
+        profile = self.directory.get(log_obis)
+        if isinstance(profile, ProfileGeneric):
+            profile.capture_now(self.context(None))
+        log.info("event %d in %s", code, log_obis)
+
+    def security_event(self, code: int, detail: str) -> None:
+        self.security_failures += 1
+        log.warning("security event %d: %s", code, detail)
+        self.log_event(FRAUD_LOG, code)
+
+    # --- the server's environment ----------------------------------------------------------
+
+    def policy(self, client_sap: int) -> ClientPolicy | None:
+        return self._policies.get(client_sap)
+
+    def association_for(self, policy: ClientPolicy) -> AssociationLN:
+        return self._templates[policy.client_sap].copy_for_connection()
+
+    def security_context(self, setup: Obis) -> SecurityContext:
+        return self._security[setup]
+
+    def context(self, association: AssociationLN | None) -> Context:
+        return Context(self.directory, association, self.log_event, self._dirty.add)
+
+    def make_context(self, association: AssociationLN) -> Context:
+        return self.context(association)
+
+    def new_stack(self, framing: str) -> MeterStack:
+        h = self.profile.hdlc
+        config = HdlcConfig(
+            physical_address=int(h.get("physical_address", 17)),
+            logical_addresses=(int(h.get("logical_address", 1)),),
+            max_info_tx=int(h.get("max_info_field_length_limit", 2030)),
+            max_info_rx=int(h.get("max_info_field_length_limit", 2030)),
+            window_tx=int(h.get("window_size", 1)),
+            window_rx=int(h.get("window_size", 1)),
+            inactivity_timeout=float(h.get("inactivity_timeout", 120)),
+        )
+        return MeterStack(framing, self, self.commit, before=self.sync,
+                          server_wport=int(self.profile.tcp.get("server_wport", 1)), hdlc_config=config)
+
+    # --- persistence ---------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        for obj in self.directory:
+            if not isinstance(obj, ProfileGeneric):
+                restore_object(self.store, obj)
+        snap = load_json(self.store, "metrology")
+        if isinstance(snap, dict):
+            self._engine.restore(snap)
+            self._engine.origin = float(snap.get("origin", self._engine.origin))
+        marks = load_json(self.store, "device/demand")
+        self._demand_marks = dict(marks) if isinstance(marks, dict) else {}
+        t = self.store.get("device/t")
+        if t is not None:
+            self.t = float(t)
+
+    def _resume(self, now: float) -> None:
+        """After a restart: the meter was off from its last saved time until ``now``."""
+        if now > self.t:
+            self.log_event(STANDARD_LOG, EVENT_POWER_DOWN)
+            # No energy accrues while the meter is off: move the engine across the gap.
+            snap = self._engine.snapshot()
+            snap["u"] = (now - self._engine.origin) * self._engine.fs
+            snap["period_start"] = now
+            self._engine.restore(snap)
+            self.t = now
+            self.log_event(STANDARD_LOG, EVENT_POWER_UP)
+
+    def commit(self) -> None:
+        """Persist whatever changed; called before every response and after every tick."""
+        items: dict[str, bytes] = {}
+        for obj in self._dirty:
+            items[object_key(obj)] = encode_state(obj.dump_state())
+        self._dirty.clear()
+        if self._metrology_read:
+            snap = self._engine.snapshot()
+            snap["origin"] = self._engine.origin
+            items["metrology"] = dump_json(snap)
+            items["device/demand"] = dump_json(self._demand_marks)
+            items["device/t"] = repr(self.t).encode()
+            self._metrology_read = False
+            self._last_snapshot = self.t
+        if items:
+            self.store.put_many(items)
+        for buf in self._buffers:
+            buf.flush()
+
+    def tick(self, now: float) -> None:
+        self.advance(now)
+        self.commit()
+
+    def next_deadline(self) -> float | None:
+        meter_t = self.clock.timestamp()
+        boundary = self._next_boundary(meter_t)
+        return None if boundary is None else boundary - (meter_t - self.t)
+
+    def close(self) -> None:
+        self._metrology_read = True
+        self.commit()
+        self.store.close()
+

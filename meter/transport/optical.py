@@ -1,0 +1,127 @@
+"""Optical probe emulator: IEC 62056-21 mode E opening, then HDLC, on a pty.
+
+A real optical port starts every session at 300 baud 7E1 with the sign-on ``/?!<CR><LF>``,
+answers with its identification, takes the client's acknowledgement/option select
+(``<ACK>2Z2<CR><LF>``: protocol control 2 = HDLC, Z = baud rate, mode 2 = binary) and switches
+to HDLC at the agreed rate (IEC 62056-21:2002 6.3, protocol mode E; IEC 62056-46 afterwards).
+The opening is the sans-IO ModeEOpening of meter.link.iec62056_21; this module pumps it, tracks
+the agreed baud rate on the pty and, when the HDLC association ends (DISC or a failure), goes
+back to 300 baud and waits for the next sign-on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from meter.link.iec62056_21 import (
+    BaudRateChange,
+    EnterHdlc,
+    Failed,
+    ModeEEvent,
+    ModeEOpening,
+)
+from meter.timebase import Timebase
+from meter.transport.pty import PtyPort
+from meter.transport.session import SimTimer, StackFactory, StackSession
+
+__all__ = ["SIGN_ON_BAUD", "OpticalPort"]
+
+log = logging.getLogger(__name__)
+
+SIGN_ON_BAUD = 300  # IEC 62056-21: every protocol mode opens at 300 baud
+
+
+class OpticalPort:
+    """A pty speaking mode E: ``opening_factory()`` per session, then ``stack_factory()``."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        timebase: Timebase,
+        stack_factory: StackFactory,
+        opening_factory: Callable[[], ModeEOpening],
+    ) -> None:
+        self._loop = loop
+        self._timebase = timebase
+        self._stack_factory = stack_factory
+        self._opening_factory = opening_factory
+        self._pty = PtyPort(loop, "optical")
+        self._opening = opening_factory()
+        self._timer = SimTimer(loop, timebase, self._opening_timer)
+        self._session: StackSession | None = None
+
+    @property
+    def path(self) -> str:
+        """The slave tty a client opens (the probe's end)."""
+        return self._pty.path
+
+    @property
+    def baud(self) -> int:
+        """Line speed currently agreed with the client."""
+        return self._pty.baud
+
+    def start(self) -> None:
+        self._pty.start(self._received, SIGN_ON_BAUD)
+
+    def close(self) -> None:
+        self._timer.cancel()
+        if self._session is not None:
+            self._session.close()
+        self._pty.close()
+
+    def _received(self, data: bytes) -> None:
+        if self._session is not None:
+            self._session.feed(data)
+            return
+        # The opening gets one byte at a time, so that what a client sends right behind its
+        # ack (SNRM, on a pty that has no baud rate to garble it) reaches HDLC, not the void.
+        for i in range(len(data)):
+            self._opening_events(self._opening.receive_data(data[i : i + 1], self._timebase.now()))
+            if self._session is not None:
+                if i + 1 < len(data):
+                    self._session.feed(data[i + 1 :])
+                return
+        self._timer.arm(self._opening.next_deadline())
+
+    def _opening_timer(self) -> None:
+        if self._session is not None:
+            return
+        deadline = self._opening.next_deadline()
+        if deadline is None:
+            return
+        now = self._timebase.now()
+        if deadline > now:
+            self._timer.arm(deadline)
+            return
+        self._opening_events(self._opening.handle_timer(now))
+        self._timer.arm(self._opening.next_deadline())
+
+    def _opening_events(self, events: list[ModeEEvent]) -> None:
+        # Pending output (the identification) leaves at the old rate, before any switch.
+        self._pty.write(self._opening.data_to_send())
+        for event in events:
+            if isinstance(event, BaudRateChange):
+                self._pty.set_baud(event.baud)
+            elif isinstance(event, EnterHdlc):
+                log.info("optical: mode E agreed, HDLC at %d baud", event.baud)
+                self._timer.cancel()
+                self._session = StackSession(
+                    self._stack_factory,
+                    self._timebase,
+                    self._loop,
+                    self._pty.write,
+                    self._hdlc_ended,
+                    "optical",
+                )
+            elif isinstance(event, Failed):
+                # The opening itself goes back to waiting for a request at 300 baud.
+                log.warning("optical: mode E opening failed: %s", event.reason)
+                self._pty.set_baud(SIGN_ON_BAUD)
+
+    def _hdlc_ended(self, _session: StackSession) -> None:
+        """The HDLC association ended (DISC or a failure): a fresh opening at 300 baud."""
+        self._session = None
+        self._opening = self._opening_factory()
+        self._pty.set_baud(SIGN_ON_BAUD)

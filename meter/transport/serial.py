@@ -1,0 +1,86 @@
+"""HDLC over a serial line (IEC 62056-46 frames on a 9600 8N1 port, IEC 62056-42 physical layer).
+
+The port is opened with pyserial's ``serial_for_url``, so a device node, a pty path, ``loop://``
+and ``socket://host:port`` all work. pyserial ports block, so a reader thread hands received
+bytes to the event loop (``call_soon_threadsafe``); the stack itself only ever runs on the loop
+thread, like every other stack of the device. A serial line outlives associations: when a stack
+closes (DISC) or fails, a fresh one waits for the next client on the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import serial  # pyserial (absolute import: this module is meter.transport.serial)
+
+from meter.timebase import Timebase
+from meter.transport.session import StackFactory, StackSession
+
+__all__ = ["DEFAULT_BAUD", "SerialLink"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BAUD = 9600
+# How long a blocked read may delay close(); pyserial has no portable read cancel for all URLs.
+_READ_TIMEOUT = 0.05
+
+
+class SerialLink:
+    """One serial port serving HDLC through a stack from ``stack_factory``.
+
+    Construct it on the event-loop thread (it arms the stack's timers on ``loop``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        stack_factory: StackFactory,
+        timebase: Timebase,
+        loop: asyncio.AbstractEventLoop,
+        baudrate: int = DEFAULT_BAUD,
+    ) -> None:
+        self.url = url
+        self._loop = loop
+        self._port = serial.serial_for_url(
+            url,
+            baudrate=baudrate,
+            bytesize=serial.EIGHTBITS,
+            parity=serial.PARITY_NONE,
+            stopbits=serial.STOPBITS_ONE,
+            timeout=_READ_TIMEOUT,
+        )
+        self._session = StackSession(
+            stack_factory, timebase, loop, self._write, StackSession.restart, f"serial {url}"
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read_loop, name=f"serial {url}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("serial: serving HDLC on %s at %d baud", self.url, self._port.baudrate)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._session.close()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        self._port.close()
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._port.write(data)
+        except serial.SerialException as exc:
+            log.warning("serial %s: write failed: %s", self.url, exc)
+
+    def _read_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self._port.read(max(1, self._port.in_waiting))
+            except OSError as exc:  # SerialException, or EIO from a vanished pty/USB adapter
+                if not self._stop.is_set():
+                    log.error("serial %s: read failed, port given up: %s", self.url, exc)
+                return
+            if data and not self._stop.is_set():
+                self._loop.call_soon_threadsafe(self._session.feed, bytes(data))

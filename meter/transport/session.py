@@ -1,0 +1,183 @@
+"""Pumping bytes and deadlines between one I/O medium and one sans-IO meter stack.
+
+Every medium (TCP connection, serial port, pty) drives its stack the same way: bytes in with the
+simulated ``now``, reply bytes out, then a loop timer armed for ``stack.next_deadline()``
+(aioquic's ``get_timer``/``handle_timer`` pattern; see design/style.md section 4.2). Everything runs
+on the event-loop thread, so the device shared by all stacks is never touched concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from meter.timebase import Timebase
+
+__all__ = ["SimTimer", "Stack", "StackFactory", "StackSession", "wire_log"]
+
+log = logging.getLogger(__name__)
+# Hex dumps of every chunk live on their own logger so that -v (APDUs) can leave them out.
+wire_log = logging.getLogger("meter.transport.wire")
+
+
+class Stack(Protocol):
+    """What the transports need from meter.stack.MeterStack (one per connection, sans-IO)."""
+
+    closed: bool
+
+    def receive_data(self, data: bytes, now: float) -> bytes: ...
+
+    def next_deadline(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> bytes: ...
+
+    def connection_lost(self) -> None: ...
+
+
+StackFactory = Callable[[], Stack]
+
+
+class SimTimer:
+    """One loop timer that fires when simulated time reaches a deadline.
+
+    Re-arming is lazy: a later deadline keeps the timer already armed, and the callback must
+    re-check the deadline when it fires. Inactivity deadlines move on every request, so this
+    saves a cancel + call_at per request on the hot path.
+    """
+
+    __slots__ = ("_armed_for", "_callback", "_handle", "_loop", "_timebase")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        timebase: Timebase,
+        callback: Callable[[], None],
+    ) -> None:
+        self._loop = loop
+        self._timebase = timebase
+        self._callback = callback
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_for = 0.0
+
+    def arm(self, deadline: float | None, max_wall_delay: float | None = None) -> None:
+        """Make sure the callback runs no later than ``deadline`` (simulated seconds)."""
+        if deadline is None and max_wall_delay is None:
+            return
+        delay = (
+            self._timebase.wall_delay(deadline - self._timebase.now())
+            if deadline is not None
+            else float("inf")
+        )
+        if max_wall_delay is not None:
+            delay = min(delay, max_wall_delay)
+        when = self._loop.time() + delay
+        if self._handle is not None:
+            if self._armed_for <= when:
+                return
+            self._handle.cancel()
+        self._armed_for = when
+        self._handle = self._loop.call_at(when, self._fire)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._callback()
+
+
+class StackSession:
+    """Feeds one medium's bytes into a stack, writes its replies and runs its timers.
+
+    ``on_close(session)`` is called when the stack asks to close or raises: a TCP connection
+    closes its transport, a serial line calls ``restart()`` to wait for the next client.
+    """
+
+    def __init__(
+        self,
+        stack_factory: StackFactory,
+        timebase: Timebase,
+        loop: asyncio.AbstractEventLoop,
+        write: Callable[[bytes], None],
+        on_close: Callable[[StackSession], None],
+        name: str,
+    ) -> None:
+        self._factory = stack_factory
+        self._timebase = timebase
+        self._write = write
+        self._on_close = on_close
+        self.name = name
+        self._timer = SimTimer(loop, timebase, self._on_timer)
+        self._stack = stack_factory()
+        self._done = False
+        self._timer.arm(self._stack.next_deadline())
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the medium."""
+        if self._done:
+            return
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("%s <- %s", self.name, data.hex(" "))
+        try:
+            reply = self._stack.receive_data(data, self._timebase.now())
+        except Exception:
+            log.exception("%s: stack failed on received data; closing", self.name)
+            self._end()
+            return
+        self._after(reply)
+
+    def restart(self) -> None:
+        """Drop the current stack and start a fresh one on the same medium."""
+        self.close()
+        self._stack = self._factory()
+        self._done = False
+        self._timer.arm(self._stack.next_deadline())
+        log.info("%s: waiting for a new association", self.name)
+
+    def close(self) -> None:
+        """The medium went away: stop the timers, release the associations, feed nothing more."""
+        if self._done:
+            return
+        self._done = True
+        self._timer.cancel()
+        try:
+            self._stack.connection_lost()
+        except Exception:
+            log.exception("%s: stack failed on connection loss", self.name)
+
+    def _after(self, reply: bytes) -> None:
+        if reply:
+            if wire_log.isEnabledFor(logging.DEBUG):
+                wire_log.debug("%s -> %s", self.name, reply.hex(" "))
+            self._write(reply)
+        if self._stack.closed:
+            log.info("%s: stack closed the connection", self.name)
+            self._end()
+            return
+        self._timer.arm(self._stack.next_deadline())
+
+    def _on_timer(self) -> None:
+        if self._done:
+            return
+        deadline = self._stack.next_deadline()
+        if deadline is None:
+            return
+        now = self._timebase.now()
+        if deadline > now:
+            self._timer.arm(deadline)
+            return
+        try:
+            reply = self._stack.handle_timer(now)
+        except Exception:
+            log.exception("%s: stack failed in its timer; closing", self.name)
+            self._end()
+            return
+        self._after(reply)
+
+    def _end(self) -> None:
+        self.close()
+        self._on_close(self)

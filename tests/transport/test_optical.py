@@ -1,0 +1,145 @@
+"""The optical probe emulator over a real pty, driven by a scripted mode E client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pytest
+import serial
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meter.link.iec62056_21 import ModeEOpening
+from meter.timebase import Timebase
+from meter.transport.optical import SIGN_ON_BAUD, OpticalPort
+
+from .conftest import EchoStack, on_loop, wait_for
+
+# IEC 62056-21 baud rate characters of modes C and E.
+BAUD_CHARS = {"0": 300, "1": 600, "2": 1200, "3": 2400, "4": 4800, "5": 9600, "6": 19200}
+
+
+def _sign_on(client: serial.Serial) -> int:
+    """Mode E opening as a client does it; returns the agreed baud rate."""
+    client.baudrate = 300
+    client.write(b"/?!\r\n")
+    ident = client.read_until(b"\r\n")
+    assert ident.startswith(b"/") and ident.endswith(b"\r\n"), ident
+    assert b"\\2" in ident  # mode E: the meter offers HDLC
+    baud_char = chr(ident[4])
+    client.write(b"\x062" + baud_char.encode() + b"2\r\n")
+    client.baudrate = BAUD_CHARS[baud_char]
+    return client.baudrate
+
+
+def test_mode_e_opening_then_hdlc_then_back_to_sign_on(
+    loop_thread: asyncio.AbstractEventLoop,
+) -> None:
+    port = on_loop(
+        loop_thread, lambda: OpticalPort(loop_thread, Timebase(), EchoStack, ModeEOpening)
+    )
+    on_loop(loop_thread, port.start)
+    client = serial.Serial(port.path, 300, timeout=5)
+    try:
+        baud = _sign_on(client)
+        wait_for(lambda: port.baud == baud)
+        # HDLC from here on: the stack sees exactly the client's bytes.
+        client.write(b"\x7e frame\n")
+        assert client.read_until(b"\n") == b"\x7e frame\n"
+        assert EchoStack.instances[0].framing == "wrapper"  # the factory we passed
+        # The stack closing (DISC) returns the port to 300 baud and the sign-on.
+        client.write(b"close\n")
+        assert client.read_until(b"\n") == b"bye\n"
+        wait_for(lambda: port.baud == SIGN_ON_BAUD)
+        assert _sign_on(client) == baud
+        client.write(b"again\n")
+        assert client.read_until(b"\n") == b"again\n"
+        assert len(EchoStack.instances) == 2
+    finally:
+        client.close()
+        on_loop(loop_thread, port.close)
+
+
+def test_garbage_before_sign_on_does_not_reach_the_stack(
+    loop_thread: asyncio.AbstractEventLoop,
+) -> None:
+    port = on_loop(
+        loop_thread, lambda: OpticalPort(loop_thread, Timebase(), EchoStack, ModeEOpening)
+    )
+    on_loop(loop_thread, port.start)
+    client = serial.Serial(port.path, 300, timeout=5)
+    try:
+        client.write(b"hello\r\n")
+        _sign_on(client)
+        client.write(b"x\n")
+        assert client.read_until(b"\n") == b"x\n"
+        assert [m for m, _ in EchoStack.instances[0].received] == [b"x\n"]
+    finally:
+        client.close()
+        on_loop(loop_thread, port.close)
+
+
+def test_hdlc_right_behind_the_ack_reaches_the_stack(
+    loop_thread: asyncio.AbstractEventLoop,
+) -> None:
+    port = on_loop(
+        loop_thread, lambda: OpticalPort(loop_thread, Timebase(), EchoStack, ModeEOpening)
+    )
+    on_loop(loop_thread, port.start)
+    client = serial.Serial(port.path, 300, timeout=5)
+    try:
+        client.write(b"/?!\r\n")
+        ident = client.read_until(b"\r\n")
+        client.write(b"\x062" + ident[4:5] + b"2\r\n" + b"snrm\n")  # one write, one chunk
+        assert client.read_until(b"\n") == b"snrm\n"
+    finally:
+        client.close()
+        on_loop(loop_thread, port.close)
+
+
+def test_missing_ack_times_out_through_the_deadline(
+    loop_thread: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    # At 1000x the 1.5 s ack timeout of IEC 62056-21 passes in 1.5 ms.
+    port = on_loop(
+        loop_thread,
+        lambda: OpticalPort(loop_thread, Timebase(scale=1000.0), EchoStack, ModeEOpening),
+    )
+    on_loop(loop_thread, port.start)
+    client = serial.Serial(port.path, 300, timeout=5)
+    try:
+        with caplog.at_level(logging.WARNING, logger="meter.transport.optical"):
+            client.write(b"/?!\r\n")
+            assert client.read_until(b"\r\n").startswith(b"/ACE")
+            wait_for(lambda: "no acknowledgement" in caplog.text)
+        assert port.baud == SIGN_ON_BAUD
+        assert not EchoStack.instances
+        _sign_on(client)
+        client.write(b"late\n")
+        assert client.read_until(b"\n") == b"late\n"
+    finally:
+        client.close()
+        on_loop(loop_thread, port.close)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=1, max_value=40), max_size=12))
+def test_any_chunking_hands_hdlc_exactly_the_bytes_after_the_ack(cuts: list[int]) -> None:
+    stream = b"junk\r\n/?!\r\n\x06252\r\n" + b"first frame\nsecond\n"
+    chunks, pos = [], 0
+    for cut in sorted(set(cuts)):
+        chunks.append(stream[pos:cut])
+        pos = cut
+    chunks.append(stream[pos:])
+    loop = asyncio.new_event_loop()  # never run: only the pty and timers need a loop
+    EchoStack.instances.clear()
+    port = OpticalPort(loop, Timebase(), EchoStack, ModeEOpening)
+    try:
+        for chunk in chunks:
+            if chunk:
+                port._received(chunk)  # noqa: SLF001 - what the pty reader calls
+        assert port.baud == 9600
+        assert [m for m, _ in EchoStack.instances[0].received] == [b"first frame\n", b"second\n"]
+    finally:
+        port.close()
+        loop.close()
