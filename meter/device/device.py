@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 
 STANDARD_LOG = Obis(0, 0, 99, 98, 0, 255)
 FRAUD_LOG = Obis(0, 0, 99, 98, 1, 255)
+POWER_QUALITY_LOG = Obis(0, 0, 99, 98, 4, 255)
+# IDIS power-quality log codes (cosem-reference.md §4.1), + phase index: under-voltage (sag)
+# 76-78, over-voltage (swell) 79-81, missing voltage 82-84, voltage normal 85-87.
+PQ_CODES = {"sag": 76, "swell": 79, "outage": 82}
+PQ_NORMAL = 85
 BILLING_COUNTER = Obis(1, 0, 0, 1, 0, 255)
 EVENT_POWER_DOWN, EVENT_POWER_UP = 1, 2
 #: The metrology snapshot is written at least this often (simulated seconds) while running.
@@ -183,7 +188,7 @@ class Device:
         if t > self._engine.now:
             self._engine.advance_to(t)
             for event in self._engine.pop_pq_events():
-                log.info("power quality event %s", event)
+                self._pq_event(event.phase, event.kind)
 
     def _bind_sources(self) -> None:
         for spec in self.profile.objects:
@@ -196,6 +201,8 @@ class Device:
                 obj.bind(2, self._energy_provider(obj, key))
             elif kind == "instant":
                 obj.bind(2, self._instant_provider(obj, key))
+            elif kind == "pq":
+                obj.bind(2, self._pq_provider(key))
             elif kind == "invocation_counter":
                 ctx = self._security[Obis.parse(key)]
                 obj.bind(2, lambda c=ctx: axdr.DoubleLongUnsigned(max(c.rx.last, 0)))
@@ -210,6 +217,12 @@ class Device:
             self._engine_to(self.t)
             self._metrology_read = True
             return axdr.DoubleLongUnsigned(min(int(self._engine.registers.get(key, 0.0) * factor), 0xFFFFFFFF))
+        return value
+
+    def _pq_provider(self, key: str) -> Callable[[], axdr.Data]:
+        def value() -> axdr.Data:
+            self._engine_to(self.t)
+            return axdr.DoubleLongUnsigned(min(int(self._engine.pq.get(key, 0.0)), 0xFFFFFFFF))
         return value
 
     def _instant_provider(self, obj: CosemObject, key: str) -> Callable[[], axdr.Data]:
@@ -312,6 +325,14 @@ class Device:
         if isinstance(profile, ProfileGeneric):
             profile.capture_now(self.context(None))
         log.info("event %d in %s", code, log_obis)
+
+    def _pq_event(self, phase: str, kind: str) -> None:
+        """A finished sag/swell/outage: the engine reports it when the phase is back to normal."""
+        names = self._engine.scenario.phase_names
+        k = names.index(phase) if phase in names else 0
+        if kind in PQ_CODES:
+            self.log_event(POWER_QUALITY_LOG, PQ_CODES[kind] + k)
+            self.log_event(POWER_QUALITY_LOG, PQ_NORMAL + k)
 
     def security_event(self, code: int, detail: str) -> None:
         self.security_failures += 1

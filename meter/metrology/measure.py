@@ -1,0 +1,61 @@
+"""Interval measurement over samples: the meter's front-end DSP (metrology.md §2, §4).
+
+For each interval of a Grid this gives the rms-phasor spectra (spectra.py), mean(v*i), and the
+delayed-voltage products for the quarter-cycle method at the tracked and at the nominal frequency
+and for Q-hour (delay.py). Time-domain means are exact sample sums, so their energies are exact
+time integrals whatever the interval partition.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from meter.metrology import delay
+from meter.metrology.quantities import Measured
+from meter.metrology.spectra import Grid, interval_spectra, lengths, sums
+
+
+def delay_samples(fs: float, f: float, f_nominal: float) -> tuple[float, float, float]:
+    """Delays in samples: T/4 tracked, T/4 nominal, T/6 tracked."""
+    return fs / (4.0 * f), fs / (4.0 * f_nominal), fs / (6.0 * f)
+
+
+def margins(fs: float, f: float, f_nominal: float) -> tuple[int, int]:
+    """Samples a caller must supply before and after the measured span."""
+    m = [delay.margins(d) for d in delay_samples(fs, f, f_nominal)]
+    return max(a for a, _ in m), max(b for _, b in m)
+
+
+def measure(
+    x: np.ndarray,
+    base: int,
+    grid: Grid,
+    cycles: int,
+    fs: float,
+    f: float,
+    f_nominal: float,
+    delays: bool = True,
+) -> Measured:
+    """Measure x (phases, 2, samples; x[..., k] is sample base + k) over every interval of grid.
+
+    With delays=False the delayed-voltage products are left at zero (they cost most of the time
+    and only the quarter-cycle and Q-hour plug-ins need them).
+    """
+    starts = grid.starts()
+    a, n = int(starts[0]) - base, int(starts[-1] - starts[0])
+    v, i = x[:, 0, :], x[:, 1, a : a + n]
+    width = lengths(grid)[:, None]
+    means = [sums(v[:, a : a + n] * i, starts[0], grid) / width]
+    for d in delay_samples(fs, f, f_nominal):
+        if delays:
+            means.append(sums(delay.delayed(v, d, a, n) * i, starts[0], grid) / width)
+        else:
+            means.append(np.zeros_like(means[0]))
+    spec = interval_spectra(x, base, grid, cycles)
+    return Measured(spec.y, spec.fund, spec.order, *means, dur=width[:, 0] / fs)
+
+
+def cycle_rms(v: np.ndarray, base: int, grid: Grid) -> np.ndarray:
+    """Per-cycle rms (cycles, phases) of voltage samples v (phases, samples) on a 1-cycle grid."""
+    spec = interval_spectra(v, base, grid, 1)
+    return np.sqrt(np.sum(np.abs(spec.y) ** 2, axis=-1))
