@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from meter import __version__
+from meter import profile as profiles
 from meter.errors import MeterError
 from meter.link.iec62056_21 import ModeEOpening
-from meter import profile as profiles
 from meter.timebase import Timebase
 from meter.transport.service import MeterService, ServeConfig, loop_factory
 from meter.transport.tcp import DEFAULT_HOST, DEFAULT_PORT, parse_host_port
@@ -182,10 +182,7 @@ def _serve(args: argparse.Namespace) -> int:
         optical=args.optical,
     )
     timebase = Timebase(start=args.start, scale=args.time_scale)
-    device_options: dict[str, Any] = {}
-    if args.history is not None:
-        device_options["history"] = args.history
-    device = Device.open(profile_path, state, timebase, **device_options)
+    device = Device.open(profile_path, state, timebase, history=args.history)
     try:
         service = MeterService(device, timebase, _opening_factory(profile))
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
