@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from meter import apdu as A
+from meter.apdu.describe import describe
 from meter.apdu.initiate import Conformance
 from meter.codec import axdr
 from meter.codec.obis import Obis
@@ -143,6 +144,14 @@ class ApplicationServer:
             if data and data[0] in A.KNOWN_TAGS:
                 return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OTHER_REASON)
             return _exception(A.StateError.SERVICE_UNKNOWN, A.ServiceError.SERVICE_NOT_SUPPORTED)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("client %d ->\n%s", client_sap, describe(apdu))
+        response = self._dispatch(client_sap, apdu)
+        if response is not None and log.isEnabledFor(logging.DEBUG):
+            log.debug("client %d <-\n%s", client_sap, _describe_bytes(response))
+        return response
+
+    def _dispatch(self, client_sap: int, apdu: A.Apdu) -> bytes | None:
         if isinstance(apdu, A.AARQ):
             return self._associate(client_sap, apdu)
         assoc = self._by_client.get(client_sap)
@@ -175,6 +184,8 @@ class ApplicationServer:
                 return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.DECIPHERING_ERROR)
             try:
                 apdu = A.decode_apdu(plain)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("deciphered:\n%s", describe(apdu))
             except DecodeError as exc:
                 log.info("undecodable APDU inside a ciphered envelope: %s", exc)
                 return self._protect(assoc, envelope, _exception(
@@ -388,6 +399,13 @@ class ApplicationServer:
             except (MeterError, DecodeError) as exc:
                 log.info("client %d: RLRQ user-information ignored: %s", client_sap, exc)
         return A.RLRE(reason=0, user_information=user_information).to_bytes()
+
+
+def _describe_bytes(data: bytes) -> str:
+    try:
+        return describe(A.decode_apdu(data))
+    except DecodeError:
+        return data.hex()
 
 
 def _request_bits(security_control: int) -> int:
