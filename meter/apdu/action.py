@@ -24,6 +24,7 @@ from meter.apdu.common import (
     write_optional,
     write_seq,
 )
+from meter.apdu.blocks import BlockNumberApdu, DataBlockApdu
 from meter.apdu.registry import Apdu
 from meter.codec.axdr import Data
 from meter.codec.buffer import Reader, Writer
@@ -75,19 +76,9 @@ class ActionRequestNormal(Apdu):
 
 
 @dataclass(frozen=True, slots=True)
-class ActionRequestNextPBlock(Apdu):
+class ActionRequestNextPBlock(BlockNumberApdu):
     TAG: ClassVar[int] = ACTION_REQUEST
     CHOICE: ClassVar[int | None] = 2
-    invoke_id_and_priority: int
-    block_number: int
-
-    def encode_body(self, w: Writer) -> None:
-        w.u8(self.invoke_id_and_priority)
-        w.u32(self.block_number)
-
-    @classmethod
-    def decode_body(cls, r: Reader, tag: int) -> ActionRequestNextPBlock:
-        return cls(r.u8(), r.u32())
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,21 +142,9 @@ class ActionRequestWithListAndFirstPBlock(Apdu):
 
 
 @dataclass(frozen=True, slots=True)
-class ActionRequestWithPBlock(Apdu):
+class ActionRequestWithPBlock(DataBlockApdu):
     TAG: ClassVar[int] = ACTION_REQUEST
     CHOICE: ClassVar[int | None] = 6
-    invoke_id_and_priority: int
-    last_block: bool
-    block_number: int
-    raw_data: bytes
-
-    def encode_body(self, w: Writer) -> None:
-        w.u8(self.invoke_id_and_priority)
-        write_block_sa(w, self.last_block, self.block_number, self.raw_data)
-
-    @classmethod
-    def decode_body(cls, r: Reader, tag: int) -> ActionRequestWithPBlock:
-        return cls(r.u8(), *read_block_sa(r))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,21 +165,9 @@ class ActionResponseNormal(Apdu):
 
 
 @dataclass(frozen=True, slots=True)
-class ActionResponseWithPBlock(Apdu):
+class ActionResponseWithPBlock(DataBlockApdu):
     TAG: ClassVar[int] = ACTION_RESPONSE
     CHOICE: ClassVar[int | None] = 2
-    invoke_id_and_priority: int
-    last_block: bool
-    block_number: int
-    raw_data: bytes
-
-    def encode_body(self, w: Writer) -> None:
-        w.u8(self.invoke_id_and_priority)
-        write_block_sa(w, self.last_block, self.block_number, self.raw_data)
-
-    @classmethod
-    def decode_body(cls, r: Reader, tag: int) -> ActionResponseWithPBlock:
-        return cls(r.u8(), *read_block_sa(r))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,16 +187,6 @@ class ActionResponseWithList(Apdu):
 
 
 @dataclass(frozen=True, slots=True)
-class ActionResponseNextPBlock(Apdu):
+class ActionResponseNextPBlock(BlockNumberApdu):
     TAG: ClassVar[int] = ACTION_RESPONSE
     CHOICE: ClassVar[int | None] = 4
-    invoke_id_and_priority: int
-    block_number: int
-
-    def encode_body(self, w: Writer) -> None:
-        w.u8(self.invoke_id_and_priority)
-        w.u32(self.block_number)
-
-    @classmethod
-    def decode_body(cls, r: Reader, tag: int) -> ActionResponseNextPBlock:
-        return cls(r.u8(), r.u32())

@@ -25,6 +25,7 @@ from meter.apdu.common import (
     write_get_data_result,
     write_optional,
 )
+from meter.apdu.blocks import BlockNumberApdu
 from meter.apdu.registry import Apdu
 from meter.codec.buffer import Reader, Writer
 from meter.errors import DataAccessResult, DecodeError
@@ -54,19 +55,9 @@ class GetRequestNormal(Apdu):
 
 
 @dataclass(frozen=True, slots=True)
-class GetRequestNext(Apdu):
+class GetRequestNext(BlockNumberApdu):
     TAG: ClassVar[int] = GET_REQUEST
     CHOICE: ClassVar[int | None] = 2
-    invoke_id_and_priority: int
-    block_number: int
-
-    def encode_body(self, w: Writer) -> None:
-        w.u8(self.invoke_id_and_priority)
-        w.u32(self.block_number)
-
-    @classmethod
-    def decode_body(cls, r: Reader, tag: int) -> GetRequestNext:
-        return cls(r.u8(), r.u32())
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from meter.apdu.common import (
     write_result,
     write_seq,
 )
+from meter.apdu.blocks import BlockNumberApdu, DataBlockApdu
 from meter.apdu.registry import Apdu
 from meter.codec.axdr import Data
 from meter.codec.buffer import Reader, Writer
@@ -84,21 +85,9 @@ class SetRequestWithFirstDataBlock(Apdu):
 
 
 @dataclass(frozen=True, slots=True)
-class SetRequestWithDataBlock(Apdu):
+class SetRequestWithDataBlock(DataBlockApdu):
     TAG: ClassVar[int] = SET_REQUEST
     CHOICE: ClassVar[int | None] = 3
-    invoke_id_and_priority: int
-    last_block: bool
-    block_number: int
-    raw_data: bytes
-
-    def encode_body(self, w: Writer) -> None:
-        w.u8(self.invoke_id_and_priority)
-        write_block_sa(w, self.last_block, self.block_number, self.raw_data)
-
-    @classmethod
-    def decode_body(cls, r: Reader, tag: int) -> SetRequestWithDataBlock:
-        return cls(r.u8(), *read_block_sa(r))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,19 +145,9 @@ class SetResponseNormal(Apdu):
 
 
 @dataclass(frozen=True, slots=True)
-class SetResponseDataBlock(Apdu):
+class SetResponseDataBlock(BlockNumberApdu):
     TAG: ClassVar[int] = SET_RESPONSE
     CHOICE: ClassVar[int | None] = 2
-    invoke_id_and_priority: int
-    block_number: int
-
-    def encode_body(self, w: Writer) -> None:
-        w.u8(self.invoke_id_and_priority)
-        w.u32(self.block_number)
-
-    @classmethod
-    def decode_body(cls, r: Reader, tag: int) -> SetResponseDataBlock:
-        return cls(r.u8(), r.u32())
 
 
 @dataclass(frozen=True, slots=True)

@@ -374,46 +374,38 @@ class BitString(Data):
 # --- complex types ------------------------------------------------------------------------
 
 
+class _Sequence(Data):
+    """array and structure: a count, then that many tagged values."""
+
+    __slots__ = ()
+    items: tuple[Data, ...]
+
+    def encode_body(self, w: Writer) -> None:
+        w.length(len(self.items))
+        for item in self.items:
+            item.encode(w)
+
+    @classmethod
+    def decode_body(cls, r: Reader, depth: int) -> Data:
+        n = r.length()
+        if n > r.remaining():  # every element takes at least its tag byte
+            raise DecodeError(f"{cls.__name__.lower()} of {n} cannot fit in {r.remaining()} bytes")
+        return cls(tuple(read(r, depth + 1) for _ in range(n)))  # type: ignore[call-arg]
+
+    def to_python(self) -> object:
+        return [i.to_python() for i in self.items]
+
+
 @dataclass(frozen=True, slots=True)
-class Array(Data):
+class Array(_Sequence):
     TAG: ClassVar[int] = 1
     items: tuple[Data, ...] = ()
 
-    def encode_body(self, w: Writer) -> None:
-        w.length(len(self.items))
-        for item in self.items:
-            item.encode(w)
-
-    @classmethod
-    def decode_body(cls, r: Reader, depth: int) -> Array:
-        n = r.length()
-        if n > r.remaining():  # every element takes at least its tag byte
-            raise DecodeError(f"array of {n} cannot fit in {r.remaining()} bytes")
-        return cls(tuple(read(r, depth + 1) for _ in range(n)))
-
-    def to_python(self) -> object:
-        return [i.to_python() for i in self.items]
-
 
 @dataclass(frozen=True, slots=True)
-class Structure(Data):
+class Structure(_Sequence):
     TAG: ClassVar[int] = 2
     items: tuple[Data, ...] = ()
-
-    def encode_body(self, w: Writer) -> None:
-        w.length(len(self.items))
-        for item in self.items:
-            item.encode(w)
-
-    @classmethod
-    def decode_body(cls, r: Reader, depth: int) -> Structure:
-        n = r.length()
-        if n > r.remaining():
-            raise DecodeError(f"structure of {n} cannot fit in {r.remaining()} bytes")
-        return cls(tuple(read(r, depth + 1) for _ in range(n)))
-
-    def to_python(self) -> object:
-        return [i.to_python() for i in self.items]
 
 
 # --- compact-array ------------------------------------------------------------------------
