@@ -91,6 +91,11 @@ class Environment(Protocol):
     def make_context(self, association: AssociationLN) -> Context: ...
     def random_bytes(self, n: int) -> bytes: ...
     def security_event(self, code: int, detail: str) -> None: ...
+    # Communication port protection (class 124): ``port`` is the logical name of the setup
+    # object of the connection's port (None: an unguarded port).
+    def port_locked(self, port: Obis | None) -> bool: ...
+    def authentication_failed(self, port: Obis | None) -> None: ...
+    def authentication_succeeded(self, port: Obis | None) -> None: ...
 
 
 class State(enum.Enum):
@@ -121,8 +126,9 @@ def _exception(state: A.StateError, service: A.ServiceError) -> bytes:
 class ApplicationServer:
     """All associations carried by one connection, keyed by client SAP."""
 
-    def __init__(self, env: Environment) -> None:
+    def __init__(self, env: Environment, port: Obis | None = None) -> None:
         self._env = env
+        self._port = port
         self._by_client: dict[int, _Association] = {}
 
     def release_all(self) -> None:
@@ -210,6 +216,10 @@ class ApplicationServer:
     def _protect(self, assoc: _Association, envelope: Envelope | None, response: bytes) -> bytes:
         if envelope is None or assoc.security is None:
             return response
+        if response[0] == A.ExceptionResponse.TAG and not envelope.kind.startswith("general"):
+            # exception-response has no service-specific ciphered tag (Green Book 9.5 table of
+            # glo-/ded- APDUs): it goes back plain; a general envelope can carry it.
+            return response
         return wrap(response, envelope, assoc.security, assoc.dedicated_key)
 
     # --- ACSE --------------------------------------------------------------------------------
@@ -262,18 +272,23 @@ class ApplicationServer:
                                           A.ServiceErrorKind.INITIATE, error).to_bytes()
             return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN, user_information=cse)
 
-        # Authentication.
+        # Authentication. A locked port refuses without looking at the credentials, with the
+        # answer of a wrong password: nothing tells a guesser which of the two happened.
+        if policy.mechanism != MECHANISM_LOWEST and self._env.port_locked(self._port):
+            log.info("client %d: port %s locked", client_sap, self._port)
+            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
         stoc: bytes | None = None
         if policy.mechanism == MECHANISM_LLS:
             given = aarq.calling_authentication_value or b""
             if not hmac.compare_digest(given, policy.secret):
-                self._env.security_event(EVENT_AUTHENTICATION_FAILED, f"LLS, client {client_sap}")
+                self._authentication_failed(f"LLS, client {client_sap}")
                 return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
+            self._env.authentication_succeeded(self._port)
         elif policy.mechanism >= 2:
             ctos = aarq.calling_authentication_value or b""
             # Green Book: the challenge is 8 to 64 octets (dlms-cosem sends 32).
             if not 8 <= len(ctos) <= 64:
-                self._env.security_event(EVENT_AUTHENTICATION_FAILED, f"bad CtoS length {len(ctos)}")
+                self._authentication_failed(f"bad CtoS length {len(ctos)}")
                 return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
             if policy.mechanism != MECHANISM_HLS_GMAC or security is None:
                 return self._reject(policy.context,
@@ -358,6 +373,10 @@ class ApplicationServer:
             user_information=user_information,
         ).to_bytes()
 
+    def _authentication_failed(self, detail: str) -> None:
+        self._env.security_event(EVENT_AUTHENTICATION_FAILED, detail)
+        self._env.authentication_failed(self._port)
+
     def _hls_reply(self, assoc: _Association, f_stoc: bytes) -> bytes | None:
         """Pass 3 -> 4 of HLS-GMAC: check f(StoC) from the client, answer f(CtoS)."""
         security = assoc.security
@@ -369,10 +388,10 @@ class ApplicationServer:
             expected = security.gmac(sc, assoc.client_system_title, ic, assoc.challenge_stoc)
             ok = hmac.compare_digest(expected, f_stoc[5:])
         if not ok or security is None:
-            self._env.security_event(EVENT_AUTHENTICATION_FAILED,
-                                     f"HLS-GMAC, client {assoc.policy.client_sap}")
+            self._authentication_failed(f"HLS-GMAC, client {assoc.policy.client_sap}")
             assoc.extra["hls_failed"] = True
             return None
+        self._env.authentication_succeeded(self._port)
         assoc.state = State.ASSOCIATED
         assoc.cosem.status = AssociationStatus.ASSOCIATED
         ic_s = security.tx.next()

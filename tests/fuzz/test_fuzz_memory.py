@@ -1,0 +1,235 @@
+"""Fuzzing in memory (hypothesis + seeded random): random bytes and mutated valid frames into the
+wrapper framer, decode_apdu, HdlcServer.receive_data and MeterStack.receive_data (both framings,
+every association state). Nothing but the documented errors escapes, and afterwards a correct
+client still associates and reads on a fresh connection."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from meter.codec import axdr
+from meter.codec.obis import Obis
+from meter.errors import DecodeError, RemoteProtocolError
+from meter.link.hdlc.connection import HdlcServer
+from meter.link.hdlc.frame import Control, FrameKind
+from meter.link.wrapper import WrapperConnection
+from meter.security import gcm
+
+from .fuzzkit import (
+    PUBLIC,
+    STATES,
+    A,
+    HdlcStation,
+    Keys,
+    Meter,
+    hls_aarq,
+    make_aarq,
+    mutate,
+    wrapped,
+)
+
+CLOCK = Obis.parse("0.0.1.0.0.255")
+GET_CLOCK = A.GetRequestNormal(0xC1, A.CosemAttributeDescriptor(8, CLOCK, 2))
+SNRM = Control(FrameKind.SNRM, True)
+#: Wall-clock budget of each seeded loop: bounded in count and in time.
+BUDGET_S = 4.0
+
+
+def corpus() -> list[bytes]:
+    """Valid APDUs of every kind the server handles, to be mutated."""
+    keys = Keys(invocation_counter=10**6)
+    plain = [
+        make_aarq().to_bytes(),
+        make_aarq(mechanism_name=1, sender_acse_requirements=True,
+                  calling_authentication_value=b"12345678").to_bytes(),
+        hls_aarq(bytes(16), Keys()).to_bytes(),
+        GET_CLOCK.to_bytes(),
+        A.GetRequestNext(0xC1, 1).to_bytes(),
+        A.GetRequestWithList(0xC1, ((GET_CLOCK.attribute, None),) * 3).to_bytes(),
+        A.GetRequestNormal(0xC1, A.CosemAttributeDescriptor(7, Obis.parse("1.0.99.1.0.255"), 2),
+                           A.SelectiveAccess(2, axdr.Structure((axdr.DoubleLongUnsigned(1),
+                                                                axdr.DoubleLongUnsigned(3),
+                                                                axdr.LongUnsigned(1),
+                                                                axdr.LongUnsigned(0))))).to_bytes(),
+        A.SetRequestNormal(0xC1, GET_CLOCK.attribute, None, axdr.OctetString(bytes(12))).to_bytes(),
+        A.SetRequestWithFirstDataBlock(0xC1, GET_CLOCK.attribute, None, False, 1, b"\x09\x0c").to_bytes(),
+        A.SetRequestWithDataBlock(0xC1, True, 2, bytes(12)).to_bytes(),
+        A.ActionRequestNormal(0xC1, A.CosemMethodDescriptor(8, CLOCK, 6), axdr.Long(5)).to_bytes(),
+        A.ActionRequestNormal(0xC1, A.CosemMethodDescriptor(15, Obis.parse("0.0.40.0.0.255"), 1),
+                              axdr.OctetString(bytes(17))).to_bytes(),
+        A.ActionRequestWithFirstPBlock(0xC1, A.CosemMethodDescriptor(8, CLOCK, 6), False, 1, b"\x10").to_bytes(),
+        A.RLRQ(reason=0).to_bytes(),
+    ]
+    ciphered = []
+    for p in plain[3:8]:
+        ic = keys.invocation_counter
+        keys.invocation_counter += 1
+        payload = gcm.protect(0x30, keys.system_title, ic, keys.ek, keys.ak, p)
+        ciphered.append(A.CipheredApdu(A.ciphered_tag_for(p[0], False), 0x30, ic, payload).to_bytes())
+        ciphered.append(A.GeneralGloCiphering(keys.system_title, 0x30, ic + 10**5, payload).to_bytes())
+    return plain + ciphered
+
+
+CORPUS = corpus()
+
+
+def seal(keys: Keys, plain: bytes) -> bytes:
+    """general-glo-ciphering fits any plaintext, even one whose tag a mutation changed."""
+    ic = keys.invocation_counter
+    keys.invocation_counter += 1
+    payload = gcm.protect(0x30, keys.system_title, ic, keys.ek, keys.ak, plain)
+    return A.GeneralGloCiphering(keys.system_title, 0x30, ic, payload).to_bytes()
+
+
+# --- (a) the wrapper framer, (b) decode_apdu: hypothesis ---------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=64), max_size=6))
+def test_wrapper_framer_random_chunks(chunks: list[bytes]) -> None:
+    w = WrapperConnection()
+    for chunk in chunks:
+        try:
+            w.receive_data(chunk)
+        except RemoteProtocolError:
+            return
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(CORPUS), st.integers(0, 2**32), st.integers(1, 8))
+def test_wrapper_framer_mutated_stream(apdu: bytes, seed: int, cut: int) -> None:
+    rng = random.Random(seed)
+    wire = mutate(wrapped(PUBLIC, apdu) * 2, rng)
+    w = WrapperConnection()
+    try:
+        for i in range(0, len(wire), cut):
+            for pdu in w.receive_data(wire[i:i + cut]):
+                assert pdu.to_bytes()[8:] == pdu.payload
+    except RemoteProtocolError:
+        pass
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300))
+def test_decode_apdu_random(data: bytes) -> None:
+    try:
+        A.decode_apdu(data)
+    except DecodeError:
+        pass
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(CORPUS), st.integers(0, 2**32), st.integers(1, 4))
+def test_decode_apdu_mutated(apdu: bytes, seed: int, rounds: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(rounds):
+        apdu = mutate(apdu, rng)
+    try:
+        A.decode_apdu(apdu)
+    except DecodeError:
+        pass
+
+
+# --- (c) HdlcServer.receive_data ----------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.binary(max_size=80), max_size=6), st.booleans())
+def test_hdlc_server_random_bytes(chunks: list[bytes], flags: bool) -> None:
+    s = HdlcServer()
+    now = 0.0
+    for chunk in chunks:
+        now += 0.01
+        s.receive_data(b"\x7e" + chunk + b"\x7e" if flags else chunk, now)
+        s.data_to_send()
+
+
+def test_hdlc_server_mutated_frames(tmp_path: Path) -> None:
+    meter = Meter(tmp_path / "s", history=None)
+    rng = random.Random(1)
+    deadline = time.monotonic() + BUDGET_S
+    for n in range(400):
+        if time.monotonic() > deadline:
+            break
+        station = HdlcStation(meter.device.new_stack("hdlc"))
+        if n % 2:
+            station.connect()
+        apdu = rng.choice(CORPUS)
+        wire = station.i_frame(apdu) if rng.random() < 0.8 else station.frame(SNRM)
+        for _ in range(rng.randrange(1, 4)):
+            wire = mutate(wire, rng)
+        station.wire(wire)
+        station.stack.handle_timer(station.now + 200)
+    meter.close()
+
+
+# --- (d) MeterStack.receive_data in every association state --------------------------------------
+
+def still_serves(meter: Meter) -> None:
+    c = meter.connect(PUBLIC)
+    assert c.associate().result == 0
+    assert isinstance(c.get(8, CLOCK, 2), axdr.OctetString)
+    h = HdlcStation(meter.device.new_stack("hdlc"))
+    h.connect()
+    aare = A.decode_apdu(h.request(make_aarq().to_bytes()))
+    assert isinstance(aare, A.AARE) and aare.result == 0
+    reply = A.decode_apdu(h.request(GET_CLOCK.to_bytes()))
+    assert isinstance(reply, A.GetResponseNormal) and isinstance(reply.result, axdr.OctetString)
+
+
+@pytest.mark.parametrize("state", list(STATES))
+def test_wrapper_stack_in_every_state(tmp_path: Path, state: str) -> None:
+    meter = Meter(tmp_path / "s", history=3600)
+    rng = random.Random(state)
+    deadline = time.monotonic() + BUDGET_S
+    for n in range(150):
+        if time.monotonic() > deadline:
+            break
+        client = meter.connect(PUBLIC)
+        STATES[state](meter, client)
+        for _ in range(rng.randrange(1, 6)):
+            choice = rng.random()
+            if client.keys is not None and choice < 0.3:
+                # A valid envelope around a damaged request: reaches the decoder behind GCM.
+                wire = wrapped(client.client_sap, seal(client.keys, mutate(rng.choice(CORPUS[3:15]), rng)))
+            elif choice < 0.6:
+                apdu = mutate(rng.choice(CORPUS), rng)
+                wire = wrapped(client.client_sap, apdu)
+            elif choice < 0.8:
+                wire = mutate(wrapped(client.client_sap, rng.choice(CORPUS)), rng)
+            else:
+                wire = rng.randbytes(rng.randrange(0, 40))
+            client.stack.receive_data(wire, meter.timebase.now())
+        client.close()
+    still_serves(meter)
+    meter.close()
+
+
+@pytest.mark.parametrize("connected", [False, True])
+def test_hdlc_stack_associated_and_not(tmp_path: Path, connected: bool) -> None:
+    meter = Meter(tmp_path / "s", history=3600)
+    rng = random.Random(int(connected))
+    deadline = time.monotonic() + BUDGET_S
+    for n in range(150):
+        if time.monotonic() > deadline:
+            break
+        h = HdlcStation(meter.device.new_stack("hdlc"))
+        if connected:
+            h.connect()
+            if n % 2:
+                assert A.decode_apdu(h.request(make_aarq().to_bytes())).result == 0  # type: ignore[attr-defined]
+        for _ in range(rng.randrange(1, 6)):
+            if rng.random() < 0.7:
+                wire = h.i_frame(mutate(rng.choice(CORPUS), rng))
+                h.vs = (h.vs + 1) & 7
+            else:
+                wire = mutate(h.i_frame(rng.choice(CORPUS)), rng)
+            h.wire(wire)
+        h.stack.handle_timer(h.now + 1000)
+        h.stack.connection_lost()
+    still_serves(meter)
+    meter.close()
