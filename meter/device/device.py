@@ -23,12 +23,15 @@ from meter.cosem.association_ln import AssociationLN
 from meter.cosem.base import Context, CosemObject
 from meter.cosem.clock import Clock
 from meter.cosem.demand_register import DemandRegister
+from meter.cosem.port_protection import PortProtection
 from meter.cosem.profile_generic import ProfileGeneric
 from meter.cosem.registry import CURRENT_ASSOCIATION, ObjectDirectory
+from meter.cosem.security_setup import SecuritySetup
 from meter.device import build
+from meter.device.keys import KeyManager, stored_keys
 from meter.device.persist import StoredProfileBuffer, dump_json, encode_state, load_json, \
     object_key, restore_object
-from meter.metrology.engine import Engine
+from meter.metrology.engine import Engine, PqEvent
 from meter.persistence.counters import InvocationCounter, ReceivedCounter
 from meter.persistence.store import Store
 from meter.profile import ObjectSpec, Profile
@@ -49,6 +52,9 @@ PQ_CODES = {"sag": 76, "swell": 79, "outage": 82}
 PQ_NORMAL = 85
 BILLING_COUNTER = Obis(1, 0, 0, 1, 0, 255)
 EVENT_POWER_DOWN, EVENT_POWER_UP = 1, 2
+#: The setup object (profile class) that names the port a framing comes in on, for
+#: Communication port protection: the wrapper runs on TCP, HDLC on serial, optical or TCP.
+PORT_SETUP = {"wrapper": "tcp_udp_setup", "hdlc": "hdlc_setup"}
 #: The metrology snapshot is written at least this often (simulated seconds) while running.
 SNAPSHOT_EVERY = 60.0
 
@@ -80,6 +86,7 @@ class Device:
         self._engine = self._make_engine(metrology_mode)
         self._bind_sources()
         self._restore()
+        self._key_managers = self._install_key_managers()
 
     # --- construction --------------------------------------------------------------------
 
@@ -149,19 +156,26 @@ class Device:
 
     def _security_context(self, setup: Obis) -> SecurityContext:
         p = self.profile
-        keys = load_json(self.store, f"keys/{setup}") or {}
-        assert isinstance(keys, dict)
+        keys = stored_keys(self.store, setup, p.keys)
         setup_obj = self.directory.get(setup) or None
         suite = int(setup_obj.value("security_suite").value) if setup_obj is not None else 0  # type: ignore[attr-defined]
         return SecurityContext(
             suite=suite,
             server_system_title=p.system_title,
-            encryption_key=bytes.fromhex(keys.get("encryption", p.keys["encryption"].hex())),
-            authentication_key=bytes.fromhex(keys.get("authentication", p.keys["authentication"].hex())),
-            master_key=bytes.fromhex(keys.get("master", p.keys["master"].hex())),
+            encryption_key=keys["encryption"],
+            authentication_key=keys["authentication"],
+            master_key=keys["master"],
+            broadcast_key=keys.get("broadcast"),
             tx=InvocationCounter(self.store, f"ic/tx/{setup}"),
             rx=ReceivedCounter(self.store, f"ic/rx/{setup}"),
         )
+
+    def _install_key_managers(self) -> list[KeyManager]:
+        """Key and certificate management on every Security setup (after _restore: a suite
+        written by a client decides which key pairs a first start makes)."""
+        return [KeyManager(obj, self._security.get(obj.logical_name), self.store,
+                           event_log=STANDARD_LOG, now=lambda: self.t, random_bytes=self.random_bytes)
+                for obj in self.directory if isinstance(obj, SecuritySetup)]
 
     def _make_engine(self, mode: str) -> Engine:
         m = self.profile.meter
@@ -179,6 +193,9 @@ class Device:
     def _algorithm_written(self, e: int, value: int) -> None:
         self._engine_to(self.t)  # what was measured so far keeps the old algorithm
         self._engine.set_algorithm(e, value)
+        # The selection lives in the metrology snapshot: commit it with the object's new value,
+        # or a crash before the next snapshot restores the object and the engine out of step.
+        self._metrology_read = True
         self.log_event(STANDARD_LOG, 47)  # "one or more parameters changed"
         log.info("measurement algorithm E=%d set to %d", e, value)
 
@@ -188,7 +205,7 @@ class Device:
         if t > self._engine.now:
             self._engine.advance_to(t)
             for event in self._engine.pop_pq_events():
-                self._pq_event(event.phase, event.kind)
+                self._pq_event(event)
 
     def _bind_sources(self) -> None:
         for spec in self.profile.objects:
@@ -326,13 +343,24 @@ class Device:
             profile.capture_now(self.context(None))
         log.info("event %d in %s", code, log_obis)
 
-    def _pq_event(self, phase: str, kind: str) -> None:
-        """A finished sag/swell/outage: the engine reports it when the phase is back to normal."""
+    def _pq_event(self, event: PqEvent) -> None:
+        """A finished sag/swell/outage: the engine reports it when the phase is back to normal.
+
+        The log entries carry the meter clock at the disturbance's start and end, not at the
+        moment a request or tick brought the engine past it (minutes later in fast-forward).
+        """
         names = self._engine.scenario.phase_names
-        k = names.index(phase) if phase in names else 0
-        if kind in PQ_CODES:
-            self.log_event(POWER_QUALITY_LOG, PQ_CODES[kind] + k)
+        k = names.index(event.phase) if event.phase in names else 0
+        if event.kind not in PQ_CODES:
+            return
+        now = self.t
+        try:  # the clock object reads self.t: wind it back for the two captures
+            self.t = event.start
+            self.log_event(POWER_QUALITY_LOG, PQ_CODES[event.kind] + k)
+            self.t = event.end
             self.log_event(POWER_QUALITY_LOG, PQ_NORMAL + k)
+        finally:
+            self.t = now
 
     def security_event(self, code: int, detail: str) -> None:
         self.security_failures += 1
@@ -356,7 +384,32 @@ class Device:
     def make_context(self, association: AssociationLN) -> Context:
         return self.context(association)
 
-    def new_stack(self, framing: str) -> MeterStack:
+    def _port_guard(self, port: Obis | None) -> PortProtection | None:
+        for obj in self.directory:
+            if isinstance(obj, PortProtection) and port is not None and obj.port == port:
+                return obj
+        return None
+
+    def port_locked(self, port: Obis | None) -> bool:
+        guard = self._port_guard(port)
+        return guard is not None and guard.locked(self.context(None))
+
+    def authentication_failed(self, port: Obis | None) -> None:
+        guard = self._port_guard(port)
+        if guard is not None:
+            guard.authentication_failed(self.context(None))
+
+    def authentication_succeeded(self, port: Obis | None) -> None:
+        guard = self._port_guard(port)
+        if guard is not None:
+            guard.authentication_succeeded(self.context(None))
+
+    def new_stack(self, framing: str, port: Obis | None = None) -> MeterStack:
+        """One connection's stack; ``port`` (a setup object's logical name) defaults to the
+        first setup object of the framing's medium (PORT_SETUP)."""
+        if port is None:
+            port = next((o.logical_name for o in self.directory
+                         if o.NAME == PORT_SETUP.get(framing)), None)
         h = self.profile.hdlc
         config = HdlcConfig(
             physical_address=int(h.get("physical_address", 17)),
@@ -368,7 +421,8 @@ class Device:
             inactivity_timeout=float(h.get("inactivity_timeout", 120)),
         )
         return MeterStack(framing, self, self.commit, before=self.sync,
-                          server_wport=int(self.profile.tcp.get("server_wport", 1)), hdlc_config=config)
+                          server_wport=int(self.profile.tcp.get("server_wport", 1)), hdlc_config=config,
+                          port=port)
 
     # --- persistence ---------------------------------------------------------------------
 
@@ -400,6 +454,10 @@ class Device:
 
     def commit(self) -> None:
         """Persist whatever changed; called before every response and after every tick."""
+        # The stack commits after the server wrapped the response: keys from a key_transfer
+        # come into force now, never for the response to the key_transfer itself.
+        for manager in self._key_managers:
+            manager.apply_pending()
         items: dict[str, bytes] = {}
         for obj in self._dirty:
             items[object_key(obj)] = encode_state(obj.dump_state())

@@ -333,7 +333,10 @@ class ApplicationServer:
             application_context_name=policy.context,
             result=0,
             diagnostic_source=1,
-            diagnostic=A.AcseServiceUser.NULL,
+            # Green Book: an HLS association answers "authentication-required" while pass 3/4
+            # is due; gurux's client runs reply_to_HLS_authentication only when it sees it.
+            diagnostic=(A.AcseServiceUser.AUTHENTICATION_REQUIRED if stoc is not None
+                        else A.AcseServiceUser.NULL),
             responding_ap_title=security.server_system_title if security is not None else None,
             responder_acse_requirements=stoc is not None,
             mechanism_name=policy.mechanism if stoc is not None else None,
