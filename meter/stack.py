@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from meter.codec.obis import Obis
 from meter.errors import RemoteProtocolError
 from meter.link.hdlc.connection import HdlcConfig, HdlcServer
 from meter.link.hdlc.events import ApduReceived, Connected, Disconnected
@@ -32,9 +33,12 @@ class MeterStack:
         before: Callable[[], None] = lambda: None,
         server_wport: int = 1,
         hdlc_config: HdlcConfig | None = None,
+        port: Obis | None = None,
     ) -> None:
+        """``port``: the setup object of the port this connection came in on (its failed
+        authentications count against that port's Communication port protection)."""
         self.closed = False
-        self._server = ApplicationServer(env)
+        self._server = ApplicationServer(env, port)
         self._commit = commit
         self._before = before
         self._server_wport = server_wport

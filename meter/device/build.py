@@ -35,6 +35,8 @@ _NEVER_WRITABLE = {"logical_name", "buffer", "entries_in_use", "object_list",
                    "associated_partners_id", "association_status", "current_average_value",
                    "last_average_value", "capture_time", "start_time_current"}
 _SECRET = "secret"
+_PORT_PROTECTION_SETTINGS = {"protection_mode", "allowed_failed_attempts", "initial_lockout_time",
+                             "steepness_factor", "max_lockout_time"}
 
 
 def _allows(role: str, needed: str) -> bool:
@@ -133,6 +135,12 @@ def build_object(spec: ObjectSpec, profile: Profile, directory: Mapping[Obis, Co
         values["security_policy"] = axdr.Enum(_int(o, "security_policy", 0))
         values["security_suite"] = axdr.Enum(_int(o, "security_suite", 0))
         values["server_system_title"] = axdr.OctetString(profile.system_title)
+    if kind == "port_protection":
+        if "port_reference" not in o:
+            raise ProfileError(f"{where}: port_protection needs a port_reference (a setup object)")
+        values["port_reference"] = axdr.OctetString(Obis.parse(str(o["port_reference"])).to_bytes())
+        values.update({a.name: a.type(int(o[a.name])) for a in cls.ATTRIBUTES  # type: ignore[misc]
+                       if a.name in _PORT_PROTECTION_SETTINGS and a.name in o})
     return cls(spec.obis, **values)
 
 

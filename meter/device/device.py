@@ -83,6 +83,9 @@ class Device:
         self._demand_marks: dict[str, float] = {}
         self.security_failures = 0
         self._build()
+        # The directory is fixed once built; its profiles are looked at before every request
+        # (next capture boundary), so found once here rather than by a scan each time.
+        self._profiles = [o for o in self.directory if isinstance(o, ProfileGeneric)]
         self._engine = self._make_engine(metrology_mode)
         self._bind_sources()
         self._restore()
@@ -166,7 +169,7 @@ class Device:
             authentication_key=keys["authentication"],
             master_key=keys["master"],
             broadcast_key=keys.get("broadcast"),
-            tx=InvocationCounter(self.store, f"ic/tx/{setup}"),
+            tx=InvocationCounter(self.store, f"ic/tx/{setup}", start=1),  # 0 looks unused to clients
             rx=ReceivedCounter(self.store, f"ic/rx/{setup}"),
         )
 
@@ -264,8 +267,9 @@ class Device:
     def advance(self, now: float) -> None:
         """Run captures, demand and billing up to true time ``now``."""
         while True:
-            offset = self.clock.timestamp() - self.t
-            boundary = self._next_boundary(self.clock.timestamp())
+            meter_t = self.clock.timestamp()
+            offset = meter_t - self.t
+            boundary = self._next_boundary(meter_t)
             if boundary is None or boundary - offset > now:
                 break
             self.t = max(self.t, boundary - offset)
@@ -277,8 +281,8 @@ class Device:
             self._metrology_read = True
 
     def _periodic(self) -> list[ProfileGeneric]:
-        return [o for o in self.directory if isinstance(o, ProfileGeneric)
-                and int(o.value("capture_period").value) > 0]  # type: ignore[attr-defined]
+        return [o for o in self._profiles
+                if int(o.value("capture_period").value) > 0]  # type: ignore[attr-defined]
 
     def _next_boundary(self, meter_t: float) -> float | None:
         periods = [int(p.value("capture_period").value) for p in self._periodic()]  # type: ignore[attr-defined]

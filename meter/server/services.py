@@ -32,9 +32,13 @@ CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 # (4), raw-data choice and its length (up to 3) -- 12 at most.
 BLOCK_HEADER = 12
 
-_REQUEST_PROTECTION = (
+# Plain ints: IntFlag arithmetic builds enum members, several microseconds per request.
+_REQUEST_PROTECTION = int(
     AccessMode.AUTHENTICATED_REQUEST | AccessMode.ENCRYPTED_REQUEST | AccessMode.DIGITALLY_SIGNED_REQUEST
 )
+_READ = int(AccessMode.READ)
+_WRITE = int(AccessMode.WRITE)
+_METHOD_ACCESS = int(MethodAccessMode.ACCESS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class Services:
         self._conformance = conformance
         self._max_send = max_send_pdu
         self._make_context = make_context
+        self._context: Context | None = None
         # What ciphering adds around a response; blocks shrink by that much so the protected
         # APDU still fits the client's max-receive-PDU-size.
         self._block_size = max(16, max_send_pdu - BLOCK_HEADER - envelope_overhead)
@@ -102,6 +107,10 @@ class Services:
         self._action_out: _Outgoing | None = None
         self._set_in: _Incoming | None = None
         self._action_in: _Incoming | None = None
+        # The services this association negotiated (Green Book 9.4.6.1), fixed for its life:
+        # one dict lookup per request instead of a conformance check.
+        self._handlers = {kind: handler for kind, handler in self._HANDLERS.items()
+                          if not self._NEEDS[kind] or self._NEEDS[kind] & conformance}
 
     @property
     def conformance(self) -> Conformance:
@@ -110,15 +119,17 @@ class Services:
     # --- dispatch ----------------------------------------------------------------------------
 
     def handle(self, req: object, sec: RequestSecurity = PLAIN) -> bytes:
-        handler = self._HANDLERS.get(type(req))
-        if handler is None:
-            return A.ExceptionResponse(A.StateError.SERVICE_NOT_ALLOWED,
-                                       A.ServiceError.SERVICE_NOT_SUPPORTED).to_bytes()
-        needed = self._NEEDS.get(type(req), Conformance(0))
-        if needed and not needed & self._conformance:
+        handler = self._handlers.get(type(req))
+        if handler is None:  # unknown, or not negotiated
             return A.ExceptionResponse(A.StateError.SERVICE_NOT_ALLOWED,
                                        A.ServiceError.SERVICE_NOT_SUPPORTED).to_bytes()
         return handler(self, req, sec)
+
+    def _ctx(self) -> Context:
+        """The association's context: the same for every request, so built once."""
+        if self._context is None:
+            self._context = self._make_context()
+        return self._context
 
     # --- object resolution and access checks -----------------------------------------------
 
@@ -137,15 +148,15 @@ class Services:
         return obj
 
     def _check_protection(self, required: int, sec: RequestSecurity) -> None:
-        if (required & _REQUEST_PROTECTION) & ~sec.bits:
+        if required & _REQUEST_PROTECTION & ~sec.bits:
             raise AccessError(DataAccessResult.READ_WRITE_DENIED, "request not protected enough")
 
     def _read(self, desc: A.CosemAttributeDescriptor, access: A.SelectiveAccess | None,
               sec: RequestSecurity) -> axdr.Data | DataAccessResult:
         try:
             obj = self._resolve(desc.class_id, desc.instance_id)
-            mode = self._association.attribute_access(desc.instance_id, desc.attribute_id)
-            if not mode & AccessMode.READ:
+            mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
+            if not mode & _READ:
                 if not obj.has_attribute(desc.attribute_id):
                     raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
                 raise AccessError(DataAccessResult.READ_WRITE_DENIED)
@@ -153,9 +164,9 @@ class Services:
             if access is not None:
                 if not self._conformance & Conformance.SELECTIVE_ACCESS:
                     raise AccessError(DataAccessResult.SCOPE_OF_ACCESS_VIOLATED)
-                return obj.get(desc.attribute_id, self._make_context(), access.selector,
+                return obj.get(desc.attribute_id, self._ctx(), access.selector,
                                access.parameters)
-            return obj.get(desc.attribute_id, self._make_context())
+            return obj.get(desc.attribute_id, self._ctx())
         except AccessError as exc:
             log.info("GET %s/%s: %s", desc.instance_id, desc.attribute_id, exc)
             return exc.result
@@ -167,17 +178,17 @@ class Services:
                value: axdr.Data, sec: RequestSecurity) -> DataAccessResult:
         try:
             obj = self._resolve(desc.class_id, desc.instance_id)
-            mode = self._association.attribute_access(desc.instance_id, desc.attribute_id)
-            if not mode & AccessMode.WRITE:
+            mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
+            if not mode & _WRITE:
                 if not obj.has_attribute(desc.attribute_id):
                     raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
                 raise AccessError(DataAccessResult.READ_WRITE_DENIED)
             self._check_protection(mode, sec)
             if access is not None:
-                obj.set(desc.attribute_id, value, self._make_context(), access.selector,
+                obj.set(desc.attribute_id, value, self._ctx(), access.selector,
                         access.parameters)
             else:
-                obj.set(desc.attribute_id, value, self._make_context())
+                obj.set(desc.attribute_id, value, self._ctx())
             return DataAccessResult.SUCCESS
         except AccessError as exc:
             log.info("SET %s/%s: %s", desc.instance_id, desc.attribute_id, exc)
@@ -190,13 +201,13 @@ class Services:
                 sec: RequestSecurity) -> tuple[ActionResult, axdr.Data | None]:
         try:
             obj = self._resolve(desc.class_id, desc.instance_id)
-            mode = self._association.method_access(desc.instance_id, desc.method_id)
-            if not mode & MethodAccessMode.ACCESS:
+            mode = int(self._association.method_access(desc.instance_id, desc.method_id))
+            if not mode & _METHOD_ACCESS:
                 if not obj.has_method(desc.method_id):
                     raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
                 raise AccessError(DataAccessResult.READ_WRITE_DENIED)
             self._check_protection(mode, sec)
-            return ActionResult.SUCCESS, obj.action(desc.method_id, params, self._make_context())
+            return ActionResult.SUCCESS, obj.action(desc.method_id, params, self._ctx())
         except AccessError as exc:
             log.info("ACTION %s/%s: %s", desc.instance_id, desc.method_id, exc)
             return _to_action_result(exc.result), None

@@ -1,0 +1,191 @@
+"""Communication port protection (class_id 124, version 0; Blue Book "Communication port
+protection", cosem-reference.md §2.2, attribute types as [GX-PY GXDLMSCommunicationPortProtection]).
+
+One object guards one communication port (``port_reference`` = the logical name of its setup
+object, e.g. TCP-UDP setup 0.0.25.0.0.255 or HDLC setup 0.0.22.0.0.255) against password
+guessing. The lockout rules, a pure state machine on injected time (``now`` = meter-clock
+seconds; the server side passes ``ctx.directory.clock.timestamp()``):
+
+* every failed authentication on the port adds one to failed_attempts and
+  cumulative_failed_attempts; a successful one resets failed_attempts (cumulative stays);
+* once failed_attempts n reaches allowed_failed_attempts a the port locks for
+  ``min(initial_lockout_time * steepness_factor ** (n - a), max_lockout_time)`` seconds, so the
+  first lock lasts initial_lockout_time ("initial") and each further failure after it
+  lengthens the next one; the lock is counted from the failure that caused it;
+* protection_status is derived, never stored: protection_mode 0 -> locked (2), mode 2 ->
+  unlocked (0), mode 1 -> temporarily locked (1) while a lock runs, else unlocked (0);
+* method 1 reset(integer 0) zeroes failed_attempts and ends a running lock
+  ([GX-PY] doc of ``reset``: "Resets failed attempts and current lockout time to zero").
+
+A running lock is a meter-clock deadline, so setting the clock moves it too. What a locked
+port refuses is the server's business (server/association.py): every association that needs
+authentication, answered like a wrong password.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from meter.codec.axdr import (
+    Data,
+    DoubleLongUnsigned,
+    Enum,
+    Float64,
+    LongUnsigned,
+    OctetString,
+    Unsigned,
+)
+from meter.codec.obis import Obis
+from meter.cosem.base import Attr, Context, CosemObject, Method, expect, in_range, integer
+from meter.errors import AccessError, DataAccessResult
+
+FRAUD_LOG = Obis(0, 0, 99, 98, 1, 255)
+#: Fraud detection log "n x failed association authentication" (cosem-reference.md §4.1).
+EVENT_PORT_LOCKED = 46
+_U32 = 0xFFFFFFFF
+
+
+class ProtectionMode(enum.IntEnum):
+    LOCKED = 0
+    LOCKED_ON_FAILED_ATTEMPTS = 1
+    UNLOCKED = 2
+
+
+class ProtectionStatus(enum.IntEnum):
+    UNLOCKED = 0
+    TEMPORARILY_LOCKED = 1
+    LOCKED = 2
+
+
+class PortProtection(CosemObject):
+    CLASS_ID = 124
+    VERSION = 0
+    NAME = "port_protection"
+    ATTRIBUTES = (
+        Attr(1, "logical_name", OctetString),
+        Attr(2, "protection_mode", Enum, default=Enum(int(ProtectionMode.LOCKED_ON_FAILED_ATTEMPTS))),
+        Attr(3, "allowed_failed_attempts", LongUnsigned, default=LongUnsigned(3)),
+        Attr(4, "initial_lockout_time", DoubleLongUnsigned, default=DoubleLongUnsigned(60)),
+        Attr(5, "steepness_factor", Unsigned, default=Unsigned(2)),
+        Attr(6, "max_lockout_time", DoubleLongUnsigned, default=DoubleLongUnsigned(3600)),
+        Attr(7, "port_reference", OctetString, default=OctetString(bytes(6))),
+        Attr(8, "protection_status", Enum, static=False),
+        Attr(9, "failed_attempts", DoubleLongUnsigned, static=False, default=DoubleLongUnsigned(0)),
+        Attr(10, "cumulative_failed_attempts", DoubleLongUnsigned, static=False,
+             default=DoubleLongUnsigned(0)),
+    )
+    METHODS = (Method(1, "reset"),)
+
+    def __init__(self, logical_name: Obis, **values: Data) -> None:
+        super().__init__(logical_name, **values)
+        #: Meter-clock time at which the running lock ends (0: no lock has run).
+        self._locked_until = 0.0
+
+    # --- the state machine (pure: ``now`` in, no context) -------------------------------------
+
+    def _int(self, name: str) -> int:
+        return int(self.value(name).value)  # type: ignore[attr-defined]
+
+    @property
+    def port(self) -> Obis | None:
+        """The logical name of the guarded port's setup object (None if not a valid name)."""
+        ref = self.value("port_reference")
+        if isinstance(ref, OctetString) and len(ref.value) == 6:
+            return Obis.from_bytes(ref.value)
+        return None
+
+    def lockout_time(self, failed: int) -> int:
+        """Seconds a port locks for after its ``failed``-th consecutive failure (0: no lock)."""
+        allowed = self._int("allowed_failed_attempts")
+        if failed < allowed or failed == 0:
+            return 0
+        # Exact integer arithmetic, capped before it can grow without bound.
+        time = self._int("initial_lockout_time")
+        cap = self._int("max_lockout_time")
+        for _ in range(failed - allowed):
+            if time >= cap:
+                break
+            time *= self._int("steepness_factor")
+        return min(time, cap)
+
+    def status(self, now: float) -> ProtectionStatus:
+        mode = self._int("protection_mode")
+        if mode == ProtectionMode.LOCKED:
+            return ProtectionStatus.LOCKED
+        if mode == ProtectionMode.LOCKED_ON_FAILED_ATTEMPTS and now < self._locked_until:
+            return ProtectionStatus.TEMPORARILY_LOCKED
+        return ProtectionStatus.UNLOCKED
+
+    def is_locked(self, now: float) -> bool:
+        return self.status(now) != ProtectionStatus.UNLOCKED
+
+    def record_failure(self, now: float) -> bool:
+        """Count one failed authentication at ``now``; True when it starts a lock."""
+        was_locked = self.is_locked(now)
+        failed = min(self._int("failed_attempts") + 1, _U32)
+        self.store("failed_attempts", DoubleLongUnsigned(failed))
+        self.store("cumulative_failed_attempts",
+                   DoubleLongUnsigned(min(self._int("cumulative_failed_attempts") + 1, _U32)))
+        lockout = self.lockout_time(failed)
+        if lockout and self._int("protection_mode") == ProtectionMode.LOCKED_ON_FAILED_ATTEMPTS:
+            self._locked_until = max(self._locked_until, now + lockout)
+        return not was_locked and self.is_locked(now)
+
+    def record_success(self) -> None:
+        """A successful authentication: failed_attempts back to 0 (a running lock runs out)."""
+        self.store("failed_attempts", DoubleLongUnsigned(0))
+
+    def clear(self) -> None:
+        self.store("failed_attempts", DoubleLongUnsigned(0))
+        self._locked_until = 0.0
+
+    # --- the server's hooks (meter clock, event log, persistence) ----------------------------
+
+    def locked(self, ctx: Context) -> bool:
+        return self.is_locked(ctx.directory.clock.timestamp())
+
+    def authentication_failed(self, ctx: Context) -> None:
+        if self.record_failure(ctx.directory.clock.timestamp()):
+            ctx.log_event(FRAUD_LOG, EVENT_PORT_LOCKED)
+        ctx.changed(self)
+
+    def authentication_succeeded(self, ctx: Context) -> None:
+        self.record_success()
+        ctx.changed(self)
+
+    # --- attributes and method ------------------------------------------------------------
+
+    def read_protection_status(self, ctx: Context, selector: int | None,
+                               parameters: Data | None) -> Data:
+        return Enum(int(self.status(ctx.directory.clock.timestamp())))
+
+    def write_protection_mode(self, value: Data, ctx: Context) -> None:
+        in_range(expect(value, Enum, "protection_mode").value, 0, 2, "protection_mode")
+        self.store("protection_mode", value)
+
+    def write_steepness_factor(self, value: Data, ctx: Context) -> None:
+        # 0 would make every lock after the first end at once; the Blue Book means a growth factor.
+        in_range(expect(value, Unsigned, "steepness_factor").value, 1, 255, "steepness_factor")
+        self.store("steepness_factor", value)
+
+    def write_port_reference(self, value: Data, ctx: Context) -> None:
+        in_range(len(expect(value, OctetString, "port_reference").value), 6, 6, "port_reference")
+        self.store("port_reference", value)
+
+    def _dynamic(self, value: Data, ctx: Context) -> None:
+        raise AccessError(DataAccessResult.READ_WRITE_DENIED, "port protection counters are dynamic")
+
+    write_protection_status = write_failed_attempts = write_cumulative_failed_attempts = _dynamic
+
+    def reset(self, parameters: Data | None, ctx: Context) -> None:
+        integer(parameters, "reset parameter")
+        self.clear()
+
+    # --- persistence: the running lock --------------------------------------------------------
+
+    def dump_private(self) -> Data | None:
+        return Float64(self._locked_until) if self._locked_until else None
+
+    def load_private(self, value: Data) -> None:
+        if isinstance(value, Float64):
+            self._locked_until = float(value.value)

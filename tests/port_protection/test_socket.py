@@ -1,0 +1,105 @@
+"""Port protection over a real TCP socket: ``python -m meter.cli serve`` and refclient.
+
+Simulated time runs 60x faster than the wall clock, so the 60 s lockout of the profile lasts one
+real second: the test waits for it by polling, never longer than a few seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meter import apdu as A
+from meter.codec import axdr
+from meter.codec.obis import Obis
+
+from .helpers import ROOT, ClientError, Keys, WrapperClient
+
+READY = re.compile(r"READY tcp=([\d.]+):(\d+)")
+SCALE = 60.0
+PUBLIC, READER, MANAGEMENT = 16, 32, 1
+SECRET = b"12345678"
+TCP_GUARD = Obis.parse("0.0.44.2.0.255")
+LDN = Obis.parse("0.0.42.0.0.255")
+
+
+@pytest.fixture
+def address(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meter.cli", "serve", "--tcp", "127.0.0.1:0", "--state", str(tmp_path),
+         "--start", "2026-01-01T00:00:00Z", "--time-scale", str(SCALE)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        match = READY.search(proc.stdout.readline())
+        assert match is not None, "the meter did not start"
+        yield match.group(1), int(match.group(2))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def lls(address: tuple[str, int], secret: bytes) -> bytes:
+    c = WrapperClient(*address, client_sap=READER)
+    try:
+        aarq = A.AARQ(application_context_name=1, sender_acse_requirements=True, mechanism_name=1,
+                      calling_authentication_value=secret,
+                      user_information=A.InitiateRequest(
+                          proposed_conformance=A.Conformance(0x1C1F),
+                          client_max_receive_pdu_size=0xFFFF).to_bytes())
+        return c.exchange_raw(aarq.to_bytes())
+    finally:
+        c.close()
+
+
+def accepted(reply: bytes) -> bool:
+    aare = A.decode_apdu(reply)
+    assert isinstance(aare, A.AARE)
+    return aare.result == 0
+
+
+def test_lockout_over_tcp(address: tuple[str, int]) -> None:
+    wrong = [lls(address, b"guess-%d" % i) for i in range(3)]
+    assert not any(accepted(r) for r in wrong)
+    locked_at = time.monotonic()
+    assert lls(address, SECRET) == wrong[0]  # the correct password, refused like a wrong one
+
+    public = WrapperClient(*address, client_sap=PUBLIC)
+    public.associate()
+    assert isinstance(public.get(1, LDN, 2), axdr.OctetString)
+    public.release()
+    public.close()
+
+    while not accepted(lls(address, SECRET)):
+        # 60 simulated seconds are 1 real second; refused attempts do not extend the lock.
+        assert time.monotonic() - locked_at < 5.0, "the lock never ran out"
+        time.sleep(0.1)
+    assert time.monotonic() - locked_at >= 0.9
+
+    management = WrapperClient(*address, client_sap=MANAGEMENT)
+    management.associate(mechanism=5, keys=Keys())
+    values = [management.get(124, TCP_GUARD, i) for i in (8, 9, 10)]
+    management.release()
+    management.close()
+    assert values == [axdr.Enum(0), axdr.DoubleLongUnsigned(0), axdr.DoubleLongUnsigned(3)]
+
+
+def test_public_client_never_locked(address: tuple[str, int]) -> None:
+    for i in range(6):
+        lls(address, b"nope-%d" % i)
+    assert not accepted(lls(address, SECRET))
+    for _ in range(3):
+        c = WrapperClient(*address, client_sap=PUBLIC)
+        c.associate()
+        assert isinstance(c.get(1, LDN, 2), axdr.OctetString)
+        c.close()
+    management = WrapperClient(*address, client_sap=MANAGEMENT)
+    with pytest.raises(ClientError):  # HLS is authentication too: locked out of this port
+        management.associate(mechanism=5, keys=Keys())
+    management.close()
