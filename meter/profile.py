@@ -1,7 +1,8 @@
 """Meter profiles (profiles/*.toml): identity, associations, keys and the object model, as data.
 
 A profile may ``extends = "other.toml"``: tables merge key by key, ``[[object]]`` entries merge by
-OBIS code and ``[[association]]`` entries by client SAP, so a variant states only what differs.
+OBIS code and ``[[association]]`` entries by client SAP, so a variant states only what differs;
+``remove = ["obis", ...]`` drops inherited objects.
 Typed values are one-key tables naming the A-XDR type (see profiles/acesm.toml); ``@ldn``,
 ``@serial`` and ``@firmware`` in a string stand for the meter's identity.
 """
@@ -116,9 +117,26 @@ def _read(path: Path, depth: int = 0) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ProfileError(f"{path}: {exc}") from exc
     parent = data.pop("extends", None)
+    removed = data.pop("remove", [])
     if parent is None:
+        if removed:
+            raise ProfileError(f"{path}: 'remove' needs 'extends'")
         return data
-    return _merge(_read(path.parent / parent, depth + 1), data)
+    return _remove(_merge(_read(path.parent / parent, depth + 1), data), removed, path)
+
+
+def _remove(data: dict[str, Any], removed: object, path: Path) -> dict[str, Any]:
+    """Drop the inherited objects listed in ``remove`` (a merge by OBIS can only add or change)."""
+    if not isinstance(removed, list):
+        raise ProfileError(f"{path}: 'remove' is a list of OBIS codes")
+    gone = {_obis(r, f"{path}: remove") for r in removed}
+    objects = data.get("object", [])
+    present = {_obis(o.get("obis"), f"{path}: object") for o in objects}
+    if gone - present:  # a typo would silently keep the object
+        raise ProfileError(f"{path}: remove names objects not in the profile: "
+                           f"{', '.join(sorted(str(o) for o in gone - present))}")
+    data["object"] = [o for o in objects if _obis(o.get("obis"), "object") not in gone]
+    return data
 
 
 def _obis(text: object, where: str) -> Obis:

@@ -47,6 +47,11 @@ class Timebase:
         """Simulated UTC epoch seconds."""
         return self._start + (self._monotonic() - self._t0) * self._scale
 
+    def resume_at(self, t: float) -> None:
+        """Continue from simulated time ``t`` if it is ahead: a meter's time never runs back."""
+        if t > self.now():
+            self._start, self._t0 = float(t), self._monotonic()
+
     def wall_delay(self, sim_seconds: float) -> float:
         """Real seconds to wait for ``sim_seconds`` of simulated time to pass (never negative)."""
         return max(0.0, sim_seconds / self._scale)

@@ -158,7 +158,7 @@ class KeyManager:
 
     def _certificates_value(self) -> Data:
         return Array(tuple(Structure((
-            Enum(c.entity), Enum(c.type), OctetString(c.serial), OctetString(c.issuer),
+            Enum(int(c.entity)), Enum(int(c.type)), OctetString(c.serial), OctetString(c.issuer),
             OctetString(c.subject), OctetString(c.subject_alt_name))) for c in self._certs))
 
     def public_key(self, key_type: C.CertificateType) -> bytes | None:

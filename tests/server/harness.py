@@ -51,6 +51,9 @@ class FakeTimebase:
     def now(self) -> float:
         return self.t
 
+    def resume_at(self, t: float) -> None:
+        self.t = max(self.t, t)
+
 
 class MemoryClient(WrapperClient):
     """refclient's WrapperClient over an in-memory MeterStack instead of a socket.
