@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
@@ -55,13 +57,17 @@ EVENT_POWER_DOWN, EVENT_POWER_UP = 1, 2
 #: The setup object (profile class) that names the port a framing comes in on, for
 #: Communication port protection: the wrapper runs on TCP, HDLC on serial, optical or TCP.
 PORT_SETUP = {"wrapper": "tcp_udp_setup", "hdlc": "hdlc_setup"}
+#: Profile ``source`` kinds bound to a SecurityContext counter (field name).
+_SECURITY_COUNTERS = {"decryption_failures": "failures", "replays": "replays"}
 #: The metrology snapshot is written at least this often (simulated seconds) while running.
 SNAPSHOT_EVERY = 60.0
 #: Before a request the metrology engine is moved on only once it lags this much (simulated
-#: seconds). It synthesises whole blocks: a few cycles per request cost ~1 ms each, a second in
-#: one call ~5 ms. Metrology values (the providers), captures and snapshots still bring it
-#: exactly to ``t``; only PQ events may surface this much later (the tick has 1 s anyway).
-ENGINE_LAG = 0.5
+#: seconds); the tick (at least every real second) always brings it up to date. It synthesises
+#: whole blocks: a few cycles per request cost ~1 ms each, a second in one call ~5 ms, and off
+#: the request path that stall does not add to request latency. Metrology values (the
+#: providers), captures and snapshots still bring it exactly to ``t``; only PQ events may
+#: surface this much later.
+ENGINE_LAG = 2.0
 
 
 class Device:
@@ -79,6 +85,9 @@ class Device:
         self.max_receive_pdu = int(profile.meter.get("max_pdu_size", 1024))
         self._specs: dict[Obis, ObjectSpec] = {}
         self._dirty: set[CosemObject] = set()
+        # Object states as last written: an object marked changed whose state is the same
+        # (a successful login resetting a zero failure count) costs no SQLite transaction.
+        self._saved: dict[str, bytes] = {}
         self._buffers: list[StoredProfileBuffer] = []
         self._policies: dict[int, ClientPolicy] = {}
         self._templates: dict[int, AssociationLN] = {}
@@ -91,6 +100,7 @@ class Device:
         # The directory is fixed once built; its profiles are looked at before every request
         # (next capture boundary), so found once here rather than by a scan each time.
         self._profiles = [o for o in self.directory if isinstance(o, ProfileGeneric)]
+        self._demand_registers = self._find_demand_registers()
         self._engine = self._make_engine(metrology_mode)
         self._bind_sources()
         self._restore()
@@ -169,7 +179,10 @@ class Device:
 
     def _security_context(self, setup: Obis) -> SecurityContext:
         p = self.profile
-        keys = stored_keys(self.store, setup, p.keys)
+        # A Security setup may carry its own profile keys (suite 2 needs 32-byte ones).
+        spec = self._specs.get(setup)
+        own = spec.options.get("keys", {}) if spec is not None else {}
+        keys = stored_keys(self.store, setup, {**p.keys, **{k: bytes.fromhex(v) for k, v in own.items()}})
         setup_obj = self.directory.get(setup) or None
         suite = int(setup_obj.value("security_suite").value) if setup_obj is not None else 0  # type: ignore[attr-defined]
         return SecurityContext(
@@ -236,6 +249,10 @@ class Device:
             elif kind == "invocation_counter":
                 ctx = self._security[Obis.parse(key)]
                 obj.bind(2, lambda c=ctx: axdr.DoubleLongUnsigned(max(c.rx.last, 0)))
+            elif kind in _SECURITY_COUNTERS:  # failed decryptions / replays since the start
+                ctx = self._security[Obis.parse(key)]
+                obj.bind(2, lambda c=ctx, f=_SECURITY_COUNTERS[kind]:
+                         axdr.DoubleLongUnsigned(min(getattr(c, f), 0xFFFFFFFF)))
 
     def _scaler(self, obj: CosemObject) -> int:
         return int(obj.value("scaler_unit").items[0].value)  # type: ignore[attr-defined]
@@ -314,15 +331,21 @@ class Device:
             if round(meter_t) % period == 0:
                 p.capture_now(ctx)
 
-    def _update_demand(self, meter_t: float) -> None:
-        regs = self._engine.registers
+    def _find_demand_registers(self) -> list[tuple[DemandRegister, str]]:
+        """(register, metrology key) of each ``source = "demand:KEY"`` object (once: a year of
+        back-fill passes 35,040 period boundaries)."""
+        found = []
         for spec in self.profile.objects:
             source = str(spec.options.get("source", ""))
-            if not source.startswith("demand:"):
-                continue
-            dr = self.directory[spec.obis]
-            assert isinstance(dr, DemandRegister)
-            key = source.partition(":")[2]
+            if source.startswith("demand:"):
+                dr = self.directory[spec.obis]
+                assert isinstance(dr, DemandRegister)
+                found.append((dr, source.partition(":")[2]))
+        return found
+
+    def _update_demand(self, meter_t: float) -> None:
+        regs = self._engine.registers
+        for dr, key in self._demand_registers:
             last_key = f"demand.{key}"
             total = regs.get(key, 0.0)
             prev = self._demand_marks.get(last_key, total)
@@ -424,6 +447,17 @@ class Device:
         if guard is not None:
             guard.authentication_succeeded(self.context(None))
 
+    def _key_manager(self, setup: Obis) -> KeyManager | None:
+        return next((m for m in self._key_managers if m.logical_name == setup), None)
+
+    def signing_key(self, setup: Obis) -> ec.EllipticCurvePrivateKey | None:
+        manager = self._key_manager(setup)
+        return None if manager is None else manager.signing_key()
+
+    def client_signing_key(self, setup: Obis, system_title: bytes) -> ec.EllipticCurvePublicKey | None:
+        manager = self._key_manager(setup)
+        return None if manager is None else manager.client_signing_key(system_title)
+
     def new_stack(self, framing: str, port: Obis | None = None) -> MeterStack:
         """One connection's stack; ``port`` (a setup object's logical name) defaults to the
         first setup object of the framing's medium (PORT_SETUP)."""
@@ -480,10 +514,13 @@ class Device:
             manager.apply_pending()
         if self._metrology_read:
             self._engine_to(self.t)  # the snapshot goes with device/t (PQ events dirty objects)
-        items: dict[str, bytes] = {}
+        states: dict[str, bytes] = {}
         for obj in self._dirty:
-            items[object_key(obj)] = encode_state(obj.dump_state())
+            key, state = object_key(obj), encode_state(obj.dump_state())
+            if self._saved.get(key) != state:
+                states[key] = state
         self._dirty.clear()
+        items = dict(states)
         if self._metrology_read:
             snap = self._engine.snapshot()
             snap["origin"] = self._engine.origin
@@ -494,11 +531,13 @@ class Device:
             self._last_snapshot = self.t
         if items:
             self.store.put_many(items)
+            self._saved.update(states)
         for buf in self._buffers:
             buf.flush()
 
     def tick(self, now: float) -> None:
         self.advance(now)
+        self._engine_to(self.t)
         self.commit()
 
     def next_deadline(self) -> float | None:

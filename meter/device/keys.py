@@ -29,6 +29,9 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from meter.codec.axdr import Array, Data, Enum, OctetString, Structure
 from meter.codec.obis import Obis
 from meter.cosem.base import Context, expect, fields, out_of_range
@@ -160,6 +163,25 @@ class KeyManager:
         return Array(tuple(Structure((
             Enum(int(c.entity)), Enum(int(c.type)), OctetString(c.serial), OctetString(c.issuer),
             OctetString(c.subject), OctetString(c.subject_alt_name))) for c in self._certs))
+
+    @property
+    def logical_name(self) -> Obis:
+        return self._setup.logical_name
+
+    def signing_key(self) -> C.PrivateKey | None:
+        """The server's digital-signature key pair (HLS-ECDSA, general-signing), if it has one."""
+        return self._pairs.get(C.CertificateType.DIGITAL_SIGNATURE)
+
+    def client_signing_key(self, system_title: bytes) -> ec.EllipticCurvePublicKey | None:
+        """Public key of the imported client certificate for digital signature (or TLS) whose
+        subject names ``system_title``; the most recently imported one wins."""
+        for cert in reversed(self._certs):
+            if cert.entity == C.CertificateEntity.CLIENT and cert.system_title == system_title \
+                    and cert.type in (C.CertificateType.DIGITAL_SIGNATURE, C.CertificateType.TLS):
+                key = serialization.load_der_public_key(cert.public_key)
+                if isinstance(key, ec.EllipticCurvePublicKey):
+                    return key
+        return None
 
     def public_key(self, key_type: C.CertificateType) -> bytes | None:
         """SubjectPublicKeyInfo DER of the server's key pair of ``key_type`` (None: none yet)."""

@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from meter import apdu as A
 from meter.apdu.describe import describe
 from meter.apdu.initiate import Conformance
@@ -22,14 +24,18 @@ from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN, AssociationStatus
 from meter.cosem.base import AccessMode, Context
+from meter.cosem.security_setup import SecuritySetup
 from meter.errors import DecodeError, MeterError, SecurityError
+from meter.security import hls
 from meter.server.protection import (
+    REQUEST_PROTECTION,
     GENERAL_OVERHEAD,
     GLO_OVERHEAD,
     SC_AUTHENTICATION,
     Envelope,
     ReplayError,
     SecurityContext,
+    response_envelope,
     unwrap,
     wrap,
 )
@@ -43,6 +49,11 @@ CONTEXT_LN_CIPHERED = 3
 MECHANISM_LOWEST = 0
 MECHANISM_LLS = 1
 MECHANISM_HLS_GMAC = 5
+MECHANISM_HLS_SHA256 = 6
+MECHANISM_HLS_ECDSA = 7
+_HLS_MECHANISMS = (MECHANISM_HLS_GMAC, MECHANISM_HLS_SHA256, MECHANISM_HLS_ECDSA)
+#: Curve size (bits) of the ECDSA keys of each suite: P-256 for 1, P-384 for 2 (Green Book 9.2.3.4).
+_ECDSA_BITS = {1: 256, 2: 384}
 
 # Security events (fraud detection log codes, cosem-reference.md §4.1).
 EVENT_AUTHENTICATION_FAILED = 46
@@ -96,6 +107,10 @@ class Environment(Protocol):
     def port_locked(self, port: Obis | None) -> bool: ...
     def authentication_failed(self, port: Obis | None) -> None: ...
     def authentication_succeeded(self, port: Obis | None) -> None: ...
+    # HLS-ECDSA (mechanism 7): the server's digital-signature key of a Security setup, and the
+    # public key of the client signing certificate imported there for ``system_title``.
+    def signing_key(self, setup: Obis) -> ec.EllipticCurvePrivateKey | None: ...
+    def client_signing_key(self, setup: Obis, system_title: bytes) -> ec.EllipticCurvePublicKey | None: ...
 
 
 class State(enum.Enum):
@@ -173,9 +188,20 @@ class ApplicationServer:
     def _request(self, assoc: _Association, apdu: object) -> bytes:
         envelope: Envelope | None = None
         sec = PLAIN
+        # Read once per request: a security_activate protects from the next request on, never
+        # its own response (Blue Book 4.4.7 security_activate).
+        policy = self._security_policy(assoc)
+        required = (assoc.policy.required_protection | policy) & REQUEST_PROTECTION
         if isinstance(apdu, _CIPHERED):
             if assoc.security is None:
                 return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.SERVICE_NOT_SUPPORTED)
+            if required & ~_request_bits(apdu.security_control):
+                # Refused before deciphering: an encryption-only APDU (anyone can forge one)
+                # must not even reach the invocation counter when authentication is required.
+                assoc.security.failures += 1
+                self._env.security_event(EVENT_DECRYPTION_FAILED, f"security control "
+                                         f"0x{apdu.security_control:02X} below policy 0x{required:02X}")
+                return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.DECIPHERING_ERROR)
             try:
                 plain, envelope = unwrap(apdu, assoc.security, assoc.client_system_title,
                                          assoc.dedicated_key)
@@ -200,18 +226,29 @@ class ApplicationServer:
                 return self._protect(assoc, envelope, _exception(
                     A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OPERATION_NOT_POSSIBLE))
             sec = RequestSecurity(_request_bits(envelope.security_control))
-        if (assoc.policy.required_protection & ~sec.bits) or (
+        response_bits = policy  # the policy's response bits, whatever the request touched
+        if (required & ~sec.bits) or (
             assoc.state is State.PENDING and not _is_hls_reply(apdu)
         ):
-            log.info("client %d: %s refused (state %s, protection 0x%02X)", assoc.policy.client_sap,
-                     type(apdu).__name__, assoc.state.name, sec.bits)
+            log.info("client %d: %s refused (state %s, protection 0x%02X, policy 0x%02X)",
+                     assoc.policy.client_sap, type(apdu).__name__, assoc.state.name, sec.bits, policy)
             response = _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OPERATION_NOT_POSSIBLE)
         else:
             response = assoc.services.handle(apdu, sec)
+            response_bits |= assoc.services.response_protection
         if assoc.state is State.PENDING and assoc.extra.pop("hls_failed", False):
             self._by_client.pop(assoc.policy.client_sap, None)
             assoc.cosem.status = AssociationStatus.NON_ASSOCIATED
+        if assoc.security is not None:
+            envelope = response_envelope(envelope, response_bits, assoc.security.suite,
+                                         getattr(apdu, "TAG", 0))
         return self._protect(assoc, envelope, response)
+
+    def _security_policy(self, assoc: _Association) -> int:
+        """security_policy (v1 bits) of the association's Security setup; 0 without one."""
+        setup = assoc.policy.security_setup
+        obj = self._env.directory.get(setup) if setup is not None else None  # type: ignore[attr-defined]
+        return obj.policy if isinstance(obj, SecuritySetup) else 0
 
     def _protect(self, assoc: _Association, envelope: Envelope | None, response: bytes) -> bytes:
         if envelope is None or assoc.security is None:
@@ -290,10 +327,14 @@ class ApplicationServer:
             if not 8 <= len(ctos) <= 64:
                 self._authentication_failed(f"bad CtoS length {len(ctos)}")
                 return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
-            if policy.mechanism != MECHANISM_HLS_GMAC or security is None:
+            if policy.mechanism not in _HLS_MECHANISMS or security is None or (
+                    policy.mechanism == MECHANISM_HLS_ECDSA and security.suite not in _ECDSA_BITS):
                 return self._reject(policy.context,
                                     A.AcseServiceUser.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED)
-            stoc = self._env.random_bytes(16)
+            # f() of mechanisms 5-7 depends on the client's system title (Green Book 9.2.7.4).
+            if title is None or len(title) != 8:
+                return self._reject(policy.context, A.AcseServiceUser.CALLING_AP_TITLE_NOT_RECOGNIZED)
+            stoc = self._env.random_bytes(16 if policy.mechanism == MECHANISM_HLS_GMAC else 32)
 
         conformance = Conformance(initiate.proposed_conformance) & SERVER_CONFORMANCE
         client_max = initiate.client_max_receive_pdu_size or 0xFFFF  # 0: no limit
@@ -381,25 +422,70 @@ class ApplicationServer:
         self._env.authentication_failed(self._port)
 
     def _hls_reply(self, assoc: _Association, f_stoc: bytes) -> bytes | None:
-        """Pass 3 -> 4 of HLS-GMAC: check f(StoC) from the client, answer f(CtoS)."""
-        security = assoc.security
-        ok = False
-        if security is not None and assoc.client_system_title is not None and len(f_stoc) == 17 \
-                and f_stoc[0] & SC_AUTHENTICATION:
-            sc = f_stoc[0]
-            ic = int.from_bytes(f_stoc[1:5], "big")
-            expected = security.gmac(sc, assoc.client_system_title, ic, assoc.challenge_stoc)
-            ok = hmac.compare_digest(expected, f_stoc[5:])
-        if not ok or security is None:
-            self._authentication_failed(f"HLS-GMAC, client {assoc.policy.client_sap}")
+        """Pass 3 -> 4 of HLS: check f(StoC) from the client, answer f(CtoS) (None: refused)."""
+        security, title = assoc.security, assoc.client_system_title
+        answer = None
+        if security is not None and title is not None:
+            check = {MECHANISM_HLS_GMAC: self._hls_gmac, MECHANISM_HLS_SHA256: self._hls_sha256,
+                     MECHANISM_HLS_ECDSA: self._hls_ecdsa}[assoc.policy.mechanism]
+            answer = check(assoc, security, title, f_stoc)
+        if answer is None:
+            self._authentication_failed(
+                f"HLS mechanism {assoc.policy.mechanism}, client {assoc.policy.client_sap}")
             assoc.extra["hls_failed"] = True
             return None
         self._env.authentication_succeeded(self._port)
         assoc.state = State.ASSOCIATED
         assoc.cosem.status = AssociationStatus.ASSOCIATED
+        return answer
+
+    def _hls_gmac(self, assoc: _Association, security: SecurityContext, title: bytes,
+                  f_stoc: bytes) -> bytes | None:
+        """Mechanism 5: SC || IC || GMAC(SC || AK || challenge) under the sender's title and IC."""
+        if len(f_stoc) != 17 or not f_stoc[0] & SC_AUTHENTICATION:
+            return None
+        sc = f_stoc[0]
+        expected = security.gmac(sc, title, int.from_bytes(f_stoc[1:5], "big"), assoc.challenge_stoc)
+        if not hmac.compare_digest(expected, f_stoc[5:]):
+            return None
         ic_s = security.tx.next()
         tag = security.gmac(sc, security.server_system_title, ic_s, assoc.challenge_ctos)
         return bytes((sc,)) + ic_s.to_bytes(4, "big") + tag
+
+    def _hls_sha256(self, assoc: _Association, security: SecurityContext, title: bytes,
+                    f_stoc: bytes) -> bytes | None:
+        """Mechanism 6 with the association's HLS secret (attribute 7, change_HLS_secret)."""
+        secret = assoc.cosem.secret
+        server = security.server_system_title
+        if not secret:  # an unset secret would make f() computable by anyone
+            return None
+        expected = hls.sha256_response(secret, title, server, assoc.challenge_stoc,
+                                       assoc.challenge_ctos)
+        if not hls.verify_response(expected, f_stoc):
+            return None
+        return hls.sha256_response(secret, server, title, assoc.challenge_ctos, assoc.challenge_stoc)
+
+    def _hls_ecdsa(self, assoc: _Association, security: SecurityContext, title: bytes,
+                   f_stoc: bytes) -> bytes | None:
+        """Mechanism 7: the client's signature verified with the public key of its imported
+        signing certificate; the answer signed with the server's own signing key. Both keys must
+        be on the suite's curve."""
+        setup = assoc.policy.security_setup
+        if setup is None:
+            return None
+        public = self._env.client_signing_key(setup, title)
+        private = self._env.signing_key(setup)
+        bits = _ECDSA_BITS.get(security.suite)
+        if public is None or private is None or bits is None \
+                or public.curve.key_size != bits or private.curve.key_size != bits:
+            log.info("HLS-ECDSA: no usable key pair for client %s (suite %d)", title.hex(),
+                     security.suite)
+            return None
+        server = security.server_system_title
+        if not hls.ecdsa_verify(public, f_stoc, title, server, assoc.challenge_stoc,
+                                assoc.challenge_ctos):
+            return None
+        return hls.ecdsa_sign(private, server, title, assoc.challenge_ctos, assoc.challenge_stoc)
 
     def _release(self, client_sap: int, rlrq: A.RLRQ) -> bytes:
         assoc = self._by_client.pop(client_sap, None)
@@ -430,13 +516,13 @@ def _describe_bytes(data: bytes) -> str:
         return data.hex()
 
 
+_AUTHENTICATED_REQUEST = int(AccessMode.AUTHENTICATED_REQUEST)  # ints: IntFlag | is slow
+_ENCRYPTED_REQUEST = int(AccessMode.ENCRYPTED_REQUEST)
+
+
 def _request_bits(security_control: int) -> int:
-    bits = 0
-    if security_control & 0x10:
-        bits |= AccessMode.AUTHENTICATED_REQUEST
-    if security_control & 0x20:
-        bits |= AccessMode.ENCRYPTED_REQUEST
-    return int(bits)
+    return ((_AUTHENTICATED_REQUEST if security_control & 0x10 else 0)
+            | (_ENCRYPTED_REQUEST if security_control & 0x20 else 0))
 
 
 def _is_hls_reply(apdu: object) -> bool:

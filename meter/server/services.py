@@ -36,6 +36,9 @@ BLOCK_HEADER = 12
 _REQUEST_PROTECTION = int(
     AccessMode.AUTHENTICATED_REQUEST | AccessMode.ENCRYPTED_REQUEST | AccessMode.DIGITALLY_SIGNED_REQUEST
 )
+_RESPONSE_PROTECTION = int(
+    AccessMode.AUTHENTICATED_RESPONSE | AccessMode.ENCRYPTED_RESPONSE | AccessMode.DIGITALLY_SIGNED_RESPONSE
+)
 _READ = int(AccessMode.READ)
 _WRITE = int(AccessMode.WRITE)
 _METHOD_ACCESS = int(MethodAccessMode.ACCESS)
@@ -58,6 +61,7 @@ class _Outgoing:
     raw: bytes
     block_size: int
     sent: int = 0
+    response_protection: int = 0  # what the attributes asked for: every block gets it
 
     def block(self, n: int) -> tuple[bool, bytes]:
         start = (n - 1) * self.block_size
@@ -107,6 +111,7 @@ class Services:
         self._action_out: _Outgoing | None = None
         self._set_in: _Incoming | None = None
         self._action_in: _Incoming | None = None
+        self._response_protection = 0
         # The services this association negotiated (Green Book 9.4.6.1), fixed for its life:
         # one dict lookup per request instead of a conformance check.
         self._handlers = {kind: handler for kind, handler in self._HANDLERS.items()
@@ -116,9 +121,16 @@ class Services:
     def conformance(self) -> Conformance:
         return self._conformance
 
+    @property
+    def response_protection(self) -> int:
+        """access_mode v3 response bits of what the last request touched (its response must
+        carry at least that protection)."""
+        return self._response_protection
+
     # --- dispatch ----------------------------------------------------------------------------
 
     def handle(self, req: object, sec: RequestSecurity = PLAIN) -> bytes:
+        self._response_protection = 0
         handler = self._handlers.get(type(req))
         if handler is None:  # unknown, or not negotiated
             return A.ExceptionResponse(A.StateError.SERVICE_NOT_ALLOWED,
@@ -150,6 +162,7 @@ class Services:
     def _check_protection(self, required: int, sec: RequestSecurity) -> None:
         if required & _REQUEST_PROTECTION & ~sec.bits:
             raise AccessError(DataAccessResult.READ_WRITE_DENIED, "request not protected enough")
+        self._response_protection |= required & _RESPONSE_PROTECTION
 
     def _read(self, desc: A.CosemAttributeDescriptor, access: A.SelectiveAccess | None,
               sec: RequestSecurity) -> axdr.Data | DataAccessResult:
@@ -241,12 +254,13 @@ class Services:
         if not self._conformance & Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ:
             log.info("response of %d bytes needs block transfer, which was not negotiated", len(raw))
             return A.GetResponseNormal(iip, DataAccessResult.OTHER_REASON).to_bytes()
-        self._get_out = _Outgoing(raw, self._block_size)
+        self._get_out = _Outgoing(raw, self._block_size, response_protection=self._response_protection)
         return self._next_get_block(iip, 1)
 
     def _next_get_block(self, iip: int, n: int) -> bytes:
         out = self._get_out
         assert out is not None
+        self._response_protection |= out.response_protection
         last, chunk = out.block(n)
         out.sent = n
         if last:
@@ -351,12 +365,14 @@ class Services:
             return response
         if not self._conformance & Conformance.BLOCK_TRANSFER_WITH_ACTION:
             return A.ActionResponseNormal(iip, ActionResult.OTHER_REASON).to_bytes()
-        self._action_out = _Outgoing(data.to_bytes(), self._block_size)
+        self._action_out = _Outgoing(data.to_bytes(), self._block_size,
+                                     response_protection=self._response_protection)
         return self._next_action_block(iip, 1)
 
     def _next_action_block(self, iip: int, n: int) -> bytes:
         out = self._action_out
         assert out is not None
+        self._response_protection |= out.response_protection
         last, chunk = out.block(n)
         out.sent = n
         if last:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -78,7 +79,13 @@ class Ready:
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
-    """uvloop's loop when importable (3-4x less CPU per request), else the stdlib loop."""
+    """uvloop's loop when importable (3-4x less CPU per request), else the stdlib loop.
+
+    ``ACESM_NO_UVLOOP=1`` forces the stdlib loop (benchmarks compare both; a fallback if a
+    uvloop release misbehaves).
+    """
+    if os.environ.get("ACESM_NO_UVLOOP", "") not in ("", "0"):
+        return asyncio.new_event_loop
     try:
         import uvloop
     except ImportError:

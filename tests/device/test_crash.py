@@ -42,6 +42,7 @@ class Observed:
     client_ic: int = 0  # last client counter the meter answered
     energy: int = 0
     clock: float = 0.0
+    kills: int = 0
 
 
 class Meter:
@@ -140,16 +141,18 @@ def _traffic(port: int, keys: Keys, seen: Observed, after_restart: bool) -> int:
     return reads
 
 
-@pytest.mark.slow
-def test_kill_9_under_ciphered_traffic(tmp_path: Path, meters: list[Meter]) -> None:
-    rng = random.Random(20260101)
+def kill_loop(tmp_path: Path, meters: list[Meter], *, kills_wanted: int, budget_s: float,
+              max_delay: float = 0.8, seed: int = 20260101) -> Observed:
+    """Up to ``kills_wanted`` kill -9 (each after a random delay under traffic) within
+    ``budget_s``, checking (a)-(c) after each restart; returns what the client saw."""
+    rng = random.Random(seed)
     state, log = tmp_path / "state", tmp_path / "meter.log"
-    deadline = time.monotonic() + BUDGET_S
+    deadline = time.monotonic() + budget_s
     start = T0
     keys = Keys()
     seen = Observed()
     kills = runs_with_reads = 0
-    while kills < KILLS and time.monotonic() < deadline:
+    while kills < kills_wanted and time.monotonic() < deadline:
         meter = Meter(state, start, log)
         meters.append(meter)
         if kills:
@@ -157,16 +160,23 @@ def test_kill_9_under_ciphered_traffic(tmp_path: Path, meters: list[Meter]) -> N
             if kills % 5 == 1:
                 _old_counter_refused(meter.port, counter)
             keys.invocation_counter = counter + 1
-        timer = threading.Timer(rng.uniform(0.05, 0.8), meter.kill)
+        timer = threading.Timer(rng.uniform(0.05, max_delay), meter.kill)
         timer.start()
         runs_with_reads += _traffic(meter.port, keys, seen, after_restart=kills > 0) > 0
         timer.join()
         start = meter.sim_now()  # the meter was off for as long as the restart takes
         kills += 1
-    assert kills >= 10, f"only {kills} kills in {BUDGET_S} s"
+    seen.kills = kills
     assert runs_with_reads >= kills // 2  # most kills hit a meter that was serving reads
     assert seen.energy > 0
     # A last start: the final state is still consistent.
     meter = Meter(state, start, log)
     meters.append(meter)
     assert _next_counter(meter.port, seen) >= seen.client_ic
+    return seen
+
+
+@pytest.mark.slow
+def test_kill_9_under_ciphered_traffic(tmp_path: Path, meters: list[Meter]) -> None:
+    kills = kill_loop(tmp_path, meters, kills_wanted=KILLS, budget_s=BUDGET_S).kills
+    assert kills >= 10, f"only {kills} kills in {BUDGET_S} s"

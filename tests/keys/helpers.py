@@ -74,7 +74,8 @@ class MemoryClient(WrapperClient):
 
 def profile_with_suite1(tmp: Path) -> Path:
     """The default profile plus a suite-1 Security setup whose methods management may call."""
-    text = (ROOT / "profiles" / "acesm.toml").read_text()
+    # acesm.toml has this setup since client 3 (HLS-ECDSA): override it, merged by OBIS.
+    text = f'extends = "{ROOT / "profiles" / "acesm.toml"}"\n'
     text += (f'\n[[object]]\nobis = "{SUITE1_SETUP}"\nclass = "security_setup"\n'
              'security_policy = 0\nsecurity_suite = 1\nread = "public"\nwrite = "management"\n'
              'methods = "management"\n')
