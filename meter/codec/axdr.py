@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from meter.codec.buffer import Reader, Writer
 from meter.errors import DecodeError, EncodeError
@@ -144,6 +144,10 @@ class _Int(Data):
     LO: ClassVar[int]
     HI: ClassVar[int]
     value: int
+
+    if TYPE_CHECKING:  # the concrete classes are made by _int_type(); this is their signature
+
+        def __init__(self, value: int) -> None: ...
 
     def __post_init__(self) -> None:
         v = self.value
