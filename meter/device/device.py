@@ -155,7 +155,10 @@ class Device:
             self._specs[spec.obis] = spec
         for a in p.associations:
             obj = build.association_object(a, p)
-            built[a.obis] = (ObjectSpec(a.obis, "association_ln", "management", "none", "none", {}), obj)
+            # Management may write every association's secret (attribute 7): the Blue Book sets
+            # the LLS secret with SET attribute 7 (4.4.3 Association LN, secret).
+            built[a.obis] = (ObjectSpec(a.obis, "association_ln", "management", "management", "none",
+                                        {"writable": (7,)}), obj)
         for spec in p.objects:  # directory order = profile order
             self.directory.add(built[spec.obis][1])
         for a in p.associations:

@@ -1,4 +1,4 @@
-"""The device's key store: Security setup (class 64 v1) methods 2 and 4-8 and attribute 6
+"""The device's key store: Security setup (class 64 v1) methods 2-8 and attribute 6
 (Blue Book 4.4.7 "Security setup"; Green Book DLMS UA 1000-2 9.2.3.4 key transfer, 9.2.6
 certificates).
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -36,6 +36,7 @@ from meter.codec.axdr import Array, Data, Enum, OctetString, Structure
 from meter.codec.obis import Obis
 from meter.cosem.base import Context, expect, fields, out_of_range
 from meter.cosem.security_setup import SecuritySetup
+from meter.device.key_agreement import agree
 from meter.device.persist import dump_json, load_json
 from meter.errors import SecurityError
 from meter.persistence.counters import ReceivedCounter
@@ -127,7 +128,8 @@ class KeyManager:
                 self._new_key_pair(key_type)
             log.info("%s: server key pairs generated (suite %d)", self._name, self.suite)
         setup.bind(6, self._certificates_value)
-        for index, handler in ((2, self.key_transfer), (4, self.generate_key_pair),
+        for index, handler in ((2, self.key_transfer), (3, self.key_agreement),
+                               (4, self.generate_key_pair),
                                (5, self.generate_certificate_request), (6, self.import_certificate),
                                (7, self.export_certificate), (8, self.remove_certificate)):
             setup.set_method_handler(index, handler)
@@ -172,16 +174,19 @@ class KeyManager:
         """The server's digital-signature key pair (HLS-ECDSA, general-signing), if it has one."""
         return self._pairs.get(C.CertificateType.DIGITAL_SIGNATURE)
 
-    def client_signing_key(self, system_title: bytes) -> ec.EllipticCurvePublicKey | None:
-        """Public key of the imported client certificate for digital signature (or TLS) whose
-        subject names ``system_title``; the most recently imported one wins."""
+    def client_signing_keys(self) -> Iterator[tuple[bytes, ec.EllipticCurvePublicKey]]:
+        """(system title, public key) of each imported client certificate for digital signature
+        (or TLS), the most recently imported first."""
         for cert in reversed(self._certs):
-            if cert.entity == C.CertificateEntity.CLIENT and cert.system_title == system_title \
+            if cert.entity == C.CertificateEntity.CLIENT and cert.system_title is not None \
                     and cert.type in (C.CertificateType.DIGITAL_SIGNATURE, C.CertificateType.TLS):
                 key = serialization.load_der_public_key(cert.public_key)
                 if isinstance(key, ec.EllipticCurvePublicKey):
-                    return key
-        return None
+                    yield cert.system_title, key
+
+    def client_signing_key(self, system_title: bytes) -> ec.EllipticCurvePublicKey | None:
+        """Public key of the client signing certificate whose subject names ``system_title``."""
+        return next((key for title, key in self.client_signing_keys() if title == system_title), None)
 
     def public_key(self, key_type: C.CertificateType) -> bytes | None:
         """SubjectPublicKeyInfo DER of the server's key pair of ``key_type`` (None: none yet)."""
@@ -213,6 +218,11 @@ class KeyManager:
                 new[name] = check_key(security.suite, keywrap.unwrap(security.master_key, blob))
             except SecurityError as exc:
                 raise _refuse(f"key_id {kid}: {exc}") from None
+        self._stage(security, new, ctx)
+        log.info("%s: key_transfer of %s accepted", self._name, ", ".join(sorted(new)))
+
+    def _stage(self, security: SecurityContext, new: dict[str, bytes], ctx: Context) -> None:
+        """Persist ``new`` keys and hold them pending until the response has gone (event 48)."""
         pending = {**_pending(security), **new}
         keys = {name: getattr(security, f) for name, f in _CONTEXT_FIELDS.items()
                 if getattr(security, f) is not None}
@@ -222,7 +232,17 @@ class KeyManager:
                         dump_json({name: key.hex() for name, key in keys.items()}), durable=True)
         security.extra[PENDING_KEYS] = pending
         ctx.log_event(self._event_log, EVENT_GLOBAL_KEYS_CHANGED)
-        log.info("%s: key_transfer of %s accepted", self._name, ", ".join(sorted(new)))
+
+    # --- key_agreement (method 3) ---------------------------------------------------------------
+
+    def key_agreement(self, parameters: Data | None, ctx: Context) -> Data:
+        security = self._security
+        if security is None:
+            raise _refuse("key_agreement on a Security setup that no association uses")
+        new, answer = agree(parameters, self.suite, self.server_system_title, self.signing_key(),
+                            self.client_signing_keys(), lambda: C.generate_private_key(self.suite))
+        self._stage(security, new, ctx)
+        return answer
 
     def apply_pending(self) -> None:
         """Put keys accepted by key_transfer in force; call after the response was wrapped.
@@ -262,7 +282,7 @@ class KeyManager:
         # self-signed one for the new key until a CA-issued certificate is imported.
         title = self.server_system_title
         serial = int.from_bytes(self._random(8), "big") >> 1 | 1
-        now = dt.datetime.fromtimestamp(self._now(), dt.timezone.utc)
+        now = dt.datetime.fromtimestamp(self._now(), dt.UTC)
         der = C.self_signed_certificate(key, title, key_type, serial, now)
         self._certs = [c for c in self._certs if not (
             c.entity == C.CertificateEntity.SERVER and c.type == key_type)]

@@ -24,16 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from meter.errors import SecurityError
+from meter.security import ecc
 from meter.security.gcm import SC_AUTHENTICATION, TAG_LENGTH, gmac
 
 __all__ = [
@@ -105,7 +100,7 @@ def manufacturer_response(challenge: bytes, secret: bytes) -> bytes:
     key = bytes(secret).ljust(16, b"\0")
     data = bytes(challenge).ljust(-(-len(challenge) // 16) * 16, b"\0")
     # ECB is the mechanism's definition here, each 16-byte block enciphered on its own.
-    encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()  # noqa: S305
+    encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
     return encryptor.update(data) + encryptor.finalize()
 
 
@@ -197,20 +192,8 @@ def verify_gmac_response(
 
 # -- mechanism 7: ECDSA ------------------------------------------------------------------------
 
-# Suite 1 signs with P-256/SHA-256, suite 2 with P-384/SHA-384 (Green Book 9.2.3.4); the curve
-# of the key picks the hash. Signatures travel as raw r || s, each the curve's byte size, as in
-# Gurux GXEcdsa.sign.
-_ECDSA_HASH: dict[str, Callable[[], hashes.HashAlgorithm]] = {
-    "secp256r1": hashes.SHA256,
-    "secp384r1": hashes.SHA384,
-}
-
-
-def _hash_for(curve: ec.EllipticCurve) -> tuple[hashes.HashAlgorithm, int]:
-    try:
-        return _ECDSA_HASH[curve.name](), (curve.key_size + 7) // 8
-    except KeyError:
-        raise SecurityError(f"curve {curve.name} is not used by DLMS suites 1 or 2") from None
+# Suite 1 signs with P-256/SHA-256, suite 2 with P-384/SHA-384 (Green Book 9.2.3.4), raw r || s
+# (meter.security.ecc).
 
 
 def _ecdsa_message(
@@ -228,10 +211,8 @@ def ecdsa_sign(
 ) -> bytes:
     """Mechanism 7: raw r||s signature over responder title || verifier title || challenge ||
     responder challenge."""
-    algorithm, size = _hash_for(private_key.curve)
-    message = _ecdsa_message(responder_title, verifier_title, challenge, responder_challenge)
-    r, s = decode_dss_signature(private_key.sign(message, ec.ECDSA(algorithm)))
-    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    return ecc.sign(private_key, _ecdsa_message(responder_title, verifier_title, challenge,
+                                                responder_challenge))
 
 
 def ecdsa_verify(
@@ -243,15 +224,5 @@ def ecdsa_verify(
     responder_challenge: bytes,
 ) -> bool:
     """Check a mechanism-7 answer made with :func:`ecdsa_sign` by the holder of ``public_key``."""
-    algorithm, size = _hash_for(public_key.curve)
-    if len(signature) != 2 * size:
-        return False
-    der = encode_dss_signature(
-        int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-    )
-    message = _ecdsa_message(responder_title, verifier_title, challenge, responder_challenge)
-    try:
-        public_key.verify(der, message, ec.ECDSA(algorithm))
-    except InvalidSignature:
-        return False
-    return True
+    return ecc.verify(public_key, signature, _ecdsa_message(responder_title, verifier_title,
+                                                            challenge, responder_challenge))

@@ -27,11 +27,12 @@ from meter.cosem.base import AccessMode, Context
 from meter.cosem.security_setup import SecuritySetup
 from meter.errors import DecodeError, MeterError, SecurityError
 from meter.security import hls
+from meter.server import hls_checks as checks
+from meter.server import signing
 from meter.server.protection import (
-    REQUEST_PROTECTION,
     GENERAL_OVERHEAD,
     GLO_OVERHEAD,
-    SC_AUTHENTICATION,
+    REQUEST_PROTECTION,
     Envelope,
     ReplayError,
     SecurityContext,
@@ -40,6 +41,7 @@ from meter.server.protection import (
     wrap,
 )
 from meter.server.services import PLAIN, RequestSecurity, Services
+from meter.server.signing import SignedRequest
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +50,15 @@ CONTEXT_LN = 1
 CONTEXT_LN_CIPHERED = 3
 MECHANISM_LOWEST = 0
 MECHANISM_LLS = 1
+MECHANISM_HLS_MD5 = 3
+MECHANISM_HLS_SHA1 = 4
 MECHANISM_HLS_GMAC = 5
 MECHANISM_HLS_SHA256 = 6
 MECHANISM_HLS_ECDSA = 7
 _HLS_MECHANISMS = (MECHANISM_HLS_GMAC, MECHANISM_HLS_SHA256, MECHANISM_HLS_ECDSA)
+#: MD5 and SHA-1 (deprecated by the Green Book) run only for an association whose profile names
+#: them: f() covers neither system title, so they need no ciphered context.
+_DIGEST_MECHANISMS = {MECHANISM_HLS_MD5: hls.md5_response, MECHANISM_HLS_SHA1: hls.sha1_response}
 #: Curve size (bits) of the ECDSA keys of each suite: P-256 for 1, P-384 for 2 (Green Book 9.2.3.4).
 _ECDSA_BITS = {1: 256, 2: 384}
 
@@ -192,10 +199,19 @@ class ApplicationServer:
         # its own response (Blue Book 4.4.7 security_activate).
         policy = self._security_policy(assoc)
         required = (assoc.policy.required_protection | policy) & REQUEST_PROTECTION
+        signed: SignedRequest | None = None
+        if isinstance(apdu, A.GeneralSigning):
+            opened = self._open_signed(assoc, apdu)
+            if isinstance(opened, bytes):
+                return opened
+            apdu, signed = opened
+        signed_bit = _SIGNED_REQUEST if signed is not None else 0
+        if signed is not None and not isinstance(apdu, _CIPHERED):
+            sec = RequestSecurity(signed_bit)
         if isinstance(apdu, _CIPHERED):
             if assoc.security is None:
                 return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.SERVICE_NOT_SUPPORTED)
-            if required & ~_request_bits(apdu.security_control):
+            if required & ~(_request_bits(apdu.security_control) | signed_bit):
                 # Refused before deciphering: an encryption-only APDU (anyone can forge one)
                 # must not even reach the invocation counter when authentication is required.
                 assoc.security.failures += 1
@@ -225,7 +241,7 @@ class ApplicationServer:
             if isinstance(apdu, _CIPHERED + (A.AARQ, A.RLRQ)):
                 return self._protect(assoc, envelope, _exception(
                     A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OPERATION_NOT_POSSIBLE))
-            sec = RequestSecurity(_request_bits(envelope.security_control))
+            sec = RequestSecurity(_request_bits(envelope.security_control) | signed_bit)
         response_bits = policy  # the policy's response bits, whatever the request touched
         if (required & ~sec.bits) or (
             assoc.state is State.PENDING and not _is_hls_reply(apdu)
@@ -242,7 +258,51 @@ class ApplicationServer:
         if assoc.security is not None:
             envelope = response_envelope(envelope, response_bits, assoc.security.suite,
                                          getattr(apdu, "TAG", 0))
-        return self._protect(assoc, envelope, response)
+        response = self._protect(assoc, envelope, response)
+        # A signed request gets a signed response (Green Book 9.2.7.2.4: the response carries
+        # the protection of its request), as does one the policy or the attribute asks for.
+        if signed is not None or response_bits & _SIGNED_RESPONSE:
+            response = self._sign(assoc, signed, response)
+        return response
+
+    def _open_signed(self, assoc: _Association,
+                     apdu: A.GeneralSigning) -> tuple[A.Apdu, SignedRequest] | bytes:
+        """The content of a signed request and its signature data, or the refusal to send."""
+        security = assoc.security
+        if security is None or security.suite not in _ECDSA_BITS:
+            return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.SERVICE_NOT_SUPPORTED)
+        key, _ = self._ecdsa_keys(assoc, apdu.originator_system_title)
+        try:
+            content, signed = signing.open_signed(apdu, security, key, assoc.client_system_title)
+            inner = A.decode_apdu(content)
+            if not isinstance(inner, _CIPHERED):  # a ciphered content has its own counter
+                signing.check_transaction(signed, security)
+        except ReplayError as exc:
+            self._env.security_event(EVENT_REPLAY, f"general-signing: {exc}")
+            return A.ExceptionResponse(A.StateError.SERVICE_NOT_ALLOWED,
+                                       A.ServiceError.INVOCATION_COUNTER_ERROR, exc.expected).to_bytes()
+        except SecurityError as exc:
+            security.failures += 1
+            self._env.security_event(EVENT_DECRYPTION_FAILED, f"general-signing: {exc}")
+            return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.DECIPHERING_ERROR)
+        except DecodeError as exc:
+            log.info("undecodable APDU inside general-signing: %s", exc)
+            return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OTHER_REASON)
+        if isinstance(inner, (A.AARQ, A.RLRQ)):
+            return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OPERATION_NOT_POSSIBLE)
+        return inner, signed
+
+    def _sign(self, assoc: _Association, request: SignedRequest | None, response: bytes) -> bytes:
+        """``response`` in a general-signing envelope under the server's signing key; the
+        transaction-id of the request, or a fresh server invocation counter."""
+        security = assoc.security
+        _, key = self._ecdsa_keys(assoc, assoc.client_system_title or b"")
+        if security is None or key is None:
+            log.info("client %d: response must be signed, but no signing key", assoc.policy.client_sap)
+            return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OTHER_REASON)
+        recipient = assoc.client_system_title or b""
+        tid = request.transaction_id if request is not None else security.tx.next().to_bytes(8, "big")
+        return signing.sign(response, key, security, recipient, tid)
 
     def _security_policy(self, assoc: _Association) -> int:
         """security_policy (v1 bits) of the association's Security setup; 0 without one."""
@@ -315,9 +375,12 @@ class ApplicationServer:
             log.info("client %d: port %s locked", client_sap, self._port)
             return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
         stoc: bytes | None = None
+        cosem = self._env.association_for(policy)
         if policy.mechanism == MECHANISM_LLS:
+            # The LLS secret is the association's attribute 7, which a management client may
+            # write (Blue Book 4.4.3 secret); an empty one would let anyone in.
             given = aarq.calling_authentication_value or b""
-            if not hmac.compare_digest(given, policy.secret):
+            if not cosem.secret or not hmac.compare_digest(given, cosem.secret):
                 self._authentication_failed(f"LLS, client {client_sap}")
                 return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
             self._env.authentication_succeeded(self._port)
@@ -327,14 +390,17 @@ class ApplicationServer:
             if not 8 <= len(ctos) <= 64:
                 self._authentication_failed(f"bad CtoS length {len(ctos)}")
                 return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
-            if policy.mechanism not in _HLS_MECHANISMS or security is None or (
-                    policy.mechanism == MECHANISM_HLS_ECDSA and security.suite not in _ECDSA_BITS):
-                return self._reject(policy.context,
-                                    A.AcseServiceUser.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED)
-            # f() of mechanisms 5-7 depends on the client's system title (Green Book 9.2.7.4).
-            if title is None or len(title) != 8:
-                return self._reject(policy.context, A.AcseServiceUser.CALLING_AP_TITLE_NOT_RECOGNIZED)
-            stoc = self._env.random_bytes(16 if policy.mechanism == MECHANISM_HLS_GMAC else 32)
+            if policy.mechanism in _DIGEST_MECHANISMS:
+                stoc = self._env.random_bytes(16)
+            else:
+                if policy.mechanism not in _HLS_MECHANISMS or security is None or (
+                        policy.mechanism == MECHANISM_HLS_ECDSA and security.suite not in _ECDSA_BITS):
+                    return self._reject(policy.context,
+                                        A.AcseServiceUser.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED)
+                # f() of mechanisms 5-7 depends on the client's system title (Green Book 9.2.7.4).
+                if title is None or len(title) != 8:
+                    return self._reject(policy.context, A.AcseServiceUser.CALLING_AP_TITLE_NOT_RECOGNIZED)
+                stoc = self._env.random_bytes(16 if policy.mechanism == MECHANISM_HLS_GMAC else 32)
 
         conformance = Conformance(initiate.proposed_conformance) & SERVER_CONFORMANCE
         client_max = initiate.client_max_receive_pdu_size or 0xFFFF  # 0: no limit
@@ -342,7 +408,6 @@ class ApplicationServer:
         overhead = 0
         if envelope is not None:
             overhead = GENERAL_OVERHEAD if envelope.kind.startswith("general") else GLO_OVERHEAD
-        cosem = self._env.association_for(policy)
         assoc = _Association(
             policy=policy,
             state=State.PENDING if stoc is not None else State.ASSOCIATED,
@@ -424,14 +489,23 @@ class ApplicationServer:
     def _hls_reply(self, assoc: _Association, f_stoc: bytes) -> bytes | None:
         """Pass 3 -> 4 of HLS: check f(StoC) from the client, answer f(CtoS) (None: refused)."""
         security, title = assoc.security, assoc.client_system_title
+        stoc, ctos, mechanism = assoc.challenge_stoc, assoc.challenge_ctos, assoc.policy.mechanism
         answer = None
-        if security is not None and title is not None:
-            check = {MECHANISM_HLS_GMAC: self._hls_gmac, MECHANISM_HLS_SHA256: self._hls_sha256,
-                     MECHANISM_HLS_ECDSA: self._hls_ecdsa}[assoc.policy.mechanism]
-            answer = check(assoc, security, title, f_stoc)
+        if mechanism in _DIGEST_MECHANISMS:
+            answer = checks.digest_reply(_DIGEST_MECHANISMS[mechanism], assoc.cosem.secret, stoc,
+                                         ctos, f_stoc)
+        elif security is not None and title is not None:
+            server = security.server_system_title
+            if mechanism == MECHANISM_HLS_GMAC:
+                answer = checks.gmac_reply(security, title, stoc, ctos, f_stoc)
+            elif mechanism == MECHANISM_HLS_SHA256:
+                answer = checks.sha256_reply(assoc.cosem.secret, title, server, stoc, ctos, f_stoc)
+            else:
+                public, private = self._ecdsa_keys(assoc, title)
+                if public is not None and private is not None:
+                    answer = checks.ecdsa_reply(public, private, title, server, stoc, ctos, f_stoc)
         if answer is None:
-            self._authentication_failed(
-                f"HLS mechanism {assoc.policy.mechanism}, client {assoc.policy.client_sap}")
+            self._authentication_failed(f"HLS mechanism {mechanism}, client {assoc.policy.client_sap}")
             assoc.extra["hls_failed"] = True
             return None
         self._env.authentication_succeeded(self._port)
@@ -439,53 +513,20 @@ class ApplicationServer:
         assoc.cosem.status = AssociationStatus.ASSOCIATED
         return answer
 
-    def _hls_gmac(self, assoc: _Association, security: SecurityContext, title: bytes,
-                  f_stoc: bytes) -> bytes | None:
-        """Mechanism 5: SC || IC || GMAC(SC || AK || challenge) under the sender's title and IC."""
-        if len(f_stoc) != 17 or not f_stoc[0] & SC_AUTHENTICATION:
-            return None
-        sc = f_stoc[0]
-        expected = security.gmac(sc, title, int.from_bytes(f_stoc[1:5], "big"), assoc.challenge_stoc)
-        if not hmac.compare_digest(expected, f_stoc[5:]):
-            return None
-        ic_s = security.tx.next()
-        tag = security.gmac(sc, security.server_system_title, ic_s, assoc.challenge_ctos)
-        return bytes((sc,)) + ic_s.to_bytes(4, "big") + tag
-
-    def _hls_sha256(self, assoc: _Association, security: SecurityContext, title: bytes,
-                    f_stoc: bytes) -> bytes | None:
-        """Mechanism 6 with the association's HLS secret (attribute 7, change_HLS_secret)."""
-        secret = assoc.cosem.secret
-        server = security.server_system_title
-        if not secret:  # an unset secret would make f() computable by anyone
-            return None
-        expected = hls.sha256_response(secret, title, server, assoc.challenge_stoc,
-                                       assoc.challenge_ctos)
-        if not hls.verify_response(expected, f_stoc):
-            return None
-        return hls.sha256_response(secret, server, title, assoc.challenge_ctos, assoc.challenge_stoc)
-
-    def _hls_ecdsa(self, assoc: _Association, security: SecurityContext, title: bytes,
-                   f_stoc: bytes) -> bytes | None:
-        """Mechanism 7: the client's signature verified with the public key of its imported
-        signing certificate; the answer signed with the server's own signing key. Both keys must
-        be on the suite's curve."""
-        setup = assoc.policy.security_setup
-        if setup is None:
-            return None
-        public = self._env.client_signing_key(setup, title)
+    def _ecdsa_keys(self, assoc: _Association, originator: bytes) -> tuple[
+            ec.EllipticCurvePublicKey | None, ec.EllipticCurvePrivateKey | None]:
+        """The client's (by system title) and the server's signing keys of the association's
+        Security setup; None for one that is missing or not on the suite's curve."""
+        setup, security = assoc.policy.security_setup, assoc.security
+        if setup is None or security is None or security.suite not in _ECDSA_BITS:
+            return None, None
+        bits = _ECDSA_BITS[security.suite]
+        public = self._env.client_signing_key(setup, originator)
         private = self._env.signing_key(setup)
-        bits = _ECDSA_BITS.get(security.suite)
-        if public is None or private is None or bits is None \
-                or public.curve.key_size != bits or private.curve.key_size != bits:
-            log.info("HLS-ECDSA: no usable key pair for client %s (suite %d)", title.hex(),
-                     security.suite)
-            return None
-        server = security.server_system_title
-        if not hls.ecdsa_verify(public, f_stoc, title, server, assoc.challenge_stoc,
-                                assoc.challenge_ctos):
-            return None
-        return hls.ecdsa_sign(private, server, title, assoc.challenge_ctos, assoc.challenge_stoc)
+        if public is None or private is None:
+            log.info("no signing key pair for client %s (suite %d)", originator.hex(), security.suite)
+        return (public if public is not None and public.curve.key_size == bits else None,
+                private if private is not None and private.curve.key_size == bits else None)
 
     def _release(self, client_sap: int, rlrq: A.RLRQ) -> bytes:
         assoc = self._by_client.pop(client_sap, None)
@@ -518,6 +559,8 @@ def _describe_bytes(data: bytes) -> str:
 
 _AUTHENTICATED_REQUEST = int(AccessMode.AUTHENTICATED_REQUEST)  # ints: IntFlag | is slow
 _ENCRYPTED_REQUEST = int(AccessMode.ENCRYPTED_REQUEST)
+_SIGNED_REQUEST = int(AccessMode.DIGITALLY_SIGNED_REQUEST)
+_SIGNED_RESPONSE = int(AccessMode.DIGITALLY_SIGNED_RESPONSE)
 
 
 def _request_bits(security_control: int) -> int:

@@ -1,0 +1,58 @@
+"""Pass 3 -> 4 of HLS authentication, per mechanism (Green Book DLMS UA 1000-2 9.2.7.4): check
+the client's f(StoC), return the server's f(CtoS), or None when the check fails. Pure functions
+of the challenges, titles and keys; the association decides what follows a failure.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from meter.security import hls
+from meter.server.protection import SC_AUTHENTICATION, SecurityContext
+
+__all__ = ["digest_reply", "ecdsa_reply", "gmac_reply", "sha256_reply"]
+
+
+def digest_reply(f: Callable[[bytes, bytes], bytes], secret: bytes, stoc: bytes, ctos: bytes,
+                 f_stoc: bytes) -> bytes | None:
+    """Mechanisms 3/4: the client proves f(StoC || secret), the server answers f(CtoS || secret)
+    (the order of Gurux GXSecure.secure for HIGH_MD5 / HIGH_SHA1)."""
+    if not secret or not hls.verify_response(f(stoc, secret), f_stoc):
+        return None  # an unset secret would make f() computable by anyone
+    return f(ctos, secret)
+
+
+def gmac_reply(security: SecurityContext, title: bytes, stoc: bytes, ctos: bytes,
+               f_stoc: bytes) -> bytes | None:
+    """Mechanism 5: SC || IC || GMAC(SC || AK || challenge) under the sender's title and IC."""
+    if len(f_stoc) != 17 or not f_stoc[0] & SC_AUTHENTICATION:
+        return None
+    sc = f_stoc[0]
+    expected = security.gmac(sc, title, int.from_bytes(f_stoc[1:5], "big"), stoc)
+    if not hmac.compare_digest(expected, f_stoc[5:]):
+        return None
+    ic_s = security.tx.next()
+    tag = security.gmac(sc, security.server_system_title, ic_s, ctos)
+    return bytes((sc,)) + ic_s.to_bytes(4, "big") + tag
+
+
+def sha256_reply(secret: bytes, title: bytes, server: bytes, stoc: bytes, ctos: bytes,
+                 f_stoc: bytes) -> bytes | None:
+    """Mechanism 6 with the association's HLS secret (attribute 7, change_HLS_secret)."""
+    if not secret:
+        return None
+    if not hls.verify_response(hls.sha256_response(secret, title, server, stoc, ctos), f_stoc):
+        return None
+    return hls.sha256_response(secret, server, title, ctos, stoc)
+
+
+def ecdsa_reply(public: ec.EllipticCurvePublicKey, private: ec.EllipticCurvePrivateKey, title: bytes,
+                server: bytes, stoc: bytes, ctos: bytes, f_stoc: bytes) -> bytes | None:
+    """Mechanism 7: the client's signature verified with the public key of its imported signing
+    certificate; the answer signed with the server's own signing key."""
+    if not hls.ecdsa_verify(public, f_stoc, title, server, stoc, ctos):
+        return None
+    return hls.ecdsa_sign(private, server, title, ctos, stoc)

@@ -1,0 +1,91 @@
+"""general-signing (tag 0xDF) of security suites 1 and 2 (Green Book DLMS UA 1000-2 9.2.7.2.4
+"general-signing" APDU; 9.2.3.4 ECDSA).
+
+The APDU carries transaction-id, originator-system-title, recipient-system-title, date-time,
+other-information, content and a signature. The signature is the originator's ECDSA signature
+(P-256/SHA-256 for suite 1, P-384/SHA-384 for suite 2, raw r || s) over every octet before the
+signature field: the tag, then each field with its A-XDR length (as Gurux builds it in
+``GXDLMS.getLnPdu`` for ``Signing.GENERAL_SIGNING``).
+
+Order with ciphering: cipher then sign (Green Book 9.2.7.2.4, and Gurux applies the signature
+last), so the content is either a plain xDLMS APDU or a ciphered one; the signature is
+checked first, deciphering follows in the server. Freshness: a ciphered content carries its own
+invocation counter; a plain one has only the transaction-id, which is then checked as the
+client's invocation counter (Gurux puts the invocation counter there) -- strictly above the last
+one accepted under that Security setup, so a recorded signed request cannot be replayed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from meter import apdu as A
+from meter.errors import SecurityError
+from meter.security import ecc
+from meter.server.protection import ReplayError, SecurityContext
+
+__all__ = ["MAX_TRANSACTION_ID", "SignedRequest", "check_transaction", "open_signed", "sign",
+           "signed_octets"]
+
+#: transaction-id of a plain signed request: a 32-bit invocation counter in at most 8 octets.
+MAX_TRANSACTION_ID = 8
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """What the response to a signed request needs from it."""
+
+    transaction_id: bytes
+    originator: bytes
+
+
+def signed_octets(apdu: A.GeneralSigning) -> bytes:
+    """The octets the signature covers: the APDU up to and including the content field."""
+    # With an empty signature the encoding ends in its length octet 0x00: drop it.
+    return A.GeneralSigning(apdu.transaction_id, apdu.originator_system_title,
+                            apdu.recipient_system_title, apdu.date_time, apdu.other_information,
+                            apdu.content, b"").to_bytes()[:-1]
+
+
+def open_signed(apdu: A.GeneralSigning, ctx: SecurityContext, client_key: ec.EllipticCurvePublicKey | None,
+                client_system_title: bytes | None) -> tuple[bytes, SignedRequest]:
+    """Check a signed request; returns its content (an APDU, maybe ciphered) and what the
+    response needs. Raises SecurityError (unknown originator, bad signature, wrong recipient).
+    A plain content must then pass :func:`check_transaction`."""
+    originator = apdu.originator_system_title
+    if client_system_title is not None and originator != client_system_title:
+        raise SecurityError("originator system title differs from the AARQ's")
+    if apdu.recipient_system_title != ctx.server_system_title:
+        raise SecurityError("general-signing addressed to another system title")
+    if client_key is None:
+        raise SecurityError(f"no signing certificate for originator {originator.hex()}")
+    if not ecc.verify(client_key, apdu.signature, signed_octets(apdu)):
+        raise SecurityError("general-signing signature does not verify")
+    if not apdu.content:
+        raise SecurityError("general-signing without content")
+    if apdu.content[0] == A.GeneralSigning.TAG:
+        raise SecurityError("general-signing inside general-signing")
+    return apdu.content, SignedRequest(apdu.transaction_id, originator)
+
+
+def check_transaction(signed: SignedRequest, ctx: SecurityContext) -> None:
+    """Freshness of a signed plain content: its transaction-id, as the client's invocation
+    counter, above every one accepted (ReplayError otherwise; SecurityError if malformed)."""
+    tid = signed.transaction_id
+    if not 1 <= len(tid) <= MAX_TRANSACTION_ID:
+        raise SecurityError(f"transaction-id of {len(tid)} octets")
+    value = int.from_bytes(tid, "big")
+    if not ctx.rx.accept(value):
+        ctx.replays += 1
+        raise ReplayError(value, ctx.rx.last + 1)
+
+
+def sign(content: bytes, key: ec.EllipticCurvePrivateKey, ctx: SecurityContext,
+         recipient: bytes, transaction_id: bytes) -> bytes:
+    """A general-signing APDU from the server carrying ``content`` (already ciphered, if so)."""
+    unsigned = A.GeneralSigning(transaction_id, ctx.server_system_title, recipient, b"", b"",
+                                content, b"")
+    return A.GeneralSigning(transaction_id, ctx.server_system_title, recipient, b"", b"", content,
+                            ecc.sign(key, signed_octets(unsigned))).to_bytes()
