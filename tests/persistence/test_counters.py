@@ -78,3 +78,17 @@ def test_received_counter(tmp_path: Path) -> None:
         assert rx.last == -1
         assert rx.accept(1)
         assert ReceivedCounter(store, "ic/rx/other/0").accept(0)
+
+
+def test_received_counter_carries_a_stored_value_over_once(tmp_path: Path) -> None:
+    """State directories written before counters moved to mapped files keep their replay guard,
+    and a reset after a key change is not undone by the old stored value."""
+    from meter.persistence.counters import _encode
+
+    store = Store.open(tmp_path)
+    store.put("ic/rx/old", _encode(41))
+    rx = ReceivedCounter(store, "ic/rx/old")
+    assert rx.last == 41 and not rx.accept(41) and rx.accept(42)
+    rx.reset()
+    assert ReceivedCounter(store, "ic/rx/old").last == -1
+    store.close()
