@@ -14,7 +14,7 @@ from collections.abc import Callable
 from meter.codec.obis import Obis
 from meter.errors import RemoteProtocolError
 from meter.link.hdlc.connection import HdlcConfig, HdlcServer
-from meter.link.hdlc.events import ApduReceived, Connected, Disconnected
+from meter.link.hdlc.events import ApduReceived, Connected, Disconnected, HdlcEvent
 from meter.link.wrapper import WrapperConnection, WrapperPdu
 from meter.server.association import ApplicationServer, Environment
 
@@ -87,7 +87,7 @@ class MeterStack:
         self._dispatch(self._hdlc.receive_data(data, now))
         return self._hdlc.data_to_send()
 
-    def _dispatch(self, events: list[object]) -> None:
+    def _dispatch(self, events: list[HdlcEvent]) -> None:
         assert self._hdlc is not None
         for event in events:
             if isinstance(event, ApduReceived):

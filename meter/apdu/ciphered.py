@@ -241,9 +241,10 @@ class GeneralCiphering(Apdu):
 
     @classmethod
     def decode_body(cls, r: Reader, tag: int) -> GeneralCiphering:
-        heads = [r.sized() for _ in range(5)]
+        transaction_id, originator, recipient, date_time, other = (r.sized() for _ in range(5))
         key_info = read_optional(r, _read_key_info)
-        return cls(*heads, key_info, *_read_secured(r))
+        return cls(transaction_id, originator, recipient, date_time, other, key_info,
+                   *_read_secured(r))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from meter.codec import axdr
 from meter.codec.axdr import Data
@@ -63,6 +63,12 @@ def read_optional(r: Reader, item: Callable[[Reader], T]) -> T | None:
     return item(r)
 
 
+# The overloads only help mypy: matching ``T | None`` against a union argument (``Data |
+# DataAccessResult | None``) joins its members to ``object``; ``value: T`` keeps the union whole.
+@overload
+def write_optional(w: Writer, value: None, item: Callable[[Writer, T], None]) -> None: ...
+@overload
+def write_optional(w: Writer, value: T, item: Callable[[Writer, T], None]) -> None: ...
 def write_optional(w: Writer, value: T | None, item: Callable[[Writer, T], None]) -> None:
     if value is None:
         w.u8(0)

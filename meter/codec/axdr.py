@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from meter.codec.buffer import Reader, Writer
 from meter.errors import DecodeError, EncodeError
@@ -159,7 +159,8 @@ class _Int(Data):
 
     @classmethod
     def decode_body(cls, r: Reader, depth: int) -> Data:
-        return cls(r.unpack(cls.FMT)[0])  # type: ignore[call-arg]
+        # FMT is an integer struct format, so the unpacked field is always an int.
+        return cls(cast(int, r.unpack(cls.FMT)[0]))
 
     def to_python(self) -> object:
         return self.value
@@ -211,7 +212,7 @@ class _Float(Data):
         # Compare by wire bytes so NaN payloads round-trip as equal.
         if type(other) is not type(self):
             return NotImplemented
-        return self.FMT.pack(self.value) == self.FMT.pack(other.value)  # type: ignore[attr-defined]
+        return self.FMT.pack(self.value) == self.FMT.pack(other.value)
 
     def __hash__(self) -> int:
         return hash((self.TAG, self.FMT.pack(self.value)))
@@ -473,7 +474,7 @@ def _write_described(w: Writer, td: TypeDescription, value: Data) -> None:
     elif isinstance(value, Structure):
         if len(value.items) != len(td.elements):
             raise EncodeError("compact-array element structure has the wrong count")
-        for e, item in zip(td.elements, value.items):
+        for e, item in zip(td.elements, value.items, strict=True):
             _write_described(w, e, item)
     else:
         value.encode_body(w)

@@ -7,6 +7,7 @@ followed by N big-endian bytes) lives here because A-XDR, BER and the APDUs all 
 
 from __future__ import annotations
 
+import builtins
 import struct
 
 from meter.errors import DecodeError, EncodeError
@@ -72,11 +73,13 @@ class Reader:
         p = self._need(st.size)
         return st.unpack_from(self.data, p)
 
-    def bytes(self, n: int) -> bytes:
+    # The method named ``bytes`` shadows the builtin inside the class body, so annotations
+    # below it spell the type as ``builtins.bytes``.
+    def bytes(self, n: int) -> builtins.bytes:
         p = self._need(n)
         return bytes(self.data[p : p + n])
 
-    def rest(self) -> bytes:
+    def rest(self) -> builtins.bytes:
         p = self.pos
         self.pos = self.end
         return bytes(self.data[p : self.end])
@@ -94,7 +97,7 @@ class Reader:
             raise DecodeError(f"length {value} too large")
         return value
 
-    def sized(self) -> bytes:
+    def sized(self) -> builtins.bytes:
         """A length-prefixed byte string."""
         return self.bytes(self.length())
 

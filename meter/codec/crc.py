@@ -5,9 +5,11 @@ On the wire the FCS is sent least significant byte first (Green Book 8.4.1.3).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import crcmod.predefined
 
-crc16_x25 = crcmod.predefined.mkPredefinedCrcFun("x-25")
+crc16_x25: Callable[[bytes], int] = crcmod.predefined.mkPredefinedCrcFun("x-25")
 
 
 def fcs_bytes(data: bytes) -> bytes:

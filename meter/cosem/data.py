@@ -45,9 +45,9 @@ class MeasurementAlgorithm(Data):
         self.on_write = on_write
 
     def write_value(self, value: AxdrData, ctx: Context) -> None:
-        value = expect(value, Enum, "measurement algorithm")
-        if value.value not in self.allowed:
+        algorithm: int = expect(value, Enum, "measurement algorithm").value
+        if algorithm not in self.allowed:
             raise out_of_range("measurement algorithm")
         self.store("value", value)
         if self.on_write is not None:
-            self.on_write(value.value)
+            self.on_write(algorithm)

@@ -92,4 +92,4 @@ class MemoryProfileBuffer:
         return len(self._rows)
 
     def __iter__(self) -> Iterator[tuple[float, bytes]]:
-        return zip(self._keys, self._rows)
+        return zip(self._keys, self._rows, strict=True)

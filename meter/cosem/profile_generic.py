@@ -232,13 +232,13 @@ class ProfileGeneric(CosemObject):
             first, last = self._time_bound(lo, clock, -math.inf), self._time_bound(hi, clock, math.inf)
             return [i for i, k in enumerate(self.buffer.keys())
                     if first <= math.floor(k) <= last], columns
-        first, last = _number(lo), _number(hi)
-        if first is None or last is None:
+        low, high = _number(lo), _number(hi)
+        if low is None or high is None:
             raise bad_type("range_descriptor from/to value")
         indices = []
         for i, encoded in enumerate(self.buffer.slice(0, len(self.buffer))):
             v = _number(axdr.decode(encoded).items[column])  # type: ignore[attr-defined]
-            if v is not None and first <= v <= last:
+            if v is not None and low <= v <= high:
                 indices.append(i)
         return indices, columns
 

@@ -6,6 +6,8 @@ value is other-reason (the live source owns it) unless the device installs a res
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from meter.codec import axdr
 from meter.codec.axdr import NULL, Data, DoubleLongUnsigned, Enum, Integer, OctetString, Structure
 from meter.cosem.base import Attr, Context, CosemObject, Method, bad_type, fields
@@ -46,7 +48,7 @@ class Register(CosemObject):
     CLASS_ID = 3
     VERSION = 0
     NAME = "register"
-    ATTRIBUTES = (
+    ATTRIBUTES: ClassVar[tuple[Attr, ...]] = (  # widened: ExtendedRegister adds attributes
         Attr(1, "logical_name", OctetString),
         Attr(2, "value", None, static=False, default=DoubleLongUnsigned(0)),
         Attr(3, "scaler_unit", Structure, default=scaler_unit(0, 255)),

@@ -9,12 +9,13 @@ methods when ``methods`` allows; ciphered associations add their protection bits
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN, Rights, context_name, mechanism_name
-from meter.cosem.base import AccessMode, CosemObject, MethodAccessMode
+from meter.cosem.base import AccessMode, Attr, CosemObject, MethodAccessMode
 from meter.cosem.clock import Clock
 from meter.cosem.data import MeasurementAlgorithm
 from meter.cosem.register import scaler_unit
@@ -115,7 +116,7 @@ def build_object(spec: ObjectSpec, profile: Profile, directory: Mapping[Obis, Co
             raise ProfileError(f"{where}: no [metrology.algorithms.{e}] table")
         allowed = [0] + [int(v) for v in algo["values"]]
         return MeasurementAlgorithm(spec.obis, allowed, int(algo["selected"]),
-                                    on_write=lambda v, e=e: algorithm_written(e, v))
+                                    on_write=partial(algorithm_written, e))
     cls = class_named(kind)
     values: dict[str, axdr.Data] = {}
     if "value" in o:
@@ -139,9 +140,17 @@ def build_object(spec: ObjectSpec, profile: Profile, directory: Mapping[Obis, Co
         if "port_reference" not in o:
             raise ProfileError(f"{where}: port_protection needs a port_reference (a setup object)")
         values["port_reference"] = axdr.OctetString(Obis.parse(str(o["port_reference"])).to_bytes())
-        values.update({a.name: a.type(int(o[a.name])) for a in cls.ATTRIBUTES  # type: ignore[misc]
+        values.update({a.name: _integer(a, int(o[a.name]), where) for a in cls.ATTRIBUTES
                        if a.name in _PORT_PROTECTION_SETTINGS and a.name in o})
     return cls(spec.obis, **values)
+
+
+def _integer(attr: Attr, value: int, where: str) -> axdr.Data:
+    """``value`` as the integer type of the attribute table row ``attr``."""
+    if attr.type not in axdr.INTEGER_TYPES:
+        raise ProfileError(f"{where}: {attr.name} is not an integer attribute")
+    # Every INTEGER_TYPES class takes its int value as the one constructor argument.
+    return cast(Callable[[int], axdr.Data], attr.type)(value)
 
 
 def association_object(spec: AssociationSpec, profile: Profile) -> AssociationLN:
@@ -152,7 +161,7 @@ def association_object(spec: AssociationSpec, profile: Profile) -> AssociationLN
     }
     if spec.security_setup is not None:
         values["security_setup_reference"] = axdr.OctetString(spec.security_setup.to_bytes())
-    return AssociationLN(spec.obis, **values)
+    return AssociationLN(spec.obis, None, **values)
 
 
 def capture_columns(directory: Mapping[Obis, CosemObject], columns: Any, where: str) -> axdr.Array:

@@ -70,6 +70,19 @@ SNAPSHOT_EVERY = 60.0
 ENGINE_LAG = 2.0
 
 
+
+def _last_accepted_ic(ctx: SecurityContext) -> Callable[[], axdr.Data]:
+    def value() -> axdr.Data:
+        return axdr.DoubleLongUnsigned(max(ctx.rx.last, 0))
+    return value
+
+
+def _security_count(ctx: SecurityContext, counter: str) -> Callable[[], axdr.Data]:
+    """``counter`` ("failures" or "replays") of the context, capped to double-long-unsigned."""
+    def value() -> axdr.Data:
+        return axdr.DoubleLongUnsigned(min(int(getattr(ctx, counter)), 0xFFFFFFFF))
+    return value
+
 class Device:
     """One simulated meter. Build it with :meth:`open`."""
 
@@ -250,12 +263,9 @@ class Device:
             elif kind == "pq":
                 obj.bind(2, self._pq_provider(key))
             elif kind == "invocation_counter":
-                ctx = self._security[Obis.parse(key)]
-                obj.bind(2, lambda c=ctx: axdr.DoubleLongUnsigned(max(c.rx.last, 0)))
+                obj.bind(2, _last_accepted_ic(self._security[Obis.parse(key)]))
             elif kind in _SECURITY_COUNTERS:  # failed decryptions / replays since the start
-                ctx = self._security[Obis.parse(key)]
-                obj.bind(2, lambda c=ctx, f=_SECURITY_COUNTERS[kind]:
-                         axdr.DoubleLongUnsigned(min(getattr(c, f), 0xFFFFFFFF)))
+                obj.bind(2, _security_count(self._security[Obis.parse(key)], _SECURITY_COUNTERS[kind]))
 
     def _scaler(self, obj: CosemObject) -> int:
         return int(obj.value("scaler_unit").items[0].value)  # type: ignore[attr-defined]

@@ -326,15 +326,15 @@ class KeyManager:
         by = expect(kind, Enum, "certificate_identification_type").value
         if by == _BY_ENTITY:
             entity, key_type, title = fields(options, 3, "certificate_identification_entity")
-            want = (expect(entity, Enum, "certificate_entity").value,
-                    expect(key_type, Enum, "certificate_type").value,
-                    expect(title, OctetString, "system_title").value)
-            found = [c for c in self._certs if (c.entity, c.type, c.system_title) == want]
+            by_entity = (expect(entity, Enum, "certificate_entity").value,
+                         expect(key_type, Enum, "certificate_type").value,
+                         expect(title, OctetString, "system_title").value)
+            found = [c for c in self._certs if (c.entity, c.type, c.system_title) == by_entity]
         elif by == _BY_SERIAL:
             serial, issuer = fields(options, 2, "certificate_identification_serial")
-            want = (expect(serial, OctetString, "serial_number").value,
-                    expect(issuer, OctetString, "issuer").value)
-            found = [c for c in self._certs if (c.serial, c.issuer) == want]
+            by_serial = (expect(serial, OctetString, "serial_number").value,
+                         expect(issuer, OctetString, "issuer").value)
+            found = [c for c in self._certs if (c.serial, c.issuer) == by_serial]
         else:
             raise _refuse(f"certificate_identification_type {by}")
         if not found:

@@ -27,7 +27,7 @@ def decode_state(raw: bytes) -> dict[int, axdr.Data]:
     value = axdr.decode(raw)
     out: dict[int, axdr.Data] = {}
     for item in getattr(value, "items", ()):
-        index, v = item.items  # type: ignore[attr-defined]
+        index, v = item.items
         out[int(index.value)] = v
     return out
 
@@ -85,7 +85,7 @@ class StoredProfileBuffer(MemoryProfileBuffer):
         """Write what changed since the last flush (one transaction per table)."""
         if self._rewrite:
             self._store.clear(self._table)
-            self._store.append_rows(self._table, list(zip(self.keys(), self.slice(0, len(self)))))
+            self._store.append_rows(self._table, list(zip(self.keys(), self.slice(0, len(self)), strict=True)))
             self._rewrite = False
         elif self._pending:
             self._store.append_rows(self._table, self._pending)
@@ -103,7 +103,8 @@ def load_json(store: Store, key: str) -> object | None:
     if raw is None:
         return None
     try:
-        return json.loads(raw)
+        loaded: object = json.loads(raw)
+        return loaded
     except ValueError:
         log.error("stored %s unreadable, ignored", key)
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import NDArray
 
 from meter.metrology.quantities import Measured
 from meter.metrology.scenario import LoadState
@@ -24,9 +25,10 @@ def steady(state: LoadState, scales: np.ndarray, f_nominal: float, duration: flo
     h = np.arange(size)
     yv, yi = y[:, 0, :], y[:, 1, :]
 
-    def delayed_mean(d: float) -> np.ndarray:
+    def delayed_mean(d: float) -> NDArray[np.float64]:
         rot = np.exp(-1j * h * 2.0 * math.pi * state.f * d)
-        return np.sum((yv * rot * np.conj(yi)).real, axis=-1)[None, :]
+        mean: NDArray[np.float64] = np.sum((yv * rot * np.conj(yi)).real, axis=-1)[None, :]
+        return mean
 
     return Measured(
         y=y[None, ...],

@@ -12,6 +12,7 @@ import functools
 import math
 
 import numpy as np
+from numpy.typing import NDArray
 
 TAPS = 64
 _BETA = 9.0
@@ -19,13 +20,14 @@ _HALF = TAPS // 2
 
 
 @functools.lru_cache(maxsize=64)
-def _weights(frac_micro: int) -> np.ndarray:
+def _weights(frac_micro: int) -> NDArray[np.float64]:
     frac = frac_micro * 1e-6
     j = np.arange(-(_HALF - 1), _HALF + 1, dtype=float)
     x = j - frac
     window = np.i0(_BETA * np.sqrt(np.clip(1.0 - (x / _HALF) ** 2, 0.0, None))) / np.i0(_BETA)
     w = np.sinc(x) * window
-    return w / w.sum()  # unity DC gain so a DC offset is delayed unchanged
+    weights: NDArray[np.float64] = w / w.sum()  # unity DC gain: a DC offset is delayed unchanged
+    return weights
 
 
 def margins(delay: float) -> tuple[int, int]:

@@ -271,9 +271,9 @@ class Engine:
         return np.concatenate(parts), tracked, self._instant(ph, tot, sel, m.dur)
 
     def _apply(self, regs: np.ndarray, tracked: np.ndarray, inst: dict[str, float]) -> None:
-        for k, v in zip(self._reg, regs.tolist()):
+        for k, v in zip(self._reg, regs.tolist(), strict=True):
             self._reg[k] += v
-        for k, v in zip(list(self.tracked), tracked.tolist()):
+        for k, v in zip(list(self.tracked), tracked.tolist(), strict=True):
             self.tracked[k] += v
         self.instantaneous = inst
 

@@ -9,6 +9,7 @@ time integrals whatever the interval partition.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from meter.metrology import delay
 from meter.metrology.quantities import Measured
@@ -45,17 +46,17 @@ def measure(
     a, n = int(starts[0]) - base, int(starts[-1] - starts[0])
     v, i = x[:, 0, :], x[:, 1, a : a + n]
     width = lengths(grid)[:, None]
-    means = [sums(v[:, a : a + n] * i, starts[0], grid) / width]
-    for d in delay_samples(fs, f, f_nominal):
-        if delays:
-            means.append(sums(delay.delayed(v, d, a, n) * i, starts[0], grid) / width)
-        else:
-            means.append(np.zeros_like(means[0]))
+    p = sums(v[:, a : a + n] * i, starts[0], grid) / width
+    qqc, qqc_nom, q_hour = (
+        sums(delay.delayed(v, d, a, n) * i, starts[0], grid) / width if delays else np.zeros_like(p)
+        for d in delay_samples(fs, f, f_nominal)
+    )
     spec = interval_spectra(x, base, grid, cycles)
-    return Measured(spec.y, spec.fund, spec.order, *means, dur=width[:, 0] / fs)
+    return Measured(spec.y, spec.fund, spec.order, p, qqc, qqc_nom, q_hour, dur=width[:, 0] / fs)
 
 
-def cycle_rms(v: np.ndarray, base: int, grid: Grid) -> np.ndarray:
+def cycle_rms(v: np.ndarray, base: int, grid: Grid) -> NDArray[np.float64]:
     """Per-cycle rms (cycles, phases) of voltage samples v (phases, samples) on a 1-cycle grid."""
     spec = interval_spectra(v, base, grid, 1)
-    return np.sqrt(np.sum(np.abs(spec.y) ** 2, axis=-1))
+    rms: NDArray[np.float64] = np.sqrt(np.sum(np.abs(spec.y) ** 2, axis=-1))
+    return rms

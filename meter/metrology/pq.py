@@ -47,7 +47,7 @@ class PqDetector:
             for k in ("n_below_90pct", "n_above_110pct", "sags", "swells", "outages",
                       "sag_s", "swell_s", "outage_s", "vrms_min", "vrms_max")
         }  # fmt: skip
-        for n, v in zip(names, nominal):
+        for n, v in zip(names, nominal, strict=True):
             self.counters[f"{n}.vrms_min"] = float(v)
             self.counters[f"{n}.vrms_max"] = float(v)
         self._open = [_PhaseState() for _ in names]
@@ -67,7 +67,7 @@ class PqDetector:
             c[f"{name}.vrms_max"] = max(c[f"{name}.vrms_max"], float(r.max()))
             kind = np.where(rel < OUTAGE, 2, np.where(rel < SAG, 1, np.where(rel > SWELL, 3, 0)))
             edges = np.flatnonzero(np.diff(kind, prepend=-1))
-            for a, b in zip(edges, [*edges[1:], kind.size]):
+            for a, b in zip(edges, [*edges[1:], kind.size], strict=True):
                 self._transition(k, int(kind[a]), float(t0[a]))
                 st = self._open[k]
                 if st.kind == "swell":
@@ -83,7 +83,7 @@ class PqDetector:
             if self._open[k].kind is not None or not (SAG * nominal <= r <= SWELL * nominal):
                 return False
         c = self.counters
-        for name, r in zip(self.names, values):
+        for name, r in zip(self.names, values, strict=True):
             c[f"{name}.vrms_min"] = min(c[f"{name}.vrms_min"], r)
             c[f"{name}.vrms_max"] = max(c[f"{name}.vrms_max"], r)
         return True

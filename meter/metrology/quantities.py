@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 _A = np.exp(2j * math.pi / 3)  # the 120-degree rotation operator for symmetrical components
 
@@ -37,12 +38,13 @@ def _div(a: np.ndarray, b: np.ndarray, empty: float) -> np.ndarray:
     return out
 
 
-def _root(x: np.ndarray) -> np.ndarray:
+def _root(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.sqrt(np.clip(x, 0.0, None))
 
 
-def _rms(y: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.sum(np.abs(y) ** 2, axis=-1))
+def _rms(y: NDArray[np.complex128]) -> NDArray[np.float64]:
+    rms: NDArray[np.float64] = np.sqrt(np.sum(np.abs(y) ** 2, axis=-1))
+    return rms
 
 
 def per_phase(m: Measured) -> dict[str, np.ndarray]:

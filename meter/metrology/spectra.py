@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 H_MAX = 50  # highest order the least-squares path resolves (3 kHz at 60 Hz)
 _EPS = 1e-3  # samples: boundary snapping (tracking noise is far below this)
@@ -31,10 +32,11 @@ class Grid:
     step: float
     count: int
 
-    def starts(self) -> np.ndarray:
+    def starts(self) -> NDArray[np.int64]:
         """First sample index of each interval and the end of the last one (count + 1 values)."""
         u = self.u0 + self.step * np.arange(self.count + 1)
-        return np.ceil(u - _EPS).astype(np.int64)
+        starts: NDArray[np.int64] = np.ceil(u - _EPS).astype(np.int64)
+        return starts
 
     @property
     def exact(self) -> bool:

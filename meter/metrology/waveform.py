@@ -18,7 +18,7 @@ from meter.metrology.scenario import LoadState, Scenario
 def _state_theta0(sc: Scenario) -> list[float]:
     """Fundamental phase at each state's start (radians)."""
     out = [0.0]
-    for (t0, st), (t1, _) in zip(sc.states, sc.states[1:]):
+    for (t0, st), (t1, _) in zip(sc.states, sc.states[1:], strict=False):
         out.append(out[-1] + 2.0 * math.pi * st.f * (t1 - t0))
     return out
 

@@ -49,7 +49,7 @@ __all__ = [
 PrivateKey = ec.EllipticCurvePrivateKey
 
 _CURVES: dict[int, type[ec.EllipticCurve]] = {1: ec.SECP256R1, 2: ec.SECP384R1}
-_HASHES: dict[int, type[hashes.HashAlgorithm]] = {1: hashes.SHA256, 2: hashes.SHA384}
+_HASHES: dict[int, type[hashes.SHA256 | hashes.SHA384]] = {1: hashes.SHA256, 2: hashes.SHA384}
 #: Lifetime of the certificates the meter makes for its own keys (a head end replaces them
 #: with CA-issued ones through import_certificate).
 SELF_SIGNED_DAYS = 20 * 366

@@ -71,14 +71,15 @@ def point_bytes(public_key: ec.EllipticCurvePublicKey) -> bytes:
 
 def point_key(suite: int, raw: bytes) -> ec.EllipticCurvePublicKey:
     """The public key x || y on the curve of ``suite``; SecurityError if it is no point of it."""
-    curve = _CURVE.get(suite)
-    if curve is None:
+    curve_type = _CURVE.get(suite)
+    if curve_type is None:
         raise SecurityError(f"security suite {suite} has no curve")
+    curve = curve_type()  # key_size is an instance property of EllipticCurve
     size = (curve.key_size + 7) // 8
     if len(raw) != 2 * size:
         raise SecurityError(f"a suite {suite} public key is {2 * size} bytes, not {len(raw)}")
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(curve(), b"\x04" + bytes(raw))
+        return ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + bytes(raw))
     except ValueError:
         raise SecurityError("public key is not a point of the curve") from None
 

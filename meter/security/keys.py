@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from meter.errors import SecurityError
 
@@ -48,7 +49,7 @@ class SecuritySuite(enum.IntEnum):
 
 
 # Plain dict so check_key, on the per-APDU path, costs a lookup rather than an enum construction.
-_KEY_LENGTH = {
+_KEY_LENGTH: dict[int, int] = {
     SecuritySuite.AES_GCM_128: 16,
     SecuritySuite.ECDH_ECDSA_P256: 16,
     SecuritySuite.ECDH_ECDSA_P384: 32,
@@ -124,7 +125,10 @@ class KeySet:
 
     def with_key(self, key_id: KeyId, key: bytes) -> KeySet:
         """A copy with one key replaced (key_transfer); the length is checked for the suite."""
-        return dataclasses.replace(self, **{_KEY_FIELDS[KeyId(key_id)]: key})
+        # The field name is chosen at run time; mypy's replace() check would match the bytes value
+        # against every field (suite included), so the mapping is typed loosely.
+        change: dict[str, Any] = {_KEY_FIELDS[KeyId(key_id)]: key}
+        return dataclasses.replace(self, **change)
 
     def with_client_system_title(self, title: bytes) -> KeySet:
         """A copy bound to the client's system title (learned from the AARQ)."""

@@ -24,6 +24,7 @@ from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN, AssociationStatus
 from meter.cosem.base import AccessMode, Context
+from meter.cosem.registry import ObjectDirectory
 from meter.cosem.security_setup import SecuritySetup
 from meter.errors import DecodeError, MeterError, SecurityError
 from meter.security import hls
@@ -99,7 +100,7 @@ class ClientPolicy:
 class Environment(Protocol):
     """What the device provides to the application server."""
 
-    directory: object
+    directory: ObjectDirectory
     max_receive_pdu: int
     server_sap: int
 
@@ -307,7 +308,7 @@ class ApplicationServer:
     def _security_policy(self, assoc: _Association) -> int:
         """security_policy (v1 bits) of the association's Security setup; 0 without one."""
         setup = assoc.policy.security_setup
-        obj = self._env.directory.get(setup) if setup is not None else None  # type: ignore[attr-defined]
+        obj = self._env.directory.get(setup) if setup is not None else None
         return obj.policy if isinstance(obj, SecuritySetup) else 0
 
     def _protect(self, assoc: _Association, envelope: Envelope | None, response: bytes) -> bytes:

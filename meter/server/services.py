@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from meter import apdu as A
 from meter.apdu.initiate import Conformance
@@ -22,6 +23,7 @@ from meter.codec.buffer import Reader, Writer
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
 from meter.cosem.base import AccessMode, Context, CosemObject, MethodAccessMode
+from meter.cosem.registry import ObjectDirectory
 from meter.errors import AccessError, ActionResult, DataAccessResult, DecodeError
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,14 @@ class _Outgoing:
         return start + self.block_size >= len(self.raw), chunk
 
 
-@dataclass(slots=True)
-class _Incoming:
-    """A request arriving in blocks: what it targets and the data so far."""
+_First = TypeVar("_First", bound=A.Apdu)
 
-    target: object
+
+@dataclass(slots=True)
+class _Incoming(Generic[_First]):
+    """A request arriving in blocks: its first block (what it targets) and the data so far."""
+
+    first: _First
     block_number: int
     data: bytearray = field(default_factory=bytearray)
 
@@ -90,7 +95,7 @@ class Services:
 
     def __init__(
         self,
-        directory: object,
+        directory: ObjectDirectory,
         association: AssociationLN,
         conformance: Conformance,
         max_send_pdu: int,
@@ -109,8 +114,10 @@ class Services:
         self._limit = max_send_pdu - envelope_overhead
         self._get_out: _Outgoing | None = None
         self._action_out: _Outgoing | None = None
-        self._set_in: _Incoming | None = None
-        self._action_in: _Incoming | None = None
+        self._set_in: _Incoming[A.SetRequestWithFirstDataBlock | A.SetRequestWithListAndFirstDataBlock] \
+            | None = None
+        self._action_in: _Incoming[A.ActionRequestWithFirstPBlock | A.ActionRequestWithListAndFirstPBlock] \
+            | None = None
         self._response_protection = 0
         # The services this association negotiated (Green Book 9.4.6.1), fixed for its life:
         # one dict lookup per request instead of a conformance check.
@@ -150,7 +157,7 @@ class Services:
         if obis == CURRENT_ASSOCIATION:
             obj = self._association
         else:
-            obj = self._directory.get(obis)  # type: ignore[attr-defined]
+            obj = self._directory.get(obis)
             if obj is not None and not self._association.is_visible(obis):
                 obj = None
         if obj is None:
@@ -292,14 +299,12 @@ class Services:
         if len(req.items) != len(req.values):
             results = tuple(DataAccessResult.TYPE_UNMATCHED for _ in req.items)
         else:
-            results = tuple(self._write(d, a, v, sec) for (d, a), v in zip(req.items, req.values))
+            results = tuple(self._write(d, a, v, sec) for (d, a), v in zip(req.items, req.values, strict=True))
         return A.SetResponseWithList(req.invoke_id_and_priority, results).to_bytes()
 
     def _set_first_block(self, req: A.SetRequestWithFirstDataBlock | A.SetRequestWithListAndFirstDataBlock,
                          sec: RequestSecurity) -> bytes:
-        target: object = (req.attribute, req.access) if isinstance(req, A.SetRequestWithFirstDataBlock) \
-            else req.items
-        self._set_in = _Incoming(target, req.block_number, bytearray(req.raw_data))
+        self._set_in = _Incoming(req, req.block_number, bytearray(req.raw_data))
         if req.block_number != 1:
             return self._set_abort(req.invoke_id_and_priority, req.block_number,
                                    DataAccessResult.DATA_BLOCK_NUMBER_INVALID)
@@ -323,33 +328,33 @@ class Services:
 
     def _set_abort(self, iip: int, block_number: int, result: DataAccessResult) -> bytes:
         pending, self._set_in = self._set_in, None
-        if pending is not None and isinstance(pending.target, tuple) and pending.target \
-                and isinstance(pending.target[0], tuple):
+        if pending is not None and isinstance(pending.first, A.SetRequestWithListAndFirstDataBlock) \
+                and pending.first.items:
             return A.SetResponseLastDataBlockWithList(
-                iip, tuple(result for _ in pending.target), block_number).to_bytes()
+                iip, tuple(result for _ in pending.first.items), block_number).to_bytes()
         return A.SetResponseLastDataBlock(iip, result, block_number).to_bytes()
 
     def _set_complete(self, iip: int, sec: RequestSecurity) -> bytes:
         pending = self._set_in
         assert pending is not None
         self._set_in = None
-        target, n, data = pending.target, pending.block_number, bytes(pending.data)
-        if isinstance(target, tuple) and target and isinstance(target[0], A.CosemAttributeDescriptor):
-            desc, access = target
+        first, n, data = pending.first, pending.block_number, bytes(pending.data)
+        if isinstance(first, A.SetRequestWithFirstDataBlock):
             try:
                 value = axdr.decode(data)
             except DecodeError:
                 return A.SetResponseLastDataBlock(iip, DataAccessResult.TYPE_UNMATCHED, n).to_bytes()
-            return A.SetResponseLastDataBlock(iip, self._write(desc, access, value, sec), n).to_bytes()
-        items = target  # a with-list SET: the raw data is the SEQUENCE OF Data
+            return A.SetResponseLastDataBlock(iip, self._write(first.attribute, first.access, value, sec),
+                                              n).to_bytes()
+        items = first.items  # a with-list SET: the raw data is the SEQUENCE OF Data
         try:
             values = _decode_data_sequence(data)
         except DecodeError:
             values = ()
-        if len(values) != len(items):  # type: ignore[arg-type]
-            results = tuple(DataAccessResult.TYPE_UNMATCHED for _ in items)  # type: ignore[attr-defined]
+        if len(values) != len(items):
+            results = tuple(DataAccessResult.TYPE_UNMATCHED for _ in items)
         else:
-            results = tuple(self._write(d, a, v, sec) for (d, a), v in zip(items, values))  # type: ignore[call-overload]
+            results = tuple(self._write(d, a, v, sec) for (d, a), v in zip(items, values, strict=True))
         return A.SetResponseLastDataBlockWithList(iip, results, n).to_bytes()
 
     # --- ACTION ------------------------------------------------------------------------------
@@ -390,17 +395,18 @@ class Services:
 
     def _action_with_list(self, req: A.ActionRequestWithList, sec: RequestSecurity) -> bytes:
         self._action_in = self._action_out = None
+        results: tuple[tuple[ActionResult, axdr.Data | None], ...]
         if len(req.methods) != len(req.parameters):
             results = tuple((ActionResult.TYPE_UNMATCHED, None) for _ in req.methods)
         else:
-            results = tuple(self._invoke(m, p, sec) for m, p in zip(req.methods, req.parameters))
+            results = tuple(self._invoke(m, p, sec)
+                            for m, p in zip(req.methods, req.parameters, strict=True))
         return A.ActionResponseWithList(req.invoke_id_and_priority, results).to_bytes()
 
     def _action_first_block(self, req: A.ActionRequestWithFirstPBlock | A.ActionRequestWithListAndFirstPBlock,
                             sec: RequestSecurity) -> bytes:
-        target: object = req.method if isinstance(req, A.ActionRequestWithFirstPBlock) else req.methods
         self._action_out = None
-        self._action_in = _Incoming(target, req.block_number, bytearray(req.raw_data))
+        self._action_in = _Incoming(req, req.block_number, bytearray(req.raw_data))
         if req.block_number != 1:
             self._action_in = None
             return A.ActionResponseNormal(req.invoke_id_and_priority, ActionResult.OTHER_REASON).to_bytes()
@@ -426,23 +432,25 @@ class Services:
         assert pending is not None
         self._action_in = None
         data = bytes(pending.data)
-        if isinstance(pending.target, A.CosemMethodDescriptor):
+        first = pending.first
+        if isinstance(first, A.ActionRequestWithFirstPBlock):
             try:
                 params: axdr.Data | None = axdr.decode(data) if data else None
             except DecodeError:
                 return A.ActionResponseNormal(iip, ActionResult.TYPE_UNMATCHED).to_bytes()
-            result, out = self._invoke(pending.target, params, sec)
+            result, out = self._invoke(first.method, params, sec)
             return self._action_reply(iip, result, out)
-        methods: tuple[A.CosemMethodDescriptor, ...] = pending.target  # type: ignore[assignment]
+        methods = first.methods
         try:
             values = _decode_data_sequence(data)
         except DecodeError:
             values = ()
+        results: tuple[tuple[ActionResult, axdr.Data | None], ...]
         if len(values) != len(methods):
             results = tuple((ActionResult.TYPE_UNMATCHED, None) for _ in methods)
         else:
-            results = tuple(self._invoke(m, p, sec) for m, p in zip(methods, values))
-        return A.ActionResponseWithList(iip, results).to_bytes()  # type: ignore[arg-type]
+            results = tuple(self._invoke(m, p, sec) for m, p in zip(methods, values, strict=True))
+        return A.ActionResponseWithList(iip, results).to_bytes()
 
     _HANDLERS: dict[type, Callable[..., bytes]] = {
         A.GetRequestNormal: _get_normal,

@@ -23,10 +23,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from support import ROOT, START, ClientError, Keys, SocketClient
 
 from meter.codec import axdr
 
-from .helpers import CLOCK, ENERGY, IC_OBJECT, ROOT, T0, ClientError, Keys, SocketClient, timestamp
+from .helpers import CLOCK, ENERGY, IC_OBJECT, timestamp
 
 SCALE = 60.0  # simulated seconds per real second: energy visibly grows between kills
 KILLS = 25
@@ -148,7 +149,7 @@ def kill_loop(tmp_path: Path, meters: list[Meter], *, kills_wanted: int, budget_
     rng = random.Random(seed)
     state, log = tmp_path / "state", tmp_path / "meter.log"
     deadline = time.monotonic() + budget_s
-    start = T0
+    start = START
     keys = Keys()
     seen = Observed()
     kills = runs_with_reads = 0

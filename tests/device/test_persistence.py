@@ -10,15 +10,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from support import START, ClientError, FakeTimebase, Keys, management, public, reader
 
 from meter.codec import axdr
 from meter.codec.cosem_time import CosemDateTime
 from meter.codec.obis import Obis
 from meter.device import Device
 
-from .helpers import BILLING, BILLING_COUNTER, CLOCK, ENERGY, EVENT_LOG, IC_OBJECT, LOAD_PROFILE, \
-    POWER_W, QUARTER, T0, ClientError, FakeTimebase, Keys, crash, manager, open_device, public, \
-    reader, rows, timestamp
+from .helpers import (
+    BILLING,
+    BILLING_COUNTER,
+    CLOCK,
+    ENERGY,
+    EVENT_LOG,
+    IC_OBJECT,
+    LOAD_PROFILE,
+    POWER_W,
+    QUARTER,
+    crash,
+    fast_timebase,
+    open_device,
+    rows,
+    timestamp,
+)
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -51,7 +65,7 @@ def state(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("stop", ["close", "crash"])
 def test_registers_and_load_profile_continue(state: Path, stop: str) -> None:
-    tb = FakeTimebase(T0)
+    tb = fast_timebase()
     dev = open_device(state, tb, history=DAY)
     tb.t += 100.0  # off the quarter hour
     before_energy = energy(dev, tb)
@@ -66,7 +80,7 @@ def test_registers_and_load_profile_continue(state: Path, stop: str) -> None:
     after = profile_rows(dev, tb, LOAD_PROFILE)
     assert after[:96] == before_rows
     new = after[96:]
-    assert [r[0] for r in new] == [T0 + QUARTER * k for k in range(1, 5)]
+    assert [r[0] for r in new] == [START + QUARTER * k for k in range(1, 5)]
     # Energy columns keep rising by one quarter of an hour of load per row.
     for prev, row in zip(after[95:], new):
         assert row[2] - prev[2] == pytest.approx(POWER_W / 4, abs=1.5)  # type: ignore[operator]
@@ -75,7 +89,7 @@ def test_registers_and_load_profile_continue(state: Path, stop: str) -> None:
 
 
 def test_gap_is_a_power_failure(state: Path) -> None:
-    tb = FakeTimebase(T0)
+    tb = fast_timebase()
     dev = open_device(state, tb, history=HOUR)
     e0 = energy(dev, tb)
     lp0 = profile_rows(dev, tb, LOAD_PROFILE)
@@ -85,7 +99,7 @@ def test_gap_is_a_power_failure(state: Path) -> None:
     dev = open_device(state, tb)
     events = profile_rows(dev, tb, EVENT_LOG)
     assert [e[1] for e in events[-2:]] == [POWER_DOWN, POWER_UP]
-    assert events[-2][0] == pytest.approx(T0, abs=1.0)   # down: when the meter stopped
+    assert events[-2][0] == pytest.approx(START, abs=1.0)   # down: when the meter stopped
     assert events[-1][0] == pytest.approx(tb.t, abs=1.0)  # up: when it came back
     assert energy(dev, tb) == e0  # nothing accrued while off
     tb.t += QUARTER
@@ -93,12 +107,12 @@ def test_gap_is_a_power_failure(state: Path) -> None:
     lp = profile_rows(dev, tb, LOAD_PROFILE)
     assert lp[:len(lp0)] == lp0
     # No rows inside the gap; the next one at the first quarter hour after power-up.
-    assert [r[0] for r in lp[len(lp0):]] == [T0 + 2 * HOUR + 900.0]
+    assert [r[0] for r in lp[len(lp0):]] == [START + 2 * HOUR + 900.0]
     dev.close()
 
 
 def test_restart_without_gap_logs_no_power_failure(state: Path) -> None:
-    tb = FakeTimebase(T0)
+    tb = fast_timebase()
     dev = open_device(state, tb, history=HOUR)
     codes = event_codes(dev, tb)
     dev.close()
@@ -109,14 +123,14 @@ def test_restart_without_gap_logs_no_power_failure(state: Path) -> None:
 
 def test_restart_with_an_earlier_start_continues_from_the_saved_time(state: Path) -> None:
     """Re-running the same command line (same --start) must not freeze or rewind the meter."""
-    tb = FakeTimebase(T0)
+    tb = fast_timebase()
     dev = open_device(state, tb, history=HOUR)
     tb.t += HOUR
     e0, c0 = energy(dev, tb), clock_time(dev, tb)
     dev.close()
-    tb.t = T0  # the old --start again
+    tb.t = START  # the old --start again
     dev = open_device(state, tb)
-    assert tb.t == pytest.approx(T0 + HOUR)  # the timebase was moved to the saved time
+    assert tb.t == pytest.approx(START + HOUR)  # the timebase was moved to the saved time
     assert clock_time(dev, tb) >= c0
     tb.t += QUARTER
     assert energy(dev, tb) - e0 == pytest.approx(POWER_W / 4, abs=1.5)
@@ -125,18 +139,18 @@ def test_restart_with_an_earlier_start_continues_from_the_saved_time(state: Path
 
 @pytest.mark.parametrize("stop", ["close", "crash"])
 def test_clock_offset_survives(state: Path, stop: str) -> None:
-    tb = FakeTimebase(T0)
+    tb = fast_timebase()
     dev = open_device(state, tb)
     keys = Keys()
-    m = manager(dev, tb, keys)
+    m = management(dev, tb, keys)
     m.action(8, CLOCK, 6, axdr.Long(600))  # shift_time +10 min
-    assert clock_time(dev, tb) == pytest.approx(T0 + 600, abs=1.0)
+    assert clock_time(dev, tb) == pytest.approx(START + 600, abs=1.0)
     dev.close() if stop == "close" else crash(dev)
 
     dev = open_device(state, tb)
-    assert clock_time(dev, tb) == pytest.approx(T0 + 600, abs=1.0)
+    assert clock_time(dev, tb) == pytest.approx(START + 600, abs=1.0)
     target = datetime(2026, 1, 1, 5, 0, tzinfo=timezone.utc)
-    m = manager(dev, tb, keys)
+    m = management(dev, tb, keys)
     assert m.set(8, CLOCK, 2, axdr.OctetString(CosemDateTime.from_datetime(target).to_bytes())) == 0
     dev.close() if stop == "close" else crash(dev)
 
@@ -150,7 +164,7 @@ def test_clock_offset_survives(state: Path, stop: str) -> None:
 
 def test_billing_survives(state: Path) -> None:
     now = datetime(2026, 3, 2, tzinfo=timezone.utc).timestamp()
-    tb = FakeTimebase(now)
+    tb = fast_timebase(now)
     dev = open_device(state, tb, history=60 * DAY)  # from 2026-01-01: crosses Feb 1 and Mar 1
     counter = reader(dev, tb).get(1, BILLING_COUNTER, 2)
     billing = profile_rows(dev, tb, BILLING)
@@ -169,9 +183,9 @@ def test_billing_survives(state: Path) -> None:
 
 @pytest.mark.parametrize("stop", ["close", "crash"])
 def test_algorithm_selection_survives(state: Path, stop: str) -> None:
-    tb = FakeTimebase(T0)
+    tb = fast_timebase()
     dev = open_device(state, tb)
-    m = manager(dev, tb, Keys())
+    m = management(dev, tb, Keys())
     assert m.set(1, ALGORITHM_P, 2, axdr.Enum(2)) == 0
     dev.close() if stop == "close" else crash(dev)
 
@@ -184,10 +198,10 @@ def test_algorithm_selection_survives(state: Path, stop: str) -> None:
 
 @pytest.mark.parametrize("stop", ["close", "crash"])
 def test_invocation_counters_never_go_back(state: Path, stop: str) -> None:
-    tb = FakeTimebase(T0)
+    tb = fast_timebase()
     dev = open_device(state, tb)
     keys = Keys()
-    m = manager(dev, tb, keys)
+    m = management(dev, tb, keys)
     for _ in range(3):
         m.get(3, ENERGY, 2)
     seen = list(m.server_ics)
@@ -198,23 +212,23 @@ def test_invocation_counters_never_go_back(state: Path, stop: str) -> None:
     dev = open_device(state, tb)
     assert public(dev, tb).get(1, IC_OBJECT, 2) == axdr.DoubleLongUnsigned(last_client_ic)
     with pytest.raises(ClientError):  # an old counter is a replay: refused
-        manager(dev, tb, Keys(invocation_counter=last_client_ic))
-    m = manager(dev, tb, keys)
+        management(dev, tb, Keys(invocation_counter=last_client_ic))
+    m = management(dev, tb, keys)
     m.get(3, ENERGY, 2)
     assert min(m.server_ics) > max(seen)
     dev.close()
 
 
 def test_history_backfill(state: Path) -> None:
-    tb = FakeTimebase(T0)
+    tb = fast_timebase()
     dev = open_device(state, tb, history=3 * DAY)
     lp = profile_rows(dev, tb, LOAD_PROFILE)
     assert len(lp) == 288
     times = [r[0] for r in lp]
-    assert times == [T0 - 3 * DAY + QUARTER * k for k in range(1, 289)]
+    assert times == [START - 3 * DAY + QUARTER * k for k in range(1, 289)]
     assert energy(dev, tb) == pytest.approx(72 * POWER_W, abs=1.5)
     assert lp[-1][2] == energy(dev, tb)
-    # One billing reset: the month changed from December to January at T0.
+    # One billing reset: the month changed from December to January at START.
     billing = profile_rows(dev, tb, BILLING)
-    assert [r[0] for r in billing] == [T0]
+    assert [r[0] for r in billing] == [START]
     dev.close()

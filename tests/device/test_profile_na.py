@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import ClientError, Keys, management, reader
 
 from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.profile import ProfileError, load
 
-from .helpers import ENERGY, T0, ClientError, FakeTimebase, Keys, manager, open_device, reader
+from .helpers import ENERGY, fast_timebase, open_device
 
 L3 = ["1.0.72.7.0.255", "1.0.71.7.0.255", "1.0.72.32.0.255", "1.0.72.33.0.255",
       "1.0.72.36.0.255", "1.0.72.37.0.255"]
@@ -35,7 +36,7 @@ def test_na_profile_loads() -> None:
 
 
 def test_na_profile_serves(tmp_path: Path) -> None:
-    tb = FakeTimebase(T0)
+    tb = fast_timebase()
     dev = open_device(tmp_path / "state", tb, profile="acesm-na", history=3600.0)
     r = reader(dev, tb)
     assert r.get(3, Obis.parse("1.0.14.7.0.255"), 2) == axdr.DoubleLong(6000)  # 60.00 Hz
@@ -49,7 +50,7 @@ def test_na_profile_serves(tmp_path: Path) -> None:
             r.get(3, Obis.parse(gone), 2)
     # NA-01 selections: management may write them, the reader only read.
     assert r.set(1, ALGORITHMS[0], 2, axdr.Enum(2)) != 0
-    m = manager(dev, tb, Keys())
+    m = management(dev, tb, Keys())
     assert m.server_title == bytes.fromhex("4143450000000002")
     for obis in ALGORITHMS:
         current = m.get(1, obis, 2)

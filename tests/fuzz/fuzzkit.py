@@ -5,19 +5,13 @@ ciphered). Seeded ``random.Random`` only: every run is reproducible."""
 from __future__ import annotations
 
 import random
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
-SERVER_DIR = Path(__file__).resolve().parents[1] / "server"
-sys.path.insert(0, str(SERVER_DIR))
-
-from harness import (  # noqa: E402
+from support import (
     LLS_SECRET,
     MANAGEMENT,
     PUBLIC,
     READER,
-    A,
     Keys,
     MemoryClient,
     Meter,
@@ -25,11 +19,12 @@ from harness import (  # noqa: E402
     make_aarq,
 )
 
-from meter.link.hdlc.address import HdlcAddress  # noqa: E402
-from meter.link.hdlc.connection import LLC_REQUEST  # noqa: E402
-from meter.link.hdlc.frame import Control, FrameKind, Framer, HdlcFrame  # noqa: E402
-from meter.link.wrapper import WrapperPdu  # noqa: E402
-from meter.stack import MeterStack  # noqa: E402
+from meter import apdu as A
+from meter.link.hdlc.address import HdlcAddress
+from meter.link.hdlc.connection import LLC_REQUEST
+from meter.link.hdlc.frame import Control, FrameKind, Framer, HdlcFrame
+from meter.link.wrapper import WrapperPdu
+from meter.stack import MeterStack
 
 __all__ = ["A", "LLS_SECRET", "MANAGEMENT", "PUBLIC", "READER", "Keys", "MemoryClient", "Meter",
            "HdlcStation", "STATES", "hdlc_opening", "mutate", "make_aarq", "hls_aarq"]

@@ -14,15 +14,13 @@ import threading
 import time
 from pathlib import Path
 
+from support import ROOT, WrapperClient
+
 from meter.codec import axdr
 from meter.codec.obis import Obis
 
-from .fuzzkit import PUBLIC, SERVER_DIR, hdlc_opening, mutate, wrapped
+from .fuzzkit import PUBLIC, hdlc_opening, mutate, wrapped
 from .test_fuzz_memory import CORPUS
-
-ROOT = SERVER_DIR.parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-from refclient import WrapperClient  # noqa: E402
 
 CLOCK = Obis.parse("0.0.1.0.0.255")
 CONNECTIONS = 300

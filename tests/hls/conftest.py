@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import LocalMeter
+from .helpers import HlsMeter
 
 
 @pytest.fixture
-def meter(tmp_path: Path) -> Iterator[LocalMeter]:
-    m = LocalMeter(tmp_path / "state")
+def meter(tmp_path: Path) -> Iterator[HlsMeter]:
+    m = HlsMeter(tmp_path / "state")
     yield m
     m.device.close()
 
 
 @pytest.fixture
-def meter2(tmp_path: Path) -> Iterator[LocalMeter]:
+def meter2(tmp_path: Path) -> Iterator[HlsMeter]:
     """profiles/acesm-suite2.toml: client 3 over suite 2."""
-    m = LocalMeter(tmp_path / "state2", "acesm-suite2")
+    m = HlsMeter(tmp_path / "state2", "acesm-suite2")
     yield m
     m.device.close()

@@ -13,27 +13,26 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 from cryptography.x509.oid import NameOID
+from support import SERVER_TITLE, FakeTimebase, Meter
 
 from meter import apdu as A
 from meter.apdu.initiate import Conformance
 from meter.codec import axdr
 from meter.codec.obis import Obis
-from meter.device.device import Device
 from meter.link.wrapper import WrapperConnection, WrapperPdu
 from meter.security import gcm
 from meter.stack import MeterStack
 
-ROOT = Path(__file__).resolve().parents[2]
-START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-SERVER_TITLE = bytes.fromhex("4143450000000001")
 CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 SETUP0 = Obis.parse("0.0.43.0.0.255")
 SETUP3 = Obis.parse("0.0.43.0.3.255")
@@ -113,16 +112,6 @@ class Ecdsa:
         except InvalidSignature:
             return False
         return True
-
-
-class FakeTimebase:
-    scale = 1.0
-
-    def __init__(self, t: float = START) -> None:
-        self.t = t
-
-    def now(self) -> float:
-        return self.t
 
 
 class HlsClient:
@@ -218,32 +207,22 @@ class HlsClient:
         self.exchange_raw(A.RLRQ(reason=0, user_information=None).to_bytes())
 
 
-class LocalMeter:
-    """A Device on a tmp state dir, reached through MeterStacks in memory."""
+class HlsMeter(Meter):
+    """The shared in-memory meter (tests/support) with this folder's HlsClient on top."""
 
-    def __init__(self, state_dir: Path, profile: str = "acesm") -> None:
-        self.state_dir, self.profile = state_dir, profile
-        self.timebase = FakeTimebase()
-        self.device = Device.open(profile, state_dir, self.timebase)
-
-    def restart(self) -> None:
-        self.device.close()
-        self.timebase.t += 60
-        self.device = Device.open(self.profile, self.state_dir, self.timebase)
-
-    def keys(self, setup: Obis = SETUP0, **kw: object) -> Keys:
-        """Keys with an invocation counter above every one the setup accepted."""
+    def hls_keys(self, setup: Obis = SETUP0, **kw: object) -> Keys:
+        """Keys of the setup's suite with an invocation counter above every one it accepted."""
         ctx = self.device.security_context(setup)
-        keys = Keys(invocation_counter=max(ctx.rx.last, 0) + 1, **kw)  # type: ignore[arg-type]
+        keys = Keys(invocation_counter=self.next_ic(setup), **kw)  # type: ignore[arg-type]
         if ctx.suite == 2:
             keys.ek, keys.ak = EK32, AK32
         keys.suite = ctx.suite
         return keys
 
     def client(self, client_sap: int, setup: Obis = SETUP0, **kw: object) -> HlsClient:
-        return HlsClient(self.device.new_stack("wrapper"), self.timebase, client_sap, self.keys(setup, **kw))
+        return HlsClient(self.device.new_stack("wrapper"), self.timebase, client_sap, self.hls_keys(setup, **kw))
 
-    def management(self) -> HlsClient:
+    def hls_management(self) -> HlsClient:
         """Client 1 (HLS-GMAC), through the meter's own refclient-style exchange."""
         c = self.client(MANAGEMENT, system_title=bytes.fromhex("4D4D4D0000000001"))
         _gmac_associate(c)
@@ -279,11 +258,11 @@ def _gmac_associate(c: HlsClient) -> None:
     assert isinstance(reply, axdr.OctetString), reply
 
 
-def import_client_certificate(meter: LocalMeter, setup: Obis, der: bytes) -> bytes:
+def import_client_certificate(meter: HlsMeter, setup: Obis, der: bytes) -> bytes:
     """What a head end does over the management association: import_certificate (method 6) of
     the client's signing certificate, then export_certificate (method 7, by entity: server,
     digital signature, server system title) of the meter's; returns the exported DER."""
-    m = meter.management()
+    m = meter.hls_management()
     m.action(64, setup, 6, axdr.OctetString(der))
     exported = m.action(64, setup, 7, axdr.Structure((axdr.Enum(0), axdr.Structure((
         axdr.Enum(0), axdr.Enum(0), axdr.OctetString(SERVER_TITLE))))))

@@ -25,7 +25,7 @@ from gurux_dlms.secure import GXDLMSSecureClient
 
 from meter.codec.obis import Obis
 
-from .helpers import AK, EK, LDN, SERVER_TITLE, SETUP0, SETUP3, Ecdsa, LocalMeter, server_public_key
+from .helpers import AK, EK, LDN, SERVER_TITLE, SETUP0, SETUP3, Ecdsa, HlsMeter, server_public_key
 
 CLIENT3_TITLE = bytes.fromhex("4D4D4D0000000003")
 
@@ -33,7 +33,7 @@ CLIENT3_TITLE = bytes.fromhex("4D4D4D0000000003")
 class Gurux:
     """One gurux client on one in-memory connection."""
 
-    def __init__(self, meter: LocalMeter, client_sap: int, authentication: Authentication,
+    def __init__(self, meter: HlsMeter, client_sap: int, authentication: Authentication,
                  password: bytes | None, title: str, ek: bytes = EK, ak: bytes = AK,
                  suite: int = 0, setup: Obis = SETUP0) -> None:
         self.meter = meter
@@ -71,7 +71,7 @@ class Gurux:
         return reply.value
 
 
-def test_gurux_hls_sha256_client_2(meter: LocalMeter) -> None:
+def test_gurux_hls_sha256_client_2(meter: HlsMeter) -> None:
     g = Gurux(meter, 2, Authentication.HIGH_SHA256, b"12345678", "4D4D4D0000000002")
     g.associate()  # raises unless the meter's f(CtoS) equals gurux's own computation
     assert bytes(g.read("0.0.42.0.0.255")) == b"ACE0000000000001"
@@ -91,7 +91,7 @@ def _gurux_keys(key: Ecdsa, server_der: bytes) -> tuple[GXPublicKey, GXPrivateKe
     return GXPublicKey.fromRawBytes(point), private
 
 
-def _head_end_certificates(m: LocalMeter, key: Ecdsa) -> bytes:
+def _head_end_certificates(m: HlsMeter, key: Ecdsa) -> bytes:
     """gurux over the management association: import the client's signing certificate into
     0.0.43.0.3.255, export the meter's (entity server, digital signature); returns its DER."""
     mgmt = Gurux(m, 1, Authentication.HIGH_GMAC, None, "4D4D4D0000000001")
@@ -105,7 +105,7 @@ def _head_end_certificates(m: LocalMeter, key: Ecdsa) -> bytes:
     return bytes(reply.value)
 
 
-def test_gurux_hls_ecdsa_client_3_suite_1(meter: LocalMeter) -> None:
+def test_gurux_hls_ecdsa_client_3_suite_1(meter: HlsMeter) -> None:
     key = Ecdsa(1)
     server_der = _head_end_certificates(meter, key)
     g = Gurux(meter, 3, Authentication.HIGH_ECDSA, None, CLIENT3_TITLE.hex(), EK, AK, 1, SETUP3)
@@ -116,7 +116,7 @@ def test_gurux_hls_ecdsa_client_3_suite_1(meter: LocalMeter) -> None:
     g.exchange(g.client.releaseRequest())
 
 
-def test_suite_2_certificates_by_gurux_association_by_own_client(meter2: LocalMeter) -> None:
+def test_suite_2_certificates_by_gurux_association_by_own_client(meter2: HlsMeter) -> None:
     """Gap: gurux-dlms (1.0.x, GXEcdsa.sign/verify) tests ``scheme == Ecc.P256`` twice, so it
     cannot sign or verify on P-384 and HLS-ECDSA over suite 2 is impossible for it. gurux does
     the certificate steps; the independent client of helpers.py runs the association (AES-GCM-256,

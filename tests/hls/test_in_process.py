@@ -19,7 +19,7 @@ from .helpers import (
     SHA256_CLIENT,
     ClientError,
     Ecdsa,
-    LocalMeter,
+    HlsMeter,
     import_client_certificate,
     server_public_key,
 )
@@ -31,7 +31,7 @@ def _flip(f: bytes) -> bytes:
     return bytes((f[0] ^ 1,)) + f[1:]
 
 
-def _ecdsa_ready(meter: LocalMeter, suite: int) -> Ecdsa:
+def _ecdsa_ready(meter: HlsMeter, suite: int) -> Ecdsa:
     key = Ecdsa(suite)
     exported = import_client_certificate(meter, SETUP3, key.certificate(CLIENT3_TITLE))
     key.server_public = server_public_key(exported)
@@ -41,7 +41,7 @@ def _ecdsa_ready(meter: LocalMeter, suite: int) -> Ecdsa:
 # --- mechanism 6 -------------------------------------------------------------------------------
 
 
-def test_sha256_associates_and_reads(meter: LocalMeter) -> None:
+def test_sha256_associates_and_reads(meter: HlsMeter) -> None:
     c = meter.client(SHA256_CLIENT)
     c.associate(6, secret=SECRET)
     assert c.get(1, LDN, 2) == axdr.OctetString(b"ACE0000000000001")
@@ -52,7 +52,7 @@ def test_sha256_associates_and_reads(meter: LocalMeter) -> None:
     assert meter.fraud_codes().count(46) == 0
 
 
-def test_sha256_wrong_f_stoc_refused_and_counted(meter: LocalMeter) -> None:
+def test_sha256_wrong_f_stoc_refused_and_counted(meter: HlsMeter) -> None:
     c = meter.client(SHA256_CLIENT)
     with pytest.raises(ClientError, match="pass 3 refused"):
         c.associate(6, secret=SECRET, tamper=_flip)
@@ -71,7 +71,7 @@ def test_sha256_wrong_f_stoc_refused_and_counted(meter: LocalMeter) -> None:
     assert meter.failed_attempts() == 0  # a success resets the port's failure count
 
 
-def test_replayed_aarq_refused(meter: LocalMeter) -> None:
+def test_replayed_aarq_refused(meter: HlsMeter) -> None:
     first = meter.client(SHA256_CLIENT)
     first.associate(6, secret=SECRET)
     first.release()
@@ -81,7 +81,7 @@ def test_replayed_aarq_refused(meter: LocalMeter) -> None:
     assert 50 in meter.fraud_codes()
 
 
-def test_replayed_pass3_in_a_pending_association(meter: LocalMeter) -> None:
+def test_replayed_pass3_in_a_pending_association(meter: HlsMeter) -> None:
     first = meter.client(SHA256_CLIENT)
     first.associate(6, secret=SECRET)
     old_pass3 = first.last_pass3
@@ -101,7 +101,7 @@ def test_replayed_pass3_in_a_pending_association(meter: LocalMeter) -> None:
     assert 50 in meter.fraud_codes()
 
 
-def test_change_hls_secret_takes_effect_and_persists(meter: LocalMeter) -> None:
+def test_change_hls_secret_takes_effect_and_persists(meter: HlsMeter) -> None:
     c = meter.client(SHA256_CLIENT)
     c.associate(6, secret=SECRET)
     c.action(15, CURRENT_ASSOCIATION, 2, axdr.OctetString(b"new secret 2026"))
@@ -116,7 +116,7 @@ def test_change_hls_secret_takes_effect_and_persists(meter: LocalMeter) -> None:
 
 
 @pytest.mark.parametrize("suite", [1, 2])
-def test_ecdsa_associates_after_certificate_import(meter: LocalMeter, meter2: LocalMeter,
+def test_ecdsa_associates_after_certificate_import(meter: HlsMeter, meter2: HlsMeter,
                                                    suite: int) -> None:
     m = meter if suite == 1 else meter2
     assert m.device.security_context(SETUP3).suite == suite
@@ -132,7 +132,7 @@ def test_ecdsa_associates_after_certificate_import(meter: LocalMeter, meter2: Lo
 
 
 @pytest.mark.parametrize("suite", [1, 2])
-def test_ecdsa_wrong_signature_refused_and_counted(meter: LocalMeter, meter2: LocalMeter,
+def test_ecdsa_wrong_signature_refused_and_counted(meter: HlsMeter, meter2: HlsMeter,
                                                    suite: int) -> None:
     m = meter if suite == 1 else meter2
     key = _ecdsa_ready(m, suite)
@@ -146,7 +146,7 @@ def test_ecdsa_wrong_signature_refused_and_counted(meter: LocalMeter, meter2: Lo
     assert m.fraud_codes().count(46) == 2
 
 
-def test_ecdsa_without_imported_certificate_refused(meter: LocalMeter) -> None:
+def test_ecdsa_without_imported_certificate_refused(meter: HlsMeter) -> None:
     key = Ecdsa(1)
     with pytest.raises(ClientError, match="pass 3 refused"):
         meter.client(ECDSA_CLIENT, SETUP3, system_title=CLIENT3_TITLE).associate(7, ecdsa=key)
@@ -158,21 +158,21 @@ def test_ecdsa_without_imported_certificate_refused(meter: LocalMeter) -> None:
         meter.client(ECDSA_CLIENT, SETUP3, system_title=CLIENT3_TITLE).associate(7, ecdsa=key)
 
 
-def test_ecdsa_key_of_the_wrong_suite_refused(meter: LocalMeter) -> None:
+def test_ecdsa_key_of_the_wrong_suite_refused(meter: HlsMeter) -> None:
     """A P-384 client certificate on the suite-1 setup: not usable for suite 1."""
     key = _ecdsa_ready(meter, 2)
     with pytest.raises(ClientError, match="pass 3 refused"):
         meter.client(ECDSA_CLIENT, SETUP3, system_title=CLIENT3_TITLE).associate(7, ecdsa=key)
 
 
-def test_server_signing_key_survives_restart(meter: LocalMeter) -> None:
+def test_server_signing_key_survives_restart(meter: HlsMeter) -> None:
     key = _ecdsa_ready(meter, 1)
     meter.restart()
     c = meter.client(ECDSA_CLIENT, SETUP3, system_title=CLIENT3_TITLE)
     c.associate(7, ecdsa=key)  # the meter's answer verifies with the certificate exported before
 
 
-def test_wrong_mechanism_refused(meter: LocalMeter) -> None:
+def test_wrong_mechanism_refused(meter: HlsMeter) -> None:
     with pytest.raises(ClientError, match="association refused"):
         meter.client(SHA256_CLIENT).associate(7, ecdsa=Ecdsa(1))
     with pytest.raises(ClientError, match="association refused"):

@@ -11,12 +11,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from support import SERVER_TITLE, SETUP, MemoryClient, Meter
 
 from meter.codec import axdr
 from meter.errors import ActionResult
 from meter.security.certificates import der_integer
 
-from .helpers import SERVER_TITLE, SETUP, SUITE1_SETUP, LocalMeter, MemoryClient
+from .helpers import SUITE1_SETUP
 
 CLIENT_TITLE = bytes.fromhex("4D4D4D0000000001")
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -67,7 +68,7 @@ def export(client: MemoryClient, ident: axdr.Data) -> x509.Certificate:
     return x509.load_der_x509_certificate(data.value)
 
 
-def test_first_start_makes_key_pairs_with_certificates(meter1: LocalMeter) -> None:
+def test_first_start_makes_key_pairs_with_certificates(meter1: Meter) -> None:
     client = meter1.management()
     listed = certificates(client)
     assert sorted((e, t) for e, t, *_ in listed) == [(SERVER, SIGNING), (SERVER, AGREEMENT)]
@@ -86,7 +87,7 @@ def certificates_of_suite0(client: MemoryClient) -> list[object]:
     return list(client.get(64, SETUP, 6).items)  # type: ignore[attr-defined]
 
 
-def test_generate_key_pair_and_csr(meter1: LocalMeter) -> None:
+def test_generate_key_pair_and_csr(meter1: Meter) -> None:
     client = meter1.management()
     old = export(client, by_entity(SERVER, SIGNING, SERVER_TITLE)).public_key()
     assert client.action_result(SUITE1_SETUP, 4, axdr.Enum(SIGNING)) == (0, None)
@@ -106,7 +107,7 @@ def test_generate_key_pair_and_csr(meter1: LocalMeter) -> None:
     assert export(again, by_entity(SERVER, SIGNING, SERVER_TITLE)).public_key() == csr.public_key()
 
 
-def test_import_export_remove_round_trip(meter1: LocalMeter) -> None:
+def test_import_export_remove_round_trip(meter1: Meter) -> None:
     ca = ec.generate_private_key(ec.SECP256R1())
     client = meter1.management()
     # The head end has the meter's CSR signed by its CA and imports the result.
@@ -136,7 +137,7 @@ def test_import_export_remove_round_trip(meter1: LocalMeter) -> None:
 
 
 @pytest.mark.parametrize("what", ["foreign server key", "garbage", "rsa"])
-def test_unusable_certificates_are_refused(meter1: LocalMeter, what: str) -> None:
+def test_unusable_certificates_are_refused(meter1: Meter, what: str) -> None:
     client = meter1.management()
     before = certificates(client)
     ca = ec.generate_private_key(ec.SECP256R1())
@@ -156,7 +157,7 @@ def test_unusable_certificates_are_refused(meter1: LocalMeter, what: str) -> Non
     axdr.Structure((axdr.Enum(2), axdr.NullData())),
     axdr.Structure((axdr.Enum(0), axdr.Structure((axdr.Enum(1), axdr.Enum(0), axdr.OctetString(bytes(8)))))),
 ])
-def test_unknown_identification_is_refused(meter1: LocalMeter, ident: axdr.Data) -> None:
+def test_unknown_identification_is_refused(meter1: Meter, ident: axdr.Data) -> None:
     client = meter1.management()
     assert client.action_result(SUITE1_SETUP, 7, ident)[0] == ActionResult.OTHER_REASON
     assert client.action_result(SUITE1_SETUP, 8, ident)[0] == ActionResult.OTHER_REASON

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from gurux_dlms import GXByteBuffer, GXDLMSException, GXReplyData
 from gurux_dlms.enums import Authentication, InterfaceType, Security
-from gurux_dlms.objects.enums.GlobalKeyType import GlobalKeyType
 from gurux_dlms.objects import GXDLMSData, GXDLMSSecuritySetup
+from gurux_dlms.objects.enums.GlobalKeyType import GlobalKeyType
 from gurux_dlms.secure import GXDLMSSecureClient
+from support import SETUP, Meter
 
 from meter.stack import MeterStack
 
-from .helpers import MASTER, SETUP, LocalMeter
+from .helpers import MASTER
 
 OLD_EK = bytes(range(16))
 AK = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
@@ -26,7 +27,7 @@ NEW_AK = bytes.fromhex("B0B1B2B3B4B5B6B7B8B9BABBBCBDBEBF")
 class Gurux:
     """One gurux client on one in-memory connection."""
 
-    def __init__(self, meter: LocalMeter, ek: bytes, ak: bytes, invocation_counter: int) -> None:
+    def __init__(self, meter: Meter, ek: bytes, ak: bytes, invocation_counter: int) -> None:
         self.meter = meter
         self.stack: MeterStack = meter.device.new_stack("wrapper")
         self.client = GXDLMSSecureClient(True, 1, 1, Authentication.HIGH_GMAC, None,
@@ -59,7 +60,7 @@ class Gurux:
         return int(reply.value)
 
 
-def test_gurux_key_transfer_then_new_association(meter: LocalMeter) -> None:
+def test_gurux_key_transfer_then_new_association(meter: Meter) -> None:
     g = Gurux(meter, OLD_EK, AK, 10)
     g.associate()
     assert g.read_ic() >= 10

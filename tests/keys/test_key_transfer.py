@@ -5,6 +5,7 @@ next APDU, a bad wrap changes nothing; Blue Book event 48 "global key(s) changed
 from __future__ import annotations
 
 import pytest
+from support import SETUP, ClientError, Meter
 
 from meter import apdu as A
 from meter.codec import axdr
@@ -12,7 +13,7 @@ from meter.codec.obis import Obis
 from meter.errors import ActionResult
 from meter.security import keywrap
 
-from .helpers import MASTER, SETUP, ClientError, LocalMeter
+from .helpers import MASTER
 
 NEW_EK = bytes.fromhex("A0A1A2A3A4A5A6A7A8A9AAABACADAEAF")
 NEW_AK = bytes.fromhex("B0B1B2B3B4B5B6B7B8B9BABBBCBDBEBF")
@@ -26,11 +27,11 @@ def transfer(*entries: tuple[int, bytes]) -> axdr.Array:
     return axdr.Array(tuple(axdr.Structure((axdr.Enum(k), axdr.OctetString(w))) for k, w in entries))
 
 
-def stored(meter: LocalMeter) -> bytes | None:
+def stored(meter: Meter) -> bytes | None:
     return meter.device.store.get(f"keys/{SETUP}")
 
 
-def test_new_ek_applies_after_the_response(meter: LocalMeter) -> None:
+def test_new_ek_applies_after_the_response(meter: Meter) -> None:
     client = meter.management()
     client.get(8, CLOCK, 2)  # some traffic: the client's counter moves on
     ic_before = meter.device.security_context(SETUP).rx.last
@@ -50,14 +51,14 @@ def test_new_ek_applies_after_the_response(meter: LocalMeter) -> None:
     # A new association: the old EK is refused, the new one accepted.
     with pytest.raises(ClientError):
         meter.management()
-    fresh = meter.management(ek=NEW_EK)
+    fresh = meter.management(keys=meter.keys(ek=NEW_EK))
     assert isinstance(fresh.get(8, CLOCK, 2), axdr.OctetString)
     # The server's own counter never went back.
     ics = client.server_ics + fresh.server_ics
     assert ics == sorted(ics) and len(set(ics)) == len(ics)
 
 
-def test_key_change_is_logged_and_survives_restart(meter: LocalMeter) -> None:
+def test_key_change_is_logged_and_survives_restart(meter: Meter) -> None:
     rows_before = len(meter.management().get(7, EVENT_LOG, 2).items)  # type: ignore[attr-defined]
     client = meter.management()
     client.action(64, SETUP, 2, transfer((0, keywrap.wrap(MASTER, NEW_EK)),
@@ -71,12 +72,12 @@ def test_key_change_is_logged_and_survives_restart(meter: LocalMeter) -> None:
     meter.restart()
     ctx = meter.device.security_context(SETUP)
     assert (ctx.encryption_key, ctx.authentication_key, ctx.master_key) == (NEW_EK, NEW_AK, MASTER)
-    meter.management(ek=NEW_EK, ak=NEW_AK).get(8, CLOCK, 2)
+    meter.management(keys=meter.keys(ek=NEW_EK, ak=NEW_AK)).get(8, CLOCK, 2)
     with pytest.raises(ClientError):
         meter.management()
 
 
-def test_new_master_key_wraps_the_next_transfer(meter: LocalMeter) -> None:
+def test_new_master_key_wraps_the_next_transfer(meter: Meter) -> None:
     client = meter.management()
     client.action(64, SETUP, 2, transfer((3, keywrap.wrap(MASTER, NEW_KEK))))
     # Keys wrapped under the old KEK are now refused, under the new one accepted.
@@ -99,7 +100,7 @@ def test_new_master_key_wraps_the_next_transfer(meter: LocalMeter) -> None:
     [(0, keywrap.wrap(MASTER, NEW_EK)), (0, keywrap.wrap(MASTER, NEW_AK))],   # key_id twice
     [],
 ])
-def test_bad_transfer_changes_nothing(meter: LocalMeter, entries: list[tuple[int, bytes]]) -> None:
+def test_bad_transfer_changes_nothing(meter: Meter, entries: list[tuple[int, bytes]]) -> None:
     client = meter.management()
     ctx = meter.device.security_context(SETUP)
     before = (ctx.encryption_key, ctx.authentication_key, ctx.master_key, ctx.broadcast_key)
@@ -117,12 +118,12 @@ def test_bad_transfer_changes_nothing(meter: LocalMeter, entries: list[tuple[int
     axdr.Array((axdr.Structure((axdr.Unsigned(0), axdr.OctetString(b"x" * 24))),)),
     axdr.Array((axdr.Structure((axdr.Enum(0),)),)),
 ])
-def test_malformed_parameters_are_type_unmatched(meter: LocalMeter, params: axdr.Data) -> None:
+def test_malformed_parameters_are_type_unmatched(meter: Meter, params: axdr.Data) -> None:
     client = meter.management()
     assert client.action_result(SETUP, 2, params)[0] == ActionResult.TYPE_UNMATCHED
 
 
-def test_only_management_may_transfer(meter: LocalMeter) -> None:
+def test_only_management_may_transfer(meter: Meter) -> None:
     reader = meter.connect(32)
     reader.associate(mechanism=1, secret=b"12345678")
     reply = reader.exchange(A.ActionRequestNormal(

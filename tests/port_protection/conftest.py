@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from .helpers import LocalMeter
+from support import Meter
 
 
 @pytest.fixture
-def meter(tmp_path: Path) -> Iterator[LocalMeter]:
-    m = LocalMeter(tmp_path)
+def meter(tmp_path: Path) -> Iterator[Meter]:
+    m = Meter(tmp_path)
     yield m
-    m.device.close()
+    m.close()

@@ -8,15 +8,13 @@ port has its own object and stays open.
 
 from __future__ import annotations
 
-from .helpers import ClientError, LocalMeter
+from support import LLS_SECRET, MANAGEMENT, PUBLIC, READER, ClientError, Meter
 
 from meter import apdu as A
 from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.security import gcm
 
-PUBLIC, READER, MANAGEMENT = 16, 32, 1
-SECRET = b"12345678"
 TCP_GUARD = Obis.parse("0.0.44.2.0.255")
 HDLC_GUARD = Obis.parse("0.0.44.2.1.255")
 HDLC_SETUP = Obis.parse("0.0.22.0.0.255")
@@ -25,7 +23,7 @@ LAST_FRAUD = Obis.parse("0.0.96.11.1.255")
 LDN = Obis.parse("0.0.42.0.0.255")
 
 
-def lls(meter: LocalMeter, secret: bytes, port: Obis | None = None) -> bytes:
+def lls(meter: Meter, secret: bytes, port: Obis | None = None) -> bytes:
     """The raw AARE payload the reader association gets for ``secret``."""
     c = meter.connect(READER, port)
     aarq = A.AARQ(application_context_name=1, sender_acse_requirements=True, mechanism_name=1,
@@ -44,7 +42,7 @@ def accepted(reply: bytes) -> bool:
     return aare.result == 0
 
 
-def guard_values(meter: LocalMeter, guard: Obis, port: Obis | None = None) -> list[object]:
+def guard_values(meter: Meter, guard: Obis, port: Obis | None = None) -> list[object]:
     """protection_status, failed_attempts, cumulative_failed_attempts read by the management client."""
     c = meter.connect(MANAGEMENT, port)
     c.associate(mechanism=5, keys=meter.keys())
@@ -53,13 +51,13 @@ def guard_values(meter: LocalMeter, guard: Obis, port: Obis | None = None) -> li
     return [v.to_python() for v in values]  # type: ignore[attr-defined]
 
 
-def fraud_codes(meter: LocalMeter) -> list[int]:
+def fraud_codes(meter: Meter) -> list[int]:
     log = meter.device.directory[FRAUD_LOG].get(2, meter.device.context(None))
     log = axdr.decode(log.to_bytes())  # the buffer comes pre-encoded
     return [row.items[1].value for row in getattr(log, "items", ())]
 
 
-def test_wrong_passwords_lock_the_port_and_the_lock_runs_out(meter: LocalMeter) -> None:
+def test_wrong_passwords_lock_the_port_and_the_lock_runs_out(meter: Meter) -> None:
     wrong = [lls(meter, b"guess-%d" % i) for i in range(3)]
     assert not any(accepted(r) for r in wrong)
     aare = A.decode_apdu(wrong[0])
@@ -68,9 +66,9 @@ def test_wrong_passwords_lock_the_port_and_the_lock_runs_out(meter: LocalMeter) 
         1, 1, A.AcseServiceUser.AUTHENTICATION_FAILURE)
 
     # Locked: the right password gets exactly the answer of a wrong one.
-    assert lls(meter, SECRET) == wrong[0]
+    assert lls(meter, LLS_SECRET) == wrong[0]
     meter.timebase.t += 59
-    assert lls(meter, SECRET) == wrong[0]
+    assert lls(meter, LLS_SECRET) == wrong[0]
     # Refusals of a locked port check no credentials, so they count nothing.
     guard = meter.device.directory[TCP_GUARD]
     assert guard.value("failed_attempts") == axdr.DoubleLongUnsigned(3)
@@ -91,25 +89,25 @@ def test_wrong_passwords_lock_the_port_and_the_lock_runs_out(meter: LocalMeter) 
     assert guard_values(meter, HDLC_GUARD, port=HDLC_SETUP) == [0, 0, 0]
 
     meter.timebase.t += 1  # 60 s after the third failure
-    assert accepted(lls(meter, SECRET))
+    assert accepted(lls(meter, LLS_SECRET))
     assert guard_values(meter, TCP_GUARD) == [0, 0, 3]
     # One event 46 per failed authentication (the server's) and one when the lock started.
     assert fraud_codes(meter).count(46) == 4
     assert meter.device.directory[LAST_FRAUD].value("value") == axdr.Unsigned(46)
 
 
-def test_lockout_grows_after_the_first_lock(meter: LocalMeter) -> None:
+def test_lockout_grows_after_the_first_lock(meter: Meter) -> None:
     for i in range(3):
         lls(meter, b"x%d" % i)
     meter.timebase.t += 60
     lls(meter, b"fourth")  # the 4th consecutive failure: 60 * 2 s
     meter.timebase.t += 119
-    assert not accepted(lls(meter, SECRET))
+    assert not accepted(lls(meter, LLS_SECRET))
     meter.timebase.t += 1
-    assert accepted(lls(meter, SECRET))
+    assert accepted(lls(meter, LLS_SECRET))
 
 
-def failed_hls(meter: LocalMeter) -> None:
+def failed_hls(meter: Meter) -> None:
     """An HLS-GMAC association whose pass 3 carries a wrong f(StoC)."""
     c = meter.connect(MANAGEMENT)
     keys = meter.keys()
@@ -132,26 +130,26 @@ def failed_hls(meter: LocalMeter) -> None:
     c.close()
 
 
-def test_failed_hls_counts_and_reset_unlocks(meter: LocalMeter) -> None:
+def test_failed_hls_counts_and_reset_unlocks(meter: Meter) -> None:
     for _ in range(3):
         failed_hls(meter)
     assert meter.device.directory[TCP_GUARD].value("failed_attempts") == axdr.DoubleLongUnsigned(3)
-    assert not accepted(lls(meter, SECRET))
+    assert not accepted(lls(meter, LLS_SECRET))
     # The management client on the other port resets the locked one.
     c = meter.connect(MANAGEMENT, HDLC_SETUP)
     c.associate(mechanism=5, keys=meter.keys())
     c.action(124, TCP_GUARD, 1, axdr.Integer(0))
     c.release()
-    assert accepted(lls(meter, SECRET))
+    assert accepted(lls(meter, LLS_SECRET))
     assert guard_values(meter, TCP_GUARD) == [0, 0, 3]
 
 
-def test_lock_survives_a_restart(meter: LocalMeter) -> None:
+def test_lock_survives_a_restart(meter: Meter) -> None:
     for i in range(3):
         lls(meter, b"y%d" % i)
     meter.reopen()
-    assert not accepted(lls(meter, SECRET))
+    assert not accepted(lls(meter, LLS_SECRET))
     meter.timebase.t += 60
-    assert accepted(lls(meter, SECRET))
+    assert accepted(lls(meter, LLS_SECRET))
     assert meter.device.directory[TCP_GUARD].value("cumulative_failed_attempts") == \
         axdr.DoubleLongUnsigned(3)

@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import ROOT, ClientError, Keys, WrapperClient
 
 from meter import apdu as A
 from meter.codec import axdr
 from meter.codec.obis import Obis
-
-from .helpers import ROOT, ClientError, Keys, WrapperClient
 
 READY = re.compile(r"READY tcp=([\d.]+):(\d+)")
 SCALE = 60.0

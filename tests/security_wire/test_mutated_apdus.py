@@ -17,12 +17,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support import START, ClientError, Keys, SocketClient
 
 from meter import apdu as A
 from meter.codec import axdr
 from meter.codec.obis import Obis
 
-from ..device.helpers import ENERGY, T0, ClientError, Keys, SocketClient
+from ..device.helpers import ENERGY
 from ..device.test_crash import Meter
 from .mutations import FAILURE, REPLAY, SERVICE_ERROR, UNDECODABLE, Mutant, mutants
 
@@ -75,7 +76,7 @@ def _serve_correct_client(client: SocketClient, stop: threading.Event, reads: li
 
 @pytest.mark.slow
 def test_ten_thousand_mutated_apdus_refused(tmp_path: Path) -> None:
-    meter = Meter(tmp_path / "state", T0, tmp_path / "meter.log")
+    meter = Meter(tmp_path / "state", START, tmp_path / "meter.log")
     clients: list[SocketClient] = []
     try:
         keys = Keys()

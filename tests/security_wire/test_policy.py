@@ -11,12 +11,15 @@ import os
 from pathlib import Path
 
 import pytest
+from support import PROFILE, FakeTimebase, Keys, MemoryClient
 
+from meter import apdu as A
 from meter.codec import axdr
+from meter.codec.obis import Obis
 from meter.device.device import Device
 from meter.security import gcm
 
-from ..server.harness import HISTORY, PROFILE, FakeTimebase, Keys, MemoryClient, A, Obis, initiate
+from ..server.harness import HISTORY
 
 SETUP = Obis.parse("0.0.43.0.0.255")
 ENERGY = Obis.parse("1.0.1.8.0.255")

@@ -1,4 +1,4 @@
-"""Fixtures of the server tests: a fresh meter on a tmp state dir (see harness.py)."""
+"""Fixtures of the server tests: a fresh meter on a tmp state dir with three days of history."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import Meter
 
-from .harness import Meter
+from .harness import HISTORY
 
 
 @pytest.fixture
 def meter(tmp_path: Path) -> Iterator[Meter]:
-    m = Meter(tmp_path / "state")
+    m = Meter(tmp_path / "state", history=HISTORY)
     yield m
     m.close()

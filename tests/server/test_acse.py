@@ -6,26 +6,24 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from meter.apdu.initiate import Conformance
-from meter.codec import axdr
-
-from .harness import (
-    CLOCK,
-    FRAUD_LOG,
-    LDN,
+from support import (
     LLS_SECRET,
     MANAGEMENT,
     PUBLIC,
     READER,
     WANTED,
-    A,
     Keys,
     Meter,
     hls_aarq,
     initiate,
     make_aarq,
 )
+
+from meter import apdu as A
+from meter.apdu.initiate import Conformance
+from meter.codec import axdr
+
+from .harness import CLOCK, FRAUD_LOG, LDN
 
 
 def rejected(reply: A.Apdu, diagnostic: int) -> A.AARE:

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from support import MemoryClient, Meter
 
+from meter import apdu as A
 from meter.codec import axdr
+from meter.codec.obis import Obis
 from meter.errors import DataAccessResult
 
-from .harness import CURRENT, A, MemoryClient, Meter, Obis
+from .harness import CURRENT
 
 READ = 1
 

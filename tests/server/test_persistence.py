@@ -3,10 +3,13 @@ response): clock shift, NA-01 algorithm selection, and the server's invocation c
 
 from __future__ import annotations
 
+from support import START, Meter
+
 from meter.codec import axdr
+from meter.codec.obis import Obis
 from meter.errors import DataAccessResult
 
-from .harness import CLOCK, START, Meter, Obis
+from .harness import CLOCK
 from .test_services import clock_seconds
 
 ALGORITHMS = [Obis.parse(f"1.0.0.11.{e}.255") for e in range(1, 8)]

@@ -3,20 +3,14 @@ wire: refusals, tampering, replay, response counters, glo- and general-glo-ciphe
 
 from __future__ import annotations
 
+from support import Meter
+
+from meter import apdu as A
 from meter.codec import axdr
 from meter.errors import ActionResult
 from meter.security import gcm
 
-from .harness import (
-    CLOCK,
-    CURRENT,
-    FRAUD_LOG,
-    IC_OBJECT,
-    LDN,
-    A,
-    Meter,
-    pending_hls,
-)
+from .harness import CLOCK, CURRENT, FRAUD_LOG, IC_OBJECT, LDN, pending_hls
 
 GET_CLOCK = A.GetRequestNormal(0xC1, A.CosemAttributeDescriptor(8, CLOCK, 2))
 

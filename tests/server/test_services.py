@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+from support import LLS_SECRET, READER, START, Meter
+
+from meter import apdu as A
 from meter.apdu.initiate import Conformance
 from meter.codec import axdr
 from meter.codec.cosem_time import CosemDateTime
+from meter.codec.obis import Obis
 from meter.errors import ActionResult, DataAccessResult
 
-from .harness import CLOCK, ENERGY, LDN, LLS_SECRET, LOAD_PROFILE, READER, START, A, Meter, Obis
+from .harness import CLOCK, ENERGY, LDN, LOAD_PROFILE
 
 DAR = DataAccessResult
 STATUS = Obis.parse("0.0.96.10.1.255")

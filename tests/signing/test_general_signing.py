@@ -13,7 +13,7 @@ from tests.hls.helpers import (
     LDN,
     SETUP3,
     Ecdsa,
-    LocalMeter,
+    HlsMeter,
     import_client_certificate,
     server_public_key,
 )
@@ -25,7 +25,7 @@ GET_LDN = A.GetRequestNormal(0xC1, A.CosemAttributeDescriptor(1, LDN, 2), None)
 SIGNED_REQUEST, SIGNED_RESPONSE = 0x10, 0x80
 
 
-def _signer(meter: LocalMeter, suite: int) -> SigningClient:
+def _signer(meter: HlsMeter, suite: int) -> SigningClient:
     key = Ecdsa(suite)
     key.server_public = server_public_key(
         import_client_certificate(meter, SETUP3, key.certificate(CLIENT3_TITLE)))
@@ -42,7 +42,7 @@ def _ldn(reply: A.Apdu) -> bytes:
 
 @pytest.mark.parametrize("suite", [1, 2])
 def test_signed_ciphered_request_gets_a_signed_response(tmp_path, suite: int) -> None:
-    meter = LocalMeter(tmp_path / "s", "acesm" if suite == 1 else "acesm-suite2")
+    meter = HlsMeter(tmp_path / "s", "acesm" if suite == 1 else "acesm-suite2")
     try:
         s = _signer(meter, suite)
         assert _ldn(s.open(s.send(GET_LDN))) == b"ACE0000000000001"
@@ -50,7 +50,7 @@ def test_signed_ciphered_request_gets_a_signed_response(tmp_path, suite: int) ->
         meter.device.close()
 
 
-def test_bad_or_unknown_signature_is_refused_and_counted(meter: LocalMeter) -> None:
+def test_bad_or_unknown_signature_is_refused_and_counted(meter: HlsMeter) -> None:
     s = _signer(meter, 1)
     ctx = meter.device.security_context(SETUP3)
     before = ctx.failures
@@ -63,7 +63,7 @@ def test_bad_or_unknown_signature_is_refused_and_counted(meter: LocalMeter) -> N
     assert _ldn(s.open(s.send(GET_LDN))) == b"ACE0000000000001"  # still serving
 
 
-def test_signed_request_policy(meter: LocalMeter) -> None:
+def test_signed_request_policy(meter: HlsMeter) -> None:
     s = _signer(meter, 1)
     setup = meter.device.directory[SETUP3]
     setup.store("security_policy", axdr.Enum(setup.policy | SIGNED_REQUEST))
@@ -72,7 +72,7 @@ def test_signed_request_policy(meter: LocalMeter) -> None:
     assert _ldn(s.open(s.send(GET_LDN))) == b"ACE0000000000001"
 
 
-def test_signed_response_policy_signs_an_unsigned_request(meter: LocalMeter) -> None:
+def test_signed_response_policy_signs_an_unsigned_request(meter: HlsMeter) -> None:
     s = _signer(meter, 1)
     setup = meter.device.directory[SETUP3]
     setup.store("security_policy", axdr.Enum(setup.policy | SIGNED_RESPONSE))
@@ -80,7 +80,7 @@ def test_signed_response_policy_signs_an_unsigned_request(meter: LocalMeter) -> 
     assert _ldn(s.open(raw)) == b"ACE0000000000001"
 
 
-def test_replayed_signed_request_is_refused(meter: LocalMeter) -> None:
+def test_replayed_signed_request_is_refused(meter: HlsMeter) -> None:
     s = _signer(meter, 1)
     c = s.client
     content = c.cipher(GET_LDN.to_bytes())
@@ -92,9 +92,9 @@ def test_replayed_signed_request_is_refused(meter: LocalMeter) -> None:
     assert replay.service_error == A.ServiceError.INVOCATION_COUNTER_ERROR
 
 
-def test_suite_0_has_no_general_signing(meter: LocalMeter) -> None:
+def test_suite_0_has_no_general_signing(meter: HlsMeter) -> None:
     key = Ecdsa(1)
-    c = meter.management()
+    c = meter.hls_management()
     s = SigningClient(c, key)
     reply = A.decode_apdu(s.send(GET_LDN))
     assert isinstance(reply, A.ExceptionResponse)

@@ -22,7 +22,7 @@ from tests.hls.helpers import (
     SETUP3,
     ClientError,
     Ecdsa,
-    LocalMeter,
+    HlsMeter,
     import_client_certificate,
     server_public_key,
 )
@@ -41,7 +41,7 @@ def _xy(key: ec.EllipticCurvePublicKey, n: int) -> bytes:
     return nums.x.to_bytes(n, "big") + nums.y.to_bytes(n, "big")
 
 
-def _agree(meter: LocalMeter, suite: int, *, tamper: bool = False) -> tuple[Ecdsa, bytes]:
+def _agree(meter: HlsMeter, suite: int, *, tamper: bool = False) -> tuple[Ecdsa, bytes]:
     """key_agreement of the global unicast key (key_id 0) on client 3; returns the signing key
     and the key the client derived (ClientError when the meter refuses)."""
     key = Ecdsa(suite)
@@ -70,7 +70,7 @@ def _agree(meter: LocalMeter, suite: int, *, tamper: bool = False) -> tuple[Ecds
 
 @pytest.mark.parametrize("suite", [1, 2])
 def test_both_sides_derive_the_same_key_and_the_next_association_uses_it(tmp_path, suite: int) -> None:
-    meter = LocalMeter(tmp_path / "s", "acesm" if suite == 1 else "acesm-suite2")
+    meter = HlsMeter(tmp_path / "s", "acesm" if suite == 1 else "acesm-suite2")
     try:
         key, agreed = _agree(meter, suite)
         assert meter.device.security_context(SETUP3).encryption_key == agreed
@@ -84,7 +84,7 @@ def test_both_sides_derive_the_same_key_and_the_next_association_uses_it(tmp_pat
         meter.device.close()
 
 
-def test_bad_signature_changes_nothing(meter: LocalMeter) -> None:
+def test_bad_signature_changes_nothing(meter: HlsMeter) -> None:
     before = meter.device.security_context(SETUP3).encryption_key
     with pytest.raises(ClientError):
         _agree(meter, 1, tamper=True)

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import LLS_SECRET, READER, ClientError, Meter
 
 from meter import apdu as A
 from meter.codec import axdr
-from tests.server.harness import LLS_SECRET, READER, ClientError, Meter, Obis
+from meter.codec.obis import Obis
 
 READER_ASSOCIATION = Obis.parse("0.0.40.0.2.255")
 NEW_SECRET = b"N3w-S3cr3t"

@@ -15,12 +15,11 @@ from gurux_dlms import GXByteBuffer, GXReplyData
 from gurux_dlms.enums import Authentication, InterfaceType
 from gurux_dlms.objects import GXDLMSData
 from gurux_dlms.secure import GXDLMSSecureClient
+from support import PROFILE, READER, FakeTimebase, Meter, make_aarq
 
 from meter import apdu as A
 from meter.codec.obis import Obis
 from meter.device.device import Device
-from tests.hls.helpers import FakeTimebase
-from tests.server.harness import PROFILE, READER, Meter, make_aarq
 
 MD5_CLIENT, SHA1_CLIENT = 48, 49
 SECRET = b"digest-secret"
