@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from meter.errors import SecurityError
+from meter.security.ecc import CURVES
 
 __all__ = [
     "CertificateEntity",
@@ -48,7 +49,6 @@ __all__ = [
 
 PrivateKey = ec.EllipticCurvePrivateKey
 
-_CURVES: dict[int, type[ec.EllipticCurve]] = {1: ec.SECP256R1, 2: ec.SECP384R1}
 _HASHES: dict[int, type[hashes.SHA256 | hashes.SHA384]] = {1: hashes.SHA256, 2: hashes.SHA384}
 #: Lifetime of the certificates the meter makes for its own keys (a head end replaces them
 #: with CA-issued ones through import_certificate).
@@ -74,14 +74,14 @@ class CertificateType(enum.IntEnum):
 
 
 def _suite(suite: int) -> int:
-    if suite not in _CURVES:
+    if suite not in CURVES:
         raise SecurityError(f"security suite {suite} has no public-key algorithms")
     return suite
 
 
 def generate_private_key(suite: int) -> PrivateKey:
     """A fresh key pair on the suite's curve."""
-    return ec.generate_private_key(_CURVES[_suite(suite)]())
+    return ec.generate_private_key(CURVES[_suite(suite)]())
 
 
 def private_key_der(key: PrivateKey) -> bytes:
@@ -107,7 +107,7 @@ def public_key_der(key: ec.EllipticCurvePublicKey) -> bytes:
 
 def suite_of(key: PrivateKey) -> int:
     """The suite whose curve ``key`` is on."""
-    for suite, curve in _CURVES.items():
+    for suite, curve in CURVES.items():
         if isinstance(key.curve, curve):
             return suite
     raise SecurityError(f"curve {key.curve.name} belongs to no security suite")
@@ -225,7 +225,7 @@ def parse_certificate(der: bytes, server_system_title: bytes) -> CertificateInfo
     except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension) as exc:
         raise SecurityError(f"not a usable X.509 certificate: {exc}") from None
     if not isinstance(public, ec.EllipticCurvePublicKey) or not any(
-            isinstance(public.curve, c) for c in _CURVES.values()):
+            isinstance(public.curve, c) for c in CURVES.values()):
         raise SecurityError("certificate key is not on P-256 or P-384")
     if serial < 0:
         raise SecurityError("negative certificate serial number")

@@ -31,7 +31,8 @@ _HASH: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "secp256r1": hashes.SHA256,
     "secp384r1": hashes.SHA384,
 }
-_CURVE: dict[int, type[ec.EllipticCurve]] = {1: ec.SECP256R1, 2: ec.SECP384R1}
+#: The curve of each ECC security suite (Green Book 9.2.3.1: suite 1 P-256, suite 2 P-384).
+CURVES: dict[int, type[ec.EllipticCurve]] = {1: ec.SECP256R1, 2: ec.SECP384R1}
 
 
 def _hash_for(curve: ec.EllipticCurve) -> tuple[hashes.HashAlgorithm, int]:
@@ -71,7 +72,7 @@ def point_bytes(public_key: ec.EllipticCurvePublicKey) -> bytes:
 
 def point_key(suite: int, raw: bytes) -> ec.EllipticCurvePublicKey:
     """The public key x || y on the curve of ``suite``; SecurityError if it is no point of it."""
-    curve_type = _CURVE.get(suite)
+    curve_type = CURVES.get(suite)
     if curve_type is None:
         raise SecurityError(f"security suite {suite} has no curve")
     curve = curve_type()  # key_size is an instance property of EllipticCurve
