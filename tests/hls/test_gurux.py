@@ -15,13 +15,12 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from gurux_dlms import GXByteBuffer, GXReplyData
 from gurux_dlms.asn import GXx509Certificate
 from gurux_dlms.ecdsa import GXEcdsa, GXPrivateKey, GXPublicKey
-from gurux_dlms.enums import Authentication, InterfaceType, Security
+from gurux_dlms.enums import Authentication
 from gurux_dlms.objects import GXDLMSData, GXDLMSSecuritySetup
-from gurux_dlms.objects.enums import SecuritySuite
-from gurux_dlms.secure import GXDLMSSecureClient
+
+from support.gurux_memory import GuruxMemoryClient
 
 from meter.codec.obis import Obis
 
@@ -30,40 +29,19 @@ from .helpers import AK, EK, LDN, SERVER_TITLE, SETUP0, SETUP3, Ecdsa, HlsMeter,
 CLIENT3_TITLE = bytes.fromhex("4D4D4D0000000003")
 
 
-class Gurux:
-    """One gurux client on one in-memory connection."""
+class Gurux(GuruxMemoryClient):
+    """One gurux client on one in-memory connection, its counter where the meter expects it."""
 
     def __init__(self, meter: HlsMeter, client_sap: int, authentication: Authentication,
                  password: bytes | None, title: str, ek: bytes = EK, ak: bytes = AK,
                  suite: int = 0, setup: Obis = SETUP0) -> None:
-        self.meter = meter
-        self.stack = meter.device.new_stack("wrapper")
-        self.client = GXDLMSSecureClient(True, client_sap, 1, authentication, password,
-                                         InterfaceType.WRAPPER)
-        c = self.client.ciphering
-        c.security = Security.AUTHENTICATION_ENCRYPTION
-        c.securitySuite = SecuritySuite(suite)
-        c.systemTitle = bytearray.fromhex(title)
-        c.blockCipherKey = bytearray(ek)
-        c.authenticationKey = bytearray(ak)
         ctx = meter.device.security_context(setup)
-        c.invocationCounter = max(ctx.rx.last, 0) + 1
-
-    def exchange(self, frames: Any) -> GXReplyData:
-        if isinstance(frames, (bytes, bytearray)):
-            frames = [frames]
-        reply = GXReplyData()
-        for frame in frames:
-            reply.clear()
-            out = self.stack.receive_data(bytes(frame), self.meter.timebase.now())
-            assert self.client.getData(GXByteBuffer(out), reply, GXReplyData())
-        return reply
+        super().__init__(meter, client_sap, authentication, password, title=title, ek=ek, ak=ak,
+                         invocation_counter=max(ctx.rx.last, 0) + 1, suite=suite)
 
     def associate(self) -> None:
-        self.client.parseAareResponse(self.exchange(self.client.aarqRequest()).data)
+        super().associate()
         assert self.client.isAuthenticationRequired
-        self.client.parseApplicationAssociationResponse(
-            self.exchange(self.client.getApplicationAssociationRequest()).data)
 
     def read(self, obis: str) -> Any:
         reply = self.exchange(self.client.read(GXDLMSData(obis), 2))

@@ -4,17 +4,15 @@ gurux's own AES key wrap, then a new association under the new keys."""
 
 from __future__ import annotations
 
-from typing import Any
 
 import pytest
-from gurux_dlms import GXByteBuffer, GXDLMSException, GXReplyData
-from gurux_dlms.enums import Authentication, InterfaceType, Security
+from gurux_dlms import GXDLMSException
+from gurux_dlms.enums import Authentication
 from gurux_dlms.objects import GXDLMSData, GXDLMSSecuritySetup
 from gurux_dlms.objects.enums.GlobalKeyType import GlobalKeyType
-from gurux_dlms.secure import GXDLMSSecureClient
 from support import SETUP, Meter
+from support.gurux_memory import GuruxMemoryClient
 
-from meter.stack import MeterStack
 
 from .helpers import MASTER
 
@@ -24,35 +22,12 @@ NEW_EK = bytes.fromhex("A0A1A2A3A4A5A6A7A8A9AAABACADAEAF")
 NEW_AK = bytes.fromhex("B0B1B2B3B4B5B6B7B8B9BABBBCBDBEBF")
 
 
-class Gurux:
-    """One gurux client on one in-memory connection."""
+class Gurux(GuruxMemoryClient):
+    """gurux as the management client (HLS-GMAC) on one in-memory connection."""
 
     def __init__(self, meter: Meter, ek: bytes, ak: bytes, invocation_counter: int) -> None:
-        self.meter = meter
-        self.stack: MeterStack = meter.device.new_stack("wrapper")
-        self.client = GXDLMSSecureClient(True, 1, 1, Authentication.HIGH_GMAC, None,
-                                         InterfaceType.WRAPPER)
-        c = self.client.ciphering
-        c.security = Security.AUTHENTICATION_ENCRYPTION
-        c.systemTitle = bytearray.fromhex("4D4D4D0000000001")
-        c.blockCipherKey = bytearray(ek)
-        c.authenticationKey = bytearray(ak)
-        c.invocationCounter = invocation_counter
-
-    def exchange(self, frames: Any) -> Any:
-        if isinstance(frames, (bytes, bytearray)):
-            frames = [frames]
-        reply = GXReplyData()
-        for frame in frames:
-            reply.clear()
-            out = self.stack.receive_data(bytes(frame), self.meter.timebase.now())
-            assert self.client.getData(GXByteBuffer(out), reply, GXReplyData())
-        return reply
-
-    def associate(self) -> None:
-        self.client.parseAareResponse(self.exchange(self.client.aarqRequest()).data)
-        self.client.parseApplicationAssociationResponse(
-            self.exchange(self.client.getApplicationAssociationRequest()).data)
+        super().__init__(meter, 1, Authentication.HIGH_GMAC, None, title="4D4D4D0000000001",
+                         ek=ek, ak=ak, invocation_counter=invocation_counter)
 
     def read_ic(self) -> int:
         reply = self.exchange(self.client.read(GXDLMSData("0.0.43.1.0.255"), 2))
