@@ -9,6 +9,8 @@ Typed values are one-key tables naming the A-XDR type (see profiles/acesm.toml);
 
 from __future__ import annotations
 
+import site
+import sysconfig
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +21,14 @@ from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.errors import MeterError
 
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+#: Where bundled profiles are looked up by name: the source tree (a checkout or an editable
+#: install), then the data directory of an installed meter (pyproject's data-files), system-wide
+#: or per user.
+PROFILE_DIRS = (
+    Path(__file__).resolve().parent.parent / "profiles",
+    Path(sysconfig.get_path("data")) / "share" / "acesm-meter" / "profiles",
+    Path(site.getuserbase()) / "share" / "acesm-meter" / "profiles",
+)
 ROLES = ("public", "reader", "management")
 
 
@@ -80,10 +89,11 @@ def resolve(name: str | Path) -> Path:
     p = Path(name)
     if p.exists():
         return p
-    for candidate in (PROFILES_DIR / p, PROFILES_DIR / f"{p}.toml"):
-        if candidate.exists():
-            return candidate
-    raise ProfileError(f"no profile {name!r} (looked in {PROFILES_DIR})")
+    for folder in PROFILE_DIRS:
+        for candidate in (folder / p, folder / f"{p}.toml"):
+            if candidate.exists():
+                return candidate
+    raise ProfileError(f"no profile {name!r} (looked in {', '.join(map(str, PROFILE_DIRS))})")
 
 
 def _merge_list(base: list[Any], over: list[Any], key: str) -> list[Any]:

@@ -1,0 +1,40 @@
+"""`pip install . && acesm-meter serve` (the README's first command) on a machine without the
+source tree: the wheel must carry the bundled profiles, and the meter must find them where pip
+puts them (<prefix>/share/acesm-meter/profiles, see pyproject's data-files)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from meter import profile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_carries_every_profile(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
+                    str(ROOT)], check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {Path(n).name for n in names if "/data/share/acesm-meter/profiles/" in n}
+    assert shipped == {p.name for p in (ROOT / "profiles").glob("*.toml")}
+
+
+def test_installed_profiles_are_found_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    installed = Path(sysconfig.get_path("data")) / "share" / "acesm-meter" / "profiles"
+    assert installed in profile.PROFILE_DIRS  # where pip puts data-files for this interpreter
+    data = tmp_path / "share" / "acesm-meter" / "profiles"
+    data.mkdir(parents=True)
+    for p in (ROOT / "profiles").glob("*.toml"):
+        (data / p.name).write_bytes(p.read_bytes())
+    # As installed: no source tree beside the package, only pip's data directory.
+    monkeypatch.setattr(profile, "PROFILE_DIRS", (tmp_path / "no-source-tree", data))
+    assert profile.resolve("acesm") == data / "acesm.toml"
+    loaded = profile.load("acesm-na")  # extends acesm.toml, found beside it
+    assert loaded.ldn.startswith(b"ACE")
