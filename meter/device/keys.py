@@ -21,6 +21,10 @@ Failures answer other-reason (the parameters have the right types but cannot be 
 that does not verify, an unknown key id, a key of the wrong length, an unknown certificate); a
 malformed parameter structure answers type-unmatched (cosem.base conventions). Nothing changes
 unless every entry of a key_transfer is good.
+
+import_certificate trusts a certificate only after ``certificates.check_certificate`` (curve of
+the suite, validity at the meter clock, key usage, chain to an imported CA); a refusal answers
+other-reason like any unusable certificate and stores nothing.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from meter.cosem.base import Context, expect, fields, out_of_range
 from meter.cosem.security_setup import SecuritySetup
 from meter.device.key_agreement import agree
 from meter.device.persist import dump_json, load_json
-from meter.errors import SecurityError
+from meter.errors import AccessError, SecurityError
 from meter.persistence.counters import ReceivedCounter
 from meter.persistence.store import Store
 from meter.security import certificates as C
@@ -309,6 +313,9 @@ class KeyManager:
         der = expect(parameters, OctetString, "certificate").value
         try:
             info = C.parse_certificate(der, self.server_system_title)
+            authorities = [c for c in self._certs
+                           if c.entity == C.CertificateEntity.CERTIFICATION_AUTHORITY]
+            C.check_certificate(info, self.suite, self._meter_time(ctx), authorities)
         except SecurityError as exc:
             raise _refuse(str(exc)) from None
         if info.entity == C.CertificateEntity.SERVER and info.public_key != self.public_key(info.type):
@@ -320,6 +327,14 @@ class KeyManager:
         self._certs.append(info)
         self._save_certificates()
         log.info("%s: %s %s certificate imported", self._name, info.entity.name, info.type.name)
+
+    def _meter_time(self, ctx: Context) -> float:
+        """The meter clock (UTC seconds): validity is judged on the time the meter shows, which
+        clock synchronisation may have moved away from the true time ``self._now`` returns."""
+        try:
+            return ctx.directory.clock.timestamp()
+        except AccessError:  # a directory without a clock object: its time is the true time
+            return self._now()
 
     def _find(self, parameters: Data | None) -> C.CertificateInfo:
         kind, options = fields(parameters, 2, "certificate_identification")

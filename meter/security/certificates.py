@@ -13,19 +13,26 @@ Everything is done by ``cryptography``; this module only fixes the DLMS conventi
 * in attribute ``certificates`` and in certificate_identification by serial, serial_number is
   the DER INTEGER of the serial and issuer the DER of the issuer Name (Gurux
   ``exportCertificateBySerial`` sends ``GXAsn1Integer`` and an ASN.1 issuer).
+
+:func:`check_certificate` is what the meter checks before it trusts an imported certificate,
+after RFC 5280 6.1.3 (validity, issuer name, signature of each certificate on the path) with
+the path cut to one CA: the key is on the suite's curve, the meter time is inside the validity,
+a key usage names the use the certificate is filed under, a CA is self-signed with
+basicConstraints cA, and once a CA is known a client or server certificate must be issued by it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 from meter.errors import SecurityError
 from meter.security.ecc import CURVES
@@ -36,6 +43,7 @@ __all__ = [
     "CertificateType",
     "PrivateKey",
     "certificate_request",
+    "check_certificate",
     "der_integer",
     "generate_private_key",
     "load_private_key",
@@ -246,3 +254,82 @@ def parse_certificate(der: bytes, server_system_title: bytes) -> CertificateInfo
         der=bytes(der), entity=entity, type=_certificate_type(cert), serial=der_integer(serial),
         issuer=issuer.public_bytes(), subject=subject.public_bytes(),
         subject_alt_name=san, system_title=title, public_key=public_key_der(public))
+
+
+#: The signature algorithms of suites 1 and 2 (Green Book 9.2.3.1: ECDSA with SHA-256 / SHA-384).
+_SIGNATURE_ALGORITHMS = frozenset((SignatureAlgorithmOID.ECDSA_WITH_SHA256,
+                                   SignatureAlgorithmOID.ECDSA_WITH_SHA384))
+
+
+def _load(der: bytes) -> x509.Certificate:
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise SecurityError(f"not a usable X.509 certificate: {exc}") from None
+
+
+def _check_curve(cert: x509.Certificate, suite: int) -> None:
+    curve = CURVES.get(suite)
+    if curve is None:
+        raise SecurityError(f"security suite {suite} takes no certificates")
+    if not isinstance(cert.public_key().curve, curve):  # type: ignore[union-attr]
+        raise SecurityError(f"certificate key is not on the curve of security suite {suite}")
+
+
+def _valid_at(cert: x509.Certificate, now: float) -> bool:
+    return cert.not_valid_before_utc.timestamp() <= now <= cert.not_valid_after_utc.timestamp()
+
+
+def _check_key_usage(cert: x509.Certificate, info: CertificateInfo) -> None:
+    """A present key usage must allow what the certificate is filed for (RFC 5280 4.2.1.3).
+
+    The type a certificate is filed under comes from its key usage (digitalSignature ->
+    signing, keyAgreement -> key agreement, both -> TLS), so the two can only disagree when the
+    usage names neither: such an end-entity certificate is refused. A CA must allow keyCertSign.
+    """
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if info.entity == CertificateEntity.CERTIFICATION_AUTHORITY:
+        if not usage.key_cert_sign:
+            raise SecurityError("CA certificate whose key usage lacks keyCertSign")
+    elif info.type == CertificateType.OTHER:
+        raise SecurityError("key usage allows neither digitalSignature nor keyAgreement")
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """``cert`` names ``issuer``'s subject as its issuer and carries an ECDSA-SHA-256/384
+    signature that verifies with ``issuer``'s key."""
+    if cert.signature_algorithm_oid not in _SIGNATURE_ALGORITHMS:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)  # issuer name == subject, then the signature
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def check_certificate(info: CertificateInfo, suite: int, now: float,
+                      authorities: Sequence[CertificateInfo]) -> None:
+    """SecurityError unless the meter may trust ``info`` (see the module docstring).
+
+    ``suite`` is the Security setup's, ``now`` the meter clock (UTC seconds), ``authorities``
+    the CA certificates already imported into that Security setup.
+    """
+    cert = _load(info.der)
+    _check_curve(cert, suite)
+    if not _valid_at(cert, now):
+        raise SecurityError("certificate not valid at the meter time")
+    _check_key_usage(cert, info)
+    if info.entity == CertificateEntity.CERTIFICATION_AUTHORITY:
+        # parse_certificate files a certificate as CA only for basicConstraints cA = true.
+        if not _issued_by(cert, cert):
+            raise SecurityError("CA certificate is not self-signed")
+    elif info.entity in (CertificateEntity.CLIENT, CertificateEntity.SERVER) and authorities:
+        # Our decision: with no CA imported the meter trusts what the management association
+        # imports (the Green Book lets a meter of a test system run without a CA); once a CA is
+        # in, a client or server certificate must be issued by one that is valid now.
+        cas = (_load(ca.der) for ca in authorities)
+        if not any(_valid_at(ca, now) and _issued_by(cert, ca) for ca in cas):
+            raise SecurityError("certificate not issued by an imported CA")

@@ -159,8 +159,11 @@ def test_ecdsa_without_imported_certificate_refused(meter: HlsMeter) -> None:
 
 
 def test_ecdsa_key_of_the_wrong_suite_refused(meter: HlsMeter) -> None:
-    """A P-384 client certificate on the suite-1 setup: not usable for suite 1."""
-    key = _ecdsa_ready(meter, 2)
+    """A P-384 client certificate on the suite-1 setup is refused at import (import_certificate
+    checks the curve against the suite), so HLS-ECDSA with that key cannot even start."""
+    with pytest.raises(ClientError, match="ACTION failed"):
+        _ecdsa_ready(meter, 2)
+    key = Ecdsa(2)
     with pytest.raises(ClientError, match="pass 3 refused"):
         meter.client(ECDSA_CLIENT, SETUP3, system_title=CLIENT3_TITLE).associate(7, ecdsa=key)
 
