@@ -247,7 +247,19 @@ class _Socket:
         self.sock.close()
 
 
-class GuruxDriver:
+class _ObjectList:
+    """object_list through the driver's own get(): the same for both libraries."""
+
+    def get(self, ref: Ref) -> Outcome:
+        raise NotImplementedError
+
+    def object_list(self) -> list[ObjectEntry]:
+        outcome = self.get(Ref(15, "0.0.40.0.0.255", 2))
+        assert outcome.ok, f"object_list read failed: {outcome.result}"
+        return parse_object_list(outcome.value)
+
+
+class GuruxDriver(_ObjectList):
     """gurux-dlms: we own the socket loop, GXDLMSClient builds and parses frames."""
 
     name = "gurux"
@@ -366,11 +378,6 @@ class GuruxDriver:
             raise AssertionError(f"profile read failed: data-access-result {reply.error}")
         return _plain(reply.value) or []
 
-    def object_list(self) -> list[ObjectEntry]:
-        outcome = self.get(Ref(15, "0.0.40.0.0.255", 2))
-        assert outcome.ok, f"object_list read failed: {outcome.result}"
-        return parse_object_list(outcome.value)
-
     def release(self) -> None:
         if self.closed:
             return
@@ -404,7 +411,7 @@ def _gurux_value(ref: Ref, arg: Arg) -> Any:
 # ---------------------------------------------------------------------------------- dlms-cosem
 
 
-class DlmsCosemDriver:
+class DlmsCosemDriver(_ObjectList):
     """dlms-cosem: its DlmsClient over its own TcpTransport/HdlcTransport and BlockingTcpIO."""
 
     name = "dlms-cosem"
@@ -537,11 +544,6 @@ class DlmsCosemDriver:
 
     def read_profile_entries(self, obis: str, first: int, last: int) -> list[list[Any]]:
         raise NotImplementedError("dlms-cosem has no entry selector")
-
-    def object_list(self) -> list[ObjectEntry]:
-        outcome = self.get(Ref(15, "0.0.40.0.0.255", 2))
-        assert outcome.ok, f"object_list read failed: {outcome.result}"
-        return parse_object_list(outcome.value)
 
     def release(self) -> None:
         if self.closed:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 import serial
 from hypothesis import given, settings
@@ -17,6 +20,21 @@ from .conftest import EchoStack, on_loop, wait_for
 
 # IEC 62056-21 baud rate characters of modes C and E.
 BAUD_CHARS = {"0": 300, "1": 600, "2": 1200, "3": 2400, "4": 4800, "5": 9600, "6": 19200}
+
+
+@contextmanager
+def _optical(
+    loop: asyncio.AbstractEventLoop, scale: float = 1.0
+) -> Iterator[tuple[OpticalPort, serial.Serial]]:
+    """A started optical port and a client on its pty at 300 baud; both closed afterwards."""
+    port = on_loop(loop, lambda: OpticalPort(loop, Timebase(scale=scale), EchoStack, ModeEOpening))
+    on_loop(loop, port.start)
+    client = serial.Serial(port.path, 300, timeout=5)
+    try:
+        yield port, client
+    finally:
+        client.close()
+        on_loop(loop, port.close)
 
 
 def _sign_on(client: serial.Serial) -> int:
@@ -35,12 +53,7 @@ def _sign_on(client: serial.Serial) -> int:
 def test_mode_e_opening_then_hdlc_then_back_to_sign_on(
     loop_thread: asyncio.AbstractEventLoop,
 ) -> None:
-    port = on_loop(
-        loop_thread, lambda: OpticalPort(loop_thread, Timebase(), EchoStack, ModeEOpening)
-    )
-    on_loop(loop_thread, port.start)
-    client = serial.Serial(port.path, 300, timeout=5)
-    try:
+    with _optical(loop_thread) as (port, client):
         baud = _sign_on(client)
         wait_for(lambda: port.baud == baud)
         # HDLC from here on: the stack sees exactly the client's bytes.
@@ -55,59 +68,34 @@ def test_mode_e_opening_then_hdlc_then_back_to_sign_on(
         client.write(b"again\n")
         assert client.read_until(b"\n") == b"again\n"
         assert len(EchoStack.instances) == 2
-    finally:
-        client.close()
-        on_loop(loop_thread, port.close)
 
 
 def test_garbage_before_sign_on_does_not_reach_the_stack(
     loop_thread: asyncio.AbstractEventLoop,
 ) -> None:
-    port = on_loop(
-        loop_thread, lambda: OpticalPort(loop_thread, Timebase(), EchoStack, ModeEOpening)
-    )
-    on_loop(loop_thread, port.start)
-    client = serial.Serial(port.path, 300, timeout=5)
-    try:
+    with _optical(loop_thread) as (port, client):
         client.write(b"hello\r\n")
         _sign_on(client)
         client.write(b"x\n")
         assert client.read_until(b"\n") == b"x\n"
         assert [m for m, _ in EchoStack.instances[0].received] == [b"x\n"]
-    finally:
-        client.close()
-        on_loop(loop_thread, port.close)
 
 
 def test_hdlc_right_behind_the_ack_reaches_the_stack(
     loop_thread: asyncio.AbstractEventLoop,
 ) -> None:
-    port = on_loop(
-        loop_thread, lambda: OpticalPort(loop_thread, Timebase(), EchoStack, ModeEOpening)
-    )
-    on_loop(loop_thread, port.start)
-    client = serial.Serial(port.path, 300, timeout=5)
-    try:
+    with _optical(loop_thread) as (port, client):
         client.write(b"/?!\r\n")
         ident = client.read_until(b"\r\n")
         client.write(b"\x062" + ident[4:5] + b"2\r\n" + b"snrm\n")  # one write, one chunk
         assert client.read_until(b"\n") == b"snrm\n"
-    finally:
-        client.close()
-        on_loop(loop_thread, port.close)
 
 
 def test_missing_ack_times_out_through_the_deadline(
     loop_thread: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
     # At 1000x the 1.5 s ack timeout of IEC 62056-21 passes in 1.5 ms.
-    port = on_loop(
-        loop_thread,
-        lambda: OpticalPort(loop_thread, Timebase(scale=1000.0), EchoStack, ModeEOpening),
-    )
-    on_loop(loop_thread, port.start)
-    client = serial.Serial(port.path, 300, timeout=5)
-    try:
+    with _optical(loop_thread, scale=1000.0) as (port, client):
         with caplog.at_level(logging.WARNING, logger="meter.transport.optical"):
             client.write(b"/?!\r\n")
             assert client.read_until(b"\r\n").startswith(b"/ACE")
@@ -117,9 +105,6 @@ def test_missing_ack_times_out_through_the_deadline(
         _sign_on(client)
         client.write(b"late\n")
         assert client.read_until(b"\n") == b"late\n"
-    finally:
-        client.close()
-        on_loop(loop_thread, port.close)
 
 
 @settings(max_examples=40, deadline=None)
