@@ -88,12 +88,8 @@ class OpticalPort:
     def _opening_timer(self) -> None:
         if self._session is not None:
             return
-        deadline = self._opening.next_deadline()
-        if deadline is None:
-            return
-        now = self._timebase.now()
-        if deadline > now:
-            self._timer.arm(deadline)
+        now = self._timer.due(self._opening.next_deadline())
+        if now is None:
             return
         self._opening_events(self._opening.handle_timer(now))
         self._timer.arm(self._opening.next_deadline())

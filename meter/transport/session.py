@@ -80,6 +80,17 @@ class SimTimer:
         self._armed_for = when
         self._handle = self._loop.call_at(when, self._fire)
 
+    def due(self, deadline: float | None) -> float | None:
+        """In a lazily re-armed callback: the simulated now if ``deadline`` has come, else None
+        (re-arming for it when it lies ahead)."""
+        if deadline is None:
+            return None
+        now = self._timebase.now()
+        if deadline > now:
+            self.arm(deadline)
+            return None
+        return now
+
     def cancel(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
@@ -163,12 +174,8 @@ class StackSession:
     def _on_timer(self) -> None:
         if self._done:
             return
-        deadline = self._stack.next_deadline()
-        if deadline is None:
-            return
-        now = self._timebase.now()
-        if deadline > now:
-            self._timer.arm(deadline)
+        now = self._timer.due(self._stack.next_deadline())
+        if now is None:
             return
         try:
             reply = self._stack.handle_timer(now)
