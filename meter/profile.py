@@ -69,6 +69,7 @@ class Profile:
     associations: tuple[AssociationSpec, ...]
     objects: tuple[ObjectSpec, ...]
     metrology: Mapping[str, Any] = field(default_factory=dict)
+    limits: Mapping[str, Any] = field(default_factory=dict)  # [limits]: bounds on outside input
 
     @property
     def ldn(self) -> bytes:
@@ -199,7 +200,7 @@ def load(name: str | Path) -> Profile:
     except (KeyError, TypeError, ValueError) as exc:
         raise ProfileError(f"{path}: missing or bad entry: {exc}") from exc
     return Profile(path, meter, keys, data.get("tcp", {}), data.get("hdlc", {}), associations,
-                   tuple(objects), data.get("metrology", {}))
+                   tuple(objects), data.get("metrology", {}), data.get("limits", {}))
 
 
 # --- typed values ------------------------------------------------------------------------------
