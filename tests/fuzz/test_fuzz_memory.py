@@ -145,6 +145,8 @@ def test_hdlc_server_random_bytes(chunks: list[bytes], flags: bool) -> None:
     for chunk in chunks:
         now += 0.01
         s.receive_data(b"\x7e" + chunk + b"\x7e" if flags else chunk, now)
+        while s.next_event(now) is not None:
+            pass
         s.data_to_send()
 
 
