@@ -337,3 +337,40 @@ def test_mutated_frames_every_state(state: str, pos: int, value: int) -> None:
     wire[pos % len(wire)] = value
     drain(server, bytes(wire), 1.0)
     server.data_to_send()
+
+
+session_frames = st.one_of(
+    valid_frames,
+    st.builds(lambda kind, pf, ns, nr, info: HdlcFrame(
+        HdlcAddress(1, 17, 4), HdlcAddress(16), Control(kind, pf, ns, nr).to_byte(),
+        LLC_REQUEST + info if kind is FrameKind.I else b"").to_bytes(),
+        st.sampled_from([FrameKind.I, FrameKind.I, FrameKind.RR, FrameKind.RNR, FrameKind.SNRM,
+                         FrameKind.DISC]),
+        st.booleans(), st.integers(0, 7), st.integers(0, 7), st.binary(max_size=40)),
+)
+
+
+def _run(state: str, chunks: list[bytes]) -> tuple[list[HdlcEvent], bytes]:
+    server, _ = _server_in(state)
+    events: list[HdlcEvent] = []
+    out = b""
+    for chunk in chunks:
+        server.receive_data(chunk, 1.0)
+        while (e := server.next_event(1.0)) is not None:
+            events.append(e)
+            if isinstance(e, ApduReceived):
+                server.send_apdu(e.client_address, echo(e.apdu))
+        out += server.data_to_send()
+    return events, out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(STATES), st.lists(session_frames, min_size=1, max_size=8), st.data())
+def test_any_split_of_frames_acts_as_one_by_one(state: str, wires: list[bytes],
+                                                data: st.DataObject) -> None:
+    """Frames concatenated and cut anywhere: the same events and the same bytes on the wire
+    as the frames fed one at a time, each reply on the link its request came in on."""
+    stream = b"".join(wires)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    assert _run(state, chunks) == _run(state, wires)
