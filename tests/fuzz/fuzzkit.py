@@ -5,6 +5,7 @@ is reproducible."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 from support import (
@@ -34,11 +35,16 @@ __all__ = [
     "CLOCK",
     "CORPUS",
     "GET_CLOCK",
+    "HDLC_OPS",
     "LLS_SECRET",
     "MANAGEMENT",
     "PUBLIC",
     "READER",
     "STATES",
+    "check_hdlc_reply",
+    "hdlc_piece",
+    "seal",
+    "wrapper_piece",
     "A",
     "HdlcClient",
     "HdlcStation",
@@ -195,3 +201,64 @@ def corpus() -> list[bytes]:
 
 
 CORPUS = corpus()
+
+
+def seal(keys: Keys, plain: bytes) -> bytes:
+    """general-glo-ciphering fits any plaintext, even one whose tag a mutation changed."""
+    ic = keys.invocation_counter
+    keys.invocation_counter += 1
+    payload = gcm.protect(0x30, keys.system_title, ic, keys.ek, keys.ak, plain)
+    return A.GeneralGloCiphering(keys.system_title, 0x30, ic, payload).to_bytes()
+
+
+def wrapper_piece(rng: random.Random, client: MemoryClient) -> bytes:
+    """One piece of a wrapper session: a damaged request in a valid envelope (reaching the
+    decoder behind GCM), a damaged APDU in a valid wrapper, a damaged wrapper PDU, or noise."""
+    choice = rng.random()
+    if client.keys is not None and choice < 0.3:
+        return wrapped(client.client_sap, seal(client.keys, mutate(rng.choice(CORPUS[3:15]), rng)))
+    if choice < 0.6:
+        return wrapped(client.client_sap, mutate(rng.choice(CORPUS), rng))
+    if choice < 0.8:
+        return mutate(wrapped(client.client_sap, rng.choice(CORPUS)), rng)
+    return rng.randbytes(rng.randrange(0, 40))
+
+
+HDLC_OPS = ("i", "i", "i-mutated", "sealed", "snrm", "disc", "rr", "rnr", "junk", "cut", "damaged")
+
+
+def hdlc_piece(rng: random.Random, h: HdlcStation, op: str, keys: Keys | None = None) -> bytes:
+    """One piece of an HDLC session (``op`` from HDLC_OPS), numbered as the station's link
+    stands: I frames (valid, with a damaged APDU, or a damaged request in a valid ciphered
+    envelope), link commands, and noise, frames cut short or damaged."""
+    apdu = rng.choice(CORPUS)
+    if op == "sealed" and keys is not None:
+        apdu = seal(keys, mutate(rng.choice(CORPUS[3:15]), rng))
+    elif op == "i-mutated":
+        apdu = mutate(apdu, rng)
+    if op in ("i", "i-mutated", "sealed", "cut", "damaged"):
+        wire = h.i_frame(apdu)
+        if op == "cut":
+            return wire[:rng.randrange(1, len(wire))]
+        if op == "damaged":
+            return mutate(wire, rng)
+        h.vs = (h.vs + 1) & 7
+        return wire
+    if op == "snrm":
+        h.vs = h.vr = 0
+        return h.frame(Control(FrameKind.SNRM, True))
+    if op == "disc":
+        return h.frame(Control(FrameKind.DISC, True))
+    if op in ("rr", "rnr"):
+        kind = FrameKind.RR if op == "rr" else FrameKind.RNR
+        return h.frame(Control(kind, rng.random() < 0.8, 0, h.vr))
+    return rng.randbytes(rng.randrange(0, 40))
+
+
+def check_hdlc_reply(h: HdlcStation, wire: bytes) -> None:
+    """What the stack sent is frames it can name, for this client; follows its N(S)."""
+    for f in Framer().feed(wire):
+        c = Control.from_byte(f.control)
+        assert f.destination == h.me, f
+        if c.kind is FrameKind.I:
+            h.vr = (c.ns + 1) & 7

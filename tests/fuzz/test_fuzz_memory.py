@@ -18,7 +18,6 @@ from meter.errors import DecodeError, RemoteProtocolError
 from meter.link.hdlc.connection import HdlcServer
 from meter.link.hdlc.frame import Control, FrameKind
 from meter.link.wrapper import WrapperConnection
-from meter.security import gcm
 
 from .fuzzkit import (
     CLOCK,
@@ -28,24 +27,16 @@ from .fuzzkit import (
     STATES,
     A,
     HdlcStation,
-    Keys,
     Meter,
     make_aarq,
     mutate,
     wrapped,
+    wrapper_piece,
 )
 
 SNRM = Control(FrameKind.SNRM, True)
 #: Wall-clock budget of each seeded loop: bounded in count and in time.
 BUDGET_S = 4.0
-
-
-def seal(keys: Keys, plain: bytes) -> bytes:
-    """general-glo-ciphering fits any plaintext, even one whose tag a mutation changed."""
-    ic = keys.invocation_counter
-    keys.invocation_counter += 1
-    payload = gcm.protect(0x30, keys.system_title, ic, keys.ek, keys.ak, plain)
-    return A.GeneralGloCiphering(keys.system_title, 0x30, ic, payload).to_bytes()
 
 
 # --- (a) the wrapper framer, (b) decode_apdu: hypothesis ---------------------------------------
@@ -155,18 +146,7 @@ def test_wrapper_stack_in_every_state(tmp_path: Path, state: str) -> None:
         client = meter.connect(PUBLIC)
         STATES[state](meter, client)
         for _ in range(rng.randrange(1, 6)):
-            choice = rng.random()
-            if client.keys is not None and choice < 0.3:
-                # A valid envelope around a damaged request: reaches the decoder behind GCM.
-                wire = wrapped(client.client_sap, seal(client.keys, mutate(rng.choice(CORPUS[3:15]), rng)))
-            elif choice < 0.6:
-                apdu = mutate(rng.choice(CORPUS), rng)
-                wire = wrapped(client.client_sap, apdu)
-            elif choice < 0.8:
-                wire = mutate(wrapped(client.client_sap, rng.choice(CORPUS)), rng)
-            else:
-                wire = rng.randbytes(rng.randrange(0, 40))
-            client.stack.receive_data(wire, meter.timebase.now())
+            client.stack.receive_data(wrapper_piece(rng, client), meter.timebase.now())
         client.close()
     still_serves(meter)
     meter.close()
