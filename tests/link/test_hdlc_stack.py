@@ -138,3 +138,11 @@ def test_client_that_never_polls_gets_at_most_one_reply(line: Line) -> None:
             if c.kind is FrameKind.I:
                 replies, vr = replies + 1, (vr + 1) & 7
     assert replies <= 1  # the meter had queued all 1,000 replies
+
+
+def test_polls_piled_up_in_one_chunk_do_not_multiply_the_reply(line: Line) -> None:
+    line.send(SNRM)
+    line.send(i_frame(AARQ, 0, 0))
+    first = line.send(i_frame(GET_OBJECTS, 1, 1))
+    out = line.send(rr(1) * 1000)  # none acknowledges the segment: each asks for it again
+    assert out == first  # was 1,000 copies

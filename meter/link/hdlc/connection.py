@@ -29,7 +29,8 @@ state machine keeps:
    station is busy for new I frames (ISO/IEC 13239 receive-busy): it does not take them in
    (V(R) stays), answers their poll with RNR and sends the pending segments when polled with
    RR; the client sends its request again once the reply is through. A client that never
-   polls therefore holds one reply, not one per request.
+   polls therefore holds one reply, not one per request. Likewise polls piled up behind each
+   other in one chunk do not repeat I frames that have not even left yet.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class HdlcServer:
         self._poll = False
         self._peer_busy = False
         self._refused = False  # an I frame was refused: answer the poll with RNR
+        self._unsent: set[int] = set()  # N(S) of the I frames in _out
         self._frmr = b""
         self._last_frame = 0.0
         self._last_byte = 0.0
@@ -151,6 +153,7 @@ class HdlcServer:
             self._answer_poll()
         out = bytes(self._out)
         self._out.clear()
+        self._unsent.clear()
         return out
 
     def next_deadline(self) -> float | None:
@@ -323,12 +326,14 @@ class HdlcServer:
                     info, segmented = self._queue.popleft()
                     self._unacked.append((self._vs, info, segmented))
                     self._vs = (self._vs + 1) & 7
-            # Sending the whole outstanding list also retransmits what the client missed.
-            for i, (ns, info, segmented) in enumerate(self._unacked):
-                final = i == len(self._unacked) - 1
-                control = Control(FrameKind.I, final, ns, self._vr).to_byte()
+            # Sending the whole outstanding list also retransmits what the client missed, but
+            # not what has not even left yet: polls piled up in one chunk cannot multiply it.
+            frames = [u for u in self._unacked if u[0] not in self._unsent]
+            for i, (ns, info, segmented) in enumerate(frames):
+                control = Control(FrameKind.I, i == len(frames) - 1, ns, self._vr).to_byte()
                 self._out += HdlcFrame(self._peer(), self._local, control, info,
                                        segmented).to_bytes()
+                self._unsent.add(ns)
             if self._unacked:
                 return
         self._send_s(FrameKind.RR)
@@ -346,6 +351,7 @@ class HdlcServer:
         self.client_address = None
         self._vs = self._vr = self._va = 0
         self._unacked.clear()
+        self._unsent.clear()
         self._queue.clear()
         self._rx = None
         self._poll = self._peer_busy = self._refused = False
