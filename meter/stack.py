@@ -14,7 +14,7 @@ from collections.abc import Callable
 from meter.codec.obis import Obis
 from meter.errors import RemoteProtocolError
 from meter.link.hdlc.connection import HdlcConfig, HdlcServer
-from meter.link.hdlc.events import ApduReceived, Connected, Disconnected, HdlcEvent
+from meter.link.hdlc.events import ApduReceived, Connected, Disconnected
 from meter.link.wrapper import WrapperConnection, WrapperPdu
 from meter.server.association import ApplicationServer, Environment
 
@@ -84,12 +84,16 @@ class MeterStack:
 
     def _receive_hdlc(self, data: bytes, now: float) -> bytes:
         assert self._hdlc is not None
-        self._dispatch(self._hdlc.receive_data(data, now))
+        self._hdlc.receive_data(data, now)
+        self._serve_hdlc(now)
         return self._hdlc.data_to_send()
 
-    def _dispatch(self, events: list[HdlcEvent]) -> None:
+    def _serve_hdlc(self, now: float) -> None:
+        """Take up the link's events one by one, each APDU answered before the next event:
+        its reply then goes out on the link it came in on, even when a DISC or SNRM came
+        behind it in the same chunk."""
         assert self._hdlc is not None
-        for event in events:
+        while (event := self._hdlc.next_event(now)) is not None:
             if isinstance(event, ApduReceived):
                 response = self._apdu(event.client_address, event.apdu)
                 if response is not None:
@@ -104,7 +108,8 @@ class MeterStack:
     def handle_timer(self, now: float) -> bytes:
         if self._hdlc is None:
             return b""
-        self._dispatch(self._hdlc.handle_timer(now))
+        self._hdlc.handle_timer(now)
+        self._serve_hdlc(now)
         return self._hdlc.data_to_send()
 
     def connection_lost(self) -> None:

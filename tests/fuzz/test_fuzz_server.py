@@ -19,8 +19,7 @@ from support import ROOT, WrapperClient
 from meter.codec import axdr
 from meter.codec.obis import Obis
 
-from .fuzzkit import PUBLIC, hdlc_opening, mutate, wrapped
-from .test_fuzz_memory import CORPUS
+from .fuzzkit import CORPUS, PUBLIC, hdlc_opening, mutate, wrapped
 
 CLOCK = Obis.parse("0.0.1.0.0.255")
 CONNECTIONS = 300

@@ -44,9 +44,9 @@ class Client:
 
     def send_raw(self, wire: bytes) -> list[HdlcFrame]:
         self.now += 0.01
-        events = self.server.receive_data(wire, self.now)
-        self.events += events
-        for e in events:
+        self.server.receive_data(wire, self.now)
+        while (e := self.server.next_event(self.now)) is not None:
+            self.events.append(e)
             if isinstance(e, ApduReceived) and self.app is not None:
                 self.server.send_apdu(e.client_address, self.app(e.apdu))
         replies = Framer().feed(self.server.data_to_send())
@@ -100,6 +100,12 @@ class Client:
         return reply
 
 
+def drain(server: HdlcServer, data: bytes = b"", now: float = 0.0) -> list[HdlcEvent]:
+    """Every event ``data`` causes, for exchanges that answer nothing in between."""
+    server.receive_data(data, now)
+    return list(iter(lambda: server.next_event(now), None))
+
+
 def echo(apdu: bytes) -> bytes:
     return apdu[::-1] * 3
 
@@ -123,9 +129,9 @@ AARE_I = H("7E A0 37 03 03 30 EF CA E6 E7 00") + AARE + H("A1 DC 7E")
 
 def test_public_session_byte_exact() -> None:
     server = HdlcServer()
-    assert server.receive_data(SNRM_1BYTE, 0.0) == [Connected(1, 1)]
+    assert drain(server, SNRM_1BYTE, 0.0) == [Connected(1, 1)]
     assert server.data_to_send() == UA_1BYTE
-    [event] = server.receive_data(AARQ_I, 0.1)
+    [event] = drain(server, AARQ_I, 0.1)
     assert isinstance(event, ApduReceived) and event.apdu == AARQ_I[11:-3]
     server.send_apdu(1, AARE)
     assert server.data_to_send() == AARE_I
@@ -266,19 +272,21 @@ def test_inactivity_timeout() -> None:
     client = Client(server)
     client.connect()
     deadline = server.next_deadline()
-    assert deadline == pytest.approx(client.now + 10.0)
-    assert server.handle_timer(deadline - 0.001) == []
-    assert server.handle_timer(deadline) == [Disconnected(16, "inactivity timeout")]
+    assert deadline is not None and deadline == pytest.approx(client.now + 10.0)
+    server.handle_timer(deadline - 0.001)
+    assert drain(server) == []
+    server.handle_timer(deadline)
+    assert drain(server) == [Disconnected(16, "inactivity timeout")]
     assert server.state is State.DISCONNECTED and server.next_deadline() is None
 
 
 def test_inter_octet_timeout_discards_partial_frame() -> None:
     server = HdlcServer(HdlcConfig(inter_octet_timeout=0.5, inactivity_timeout=0))
-    assert server.receive_data(SNRM_1BYTE[:4], 1.0) == []
+    assert drain(server, SNRM_1BYTE[:4], 1.0) == []
     assert server.next_deadline() == 1.5
     server.handle_timer(1.5)
     assert server.next_deadline() is None
-    assert server.receive_data(SNRM_1BYTE[4:] + SNRM_1BYTE, 2.0) == [Connected(1, 1)]
+    assert drain(server, SNRM_1BYTE[4:] + SNRM_1BYTE, 2.0) == [Connected(1, 1)]
 
 
 # -- fuzzing ------------------------------------------------------------------------------------
@@ -310,7 +318,8 @@ def test_fuzz_every_state(state: str, chunks: list[bytes]) -> None:
     server, client = _server_in(state)
     for chunk in chunks:
         client.now += 0.1
-        for e in server.receive_data(chunk, client.now):
+        server.receive_data(chunk, client.now)
+        while (e := server.next_event(client.now)) is not None:
             if isinstance(e, ApduReceived):
                 server.send_apdu(e.client_address, b"\x01")
         for reply in Framer().feed(server.data_to_send()):
@@ -326,5 +335,56 @@ def test_mutated_frames_every_state(state: str, pos: int, value: int) -> None:
                                Control(FrameKind.I, True, 0, 0).to_byte(),
                                LLC_REQUEST + b"\xc0\x01\x00").to_bytes())
     wire[pos % len(wire)] = value
-    server.receive_data(bytes(wire), 1.0)
+    drain(server, bytes(wire), 1.0)
     server.data_to_send()
+
+
+session_frames = st.one_of(
+    valid_frames,
+    st.builds(lambda kind, pf, ns, nr, info: HdlcFrame(
+        HdlcAddress(1, 17, 4), HdlcAddress(16), Control(kind, pf, ns, nr).to_byte(),
+        LLC_REQUEST + info if kind is FrameKind.I else b"").to_bytes(),
+        st.sampled_from([FrameKind.I, FrameKind.I, FrameKind.RR, FrameKind.RNR, FrameKind.SNRM,
+                         FrameKind.DISC]),
+        st.booleans(), st.integers(0, 7), st.integers(0, 7), st.binary(max_size=40)),
+)
+
+
+def _run(state: str, chunks: list[bytes]) -> tuple[list[HdlcEvent], list[bytes]]:
+    server, _ = _server_in(state)
+    events: list[HdlcEvent] = []
+    out: list[bytes] = []
+    for chunk in chunks:
+        server.receive_data(chunk, 1.0)
+        while (e := server.next_event(1.0)) is not None:
+            events.append(e)
+            if isinstance(e, ApduReceived):
+                server.send_apdu(e.client_address, echo(e.apdu))
+        out += [f.to_bytes() for f in Framer().feed(server.data_to_send())]
+    return events, out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(STATES), st.lists(session_frames, min_size=1, max_size=8), st.data())
+def test_any_split_of_frames_acts_as_one_by_one(state: str, wires: list[bytes],
+                                                data: st.DataObject) -> None:
+    """Frames concatenated and cut anywhere: the same events as the frames fed one at a time,
+    and the same frames on the wire, each reply on the link its request came in on, except
+    that an I frame is not repeated for a poll that came before the frame even left."""
+    stream = b"".join(wires)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    events, sent = _run(state, chunks)
+    one_by_one, sent_one_by_one = _run(state, wires)
+    assert events == one_by_one
+    rest, skipped = iter(sent_one_by_one), []
+    for f in sent:  # the frames sent are those sent one by one, less some repeats
+        for g in rest:
+            if g == f:
+                break
+            skipped.append(g)
+        else:
+            raise AssertionError(f"{f.hex()} is not among the frames sent one by one")
+    skipped += list(rest)
+    assert all(Control.from_byte(HdlcFrame.from_bytes(f).control).kind is FrameKind.I
+               for f in skipped)

@@ -201,3 +201,80 @@ def test_mutated_frames(wire: bytes, pos: int, value: int) -> None:
     mutated[pos % len(wire)] = value
     for f in Framer().feed(bytes(mutated)):
         assert f.to_bytes() == bytes(mutated) or f.to_bytes() == wire
+
+
+# -- frame boundaries (issue 7 item 11) ---------------------------------------------------------
+
+@pytest.mark.parametrize("junk", [
+    H("7E A0 FF 00 01"),  # a false start claiming 255 bytes
+    H("7E A0 44 03 03 10 00 00 E6"),  # a plausible header whose HCS does not check
+    H("7E A0 07 03"),  # a no-information frame cut short
+    b"\x7e\xa0\xffgarbage\x7e\x7e",
+])
+def test_false_start_does_not_hold_good_frames(junk: bytes) -> None:
+    framer = Framer()
+    got = framer.feed(SNRM_1BYTE + junk + AARQ_I + junk + RR_NR1)
+    assert [f.to_bytes() for f in got] == [SNRM_1BYTE, AARQ_I, RR_NR1]
+
+
+def test_expire_releases_frames_behind_a_truncated_frame() -> None:
+    framer = Framer()
+    assert framer.feed(AARQ_I[:20] + SNRM_1BYTE + AARE_I[:30]) == []  # header of AARQ checks
+    assert framer.pending()
+    assert [f.to_bytes() for f in framer.expire()] == [SNRM_1BYTE]
+    assert not framer.pending()
+    assert [f.to_bytes() for f in framer.feed(RR_NR1)] == [RR_NR1]
+
+
+small_frames = frames.filter(lambda f: len(f.info) <= 2020).map(HdlcFrame.to_bytes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(small_frames, min_size=1, max_size=4), st.data())
+def test_any_split_gives_the_frames_one_by_one(wires: list[bytes], data: st.DataObject) -> None:
+    stream = b"".join(wires)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    framer = Framer()
+    got = [f for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)
+           for f in framer.feed(stream[a:b])]
+    assert [f.to_bytes() for f in got] == wires
+    assert not framer.pending()
+
+
+def no_frame(data: bytes) -> bool:
+    """Junk contains no frame, even between the flags of the frames around it."""
+    framer = Framer()
+    return not framer.feed(b"\x7e" + data + b"\x7e") and not framer.expire()
+
+
+# Junk: random bytes, false starts, frames cut short (whose header checks).
+junk = st.one_of(
+    st.binary(max_size=30),
+    st.binary(max_size=8).map(lambda b: b"\x7e\xa0" + b),
+    st.builds(lambda w, n: w[:min(n, len(w) - 1)], small_frames, st.integers(1, 60)),
+).filter(no_frame)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(small_frames, min_size=1, max_size=4), st.lists(junk, min_size=5, max_size=5),
+       st.integers(1, 64))
+def test_junk_never_loses_a_frame(wires: list[bytes], junks: list[bytes], chunk: int) -> None:
+    """Junk before, between and after frames: every frame comes out, in order; what a frame
+    cut short held back comes out at the latest when the inter-octet timeout expires it."""
+    stream = junks[0] + b"".join(w + j for w, j in zip(wires, junks[1:], strict=False))
+    framer = Framer()
+    got = [f for i in range(0, len(stream), chunk) for f in framer.feed(stream[i:i + chunk])]
+    got += framer.expire()
+    assert [f.to_bytes() for f in got] == wires
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(small_frames, min_size=1, max_size=4),
+       st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\x7e", b"")).filter(no_frame),
+                min_size=5, max_size=5), st.integers(1, 64))
+def test_junk_without_flags_holds_nothing_back(wires: list[bytes], junks: list[bytes],
+                                               chunk: int) -> None:
+    stream = junks[0] + b"".join(w + j for w, j in zip(wires, junks[1:], strict=False))
+    framer = Framer()
+    got = [f for i in range(0, len(stream), chunk) for f in framer.feed(stream[i:i + chunk])]
+    assert [f.to_bytes() for f in got] == wires

@@ -25,7 +25,8 @@ def test_dlms_cosem_client_session(physical: int | None) -> None:
     def roundtrip(frame: object) -> object:
         nonlocal now
         now += 0.1
-        for event in server.receive_data(client.send(frame), now):
+        server.receive_data(client.send(frame), now)
+        while (event := server.next_event(now)) is not None:
             if isinstance(event, ApduReceived):
                 server.send_apdu(event.client_address, bytes(300) + event.apdu)
         client.receive_data(server.data_to_send())

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import mutate
 
 from meter.errors import EncodeError
 from meter.link.iec62056_21 import (
@@ -95,3 +98,35 @@ def test_random_input_never_raises(chunks: list[bytes]) -> None:
         meter.receive_data(chunk, now)
         meter.handle_timer(now)
         meter.data_to_send()
+
+
+SIGN_ON = [b"/?!\r\n", b"\x06252\r\n"]
+IDENT = b"/ACE5\\2ACESM\r\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(SIGN_ON), st.integers(0, 2**32)), max_size=6),
+       st.data())
+def test_mutated_sign_on_never_wedges_the_port(pieces: list[tuple[bytes, int]],
+                                               data: st.DataObject) -> None:
+    """Sign-on messages damaged, repeated and cut anywhere: only the opening's own events come
+    out, nothing but the identification is sent, and once the timers have run a correct sign-on
+    opens the port (unless the damaged one already did)."""
+    stream = b""
+    for message, seed in pieces:
+        rng = random.Random(seed)
+        stream += mutate(message, rng) if rng.random() < 0.7 else message
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    meter = ModeEOpening()
+    now = 0.0
+    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        now += 0.2
+        for event in [*meter.receive_data(stream[a:b], now), *meter.handle_timer(now)]:
+            assert isinstance(event, BaudRateChange | EnterHdlc | Failed)
+        assert meter.data_to_send().replace(IDENT, b"") == b""  # one per request line
+    if meter.phase is Phase.HDLC:
+        return
+    meter.handle_timer(now + 2.0)
+    meter.receive_data(b"/?!\r\n", now + 3.0)
+    assert meter.data_to_send() == IDENT
+    assert meter.receive_data(b"\x06252\r\n", now + 3.5) == [BaudRateChange(9600), EnterHdlc(9600)]

@@ -33,8 +33,9 @@ from support.meter import (  # noqa: E402
     public,
     reader,
 )
+from support.mutate import mutate  # noqa: E402
 
 __all__ = ["LLS_SECRET", "MANAGEMENT", "PROFILE", "PUBLIC", "READER", "ROOT", "SERVER_TITLE", "SETUP",
            "START", "TOOLS", "WANTED", "ClientError", "FakeTimebase", "Keys", "MemoryClient", "Meter",
            "RecordingClient", "SocketClient", "WrapperClient", "connect", "hls_aarq", "initiate",
-           "make_aarq", "management", "next_ic", "public", "reader"]
+           "make_aarq", "management", "mutate", "next_ic", "public", "reader"]

@@ -1,12 +1,15 @@
 """HDLC secondary station in normal response mode (Green Book 8.4.3-8.4.5, IEC 62056-46 6.4).
 
-Sans-IO: bytes and ``now`` in, events and bytes out; timers through ``next_deadline`` and
-``handle_timer``. Rules the state machine keeps:
+Sans-IO: bytes and ``now`` in (``receive_data``), events out one at a time (``next_event``),
+bytes out (``data_to_send``); timers through ``next_deadline`` and ``handle_timer``. Rules the
+state machine keeps:
 
 1. The server only transmits when polled (P=1). Unnumbered responses (UA, DM, FRMR) answer
-   their command at once; the answer to a poll in an I or RR frame is produced by
-   :meth:`HdlcServer.data_to_send`, so the layer above can ``send_apdu`` for the
-   ``ApduReceived`` it just got and have the response go out as the reply to that poll.
+   their command at once; the answer to a poll in an I or RR frame is produced when the next
+   frame is taken up or by :meth:`HdlcServer.data_to_send`, so the layer above can
+   ``send_apdu`` for the ``ApduReceived`` it just got and have the response go out as the
+   reply to that poll. Frames are taken up one at a time, however they were chunked: a reply
+   goes out on the link its request came in on, before a DISC or SNRM behind it is looked at.
 2. A poll is answered with the I frames that are not yet acknowledged (go-back-N), else with up
    to ``window_tx`` new I frames, the last with F=1, else with RR. Segments of one APDU carry the
    S bit in the format field, all but the last.
@@ -21,7 +24,13 @@ Sans-IO: bytes and ``now`` in, events and bytes out; timers through ``next_deadl
 5. A frame from another client while connected, or any numbered or DISC frame while
    disconnected, is answered DM when it polls.
 6. No valid frame from the connected client for ``inactivity_timeout`` seconds disconnects.
-   A partial frame older than ``inter_octet_timeout`` is discarded.
+   A partial frame older than ``inter_octet_timeout`` is discarded (frames behind it are not).
+7. One reply at a time: while segments of a reply are not yet sent and acknowledged, the
+   station is busy for new I frames (ISO/IEC 13239 receive-busy): it does not take them in
+   (V(R) stays), answers their poll with RNR and sends the pending segments when polled with
+   RR; the client sends its request again once the reply is through. A client that never
+   polls therefore holds one reply, not one per request. Likewise polls piled up behind each
+   other in one chunk do not repeat I frames that have not even left yet.
 """
 
 from __future__ import annotations
@@ -97,21 +106,37 @@ class HdlcServer:
         self._unacked: list[tuple[int, bytes, bool]] = []  # (N(S), info, segmented)
         self._queue: deque[tuple[bytes, bool]] = deque()
         self._rx: bytearray | None = None  # reassembly of a segmented APDU
+        self._frames: deque[HdlcFrame] = deque()  # received, not yet taken up
+        self._events: deque[HdlcEvent] = deque()
         self._poll = False
         self._peer_busy = False
+        self._refused = False  # an I frame was refused: answer the poll with RNR
+        self._unsent: set[int] = set()  # N(S) of the I frames in _out
         self._frmr = b""
         self._last_frame = 0.0
         self._last_byte = 0.0
 
     # -- public API --------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes, now: float) -> list[HdlcEvent]:
-        events: list[HdlcEvent] = []
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Take bytes from the line; the frames they complete are taken up by next_event."""
         if data:
             self._last_byte = now
-        for frame in self._framer.feed(data):
-            self._on_frame(frame, now, events)
-        return events
+        self._frames += self._framer.feed(data)
+
+    def next_event(self, now: float) -> HdlcEvent | None:
+        """The next event of the received frames, or None when they are all taken up.
+
+        The layer above answers an ApduReceived (``send_apdu``) before asking for the next
+        event, so the reply answers its own poll, on its own link (rule 1).
+        """
+        while not self._events and self._frames:
+            if self._poll:
+                self._answer_poll()
+            events: list[HdlcEvent] = []
+            self._on_frame(self._frames.popleft(), now, events)
+            self._events += events
+        return self._events.popleft() if self._events else None
 
     def send_apdu(self, client_address: int, apdu: bytes) -> None:
         """Queue an APDU for the connected client; it goes out as the client polls."""
@@ -128,6 +153,7 @@ class HdlcServer:
             self._answer_poll()
         out = bytes(self._out)
         self._out.clear()
+        self._unsent.clear()
         return out
 
     def next_deadline(self) -> float | None:
@@ -138,16 +164,17 @@ class HdlcServer:
             deadlines.append(self._last_byte + self.config.inter_octet_timeout)
         return min(deadlines, default=None)
 
-    def handle_timer(self, now: float) -> list[HdlcEvent]:
-        events: list[HdlcEvent] = []
+    def handle_timer(self, now: float) -> None:
+        """Run the timers that are due; what they cause comes out of next_event."""
         if self._framer.pending() and now >= self._last_byte + self.config.inter_octet_timeout:
             log.debug("inter-octet timeout: discarding partial HDLC frame")
-            self._framer.reset()
+            self._frames += self._framer.expire()
         timeout = self.config.inactivity_timeout
         if self.state is not State.DISCONNECTED and timeout > 0 \
                 and now >= self._last_frame + timeout:
+            events: list[HdlcEvent] = []
             self._disconnect("inactivity timeout", events)
-        return events
+            self._events += events
 
     # -- frame dispatch ----------------------------------------------------------------------
 
@@ -236,6 +263,11 @@ class HdlcServer:
             else:
                 self._reject(frame, _FRMR_V)
             return
+        if self._queue or self._unacked:
+            log.info("I frame while a reply is pending: not taken in")
+            if control.pf:
+                self._refused = self._poll = True
+            return
         if self._rx is None:
             if frame.info[:3] != LLC_REQUEST:
                 log.info("I frame without LLC request header: FRMR")
@@ -284,22 +316,27 @@ class HdlcServer:
             return
         if self.state is not State.CONNECTED:
             return
+        if self._refused:
+            self._refused = False
+            self._send_s(FrameKind.RNR)
+            return
         if not self._peer_busy:
             if not self._unacked:
                 while self._queue and len(self._unacked) < self.params.window_tx:
                     info, segmented = self._queue.popleft()
                     self._unacked.append((self._vs, info, segmented))
                     self._vs = (self._vs + 1) & 7
-            # Sending the whole outstanding list also retransmits what the client missed.
-            for i, (ns, info, segmented) in enumerate(self._unacked):
-                final = i == len(self._unacked) - 1
-                control = Control(FrameKind.I, final, ns, self._vr).to_byte()
+            # Sending the whole outstanding list also retransmits what the client missed, but
+            # not what has not even left yet: polls piled up in one chunk cannot multiply it.
+            frames = [u for u in self._unacked if u[0] not in self._unsent]
+            for i, (ns, info, segmented) in enumerate(frames):
+                control = Control(FrameKind.I, i == len(frames) - 1, ns, self._vr).to_byte()
                 self._out += HdlcFrame(self._peer(), self._local, control, info,
                                        segmented).to_bytes()
+                self._unsent.add(ns)
             if self._unacked:
                 return
-        self._out += HdlcFrame(self._peer(), self._local,
-                               Control(FrameKind.RR, True, 0, self._vr).to_byte()).to_bytes()
+        self._send_s(FrameKind.RR)
 
     def _reject(self, frame: HdlcFrame, flags: int) -> None:
         log.info("HDLC frame reject: control 0x%02X flags 0x%02X", frame.control, flags)
@@ -314,12 +351,17 @@ class HdlcServer:
         self.client_address = None
         self._vs = self._vr = self._va = 0
         self._unacked.clear()
+        self._unsent.clear()
         self._queue.clear()
         self._rx = None
-        self._poll = self._peer_busy = False
+        self._poll = self._peer_busy = self._refused = False
 
     def _peer(self) -> HdlcAddress:
         return HdlcAddress(self.client_address or 0)
+
+    def _send_s(self, kind: FrameKind) -> None:
+        self._out += HdlcFrame(self._peer(), self._local,
+                               Control(kind, True, 0, self._vr).to_byte()).to_bytes()
 
     def _send_u(self, kind: FrameKind, destination: HdlcAddress, source: HdlcAddress,
                 info: bytes = b"") -> None:

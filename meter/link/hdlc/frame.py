@@ -155,7 +155,10 @@ class Framer:
 
     Handles garbage between frames, a flag shared between two frames, frames split over
     several chunks and several frames per chunk. Frames whose length, HCS or FCS do not check
-    are dropped silently, as HDLC requires; the stream resynchronises on the next flag.
+    are dropped silently, as HDLC requires, and the stream resynchronises on the next flag at
+    once: a flag only holds the bytes after it back while it can still open a frame, i.e. its
+    length is consistent with its addresses and, once the header is in, its HCS checks. A
+    frame with a good header that is cut short holds the stream until :meth:`expire`.
     """
 
     __slots__ = ("_buffer",)
@@ -174,18 +177,11 @@ class Framer:
                 pos = len(buf)
                 break
             pos = start
-            if len(buf) - start < 3:
-                break
-            fmt = buf[start + 1] << 8 | buf[start + 2]
-            length = fmt & 0x7FF
-            if fmt >> 12 != 0xA or length < _MIN_FRAME_LENGTH:
+            end = _frame_end(buf, start)
+            if end is None:
+                break  # a plausible frame start: wait for its bytes
+            if end < 0 or buf[end] != FLAG:
                 pos = start + 1  # not an opening flag (maybe a closing one): look further
-                continue
-            end = start + length + 1
-            if end >= len(buf):
-                break
-            if buf[end] != FLAG:
-                pos = start + 1
                 continue
             try:
                 frames.append(HdlcFrame.from_bytes(bytes(buf[start:end + 1])))
@@ -197,9 +193,54 @@ class Framer:
         del buf[:pos]
         return frames
 
+    def expire(self) -> list[HdlcFrame]:
+        """The inter-octet timeout: nothing buffered will be completed any more. The frames
+        found behind a frame start that never completed come out; the rest is dropped."""
+        frames: list[HdlcFrame] = []
+        while self.pending():
+            del self._buffer[0]  # the stalled opening flag (feed leaves the buffer at it)
+            frames += self.feed(b"")
+        self._buffer.clear()
+        return frames
+
     def pending(self) -> bool:
         """True while part of a frame is buffered (the inter-octet timer then runs)."""
         return any(b != FLAG for b in self._buffer)
 
-    def reset(self) -> None:
-        self._buffer.clear()
+
+def _frame_end(buf: bytearray, start: int) -> int | None:
+    """Index of the closing flag of the frame the flag at ``start`` opens; None while more
+    bytes are needed to tell, -1 when no frame starts there."""
+    if len(buf) - start < 3:
+        return None
+    fmt = buf[start + 1] << 8 | buf[start + 2]
+    length = fmt & 0x7FF
+    if fmt >> 12 != _FORMAT_TYPE_3 >> 4 or length < _MIN_FRAME_LENGTH:
+        return -1
+    end = start + 1 + length
+    # Header: format, destination (1, 2 or 4 bytes), source (likewise), control.
+    i = start + 3
+    for _ in range(2):
+        size = 0
+        while True:
+            if i >= end - 2:
+                return -1  # the addresses would run into the FCS
+            if i >= len(buf):
+                return None
+            size += 1
+            i += 1
+            if buf[i - 1] & 1:
+                break
+            if size == 4:
+                return -1
+        if size == 3:
+            return -1
+    hcs = i + 1  # past the control field
+    if hcs + 2 != end:  # an information field: HCS, at least one byte, FCS
+        if hcs + 5 > end:
+            return -1
+        if hcs + 2 > len(buf):
+            return None
+        if crc16_x25(bytes(buf[start + 1:hcs])) != buf[hcs] | buf[hcs + 1] << 8:
+            return -1
+    return end if end < len(buf) else None
