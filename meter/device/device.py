@@ -35,6 +35,7 @@ from meter.device.persist import StoredProfileBuffer, dump_json, encode_state, l
     object_key, restore_object
 from meter.metrology.engine import Engine, PqEvent
 from meter.persistence.counters import InvocationCounter, ReceivedCounter
+from meter.persistence.lock import StateLock
 from meter.persistence.store import Store
 from meter.profile import ObjectSpec, Profile
 from meter.profile import load as load_profile
@@ -109,6 +110,7 @@ class Device:
         self._last_snapshot = -math.inf
         self._demand_marks: dict[str, float] = {}
         self.security_failures = 0
+        self._lock: StateLock | None = None  # the state directory's, held until close()
         self._build()
         # The directory is fixed once built; its profiles are looked at before every request
         # (next capture boundary), so found once here rather than by a scan each time.
@@ -123,13 +125,31 @@ class Device:
 
     @classmethod
     def open(cls, profile: str | Path, state_dir: str | Path, timebase: Any, *,
-             history: float | None = None, metrology_mode: str | None = None) -> Device:
+             history: float | None = None, metrology_mode: str | None = None,
+             lock: StateLock | None = None) -> Device:
         """Open (or create) the meter whose state lives in ``state_dir``.
 
         ``history`` (seconds): on a fresh state directory, back-fill that much of the past.
+        ``lock``: the directory's lock if the caller took it already (else taken here); the
+        device holds it until :meth:`close`.
         """
         prof = load_profile(profile)
-        store = Store.open(state_dir)
+        lock = lock or StateLock.acquire(state_dir)
+        store: Store | None = None
+        try:
+            store = Store.open(state_dir)
+            device = cls._open(prof, store, timebase, history, metrology_mode)
+        except BaseException:
+            if store is not None:
+                store.close()
+            lock.release()
+            raise
+        device._lock = lock
+        return device
+
+    @classmethod
+    def _open(cls, prof: Profile, store: Store, timebase: Any, history: float | None,
+              metrology_mode: str | None) -> Device:
         saved = store.get("device/t")
         fresh = saved is None
         if saved is not None and float(saved) > timebase.now():
@@ -560,6 +580,10 @@ class Device:
 
     def close(self) -> None:
         self._metrology_read = True
-        self.commit()
-        self.store.close()
+        try:
+            self.commit()
+        finally:
+            self.store.close()
+            if self._lock is not None:
+                self._lock.release()
 
