@@ -69,7 +69,17 @@ SNAPSHOT_EVERY = 60.0
 #: providers), captures and snapshots still bring it exactly to ``t``; only PQ events may
 #: surface this much later.
 ENGINE_LAG = 2.0
+#: The clock's high-water mark: a time the meter has not answered past yet. It is reserved
+#: ahead the way the invocation counters are (meter/persistence/counters.py): committed before
+#: any response showing a later time leaves, ``clock_mark_ahead_s`` ahead ([limits]), so a
+#: crash never sets the clock back and costs one small write per that much simulated time.
+TIME_MARK = "device/t_mark"
+CLOCK_MARK_AHEAD_S = 10.0
 
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat()
 
 
 def _last_accepted_ic(ctx: SecurityContext) -> Callable[[], axdr.Data]:
@@ -111,6 +121,8 @@ class Device:
         self._demand_marks: dict[str, float] = {}
         self.security_failures = 0
         self._lock: StateLock | None = None  # the state directory's, held until close()
+        self._time_mark = -math.inf  # as persisted under TIME_MARK
+        self._mark_ahead = float(profile.limits.get("clock_mark_ahead_s", CLOCK_MARK_AHEAD_S))
         self._build()
         # The directory is fixed once built; its profiles are looked at before every request
         # (next capture boundary), so found once here rather than by a scan each time.
@@ -152,15 +164,18 @@ class Device:
               metrology_mode: str | None) -> Device:
         saved = store.get("device/t")
         fresh = saved is None
-        if saved is not None and float(saved) > timebase.now():
-            # Restarted with a --start behind what the meter already lived through.
-            log.warning("state is ahead of the requested start; continuing from the saved time")
-            timebase.resume_at(float(saved))
+        mark = -math.inf if saved is None else max(float(saved), float(store.get(TIME_MARK) or 0))
+        if mark > timebase.now():
+            # A --start behind what the meter lived through, or a restart right after a crash:
+            # the clock never reads earlier than a time it may have answered.
+            log.info("continuing from the saved time %s", _iso(mark))
+            timebase.resume_at(mark)
         mode = metrology_mode or ("realtime" if getattr(timebase, "scale", 1.0) <= 10 else "fast")
         now = timebase.now()
         start = now - history if (fresh and history) else now
         device = cls(prof, store, lambda: start, metrology_mode=mode)
         device._time_source = timebase.now
+        device._time_mark = mark
         if fresh and history:
             log.info("back-filling %.0f s of history", history)
             device._engine.mode = "fast"
@@ -562,6 +577,9 @@ class Device:
             items["device/t"] = repr(self.t).encode()
             self._metrology_read = False
             self._last_snapshot = self.t
+        if self.t > self._time_mark:
+            self._time_mark = self.t + self._mark_ahead
+            items[TIME_MARK] = repr(self._time_mark).encode()
         if items:
             self.store.put_many(items)
             self._saved.update(states)
@@ -582,6 +600,8 @@ class Device:
         self._metrology_read = True
         try:
             self.commit()
+            # Stopped cleanly: nothing was answered past t, so a restart resumes exactly there.
+            self.store.put(TIME_MARK, repr(self.t).encode())
         finally:
             self.store.close()
             if self._lock is not None:
