@@ -106,7 +106,7 @@ class MeterService:
         self._timebase = timebase
         self._opening_factory = opening_factory
         self._servers: list[asyncio.Server] = []
-        self._bound: dict[str, tuple[str, int]] = {}  # "tcp"/"hdlc" -> where it listens
+        self._bound: dict[str, tuple[str, int]] = {}  # "tcp"/"hdlc-tcp" -> where it listens
         self._closers: list[Callable[[], None]] = []
         self._tick_timer: SimTimer | None = None
 
@@ -114,10 +114,10 @@ class MeterService:
         """Bind the TCP listeners without accepting yet: a port in use fails here, before the
         device is opened (and writes to its state). On failure, closes what was bound."""
         try:
-            if config.tcp is not None:
-                self._bound["tcp"] = await self._tcp(config.tcp, "wrapper", "tcp")
-            if config.hdlc_tcp is not None:
-                self._bound["hdlc"] = await self._tcp(config.hdlc_tcp, "hdlc", "hdlc-tcp")
+            for label, framing, address in (("tcp", "wrapper", config.tcp),
+                                            ("hdlc-tcp", "hdlc", config.hdlc_tcp)):
+                if address is not None:
+                    self._bound[label] = await self._tcp(address, framing, label)
         except BaseException:
             await self.aclose()
             raise
@@ -134,6 +134,8 @@ class MeterService:
                 await self.bind(config)
             for server in self._servers:
                 await server.start_serving()
+            for label, (host, port) in self._bound.items():
+                log.info("%s: listening on %s:%d", label, host, port)
             serial = None
             if config.serial is not None:
                 serial = self._serial(loop, config.serial, config.serial_baud)
@@ -143,7 +145,7 @@ class MeterService:
             raise
         self._tick_timer = SimTimer(loop, self._timebase, self._tick)
         self._tick()
-        return Ready(tcp=self._bound.get("tcp"), hdlc_tcp=self._bound.get("hdlc"), serial=serial,
+        return Ready(tcp=self._bound.get("tcp"), hdlc_tcp=self._bound.get("hdlc-tcp"), serial=serial,
                      optical=optical)
 
     async def aclose(self) -> None:
