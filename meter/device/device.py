@@ -31,12 +31,12 @@ from meter.cosem.registry import CURRENT_ASSOCIATION, ObjectDirectory
 from meter.cosem.security_setup import SecuritySetup
 from meter.device import build
 from meter.device.keys import KeyManager, stored_keys
-from meter.device.persist import StoredProfileBuffer, dump_json, encode_state, load_json, \
-    object_key, restore_object
+from meter.device.persist import StoredProfileBuffer, decode_state, dump_json, encode_state, \
+    load_json, object_key, restore_object
 from meter.metrology.engine import Engine, PqEvent
 from meter.persistence.counters import InvocationCounter, ReceivedCounter
 from meter.persistence.lock import StateLock
-from meter.persistence.store import Store
+from meter.persistence.store import Store, StoreError
 from meter.profile import ObjectSpec, Profile
 from meter.profile import load as load_profile
 from meter.server.association import ClientPolicy
@@ -111,7 +111,7 @@ class Device:
         self._dirty: set[CosemObject] = set()
         # Object states as last written: an object marked changed whose state is the same
         # (a successful login resetting a zero failure count) costs no SQLite transaction.
-        self._saved: dict[str, bytes] = {}
+        self._saved: dict[str, bytes] = {}  # filled at the end of __init__
         self._buffers: list[StoredProfileBuffer] = []
         self._policies: dict[int, ClientPolicy] = {}
         self._templates: dict[int, AssociationLN] = {}
@@ -132,6 +132,9 @@ class Device:
         self._bind_sources()
         self._restore()
         self._key_managers = self._install_key_managers()
+        # What the store holds (or the profile's values, for objects it has none of yet): a
+        # change the store refuses is undone to this (persist).
+        self._saved = {object_key(o): encode_state(o.dump_state()) for o in self.directory}
 
     # --- construction --------------------------------------------------------------------
 
@@ -470,7 +473,7 @@ class Device:
         return self._security[setup]
 
     def context(self, association: AssociationLN | None) -> Context:
-        return Context(self.directory, association, self.log_event, self._dirty.add)
+        return Context(self.directory, association, self.log_event, self._dirty.add, self.persist)
 
     def make_context(self, association: AssociationLN) -> Context:
         return self.context(association)
@@ -560,31 +563,50 @@ class Device:
         # come into force now, never for the response to the key_transfer itself.
         for manager in self._key_managers:
             manager.apply_pending()
-        if self._metrology_read:
+        snapshot = self._metrology_read
+        if snapshot:
             self._engine_to(self.t)  # the snapshot goes with device/t (PQ events dirty objects)
-        states: dict[str, bytes] = {}
-        for obj in self._dirty:
-            key, state = object_key(obj), encode_state(obj.dump_state())
-            if self._saved.get(key) != state:
-                states[key] = state
-        self._dirty.clear()
-        items = dict(states)
-        if self._metrology_read:
+        items: dict[str, bytes] = {}
+        if snapshot:
             snap = self._engine.snapshot()
             snap["origin"] = self._engine.origin
             items["metrology"] = dump_json(snap)
             items["device/demand"] = dump_json(self._demand_marks)
             items["device/t"] = repr(self.t).encode()
+        mark = self.t + self._mark_ahead if self.t > self._time_mark else None
+        if mark is not None:
+            items[TIME_MARK] = repr(mark).encode()
+        self.persist(items)
+        if snapshot:
             self._metrology_read = False
             self._last_snapshot = self.t
-        if self.t > self._time_mark:
-            self._time_mark = self.t + self._mark_ahead
-            items[TIME_MARK] = repr(self._time_mark).encode()
-        if items:
-            self.store.put_many(items)
-            self._saved.update(states)
+        if mark is not None:
+            self._time_mark = mark
         for buf in self._buffers:
             buf.flush()
+
+    def persist(self, items: dict[str, bytes] | None = None) -> None:
+        """Write the changed objects' states (and ``items``) in one transaction. If the store
+        refuses (disk full), the objects go back to their stored states and StoreError is
+        raised: a change the store does not hold must not take effect, now or after a restart."""
+        dirty = set(self._dirty)
+        self._dirty.clear()
+        states = {}
+        for obj in dirty:
+            key, state = object_key(obj), encode_state(obj.dump_state())
+            if self._saved.get(key) != state:
+                states[key] = state
+        if not (states or items):
+            return
+        try:
+            self.store.put_many({**states, **(items or {})})
+        except StoreError:
+            for obj in dirty:
+                saved = self._saved.get(object_key(obj))
+                if saved is not None:
+                    obj.load_state(decode_state(saved))
+            raise
+        self._saved.update(states)
 
     def tick(self, now: float) -> None:
         self.advance(now)
