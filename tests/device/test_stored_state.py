@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from support import Meter
+from support.faults import DiskFull
 
 from meter.codec import axdr
 from meter.errors import DataAccessResult
@@ -127,21 +128,6 @@ def test_a_state_of_the_previous_version_opens_with_its_registers(state: Path) -
     meter.close()
     metrology_digit(state)  # and from now on checked
     refused_start(state, "--tcp", "127.0.0.1:0")
-
-
-class DiskFull:
-    """The store's SQLite connection, whose every COMMIT fails as on a full disk."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
-        if sql == "COMMIT":
-            raise sqlite3.OperationalError("database or disk is full")
-        return self._db.execute(sql, *args)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._db, name)
 
 
 def test_a_set_the_store_cannot_commit_does_not_take_effect(tmp_path: Path) -> None:
