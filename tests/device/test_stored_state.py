@@ -137,6 +137,7 @@ def test_a_set_the_store_cannot_commit_does_not_take_effect(tmp_path: Path) -> N
     store = meter.device.store
     db = store._db
     store._db = DiskFull(db)  # type: ignore[assignment]
+    meter.timebase.t += 60  # the clock's mark is due too: the commit after the answer fails as well
     try:
         assert m.set(8, CLOCK, TIME_ZONE, axdr.Long(-60)) == DataAccessResult.TEMPORARY_FAILURE
     finally:
