@@ -25,7 +25,9 @@ from meter import __version__
 from meter import profile as profiles
 from meter.errors import MeterError
 from meter.link.iec62056_21 import ModeEOpening
+from meter.persistence.lock import StateLock
 from meter.timebase import Timebase
+from meter.transport.service import Device as ServedDevice
 from meter.transport.service import MeterService, ServeConfig, loop_factory
 from meter.transport.tcp import DEFAULT_HOST, DEFAULT_PORT, parse_host_port
 
@@ -170,7 +172,6 @@ def _serve(args: argparse.Namespace) -> int:
     profile_path = profiles.resolve(args.profile)
     profile = profiles.load(profile_path)
     state = args.state or _state_dir(str(profile.meter["serial"]))
-    state.mkdir(parents=True, exist_ok=True)
     tcp = args.tcp
     if tcp is None and not (args.hdlc_over_tcp or args.serial or args.optical):
         tcp = (DEFAULT_HOST, DEFAULT_PORT)
@@ -182,13 +183,30 @@ def _serve(args: argparse.Namespace) -> int:
         optical=args.optical,
     )
     timebase = Timebase(start=args.start, scale=args.time_scale)
-    device = Device.open(profile_path, state, timebase, history=args.history)
+    # Start-up order (issue 7): the state directory's lock first (one meter per state: two
+    # would reuse invocation counters), the listeners next (a port in use fails before the
+    # state is touched), and only then the device (keys made, power events logged).
+    lock = StateLock.acquire(state)
+    device: Device | None = None
+    opening = False
+
+    def open_device() -> Device:
+        nonlocal device, opening
+        opening = True
+        device = Device.open(profile_path, state, timebase, history=args.history, lock=lock)
+        return device
+
     try:
-        service = MeterService(device, timebase, _opening_factory(profile))
+        service = MeterService(None, timebase, _opening_factory(profile))
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            runner.run(_run(service, config))
+            runner.run(_run(service, config, open_device))
     finally:
-        device.close()
+        if device is not None:
+            device.close()  # releases the lock
+        elif opening:
+            lock.release()
+        else:
+            lock.discard()  # nothing was written: leave the state directory as it was
     return 0
 
 
@@ -197,13 +215,15 @@ def _opening_factory(profile: profiles.Profile) -> Callable[[], ModeEOpening]:
     return lambda: ModeEOpening(manufacturer=manufacturer)
 
 
-async def _run(service: MeterService, config: ServeConfig) -> None:
+async def _run(service: MeterService, config: ServeConfig,
+               open_device: Callable[[], ServedDevice]) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    ready = await service.start(config)
+    await service.bind(config)
     try:
+        ready = await service.start(config, open_device())
         # Program output, not a log record: tests and tools wait for this one line.
         sys.stdout.write(ready.line() + "\n")
         sys.stdout.flush()

@@ -73,6 +73,11 @@ class SecurityError(MeterError):
     """Authentication or decryption failed, or a security policy was not met."""
 
 
+class StoreError(MeterError):
+    """The state store cannot be opened, read or written, or what it holds is corrupt. Defined
+    here (raised by meter.persistence) so the service layer can answer a failed commit."""
+
+
 class AccessError(MeterError):
     """A COSEM attribute or method access that fails with a wire result code."""
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from meter.codec.obis import Obis
-from meter.errors import RemoteProtocolError
+from meter.errors import RemoteProtocolError, StoreError
 from meter.link.hdlc.connection import HdlcConfig, HdlcServer
 from meter.link.hdlc.events import ApduReceived, Connected, Disconnected
 from meter.link.wrapper import WrapperConnection, WrapperPdu
@@ -54,7 +54,14 @@ class MeterStack:
     def _apdu(self, client: int, apdu: bytes) -> bytes | None:
         self._before()
         response = self._server.handle(client, apdu)
-        self._commit()
+        try:
+            self._commit()
+        except StoreError as exc:
+            # What the request changed was stored, or undone and answered as a failure, before
+            # its result (Context.persist); what failed here is the meter's own state (metrology
+            # snapshot, clock mark, profile rows), which the next commit retries. The client
+            # still gets its answer.
+            log.error("state not stored after a request from client %d: %s", client, exc)
         return response
 
     def receive_data(self, data: bytes, now: float) -> bytes:

@@ -106,6 +106,10 @@ def _no_change(obj: CosemObject) -> None:
     pass
 
 
+def _no_persist() -> None:
+    pass
+
+
 @dataclass(slots=True)
 class Context:
     """What an object may see of the world during one request (or one device-internal call)."""
@@ -117,10 +121,13 @@ class Context:
     log_event: Callable[[Obis, int], None] = _no_event
     #: The object's persistent state changed; persist it before the response goes out.
     changed: Callable[[CosemObject], None] = _no_change
+    #: Persist what changed now (after a SET or ACTION, before its result is answered); raises
+    #: StoreError, with the changes undone, when the store cannot take them (disk full).
+    persist: Callable[[], None] = _no_persist
 
     def internal(self) -> Context:
         """The same world, without the requesting association (for captures by an object)."""
-        return Context(self.directory, None, self.log_event, self.changed)
+        return Context(self.directory, None, self.log_event, self.changed, self.persist)
 
 
 MethodHandler = Callable[[Data | None, Context], Data | None]

@@ -31,11 +31,12 @@ from meter.cosem.registry import CURRENT_ASSOCIATION, ObjectDirectory
 from meter.cosem.security_setup import SecuritySetup
 from meter.device import build
 from meter.device.keys import KeyManager, stored_keys
-from meter.device.persist import StoredProfileBuffer, dump_json, encode_state, load_json, \
-    object_key, restore_object
+from meter.device.persist import StoredProfileBuffer, decode_state, dump_json, encode_state, \
+    load_json, object_key, restore_object
 from meter.metrology.engine import Engine, PqEvent
 from meter.persistence.counters import InvocationCounter, ReceivedCounter
-from meter.persistence.store import Store
+from meter.persistence.lock import StateLock
+from meter.persistence.store import Store, StoreError
 from meter.profile import ObjectSpec, Profile
 from meter.profile import load as load_profile
 from meter.server.association import ClientPolicy
@@ -68,7 +69,17 @@ SNAPSHOT_EVERY = 60.0
 #: providers), captures and snapshots still bring it exactly to ``t``; only PQ events may
 #: surface this much later.
 ENGINE_LAG = 2.0
+#: The clock's high-water mark: a time the meter has not answered past yet. It is reserved
+#: ahead the way the invocation counters are (meter/persistence/counters.py): committed before
+#: any response showing a later time leaves, ``clock_mark_ahead_s`` ahead ([limits]), so a
+#: crash never sets the clock back and costs one small write per that much simulated time.
+TIME_MARK = "device/t_mark"
+CLOCK_MARK_AHEAD_S = 10.0
 
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat()
 
 
 def _last_accepted_ic(ctx: SecurityContext) -> Callable[[], axdr.Data]:
@@ -100,7 +111,7 @@ class Device:
         self._dirty: set[CosemObject] = set()
         # Object states as last written: an object marked changed whose state is the same
         # (a successful login resetting a zero failure count) costs no SQLite transaction.
-        self._saved: dict[str, bytes] = {}
+        self._saved: dict[str, bytes] = {}  # filled at the end of __init__
         self._buffers: list[StoredProfileBuffer] = []
         self._policies: dict[int, ClientPolicy] = {}
         self._templates: dict[int, AssociationLN] = {}
@@ -109,6 +120,9 @@ class Device:
         self._last_snapshot = -math.inf
         self._demand_marks: dict[str, float] = {}
         self.security_failures = 0
+        self._lock: StateLock | None = None  # the state directory's, held until close()
+        self._time_mark = -math.inf  # as persisted under TIME_MARK
+        self._mark_ahead = float(profile.limits.get("clock_mark_ahead_s", CLOCK_MARK_AHEAD_S))
         self._build()
         # The directory is fixed once built; its profiles are looked at before every request
         # (next capture boundary), so found once here rather than by a scan each time.
@@ -118,29 +132,53 @@ class Device:
         self._bind_sources()
         self._restore()
         self._key_managers = self._install_key_managers()
+        # What the store holds (or the profile's values, for objects it has none of yet): a
+        # change the store refuses is undone to this (persist).
+        self._saved = {object_key(o): encode_state(o.dump_state()) for o in self.directory}
 
     # --- construction --------------------------------------------------------------------
 
     @classmethod
     def open(cls, profile: str | Path, state_dir: str | Path, timebase: Any, *,
-             history: float | None = None, metrology_mode: str | None = None) -> Device:
+             history: float | None = None, metrology_mode: str | None = None,
+             lock: StateLock | None = None) -> Device:
         """Open (or create) the meter whose state lives in ``state_dir``.
 
         ``history`` (seconds): on a fresh state directory, back-fill that much of the past.
+        ``lock``: the directory's lock if the caller took it already (else taken here); the
+        device holds it until :meth:`close`.
         """
         prof = load_profile(profile)
-        store = Store.open(state_dir)
+        lock = lock or StateLock.acquire(state_dir)
+        store: Store | None = None
+        try:
+            store = Store.open(state_dir)
+            device = cls._open(prof, store, timebase, history, metrology_mode)
+        except BaseException:
+            if store is not None:
+                store.close()
+            lock.release()
+            raise
+        device._lock = lock
+        return device
+
+    @classmethod
+    def _open(cls, prof: Profile, store: Store, timebase: Any, history: float | None,
+              metrology_mode: str | None) -> Device:
         saved = store.get("device/t")
         fresh = saved is None
-        if saved is not None and float(saved) > timebase.now():
-            # Restarted with a --start behind what the meter already lived through.
-            log.warning("state is ahead of the requested start; continuing from the saved time")
-            timebase.resume_at(float(saved))
+        mark = -math.inf if saved is None else max(float(saved), float(store.get(TIME_MARK) or 0))
+        if mark > timebase.now():
+            # A --start behind what the meter lived through, or a restart right after a crash:
+            # the clock never reads earlier than a time it may have answered.
+            log.info("continuing from the saved time %s", _iso(mark))
+            timebase.resume_at(mark)
         mode = metrology_mode or ("realtime" if getattr(timebase, "scale", 1.0) <= 10 else "fast")
         now = timebase.now()
         start = now - history if (fresh and history) else now
         device = cls(prof, store, lambda: start, metrology_mode=mode)
         device._time_source = timebase.now
+        device._time_mark = mark
         if fresh and history:
             log.info("back-filling %.0f s of history", history)
             device._engine.mode = "fast"
@@ -435,7 +473,7 @@ class Device:
         return self._security[setup]
 
     def context(self, association: AssociationLN | None) -> Context:
-        return Context(self.directory, association, self.log_event, self._dirty.add)
+        return Context(self.directory, association, self.log_event, self._dirty.add, self.persist)
 
     def make_context(self, association: AssociationLN) -> Context:
         return self.context(association)
@@ -525,28 +563,50 @@ class Device:
         # come into force now, never for the response to the key_transfer itself.
         for manager in self._key_managers:
             manager.apply_pending()
-        if self._metrology_read:
+        snapshot = self._metrology_read
+        if snapshot:
             self._engine_to(self.t)  # the snapshot goes with device/t (PQ events dirty objects)
-        states: dict[str, bytes] = {}
-        for obj in self._dirty:
-            key, state = object_key(obj), encode_state(obj.dump_state())
-            if self._saved.get(key) != state:
-                states[key] = state
-        self._dirty.clear()
-        items = dict(states)
-        if self._metrology_read:
+        items: dict[str, bytes] = {}
+        if snapshot:
             snap = self._engine.snapshot()
             snap["origin"] = self._engine.origin
             items["metrology"] = dump_json(snap)
             items["device/demand"] = dump_json(self._demand_marks)
             items["device/t"] = repr(self.t).encode()
+        mark = self.t + self._mark_ahead if self.t > self._time_mark else None
+        if mark is not None:
+            items[TIME_MARK] = repr(mark).encode()
+        self.persist(items)
+        if snapshot:
             self._metrology_read = False
             self._last_snapshot = self.t
-        if items:
-            self.store.put_many(items)
-            self._saved.update(states)
+        if mark is not None:
+            self._time_mark = mark
         for buf in self._buffers:
             buf.flush()
+
+    def persist(self, items: dict[str, bytes] | None = None) -> None:
+        """Write the changed objects' states (and ``items``) in one transaction. If the store
+        refuses (disk full), the objects go back to their stored states and StoreError is
+        raised: a change the store does not hold must not take effect, now or after a restart."""
+        dirty = set(self._dirty)
+        self._dirty.clear()
+        states = {}
+        for obj in dirty:
+            key, state = object_key(obj), encode_state(obj.dump_state())
+            if self._saved.get(key) != state:
+                states[key] = state
+        if not (states or items):
+            return
+        try:
+            self.store.put_many({**states, **(items or {})})
+        except StoreError:
+            for obj in dirty:
+                saved = self._saved.get(object_key(obj))
+                if saved is not None:
+                    obj.load_state(decode_state(saved))
+            raise
+        self._saved.update(states)
 
     def tick(self, now: float) -> None:
         self.advance(now)
@@ -560,6 +620,12 @@ class Device:
 
     def close(self) -> None:
         self._metrology_read = True
-        self.commit()
-        self.store.close()
+        try:
+            self.commit()
+            # Stopped cleanly: nothing was answered past t, so a restart resumes exactly there.
+            self.store.put(TIME_MARK, repr(self.t).encode())
+        finally:
+            self.store.close()
+            if self._lock is not None:
+                self._lock.release()
 

@@ -8,15 +8,12 @@ batched until the next commit, which happens before any response leaves the mete
 from __future__ import annotations
 
 import json
-import logging
 
 from meter.codec import axdr
 from meter.cosem.base import CosemObject
 from meter.cosem.profile_buffer import MemoryProfileBuffer
-from meter.errors import DecodeError
+from meter.errors import DecodeError, StoreError
 from meter.persistence.store import Store
-
-log = logging.getLogger(__name__)
 
 
 def encode_state(state: dict[int, axdr.Data]) -> bytes:
@@ -37,13 +34,15 @@ def object_key(obj: CosemObject) -> str:
 
 
 def restore_object(store: Store, obj: CosemObject) -> None:
+    """Load ``obj``'s stored state; a state that does not load is a refusal, not a default
+    (serving the profile's values in place of stored ones would be silent data loss)."""
     raw = store.get(object_key(obj))
     if raw is None:
         return
     try:
         obj.load_state(decode_state(raw))
     except (DecodeError, ValueError, TypeError, AttributeError) as exc:
-        log.error("stored state of %s unreadable, keeping the profile's: %s", obj.logical_name, exc)
+        raise StoreError(f"{store.path}: stored state of {obj.logical_name} unreadable: {exc}") from exc
 
 
 class StoredProfileBuffer(MemoryProfileBuffer):
@@ -105,6 +104,5 @@ def load_json(store: Store, key: str) -> object | None:
     try:
         loaded: object = json.loads(raw)
         return loaded
-    except ValueError:
-        log.error("stored %s unreadable, ignored", key)
-        return None
+    except ValueError as exc:
+        raise StoreError(f"{store.path}: stored {key!r} unreadable: {exc}") from exc

@@ -101,7 +101,9 @@ class ReceivedCounter:
     into a shared file mapping is in the page cache the moment it is made, so it survives a
     kill -9 like a committed SQLite transaction does -- at ~0.3 µs instead of ~16 µs on every
     ciphered request. A value once kept in the SQLite store (older state directories) is read
-    once and carried over.
+    once and carried over. The store records that the file exists (``<key>/file``): a file
+    gone missing or cut short later is a refusal to start, not a reset that would accept
+    replayed requests again.
     """
 
     __slots__ = ("_cell", "_last")
@@ -110,6 +112,10 @@ class ReceivedCounter:
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in store_key)
         path = store.path.parent / f"{name}.ctr"
         legacy = _load(store, store_key)
+        created = f"{store_key}/file"
+        if store.get(created) is not None and not (path.exists() and path.stat().st_size >= _WIDTH):
+            raise StoreError(f"receive counter file {path} is missing or cut short although the "
+                             "state says it existed: restore it (a reset would accept replays)")
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
@@ -120,6 +126,8 @@ class ReceivedCounter:
                 os.close(fd)
         except OSError as exc:
             raise StoreError(f"cannot map counter file {path}: {exc}") from exc
+        if store.get(created) is None:  # after the file exists: a crash between leaves no refusal
+            store.put(created, b"\x01", durable=True)
         # The cell holds last + 1, so a fresh (zero-filled) file means "nothing accepted".
         self._last = int.from_bytes(self._cell[:_WIDTH], "big") - 1
         if legacy is not None:  # carried over once; a later reset() must not bring it back

@@ -10,19 +10,27 @@ Two shapes of data:
 - append-only profile rows ``(timestamp, bytes)`` per named table, kept in insertion order.
 
 Every public call is one transaction, so a crash leaves either all or none of it.
+
+Every record carries a checksum (BLAKE2b-64 over its key or table, timestamp and bytes), checked
+on every read and over the whole store at open: a changed byte, or a record moved to another key,
+is a StoreError (the meter refuses to start or serve), never a value served. It protects against
+damage (disk, editing), not an attacker with write access to the file, who could recompute it.
+A store of the previous version (no checksums) gets them on first open.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sqlite3
+import struct
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from meter.errors import MeterError
+from meter.errors import StoreError
 
 __all__ = ["DB_NAME", "Store", "StoreError"]
 
@@ -33,20 +41,27 @@ DB_NAME = "meter.sqlite3"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
     key TEXT PRIMARY KEY,
-    value BLOB NOT NULL
+    value BLOB NOT NULL,
+    sum BLOB
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS profile_rows (
     id INTEGER PRIMARY KEY,
     tbl TEXT NOT NULL,
     ts REAL NOT NULL,
-    data BLOB NOT NULL
+    data BLOB NOT NULL,
+    sum BLOB
 );
 CREATE INDEX IF NOT EXISTS profile_rows_tbl ON profile_rows (tbl, id);
 """
 
 
-class StoreError(MeterError):
-    """The state database cannot be opened, read or written."""
+def _kv_sum(key: str, value: bytes) -> bytes:
+    return hashlib.blake2b(key.encode() + b"\0" + value, digest_size=8, person=b"acesm-kv").digest()
+
+
+def _row_sum(table: str, ts: float, data: bytes) -> bytes:
+    return hashlib.blake2b(table.encode() + b"\0" + struct.pack(">d", ts) + data, digest_size=8,
+                           person=b"acesm-row").digest()
 
 
 class Store:
@@ -73,8 +88,13 @@ class Store:
                 raise StoreError(f"{self.path}: WAL journal not available (got {mode})")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(_SCHEMA)
+            damage = self._db.execute("PRAGMA quick_check").fetchone()[0]
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
+        if damage != "ok":
+            raise StoreError(f"{self.path}: the database is damaged ({damage})")
+        self._add_checksums()
+        self.verify()
         log.debug("opened store %s (synchronous=%s)", self.path, synchronous)
 
     @classmethod
@@ -86,6 +106,34 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot create state directory {directory}: {exc}") from exc
         return cls(directory / DB_NAME, synchronous=synchronous)
+
+    def _add_checksums(self) -> None:
+        """Migrate a store of the previous version: add the checksum column and fill it."""
+        columns = {str(r[1]) for r in self._query("PRAGMA table_info(kv)", ())}
+        if "sum" in columns:
+            return
+        with self._transaction(durable=True) as db:
+            db.execute("ALTER TABLE kv ADD COLUMN sum BLOB")
+            db.execute("ALTER TABLE profile_rows ADD COLUMN sum BLOB")
+            db.executemany("UPDATE kv SET sum = ? WHERE key = ?", [
+                (_kv_sum(k, bytes(v)), k) for k, v in db.execute("SELECT key, value FROM kv")])
+            db.executemany("UPDATE profile_rows SET sum = ? WHERE id = ?", [
+                (_row_sum(t, float(ts), bytes(d)), i)
+                for i, t, ts, d in db.execute("SELECT id, tbl, ts, data FROM profile_rows")])
+        log.info("%s: checksums added to the stored records (first open by this version)", self.path)
+
+    def verify(self) -> None:
+        """Check every record's checksum; raises StoreError naming the first bad one."""
+        for key, value, total in self._query("SELECT key, value, sum FROM kv", ()):
+            self._check(total, _kv_sum(key, bytes(value)), f"record {key!r}")
+        for i, table, ts, data, total in self._query(
+                "SELECT id, tbl, ts, data, sum FROM profile_rows", ()):
+            self._check(total, _row_sum(table, float(ts), bytes(data)), f"{table} row {i}")
+
+    def _check(self, stored: bytes | None, computed: bytes, what: str) -> None:
+        if stored is None or bytes(stored) != computed:
+            raise StoreError(f"{self.path}: stored {what} fails its checksum: the state is corrupt "
+                             "(restore it from a backup, or move it away to start afresh)")
 
     def close(self) -> None:
         """Close the database; later calls raise StoreError."""
@@ -107,10 +155,12 @@ class Store:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # Also when COMMIT itself fails (disk full): never leave the transaction open.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
         finally:
@@ -133,8 +183,12 @@ class Store:
 
     def get(self, key: str) -> bytes | None:
         """The value stored under ``key``, or None."""
-        rows = self._query("SELECT value FROM kv WHERE key = ?", (key,))
-        return bytes(rows[0][0]) if rows else None
+        rows = self._query("SELECT value, sum FROM kv WHERE key = ?", (key,))
+        if not rows:
+            return None
+        value = bytes(rows[0][0])
+        self._check(rows[0][1], _kv_sum(key, value), f"record {key!r}")
+        return value
 
     def put(self, key: str, value: bytes, *, durable: bool = False) -> None:
         """Store one value (one transaction)."""
@@ -144,9 +198,9 @@ class Store:
         """Store several values in one transaction: after a crash all or none are there."""
         with self._transaction(durable) as db:
             db.executemany(
-                "INSERT INTO kv (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [(k, bytes(v)) for k, v in items.items()],
+                "INSERT INTO kv (key, value, sum) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, sum = excluded.sum",
+                [(k, bytes(v), _kv_sum(k, bytes(v))) for k, v in items.items()],
             )
 
     def delete(self, key: str) -> None:
@@ -167,8 +221,9 @@ class Store:
         """Append rows to ``table`` in one transaction, after all rows already there."""
         with self._transaction() as db:
             db.executemany(
-                "INSERT INTO profile_rows (tbl, ts, data) VALUES (?, ?, ?)",
-                [(table, float(ts), bytes(data)) for ts, data in rows],
+                "INSERT INTO profile_rows (tbl, ts, data, sum) VALUES (?, ?, ?, ?)",
+                [(table, float(ts), bytes(data), _row_sum(table, float(ts), bytes(data)))
+                 for ts, data in rows],
             )
 
     def rows(
@@ -183,10 +238,15 @@ class Store:
             raise StoreError("row indices must be >= 0")
         limit = -1 if stop is None else max(stop - start, 0)
         result = self._query(
-            "SELECT ts, data FROM profile_rows WHERE tbl = ? ORDER BY id LIMIT ? OFFSET ?",
+            "SELECT id, ts, data, sum FROM profile_rows WHERE tbl = ? ORDER BY id LIMIT ? OFFSET ?",
             (table, limit, start),
         )
-        return [(float(ts), bytes(data)) for ts, data in result]
+        out = []
+        for i, ts, data, total in result:
+            row = (float(ts), bytes(data))
+            self._check(total, _row_sum(table, *row), f"{table} row {i}")
+            out.append(row)
+        return out
 
     def count(self, table: str) -> int:
         """Number of rows in ``table``."""

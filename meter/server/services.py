@@ -24,7 +24,7 @@ from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
 from meter.cosem.base import AccessMode, Context, CosemObject, MethodAccessMode
 from meter.cosem.registry import ObjectDirectory
-from meter.errors import AccessError, ActionResult, DataAccessResult, DecodeError
+from meter.errors import AccessError, ActionResult, DataAccessResult, DecodeError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -209,10 +209,14 @@ class Services:
                         access.parameters)
             else:
                 obj.set(desc.attribute_id, value, self._ctx())
+            self._ctx().persist()  # a value the store does not hold must not take effect
             return DataAccessResult.SUCCESS
         except AccessError as exc:
             log.info("SET %s/%s: %s", desc.instance_id, desc.attribute_id, exc)
             return exc.result
+        except StoreError as exc:
+            log.error("SET %s/%s not stored, undone: %s", desc.instance_id, desc.attribute_id, exc)
+            return DataAccessResult.TEMPORARY_FAILURE
         except Exception:
             log.exception("SET %s/%s failed", desc.instance_id, desc.attribute_id)
             return DataAccessResult.OTHER_REASON
@@ -227,10 +231,15 @@ class Services:
                     raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
                 raise AccessError(DataAccessResult.READ_WRITE_DENIED)
             self._check_protection(mode, sec)
-            return ActionResult.SUCCESS, obj.action(desc.method_id, params, self._ctx())
+            data = obj.action(desc.method_id, params, self._ctx())
+            self._ctx().persist()
+            return ActionResult.SUCCESS, data
         except AccessError as exc:
             log.info("ACTION %s/%s: %s", desc.instance_id, desc.method_id, exc)
             return _to_action_result(exc.result), None
+        except StoreError as exc:
+            log.error("ACTION %s/%s not stored, undone: %s", desc.instance_id, desc.method_id, exc)
+            return ActionResult.TEMPORARY_FAILURE, None
         except Exception:
             log.exception("ACTION %s/%s failed", desc.instance_id, desc.method_id)
             return ActionResult.OTHER_REASON, None

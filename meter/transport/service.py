@@ -98,7 +98,7 @@ class MeterService:
 
     def __init__(
         self,
-        device: Device,
+        device: Device | None,
         timebase: Timebase,
         opening_factory: Callable[[], ModeEOpening] = ModeEOpening,
     ) -> None:
@@ -106,18 +106,36 @@ class MeterService:
         self._timebase = timebase
         self._opening_factory = opening_factory
         self._servers: list[asyncio.Server] = []
+        self._bound: dict[str, tuple[str, int]] = {}  # "tcp"/"hdlc-tcp" -> where it listens
         self._closers: list[Callable[[], None]] = []
         self._tick_timer: SimTimer | None = None
 
-    async def start(self, config: ServeConfig) -> Ready:
-        """Open every configured medium; on failure, closes what was opened and re-raises."""
-        loop = asyncio.get_running_loop()
+    async def bind(self, config: ServeConfig) -> None:
+        """Bind the TCP listeners without accepting yet: a port in use fails here, before the
+        device is opened (and writes to its state). On failure, closes what was bound."""
         try:
-            tcp = hdlc = None
-            if config.tcp is not None:
-                tcp = await self._tcp(config.tcp, "wrapper", "tcp")
-            if config.hdlc_tcp is not None:
-                hdlc = await self._tcp(config.hdlc_tcp, "hdlc", "hdlc-tcp")
+            for label, framing, address in (("tcp", "wrapper", config.tcp),
+                                            ("hdlc-tcp", "hdlc", config.hdlc_tcp)):
+                if address is not None:
+                    self._bound[label] = await self._tcp(address, framing, label)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def start(self, config: ServeConfig, device: Device | None = None) -> Ready:
+        """Serve every configured medium (binding first unless :meth:`bind` did), on ``device``
+        when given (a service made without one); on failure, closes what was opened and
+        re-raises."""
+        loop = asyncio.get_running_loop()
+        if device is not None:
+            self._device = device
+        try:
+            if not self._servers:
+                await self.bind(config)
+            for server in self._servers:
+                await server.start_serving()
+            for label, (host, port) in self._bound.items():
+                log.info("%s: listening on %s:%d", label, host, port)
             serial = None
             if config.serial is not None:
                 serial = self._serial(loop, config.serial, config.serial_baud)
@@ -127,7 +145,8 @@ class MeterService:
             raise
         self._tick_timer = SimTimer(loop, self._timebase, self._tick)
         self._tick()
-        return Ready(tcp=tcp, hdlc_tcp=hdlc, serial=serial, optical=optical)
+        return Ready(tcp=self._bound.get("tcp"), hdlc_tcp=self._bound.get("hdlc-tcp"), serial=serial,
+                     optical=optical)
 
     async def aclose(self) -> None:
         """Stop listening and ticking. The device itself stays open (its owner closes it)."""
@@ -140,11 +159,13 @@ class MeterService:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+        self._bound.clear()
         self._closers.clear()
 
     async def _tcp(self, address: tuple[str, int], framing: str, label: str) -> tuple[str, int]:
         server = await start_tcp_server(
-            address[0], address[1], self._stack_factory(framing), self._timebase, label
+            address[0], address[1], self._stack_factory(framing), self._timebase, label,
+            start_serving=False,
         )
         self._servers.append(server)
         return bound_address(server)
@@ -173,13 +194,19 @@ class MeterService:
         port.start()
         return port.path
 
+    @property
+    def device(self) -> Device:
+        if self._device is None:
+            raise RuntimeError("MeterService has no device before start()")
+        return self._device
+
     def _stack_factory(self, framing: str) -> Callable[[], Stack]:
-        return lambda: self._device.new_stack(framing)
+        return lambda: self.device.new_stack(framing)
 
     def _tick(self) -> None:
         try:
-            self._device.tick(self._timebase.now())
+            self.device.tick(self._timebase.now())
         except Exception:
             log.exception("device tick failed")
         if self._tick_timer is not None:
-            self._tick_timer.arm(self._device.next_deadline(), _MAX_TICK_INTERVAL)
+            self._tick_timer.arm(self.device.next_deadline(), _MAX_TICK_INTERVAL)

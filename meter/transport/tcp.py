@@ -80,16 +80,23 @@ async def start_tcp_server(
     stack_factory: StackFactory,
     timebase: Timebase,
     label: str = "tcp",
+    *,
+    start_serving: bool = True,
 ) -> asyncio.Server:
-    """Listen on host:port (port 0 = any free port); every connection gets ``stack_factory()``."""
+    """Listen on host:port (port 0 = any free port); every connection gets ``stack_factory()``.
+
+    ``start_serving=False`` binds without accepting or logging (``server.start_serving()``
+    later, by a caller that logs where it listens)."""
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: _StackProtocol(stack_factory, timebase, label),
         host,
         port,
         reuse_address=True,
+        start_serving=start_serving,
     )
-    log.info("%s: listening on %s", label, ", ".join(_fmt(a) for a in _sockets(server)))
+    if start_serving:
+        log.info("%s: listening on %s", label, ", ".join(_fmt(a) for a in _sockets(server)))
     return server
 
 

@@ -1,11 +1,15 @@
 """What the device tests add to the shared harness (tests/support): the objects they read, a
-fast-forwarding timebase, profile rows as tuples, a simulated kill -9."""
+fast-forwarding timebase, profile rows as tuples, a simulated kill -9, a start that must be
+refused."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from support import START, FakeTimebase
+from support import ROOT, START, FakeTimebase
 
 from meter.codec import axdr
 from meter.codec.cosem_time import CosemDateTime
@@ -54,3 +58,18 @@ def crash(device: Device) -> None:
 def open_device(state: Path, timebase: FakeTimebase, *, history: float | None = None,
                 profile: str = "acesm") -> Device:
     return Device.open(profile, state, timebase, history=history)
+
+
+def refused_start(state: Path, *args: str, timeout: float = 30.0) -> str:
+    """Run ``acesm-meter serve`` on ``state`` (plus ``args``) as a real process that must refuse
+    to start: exit non-zero, within ``timeout``, with one line on stderr and no traceback.
+    Returns that line."""
+    done = subprocess.run(
+        [sys.executable, "-m", "meter.cli", "serve", "--state", str(state), *args],
+        cwd=ROOT, capture_output=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    err = done.stderr.decode()
+    assert done.returncode != 0, f"the meter started: {done.stdout.decode()!r}"
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("acesm-meter: error: "), err
+    return lines[0]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.faults import DiskFull
 
 from meter.persistence.store import DB_NAME, Store, StoreError
 
@@ -121,3 +122,50 @@ def test_errors_are_store_errors(tmp_path: Path) -> None:
         s.put("a", b"")
     with pytest.raises(StoreError):
         Store(tmp_path / "x.db", synchronous="OFF")
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=st.binary(min_size=1, max_size=64), data=st.data())
+def test_any_changed_byte_is_refused(tmp_path_factory: pytest.TempPathFactory, value: bytes,
+                                     data: st.DataObject) -> None:
+    """Issue 7 item 15: a record changed behind the store's back (one bit of its bytes or its
+    timestamp) is a StoreError on read and at open, never a value returned."""
+    state = tmp_path_factory.mktemp("state")
+    with Store.open(state) as s:
+        s.put("metrology", value)
+        s.append_rows("profile/x", [(1.0, value)])
+    at = data.draw(st.integers(0, len(value) - 1))
+    changed = value[:at] + bytes([value[at] ^ data.draw(st.sampled_from([1, 0x40, 0x80]))]) + value[at + 1:]
+    table, column = data.draw(st.sampled_from([("kv", "value"), ("profile_rows", "data")]))
+    db = sqlite3.connect(state / DB_NAME)
+    with db:
+        db.execute(f"UPDATE {table} SET {column} = ?", (changed,))
+    db.close()
+    with pytest.raises(StoreError, match="checksum"):
+        Store.open(state)
+    # Read one by one (a damage after open): refused too.
+    db = sqlite3.connect(state / DB_NAME)
+    with db:
+        db.execute(f"UPDATE {table} SET {column} = ?", (value,))
+    db.close()
+    with Store.open(state) as s:
+        db = sqlite3.connect(state / DB_NAME)
+        with db:
+            db.execute(f"UPDATE {table} SET {column} = ?", (changed,))
+        db.close()
+        read = (lambda: s.get("metrology")) if table == "kv" else (lambda: s.rows("profile/x"))
+        with pytest.raises(StoreError, match="checksum"):
+            read()
+
+
+def test_a_failed_commit_leaves_no_transaction_open(store: Store) -> None:
+    """A COMMIT that fails (disk full) is rolled back: the store stays usable, the value unchanged."""
+    store.put("k", b"old")
+    db = store._db
+    store._db = DiskFull(db)  # type: ignore[assignment]
+    with pytest.raises(StoreError, match="disk is full"):
+        store.put("k", b"new")
+    store._db = db
+    assert store.get("k") == b"old"
+    store.put("k", b"newer")
+    assert store.get("k") == b"newer"

@@ -1,0 +1,147 @@
+"""Stored state is checked, never trusted blindly (issue 7, item 15).
+
+Every stored record carries a checksum: a changed byte in the metrology record, an object's state
+or a profile row, and a receive-counter file gone missing or cut short, make the real
+``acesm-meter serve`` refuse to start with one clear line (exit non-zero, no traceback) instead of
+serving wrong energy or resetting replay protection. A state directory of the previous version
+(no checksums) still opens, with its registers. A SET the store cannot commit (disk full) is
+answered temporary-failure and does not take effect, in memory or after a restart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from support import Meter
+from support.faults import DiskFull
+
+from meter.codec import axdr
+from meter.errors import DataAccessResult
+from meter.persistence.store import DB_NAME
+
+from .helpers import BILLING_COUNTER, CLOCK, ENERGY, LOAD_PROFILE, refused_start
+
+DAY = 86400.0
+TIME_ZONE = 3  # Clock attribute 3 (long, minutes), written by the management client
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    """A state directory after a day of history and a clean stop."""
+    meter = Meter(tmp_path / "state", history=DAY)
+    meter.reader().get(3, ENERGY, 2)
+    meter.close()
+    return tmp_path / "state"
+
+
+def sql(state: Path, query: str, *args: object) -> list[tuple[object, ...]]:
+    db = sqlite3.connect(state / DB_NAME)
+    try:
+        with db:
+            return db.execute(query, args).fetchall()
+    finally:
+        db.close()
+
+
+def change_value(state: Path, key: str, change: Callable[[bytearray], None]) -> None:
+    value = bytearray(sql(state, "SELECT value FROM kv WHERE key = ?", key)[0][0])  # type: ignore[arg-type]
+    change(value)
+    sql(state, "UPDATE kv SET value = ? WHERE key = ?", bytes(value), key)
+
+
+def metrology_digit(state: Path) -> None:
+    """One digit of the active energy register changed (served silently before)."""
+    def change(value: bytearray) -> None:
+        at = value.index(b'"reg.1.8.0":') + len(b'"reg.1.8.0":')
+        value[at] = ord("9") if value[at] != ord("9") else ord("1")
+    change_value(state, "metrology", change)
+
+
+def metrology_byte(state: Path) -> None:
+    """The JSON broken (served energy from zero before, with one ERROR line)."""
+    change_value(state, "metrology", lambda value: value.__setitem__(0, ord("[")))
+
+
+def object_state(state: Path) -> None:
+    """An object's stored state: the billing period counter's value, one bit changed."""
+    change_value(state, f"obj/{BILLING_COUNTER}", lambda value: value.__setitem__(-1, value[-1] ^ 0x01))
+
+
+def profile_row_type(state: Path) -> None:
+    """The A-XDR type byte of a load-profile row (the whole profile undecodable before)."""
+    rid, data = sql(state, "SELECT id, data FROM profile_rows WHERE tbl = ? ORDER BY id LIMIT 1",
+                    f"profile/{LOAD_PROFILE}")[0]
+    changed = bytes([data[0] ^ 0x40]) + data[1:]  # type: ignore[index]
+    sql(state, "UPDATE profile_rows SET data = ? WHERE id = ?", changed, rid)
+
+
+def file_byte(state: Path) -> None:
+    """A byte of the database file itself, as a disk would change it."""
+    path = state / DB_NAME
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b'"reg.1.8.0":') + len(b'"reg.1.8.0":')
+    raw[at] = ord("9") if raw[at] != ord("9") else ord("1")
+    path.write_bytes(bytes(raw))
+
+
+def counter_file_deleted(state: Path) -> None:
+    """The client's receive counter (reset replay protection before: counter 1 accepted again)."""
+    for path in state.glob("*.ctr"):
+        path.unlink()
+
+
+def counter_file_cut(state: Path) -> None:
+    for path in state.glob("*.ctr"):
+        path.write_bytes(b"")
+
+
+@pytest.mark.parametrize("damage", [metrology_digit, metrology_byte, object_state, profile_row_type,
+                                    file_byte],
+                         ids=lambda f: f.__name__)
+def test_a_changed_record_refuses_the_start(state: Path, damage: Callable[[Path], None]) -> None:
+    damage(state)
+    line = refused_start(state, "--tcp", "127.0.0.1:0")
+    assert "checksum" in line and "corrupt" in line
+
+
+@pytest.mark.parametrize("damage", [counter_file_deleted, counter_file_cut], ids=lambda f: f.__name__)
+def test_a_lost_receive_counter_refuses_the_start(state: Path, damage: Callable[[Path], None]) -> None:
+    damage(state)
+    line = refused_start(state, "--tcp", "127.0.0.1:0")
+    assert "receive counter file" in line and "replays" in line
+
+
+def test_a_state_of_the_previous_version_opens_with_its_registers(state: Path) -> None:
+    meter = Meter(state)
+    energy = meter.reader().get(3, ENERGY, 2)
+    rows = meter.reader().get(7, LOAD_PROFILE, 2)
+    meter.close()
+    sql(state, "ALTER TABLE kv DROP COLUMN sum")
+    sql(state, "ALTER TABLE profile_rows DROP COLUMN sum")
+
+    meter = Meter(state)  # migrated: checksums added
+    assert meter.reader().get(3, ENERGY, 2) == energy
+    assert meter.reader().get(7, LOAD_PROFILE, 2) == rows
+    meter.close()
+    metrology_digit(state)  # and from now on checked
+    refused_start(state, "--tcp", "127.0.0.1:0")
+
+
+def test_a_set_the_store_cannot_commit_does_not_take_effect(tmp_path: Path) -> None:
+    meter = Meter(tmp_path / "state")
+    m = meter.management()
+    assert m.get(8, CLOCK, TIME_ZONE) == axdr.Long(0)
+    store = meter.device.store
+    db = store._db
+    store._db = DiskFull(db)  # type: ignore[assignment]
+    meter.timebase.t += 60  # the clock's mark is due too: the commit after the answer fails as well
+    try:
+        assert m.set(8, CLOCK, TIME_ZONE, axdr.Long(-60)) == DataAccessResult.TEMPORARY_FAILURE
+    finally:
+        store._db = db
+    assert m.get(8, CLOCK, TIME_ZONE) == axdr.Long(0)
+    meter.restart()
+    assert meter.management().get(8, CLOCK, TIME_ZONE) == axdr.Long(0)
