@@ -60,7 +60,8 @@ def _kv_sum(key: str, value: bytes) -> bytes:
 
 
 def _row_sum(table: str, ts: float, data: bytes) -> bytes:
-    return hashlib.blake2b(table.encode() + b"\0" + struct.pack(">d", ts) + data, digest_size=8,
+    # + 0.0 turns -0.0 into 0.0, which is what SQLite gives back for it.
+    return hashlib.blake2b(table.encode() + b"\0" + struct.pack(">d", ts + 0.0) + data, digest_size=8,
                            person=b"acesm-row").digest()
 
 
