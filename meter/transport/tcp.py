@@ -30,8 +30,11 @@ DEFAULT_MAX_UNSENT = 64 * 1024
 # Received bytes go to the stack in slices this big, so that a client pipelining requests without
 # reading the replies is paused after one slice's replies, not after a whole read (256 KiB).
 _FEED_SLICE = 4096
-# Descriptors kept free under RLIMIT_NOFILE besides those open at start: a refused connection
-# takes one for a moment, SQLite opens journal files, a log handler may reopen its file.
+# Connections the loop may accept in one go before any of them reaches the protocol (the stdlib
+# loop accepts up to ``backlog`` per wake-up): the cap keeps that many descriptors free, so a
+# burst of refused connections never makes accept() fail with EMFILE.
+_BACKLOG = 100
+# Descriptors kept free besides those: SQLite journal files, a log handler reopening its file.
 _FD_RESERVE = 32
 
 
@@ -166,6 +169,7 @@ async def start_tcp_server(
         host,
         port,
         reuse_address=True,
+        backlog=_BACKLOG,
     )
     log.info("%s: listening on %s", label, ", ".join(_fmt(a) for a in _sockets(server)))
     return server
@@ -180,7 +184,7 @@ def fd_headroom() -> int:
         open_now = len(os.listdir("/proc/self/fd"))
     except OSError:  # no procfs: assume a generous start-up set
         open_now = 64
-    return max(1, soft - open_now - _FD_RESERVE)
+    return max(1, soft - open_now - _BACKLOG - _FD_RESERVE)
 
 
 def bound_address(server: asyncio.Server) -> tuple[str, int]:
