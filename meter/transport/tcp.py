@@ -29,7 +29,7 @@ DEFAULT_PORT = 4059  # IANA "dlms-cosem" (IEC 62056-9-7)
 DEFAULT_MAX_UNSENT = 64 * 1024
 # Received bytes go to the stack in slices this big, so that a client pipelining requests without
 # reading the replies is paused after one slice's replies, not after a whole read (256 KiB).
-_FEED_SLICE = 4096
+_FEED_SLICE = 1024
 # Connections the loop may accept in one go before any of them reaches the protocol (the stdlib
 # loop accepts up to ``backlog`` per wake-up): the cap keeps that many descriptors free, so a
 # burst of refused connections never makes accept() fail with EMFILE.
