@@ -4,36 +4,18 @@ flat, and it keeps serving everyone else."""
 
 from __future__ import annotations
 
-import socket
-import time
 from pathlib import Path
 
 import pytest
 from support import WrapperClient
+from support.abuse import flood_without_reading
 from support.process import meter_process
 
-from meter import apdu as A
 from meter.codec import axdr
 from meter.codec.obis import Obis
-from meter.link.wrapper import WrapperConnection
 
 LDN = Obis.parse("0.0.42.0.0.255")
-OBJECT_LIST = A.CosemAttributeDescriptor(15, Obis.parse("0.0.40.0.0.255"), 2)  # ~1 kB a reply
 FLOOD_SECONDS = 4.0
-
-
-def _flood(sock: socket.socket, seconds: float) -> int:
-    """Sends GETs without reading for ``seconds``; returns the bytes the meter's side took."""
-    request = WrapperConnection.frame(16, 1, A.GetRequestNormal(0xC1, OBJECT_LIST).to_bytes())
-    batch = request * 256
-    sock.setblocking(False)
-    sent, end = 0, time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            sent += sock.send(batch)
-        except BlockingIOError:
-            time.sleep(0.01)
-    return sent
 
 
 @pytest.mark.parametrize("loop", ["uvloop", "stdlib"])
@@ -47,7 +29,7 @@ def test_a_client_that_never_reads_cannot_grow_the_meter(tmp_path: Path, loop: s
         baseline = m.rss()
         flooder = WrapperClient(*m.address(), client_sap=16)
         flooder.associate()
-        sent = _flood(flooder.sock, FLOOD_SECONDS)
+        sent = flood_without_reading(flooder.sock, FLOOD_SECONDS)
         growth = m.rss() - baseline
         print(f"{loop}: {sent / 1e6:.1f} MB of requests taken, RSS +{growth / 1e6:.1f} MB")
         assert growth < 30e6
