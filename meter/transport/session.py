@@ -18,7 +18,6 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-
 __all__ = ["Clock", "DeadlineTimer", "Stack", "StackFactory", "StackSession", "WireClock",
            "wire_log"]
 

@@ -65,7 +65,8 @@ def meter_process(state: Path, *args: str, env: dict[str, str] | None = None,
     with log.open("w") as sink:
         proc = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=sink, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, preexec_fn=preexec_fn)
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            preexec_fn=preexec_fn)  # noqa: PLW1509 - callers only set rlimits there
     lines: list[str] = []
 
     def read_ready() -> None:
