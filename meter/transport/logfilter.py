@@ -18,6 +18,15 @@ __all__ = ["RepeatFilter"]
 _MAX_GROUPS = 1024  # templates are few; a bound anyway, in case a message embeds its data
 
 
+class _Group:
+    __slots__ = ("left_out", "passed", "since")
+
+    def __init__(self, since: float) -> None:
+        self.since = since  # start of the current window
+        self.passed = 0  # records passed in it
+        self.left_out = 0  # records left out since the last one passed
+
+
 class RepeatFilter(logging.Filter):
     def __init__(self, burst: int = 10, window: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -25,8 +34,7 @@ class RepeatFilter(logging.Filter):
         self._burst = burst
         self._window = window
         self._clock = clock
-        # group -> [window start, records passed in it, records left out since the last passed]
-        self._groups: dict[tuple[str, int, object], list[float]] = {}
+        self._groups: dict[tuple[str, int, object], _Group] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno <= logging.DEBUG:
@@ -34,15 +42,15 @@ class RepeatFilter(logging.Filter):
         key = (record.name, record.levelno, record.msg)
         now = self._clock()
         group = self._groups.get(key)
-        if group is None or now - group[0] >= self._window:
-            left_out = int(group[2]) if group is not None else 0
+        if group is None or now - group.since >= self._window:
+            left_out = group.left_out if group is not None else 0
             if group is None and len(self._groups) >= _MAX_GROUPS:
                 self._groups.clear()
-            group = self._groups[key] = [now, 0.0, 0.0]
+            group = self._groups[key] = _Group(now)
             if left_out:
                 record.msg = f"{record.msg} [{left_out} similar record(s) left out]"
-        if group[1] >= self._burst:
-            group[2] += 1
+        if group.passed >= self._burst:
+            group.left_out += 1
             return False
-        group[1] += 1
+        group.passed += 1
         return True

@@ -51,7 +51,6 @@ class ConnectionLimits:
     max_connections: int
     max_unsent_bytes: int = DEFAULT_MAX_UNSENT
     active: int = field(default=0, init=False)
-    refused: int = field(default=0, init=False)
 
 
 class _StackProtocol(asyncio.Protocol):
@@ -73,8 +72,7 @@ class _StackProtocol(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)  # create_server gives stream transports
         limits = self._limits
         if limits.active >= limits.max_connections:
-            limits.refused += 1
-            # Logged once per refusal burst by the log filter, never per attempt in a flood.
+            # A flood of refusals is rate-limited by the log filter (meter.transport.logfilter).
             log.warning("%s: %d connections open, the limit: connection refused",
                         self._label, limits.active)
             transport.close()
