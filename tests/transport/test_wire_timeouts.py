@@ -79,7 +79,7 @@ def test_idle_and_slow_connections_are_closed_after_the_inactivity_time_out(tmp_
         assert m.fds() <= baseline
 
 
-def test_hdlc_link_timeout_answers_dm_and_closes_the_tcp(tmp_path: Path) -> None:
+def test_an_hdlc_link_that_times_out_closes_the_tcp(tmp_path: Path) -> None:
     profile = profile_with(tmp_path, IDLE)
     with meter_process(tmp_path / "state", "--profile", str(profile), *BOTH) as m:
         sock = _connect(m, "hdlc")
