@@ -45,7 +45,9 @@ class ConnectionLimits:
     ``max_connections``: connections served at once; one more is accepted and closed at once (a
     clean refusal), so the meter never runs out of file descriptors and never stops accepting.
     ``max_unsent_bytes``: replies a connection may have waiting for the client to read; above it
-    the meter stops reading that connection until the client drains them (backpressure).
+    the meter stops reading that connection until the client drains them (backpressure). What
+    one connection can make the meter hold on the input side is then bounded too: the rest of
+    one read (the loop reads at most 256 KiB at a time) plus a partial wrapper PDU (64 KiB).
     """
 
     max_connections: int
