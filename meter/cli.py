@@ -28,8 +28,9 @@ from meter.link.iec62056_21 import ModeEOpening
 from meter.persistence.lock import StateLock
 from meter.timebase import Timebase
 from meter.transport.service import Device as ServedDevice
+from meter.transport.logfilter import RepeatFilter
 from meter.transport.service import MeterService, ServeConfig, loop_factory
-from meter.transport.tcp import DEFAULT_HOST, DEFAULT_PORT, parse_host_port
+from meter.transport.tcp import DEFAULT_HOST, DEFAULT_MAX_UNSENT, DEFAULT_PORT, parse_host_port
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,9 @@ def _setup_logging(verbose: int) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # No flood from repeated records (refused connections, accept() failures at the fd limit).
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatFilter())
     # Raw hex of every chunk only at -vv; -v keeps to decoded APDUs.
     logging.getLogger("meter.transport.wire").setLevel(
         logging.DEBUG if verbose >= 2 else logging.INFO
@@ -181,6 +185,8 @@ def _serve(args: argparse.Namespace) -> int:
         serial=args.serial,
         serial_baud=args.serial_baud,
         optical=args.optical,
+        max_connections=_optional_int(profile.limits.get("max_connections")),
+        max_unsent_bytes=int(profile.limits.get("max_unsent_bytes", DEFAULT_MAX_UNSENT)),
     )
     timebase = Timebase(start=args.start, scale=args.time_scale)
     # Start-up order (issue 7): the state directory's lock first (one meter per state: two
@@ -208,6 +214,10 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             lock.discard()  # nothing was written: leave the state directory as it was
     return 0
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _opening_factory(profile: profiles.Profile) -> Callable[[], ModeEOpening]:

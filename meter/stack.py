@@ -3,7 +3,13 @@ under the xDLMS application server.
 
 Bytes and ``now`` go in, bytes come out; the transport only pumps. Before any response leaves,
 the device commits what the request changed (``commit``), so nothing acknowledged on the wire is
-lost to a crash.
+lost to a crash. ``now`` is wire time (real seconds): it only drives link timers.
+
+A stack ends (``closed``) when its connection has nothing more to carry: on the wrapper, after
+``idle_timeout`` seconds without a complete PDU (TCP-UDP setup inactivity_time_out; a
+connection that never sends one, slowly or not at all, included); on HDLC, when the link ends
+(DISC, inactivity timeout) or none is opened within the link's inactivity timeout. The medium
+then closes (TCP) or waits for the next client afresh (serial line, optical sign-on).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Callable
 
 from meter.codec.obis import Obis
 from meter.errors import RemoteProtocolError, StoreError
-from meter.link.hdlc.connection import HdlcConfig, HdlcServer
+from meter.link.hdlc.connection import HdlcConfig, HdlcServer, State
 from meter.link.hdlc.events import ApduReceived, Connected, Disconnected
 from meter.link.wrapper import WrapperConnection, WrapperPdu
 from meter.server.association import ApplicationServer, Environment
@@ -34,10 +40,14 @@ class MeterStack:
         server_wport: int = 1,
         hdlc_config: HdlcConfig | None = None,
         port: Obis | None = None,
+        idle_timeout: float = 0.0,
     ) -> None:
         """``port``: the setup object of the port this connection came in on (its failed
-        authentications count against that port's Communication port protection)."""
+        authentications count against that port's Communication port protection).
+        ``idle_timeout``: wrapper inactivity time-out in seconds (0 = none)."""
         self.closed = False
+        self._idle_timeout = idle_timeout
+        self._heard: float | None = None  # when the wrapper last got a PDU / the link was last up
         self._server = ApplicationServer(env, port)
         self._commit = commit
         self._before = before
@@ -48,8 +58,13 @@ class MeterStack:
             self._wrapper = WrapperConnection()
         elif framing == "hdlc":
             self._hdlc = HdlcServer(hdlc_config or HdlcConfig())
+            self._idle_timeout = self._hdlc.config.inactivity_timeout
         else:
             raise ValueError(f"unknown framing {framing!r}")
+
+    def connection_made(self, now: float) -> None:
+        """The connection opened at ``now``: its idle time counts from here."""
+        self._heard = now
 
     def _apdu(self, client: int, apdu: bytes) -> bytes | None:
         self._before()
@@ -66,19 +81,19 @@ class MeterStack:
 
     def receive_data(self, data: bytes, now: float) -> bytes:
         if self._wrapper is not None:
-            return self._receive_wrapped(data)
+            return self._receive_wrapped(data, now)
         return self._receive_hdlc(data, now)
 
-    def _receive_wrapped(self, data: bytes) -> bytes:
+    def _receive_wrapped(self, data: bytes, now: float) -> bytes:
         assert self._wrapper is not None
         try:
             pdus = self._wrapper.receive_data(data)
         except RemoteProtocolError as exc:
             # A wrapper header we cannot resynchronise from: the only safe answer is to close.
-            log.warning("closing connection: %s", exc)
-            self.closed = True
-            self._server.release_all()
+            self._end(str(exc), logging.WARNING)
             return b""
+        if pdus:
+            self._heard = now
         out = []
         for pdu in pdus:
             if pdu.destination_wport != self._server_wport:
@@ -98,8 +113,9 @@ class MeterStack:
     def _serve_hdlc(self, now: float) -> None:
         """Take up the link's events one by one, each APDU answered before the next event:
         its reply then goes out on the link it came in on, even when a DISC or SNRM came
-        behind it in the same chunk."""
+        behind it in the same chunk. The stack ends with its link."""
         assert self._hdlc is not None
+        link_ended = False
         while (event := self._hdlc.next_event(now)) is not None:
             if isinstance(event, ApduReceived):
                 response = self._apdu(event.client_address, event.apdu)
@@ -108,16 +124,39 @@ class MeterStack:
             elif isinstance(event, (Connected, Disconnected)):
                 # A new or lost HDLC connection ends the associations it carried (Green Book).
                 self._server.release_all()
+                link_ended = isinstance(event, Disconnected)
+        if self._hdlc.state is not State.DISCONNECTED:
+            self._heard = now
+        elif link_ended:
+            self._end("HDLC link ended")
 
     def next_deadline(self) -> float | None:
-        return self._hdlc.next_deadline() if self._hdlc is not None else None
+        link = self._hdlc.next_deadline() if self._hdlc is not None else None
+        idle = self._idle_deadline()
+        return min((d for d in (link, idle) if d is not None), default=None)
+
+    def _idle_deadline(self) -> float | None:
+        # While an HDLC link is up its own inactivity timer watches it.
+        if self._heard is None or self._idle_timeout <= 0 or self.closed or (
+                self._hdlc is not None and self._hdlc.state is not State.DISCONNECTED):
+            return None
+        return self._heard + self._idle_timeout
 
     def handle_timer(self, now: float) -> bytes:
-        if self._hdlc is None:
-            return b""
-        self._hdlc.handle_timer(now)
-        self._serve_hdlc(now)
-        return self._hdlc.data_to_send()
+        out = b""
+        if self._hdlc is not None:
+            self._hdlc.handle_timer(now)
+            self._serve_hdlc(now)
+            out = self._hdlc.data_to_send()
+        deadline = self._idle_deadline()
+        if deadline is not None and now >= deadline:
+            self._end(f"nothing received for {self._idle_timeout:g} s")
+        return out
+
+    def _end(self, reason: str, level: int = logging.INFO) -> None:
+        log.log(level, "closing connection: %s", reason)
+        self.closed = True
+        self._server.release_all()
 
     def connection_lost(self) -> None:
         self._server.release_all()

@@ -136,6 +136,10 @@ def build_object(spec: ObjectSpec, profile: Profile, directory: Mapping[Obis, Co
         values["security_policy"] = axdr.Enum(_int(o, "security_policy", 0))
         values["security_suite"] = axdr.Enum(_int(o, "security_suite", 0))
         values["server_system_title"] = axdr.OctetString(profile.system_title)
+    if kind == "tcp_udp_setup":
+        # [tcp] inactivity_timeout is the initial value; a SET by the head end overrides it.
+        values["inactivity_time_out"] = axdr.LongUnsigned(
+            int(profile.tcp.get("inactivity_timeout", 180)))
     if kind == "port_protection":
         if "port_reference" not in o:
             raise ProfileError(f"{where}: port_protection needs a port_reference (a setup object)")

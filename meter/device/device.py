@@ -29,6 +29,7 @@ from meter.cosem.port_protection import PortProtection
 from meter.cosem.profile_generic import ProfileGeneric
 from meter.cosem.registry import CURRENT_ASSOCIATION, ObjectDirectory
 from meter.cosem.security_setup import SecuritySetup
+from meter.cosem.tcp_udp_setup import TcpUdpSetup
 from meter.device import build
 from meter.device.keys import KeyManager, stored_keys
 from meter.device.persist import StoredProfileBuffer, decode_state, dump_json, encode_state, \
@@ -527,7 +528,16 @@ class Device:
         )
         return MeterStack(framing, self, self.commit, before=self.sync,
                           server_wport=int(self.profile.tcp.get("server_wport", 1)), hdlc_config=config,
-                          port=port)
+                          port=port, idle_timeout=self._inactivity_time_out(port))
+
+    def _inactivity_time_out(self, port: Obis | None) -> float:
+        """The port's TCP-UDP setup inactivity_time_out as the meter holds it now (a SET applies
+        to the next connection); 0 (none) for ports without one."""
+        setup = self.directory.get(port) if port is not None else None
+        if not isinstance(setup, TcpUdpSetup):
+            return 0.0
+        value = setup.value("inactivity_time_out")
+        return float(value.value) if isinstance(value, axdr.LongUnsigned) else 0.0
 
     # --- persistence ---------------------------------------------------------------------
 

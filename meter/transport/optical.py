@@ -22,9 +22,8 @@ from meter.link.iec62056_21 import (
     ModeEEvent,
     ModeEOpening,
 )
-from meter.timebase import Timebase
 from meter.transport.pty import PtyPort
-from meter.transport.session import SimTimer, StackFactory, StackSession
+from meter.transport.session import Clock, DeadlineTimer, StackFactory, StackSession
 
 __all__ = ["SIGN_ON_BAUD", "OpticalPort"]
 
@@ -34,22 +33,25 @@ SIGN_ON_BAUD = 300  # IEC 62056-21: every protocol mode opens at 300 baud
 
 
 class OpticalPort:
-    """A pty speaking mode E: ``opening_factory()`` per session, then ``stack_factory()``."""
+    """A pty speaking mode E: ``opening_factory()`` per session, then ``stack_factory()``.
+
+    ``clock`` times the opening and the HDLC link (wire timers: a WireClock in service).
+    """
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        timebase: Timebase,
+        clock: Clock,
         stack_factory: StackFactory,
         opening_factory: Callable[[], ModeEOpening],
     ) -> None:
         self._loop = loop
-        self._timebase = timebase
+        self._clock = clock
         self._stack_factory = stack_factory
         self._opening_factory = opening_factory
         self._pty = PtyPort(loop, "optical")
         self._opening = opening_factory()
-        self._timer = SimTimer(loop, timebase, self._opening_timer)
+        self._timer = DeadlineTimer(loop, clock, self._opening_timer)
         self._session: StackSession | None = None
 
     @property
@@ -78,7 +80,7 @@ class OpticalPort:
         # The opening gets one byte at a time, so that what a client sends right behind its
         # ack (SNRM, on a pty that has no baud rate to garble it) reaches HDLC, not the void.
         for i in range(len(data)):
-            self._opening_events(self._opening.receive_data(data[i : i + 1], self._timebase.now()))
+            self._opening_events(self._opening.receive_data(data[i : i + 1], self._clock.now()))
             if self._session is not None:
                 if i + 1 < len(data):
                     self._session.feed(data[i + 1 :])
@@ -105,7 +107,7 @@ class OpticalPort:
                 self._timer.cancel()
                 self._session = StackSession(
                     self._stack_factory,
-                    self._timebase,
+                    self._clock,
                     self._loop,
                     self._pty.write,
                     self._hdlc_ended,

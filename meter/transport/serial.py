@@ -15,8 +15,7 @@ import threading
 
 import serial  # pyserial (absolute import: this module is meter.transport.serial)
 
-from meter.timebase import Timebase
-from meter.transport.session import StackFactory, StackSession
+from meter.transport.session import Clock, StackFactory, StackSession
 
 __all__ = ["DEFAULT_BAUD", "SerialLink"]
 
@@ -30,14 +29,15 @@ _READ_TIMEOUT = 0.05
 class SerialLink:
     """One serial port serving HDLC through a stack from ``stack_factory``.
 
-    Construct it on the event-loop thread (it arms the stack's timers on ``loop``).
+    Construct it on the event-loop thread (it arms the stack's timers on ``loop``); ``clock``
+    times them (wire time: a WireClock in service).
     """
 
     def __init__(
         self,
         url: str,
         stack_factory: StackFactory,
-        timebase: Timebase,
+        clock: Clock,
         loop: asyncio.AbstractEventLoop,
         baudrate: int = DEFAULT_BAUD,
     ) -> None:
@@ -52,7 +52,7 @@ class SerialLink:
             timeout=_READ_TIMEOUT,
         )
         self._session = StackSession(
-            stack_factory, timebase, loop, self._write, StackSession.restart, f"serial {url}"
+            stack_factory, clock, loop, self._write, StackSession.restart, f"serial {url}"
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, name=f"serial {url}", daemon=True)

@@ -20,8 +20,14 @@ from meter.timebase import Timebase
 from meter.transport.optical import OpticalPort
 from meter.transport.pty import PtyPort
 from meter.transport.serial import DEFAULT_BAUD, SerialLink
-from meter.transport.session import SimTimer, Stack, StackSession
-from meter.transport.tcp import bound_address, start_tcp_server
+from meter.transport.session import DeadlineTimer, Stack, StackSession, WireClock
+from meter.transport.tcp import (
+    DEFAULT_MAX_UNSENT,
+    ConnectionLimits,
+    bound_address,
+    fd_headroom,
+    start_tcp_server,
+)
 
 __all__ = ["Device", "MeterService", "Ready", "ServeConfig", "loop_factory"]
 
@@ -46,13 +52,20 @@ class Device(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ServeConfig:
-    """Which media to serve; None leaves a medium off. Port 0 binds any free port."""
+    """Which media to serve; None leaves a medium off. Port 0 binds any free port.
+
+    ``max_connections`` caps the TCP connections of all listeners together (None: as many as
+    the file-descriptor limit leaves room for); ``max_unsent_bytes`` bounds the replies one
+    connection may leave unread before the meter stops reading it (profile [limits]).
+    """
 
     tcp: tuple[str, int] | None = None
     hdlc_tcp: tuple[str, int] | None = None
     serial: str | None = None  # pyserial URL or device path, or "pty" for a new pty pair
     serial_baud: int = DEFAULT_BAUD
     optical: bool = False
+    max_connections: int | None = None
+    max_unsent_bytes: int = DEFAULT_MAX_UNSENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +121,13 @@ class MeterService:
         self._servers: list[asyncio.Server] = []
         self._bound: dict[str, tuple[str, int]] = {}  # "tcp"/"hdlc-tcp" -> where it listens
         self._closers: list[Callable[[], None]] = []
-        self._tick_timer: SimTimer | None = None
+        self._tick_timer: DeadlineTimer | None = None
+        self._limits = ConnectionLimits(max_connections=1)
 
     async def bind(self, config: ServeConfig) -> None:
         """Bind the TCP listeners without accepting yet: a port in use fails here, before the
         device is opened (and writes to its state). On failure, closes what was bound."""
+        self._limits = ConnectionLimits(_max_connections(config), config.max_unsent_bytes)
         try:
             for label, framing, address in (("tcp", "wrapper", config.tcp),
                                             ("hdlc-tcp", "hdlc", config.hdlc_tcp)):
@@ -143,7 +158,7 @@ class MeterService:
         except BaseException:
             await self.aclose()
             raise
-        self._tick_timer = SimTimer(loop, self._timebase, self._tick)
+        self._tick_timer = DeadlineTimer(loop, self._timebase, self._tick)
         self._tick()
         return Ready(tcp=self._bound.get("tcp"), hdlc_tcp=self._bound.get("hdlc-tcp"), serial=serial,
                      optical=optical)
@@ -164,7 +179,7 @@ class MeterService:
 
     async def _tcp(self, address: tuple[str, int], framing: str, label: str) -> tuple[str, int]:
         server = await start_tcp_server(
-            address[0], address[1], self._stack_factory(framing), self._timebase, label,
+            address[0], address[1], self._stack_factory(framing), None, label, self._limits,
             start_serving=False,
         )
         self._servers.append(server)
@@ -176,19 +191,19 @@ class MeterService:
             port = PtyPort(loop, "serial-pty")
             self._closers.append(port.close)
             session = StackSession(
-                factory, self._timebase, loop, port.write, StackSession.restart, "serial-pty"
+                factory, WireClock(loop), loop, port.write, StackSession.restart, "serial-pty"
             )
             self._closers.append(session.close)
             port.start(session.feed, baud)
             return port.path
-        link = SerialLink(url, factory, self._timebase, loop, baud)
+        link = SerialLink(url, factory, WireClock(loop), loop, baud)
         self._closers.append(link.close)
         link.start()
         return url
 
     def _optical(self, loop: asyncio.AbstractEventLoop) -> str:
         port = OpticalPort(
-            loop, self._timebase, self._stack_factory("hdlc"), self._opening_factory
+            loop, WireClock(loop), self._stack_factory("hdlc"), self._opening_factory
         )
         self._closers.append(port.close)
         port.start()
@@ -210,3 +225,15 @@ class MeterService:
             log.exception("device tick failed")
         if self._tick_timer is not None:
             self._tick_timer.arm(self.device.next_deadline(), _MAX_TICK_INTERVAL)
+
+
+def _max_connections(config: ServeConfig) -> int:
+    """The configured cap, kept under what the file-descriptor limit leaves room for."""
+    room = fd_headroom()
+    if config.max_connections is None:
+        return room
+    if config.max_connections > room:
+        log.warning("max_connections %d exceeds the %d the file-descriptor limit leaves room "
+                    "for; serving at most %d", config.max_connections, room, room)
+        return room
+    return config.max_connections

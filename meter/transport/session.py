@@ -1,9 +1,14 @@
 """Pumping bytes and deadlines between one I/O medium and one sans-IO meter stack.
 
-Every medium (TCP connection, serial port, pty) drives its stack the same way: bytes in with the
-simulated ``now``, reply bytes out, then a loop timer armed for ``stack.next_deadline()``
-(aioquic's ``get_timer``/``handle_timer`` pattern; see design/style.md section 4.2). Everything runs
-on the event-loop thread, so the device shared by all stacks is never touched concurrently.
+Every medium (TCP connection, serial port, pty) drives its stack the same way: bytes in with
+``now``, reply bytes out, then a loop timer armed for ``stack.next_deadline()`` (aioquic's
+``get_timer``/``handle_timer`` pattern; see design/style.md section 4.2). Everything runs on the
+event-loop thread, so the device shared by all stacks is never touched concurrently.
+
+The ``now`` a stack gets is wire time (:class:`WireClock`, the loop's monotonic clock): its timers
+(HDLC inactivity and inter-octet, wrapper inactivity, IEC 62056-21) are about the line and run in
+real seconds whatever the simulated time scale. The application layer reads simulated time from
+the device's own Timebase.
 """
 
 from __future__ import annotations
@@ -13,9 +18,8 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from meter.timebase import Timebase
-
-__all__ = ["SimTimer", "Stack", "StackFactory", "StackSession", "wire_log"]
+__all__ = ["Clock", "DeadlineTimer", "Stack", "StackFactory", "StackSession", "WireClock",
+           "wire_log"]
 
 log = logging.getLogger(__name__)
 # Hex dumps of every chunk live on their own logger so that -v (APDUs) can leave them out.
@@ -26,6 +30,8 @@ class Stack(Protocol):
     """What the transports need from meter.stack.MeterStack (one per connection, sans-IO)."""
 
     closed: bool
+
+    def connection_made(self, now: float) -> None: ...
 
     def receive_data(self, data: bytes, now: float) -> bytes: ...
 
@@ -39,34 +45,58 @@ class Stack(Protocol):
 StackFactory = Callable[[], Stack]
 
 
-class SimTimer:
-    """One loop timer that fires when simulated time reaches a deadline.
+class Clock(Protocol):
+    """A time base for deadlines: a Timebase (simulated time) or a WireClock (real time)."""
+
+    def now(self) -> float: ...
+
+    def wall_delay(self, seconds: float) -> float: ...
+
+
+class WireClock:
+    """Real seconds for wire timers: the event loop's monotonic clock."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    @staticmethod
+    def wall_delay(seconds: float) -> float:
+        return max(0.0, seconds)
+
+
+class DeadlineTimer:
+    """One loop timer that fires when a clock reaches a deadline.
 
     Re-arming is lazy: a later deadline keeps the timer already armed, and the callback must
     re-check the deadline when it fires. Inactivity deadlines move on every request, so this
     saves a cancel + call_at per request on the hot path.
     """
 
-    __slots__ = ("_armed_for", "_callback", "_handle", "_loop", "_timebase")
+    __slots__ = ("_armed_for", "_callback", "_clock", "_handle", "_loop")
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        timebase: Timebase,
+        clock: Clock,
         callback: Callable[[], None],
     ) -> None:
         self._loop = loop
-        self._timebase = timebase
+        self._clock = clock
         self._callback = callback
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for = 0.0
 
     def arm(self, deadline: float | None, max_wall_delay: float | None = None) -> None:
-        """Make sure the callback runs no later than ``deadline`` (simulated seconds)."""
+        """Make sure the callback runs no later than ``deadline`` (in the clock's seconds)."""
         if deadline is None and max_wall_delay is None:
             return
         delay = (
-            self._timebase.wall_delay(deadline - self._timebase.now())
+            self._clock.wall_delay(deadline - self._clock.now())
             if deadline is not None
             else float("inf")
         )
@@ -81,11 +111,11 @@ class SimTimer:
         self._handle = self._loop.call_at(when, self._fire)
 
     def due(self, deadline: float | None) -> float | None:
-        """In a lazily re-armed callback: the simulated now if ``deadline`` has come, else None
+        """In a lazily re-armed callback: the clock's now if ``deadline`` has come, else None
         (re-arming for it when it lies ahead)."""
         if deadline is None:
             return None
-        now = self._timebase.now()
+        now = self._clock.now()
         if deadline > now:
             self.arm(deadline)
             return None
@@ -106,26 +136,27 @@ class StackSession:
 
     ``on_close(session)`` is called when the stack asks to close or raises: a TCP connection
     closes its transport, a serial line calls ``restart()`` to wait for the next client.
+    ``clock`` gives the stack's ``now``: a WireClock in service (tests may scale it).
     """
 
     def __init__(
         self,
         stack_factory: StackFactory,
-        timebase: Timebase,
+        clock: Clock,
         loop: asyncio.AbstractEventLoop,
         write: Callable[[bytes], None],
         on_close: Callable[[StackSession], None],
         name: str,
     ) -> None:
         self._factory = stack_factory
-        self._timebase = timebase
+        self._clock = clock
         self._write = write
         self._on_close = on_close
         self.name = name
-        self._timer = SimTimer(loop, timebase, self._on_timer)
+        self._timer = DeadlineTimer(loop, clock, self._on_timer)
         self._stack = stack_factory()
         self._done = False
-        self._timer.arm(self._stack.next_deadline())
+        self._begin()
 
     def feed(self, data: bytes) -> None:
         """Bytes from the medium."""
@@ -134,7 +165,7 @@ class StackSession:
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("%s <- %s", self.name, data.hex(" "))
         try:
-            reply = self._stack.receive_data(data, self._timebase.now())
+            reply = self._stack.receive_data(data, self._clock.now())
         except Exception:
             log.exception("%s: stack failed on received data; closing", self.name)
             self._end()
@@ -146,8 +177,13 @@ class StackSession:
         self.close()
         self._stack = self._factory()
         self._done = False
-        self._timer.arm(self._stack.next_deadline())
+        self._begin()
         log.info("%s: waiting for a new association", self.name)
+
+    def _begin(self) -> None:
+        # The stack's idle clock starts now: a client that never sends a byte also times out.
+        self._stack.connection_made(self._clock.now())
+        self._timer.arm(self._stack.next_deadline())
 
     def close(self) -> None:
         """The medium went away: stop the timers, release the associations, feed nothing more."""

@@ -11,40 +11,87 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import resource
 import socket
+from dataclasses import dataclass, field
 from typing import cast
 
-from meter.timebase import Timebase
-from meter.transport.session import StackFactory, StackSession
+from meter.transport.session import Clock, StackFactory, StackSession, WireClock
 
-__all__ = ["DEFAULT_PORT", "bound_address", "parse_host_port", "start_tcp_server"]
+__all__ = ["DEFAULT_PORT", "ConnectionLimits", "bound_address", "fd_headroom", "parse_host_port",
+           "start_tcp_server"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4059  # IANA "dlms-cosem" (IEC 62056-9-7)
+DEFAULT_MAX_UNSENT = 64 * 1024
+# Received bytes go to the stack in slices this big, so that a client pipelining requests without
+# reading the replies is paused after one slice's replies, not after a whole read (256 KiB).
+_FEED_SLICE = 1024
+# Connections the loop may accept in one go before any of them reaches the protocol (the stdlib
+# loop accepts up to ``backlog`` per wake-up): the cap keeps that many descriptors free, so a
+# burst of refused connections never makes accept() fail with EMFILE.
+_BACKLOG = 100
+# Descriptors kept free besides those: SQLite journal files, a log handler reopening its file.
+_FD_RESERVE = 32
+
+
+@dataclass(slots=True)
+class ConnectionLimits:
+    """Bounds shared by every TCP listener of one meter.
+
+    ``max_connections``: connections served at once; one more is accepted and closed at once (a
+    clean refusal), so the meter never runs out of file descriptors and never stops accepting.
+    ``max_unsent_bytes``: replies a connection may have waiting for the client to read; above it
+    the meter stops reading that connection until the client drains them (backpressure). What
+    one connection can make the meter hold on the input side is then bounded too: the rest of
+    one read (the loop reads at most 256 KiB at a time) plus a partial wrapper PDU (64 KiB).
+    """
+
+    max_connections: int
+    max_unsent_bytes: int = DEFAULT_MAX_UNSENT
+    active: int = field(default=0, init=False)
 
 
 class _StackProtocol(asyncio.Protocol):
     """One TCP connection: bytes into its own stack, replies back out."""
 
-    def __init__(self, stack_factory: StackFactory, timebase: Timebase, label: str) -> None:
+    def __init__(self, stack_factory: StackFactory, clock: Clock | None, label: str,
+                 limits: ConnectionLimits) -> None:
         self._factory = stack_factory
-        self._timebase = timebase
+        self._clock = clock
         self._label = label
+        self._limits = limits
         self._transport: asyncio.Transport | None = None
         self._session: StackSession | None = None
+        self._counted = False
+        self._paused = False  # the client is not reading our replies
+        self._held = b""  # received bytes not yet fed while paused (at most one read)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # create_server gives stream transports
+        limits = self._limits
+        if limits.active >= limits.max_connections:
+            # A flood of refusals is rate-limited by the log filter (meter.transport.logfilter).
+            log.warning("%s: %d connections open, the limit: connection refused",
+                        self._label, limits.active)
+            transport.close()
+            return
+        limits.active += 1
+        self._counted = True
         self._transport = transport
+        half = max(1, limits.max_unsent_bytes // 2)
+        transport.set_write_buffer_limits(high=limits.max_unsent_bytes, low=half)
         peer = transport.get_extra_info("peername")
         name = f"{self._label} {peer[0]}:{peer[1]}" if peer else self._label
+        loop = asyncio.get_running_loop()
         try:
             self._session = StackSession(
                 self._factory,
-                self._timebase,
-                asyncio.get_running_loop(),
+                self._clock or WireClock(loop),
+                loop,
                 transport.write,
                 self._close_transport,
                 name,
@@ -56,13 +103,41 @@ class _StackProtocol(asyncio.Protocol):
         log.info("%s: connected", name)
 
     def data_received(self, data: bytes) -> None:
-        if self._session is not None:
-            self._session.feed(data)
+        if self._paused:
+            self._held += data  # a read already under way when reading was paused
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        for pos in range(0, len(data), _FEED_SLICE):
+            if self._session is None:
+                return
+            self._session.feed(data[pos:pos + _FEED_SLICE])
+            if self._paused:
+                self._held = data[pos + _FEED_SLICE:] + self._held
+                return
+
+    def pause_writing(self) -> None:
+        # Replies pile up unread: stop reading requests until the client catches up.
+        self._paused = True
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        held, self._held = self._held, b""
+        self._feed(held)
+        if not self._paused and self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
 
     def eof_received(self) -> bool | None:
         return None  # half-close from the client: close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._counted:
+            self._counted = False
+            self._limits.active -= 1
+        self._held = b""
         if self._session is not None:
             log.info("%s: disconnected%s", self._session.name, f" ({exc})" if exc else "")
             self._session.close()
@@ -78,26 +153,44 @@ async def start_tcp_server(
     host: str,
     port: int,
     stack_factory: StackFactory,
-    timebase: Timebase,
+    clock: Clock | None = None,
     label: str = "tcp",
+    limits: ConnectionLimits | None = None,
     *,
     start_serving: bool = True,
 ) -> asyncio.Server:
     """Listen on host:port (port 0 = any free port); every connection gets ``stack_factory()``.
 
-    ``start_serving=False`` binds without accepting or logging (``server.start_serving()``
-    later, by a caller that logs where it listens)."""
+    ``clock`` times the stacks' wire timers (default: the loop's real time); ``limits`` may be
+    shared by several listeners (default: no connection cap). ``start_serving=False`` binds
+    without accepting or logging (``server.start_serving()`` later, by a caller that logs where
+    it listens).
+    """
     loop = asyncio.get_running_loop()
+    shared = limits or ConnectionLimits(max_connections=1 << 62)
     server = await loop.create_server(
-        lambda: _StackProtocol(stack_factory, timebase, label),
+        lambda: _StackProtocol(stack_factory, clock, label, shared),
         host,
         port,
         reuse_address=True,
         start_serving=start_serving,
+        backlog=_BACKLOG,
     )
     if start_serving:
         log.info("%s: listening on %s", label, ", ".join(_fmt(a) for a in _sockets(server)))
     return server
+
+
+def fd_headroom() -> int:
+    """How many connections fit under the soft RLIMIT_NOFILE with what is open now (at least 1)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    try:
+        open_now = len(os.listdir("/proc/self/fd"))
+    except OSError:  # no procfs: assume a generous start-up set
+        open_now = 64
+    return max(1, soft - open_now - _BACKLOG - _FD_RESERVE)
 
 
 def bound_address(server: asyncio.Server) -> tuple[str, int]:

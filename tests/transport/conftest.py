@@ -30,7 +30,11 @@ class EchoStack:
         self.deadline: float | None = None
         self.received: list[tuple[bytes, float]] = []
         self._buffer = b""
+        self.started: float | None = None
         EchoStack.instances.append(self)
+
+    def connection_made(self, now: float) -> None:
+        self.started = now
 
     def receive_data(self, data: bytes, now: float) -> bytes:
         *messages, self._buffer = (self._buffer + data).split(b"\n")

@@ -1,16 +1,21 @@
-"""The optical probe emulator over a real pty, driven by a scripted mode E client."""
+"""The optical probe emulator over a real pty, driven by a scripted mode E client (and, end to end,
+by gurux-dlms on a meter subprocess)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.gurux_hdlc import GuruxHdlc
+from support.process import meter_process, profile_with
 
 from meter.link.iec62056_21 import ModeEOpening
 from meter.timebase import Timebase
@@ -128,3 +133,33 @@ def test_any_chunking_hands_hdlc_exactly_the_bytes_after_the_ack(cuts: list[int]
     finally:
         port.close()
         loop.close()
+
+
+def _hdlc_session(client: serial.Serial) -> GuruxHdlc:
+    """gurux-dlms over the probe: SNRM, AARQ (public), one GET."""
+    hdlc = GuruxHdlc(client.write, lambda: client.read(max(1, client.in_waiting)))
+    hdlc.connect()
+    assert hdlc.logical_device_name().startswith(b"ACE")
+    return hdlc
+
+
+def test_every_disc_and_every_link_timeout_returns_the_meter_to_sign_on(tmp_path: Path) -> None:
+    # A meter subprocess; its HDLC inactivity time-out (real seconds) shortened to 1 s.
+    profile = profile_with(tmp_path, "[hdlc]\ninactivity_timeout = 1\n")
+    with meter_process(tmp_path / "state", "--profile", str(profile), "--optical") as m:
+        client = serial.Serial(m.ready["optical"], 300, timeout=5)
+        try:
+            for _ in range(3):
+                _sign_on(client)
+                _hdlc_session(client).disconnect()
+            for _ in range(2):
+                _sign_on(client)
+                _hdlc_session(client)
+                time.sleep(1.5)  # the link times out (DM) and the port goes back to 300 baud
+                client.reset_input_buffer()
+        finally:
+            client.close()
+        # The last sign-on after the time-out, then a DISC, still works.
+        with serial.Serial(m.ready["optical"], 300, timeout=5) as client:
+            _sign_on(client)
+            _hdlc_session(client).disconnect()

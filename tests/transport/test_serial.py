@@ -19,6 +19,9 @@ class Greeter:
         self.deadline: float | None = 0.0
         self.heard = bytearray()
 
+    def connection_made(self, now: float) -> None:
+        pass
+
     def receive_data(self, data: bytes, now: float) -> bytes:
         self.heard += data
         return b""

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 
 import pytest
 
 from meter.timebase import Timebase
 from meter.transport.service import loop_factory
-from meter.transport.tcp import bound_address, parse_host_port, start_tcp_server
+from meter.transport.tcp import (
+    ConnectionLimits,
+    bound_address,
+    parse_host_port,
+    start_tcp_server,
+)
 
 from .conftest import EchoStack
 
@@ -143,3 +149,57 @@ def test_parse_host_port(text: str, expected: tuple[str, int]) -> None:
 def test_parse_host_port_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_host_port(text)
+
+
+def test_connections_beyond_the_cap_are_closed_at_once(run: Callable[..., None]) -> None:
+    async def main() -> None:
+        limits = ConnectionLimits(max_connections=2)
+        server = await start_tcp_server("127.0.0.1", 0, EchoStack, limits=limits)
+        port = bound_address(server)[1]
+        (r1, w1), (r2, w2) = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        assert await _ask(w1, r1, b"one\n") == b"one\n"
+        r3, w3 = await asyncio.open_connection("127.0.0.1", port)
+        assert await r3.read() == b""  # refused: closed without a stack
+        assert len(EchoStack.instances) == 2
+        w1.close()
+        await w1.wait_closed()
+        for _ in range(200):
+            if limits.active < 2:
+                break
+            await asyncio.sleep(0.01)
+        r4, w4 = await asyncio.open_connection("127.0.0.1", port)
+        assert await _ask(w4, r4, b"four\n") == b"four\n"
+        for w in (w2, w3, w4):
+            w.close()
+        server.close()
+        await server.wait_closed()
+
+    run(main())
+
+
+def test_a_client_not_reading_its_replies_is_not_read_either(run: Callable[..., None]) -> None:
+    async def main() -> None:
+        limits = ConnectionLimits(max_connections=10, max_unsent_bytes=4096)
+        server = await start_tcp_server("127.0.0.1", 0, EchoStack, limits=limits)
+        port = bound_address(server)[1]
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setblocking(False)
+        chunk, offered, sent = (b"x" * 1023 + b"\n") * 64, 20_000_000, 0
+        loop = asyncio.get_running_loop()
+        deadline, blocked_since = loop.time() + 3.0, None
+        while sent < offered and loop.time() < deadline:
+            try:
+                sent += sock.send(chunk)
+                blocked_since = None
+            except BlockingIOError:
+                blocked_since = blocked_since or loop.time()
+                if loop.time() - blocked_since > 0.3:
+                    break  # the meter has stopped reading us
+                await asyncio.sleep(0.01)
+        # Without backpressure the echo of all 20 MB would wait in the server's write buffer.
+        assert sent < offered
+        sock.close()
+        server.close()
+        await server.wait_closed()
+
+    run(main())
