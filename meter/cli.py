@@ -203,6 +203,8 @@ async def _run(service: MeterService, config: ServeConfig) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     ready = await service.start(config)
+    # Which loop really runs (uvloop only when installed): benchmarks label their figures by it.
+    log.info("event loop: %s", "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio")
     try:
         # Program output, not a log record: tests and tools wait for this one line.
         sys.stdout.write(ready.line() + "\n")
