@@ -17,33 +17,43 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from meter import __version__
 from meter import profile as profiles
+from meter.profile import ProfileError
 from meter.errors import MeterError
 from meter.link.iec62056_21 import ModeEOpening
-from meter.timebase import Timebase
+from meter.security.certificates import SELF_SIGNED_DAYS
+from meter.timebase import MAX_SCALE, Timebase
 from meter.transport.service import MeterService, ServeConfig, loop_factory
 from meter.transport.tcp import DEFAULT_HOST, DEFAULT_PORT, parse_host_port
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PROFILE = "acesm"  # profiles/acesm.toml beside the package (meter.profile.resolve)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# The simulated times the meter can live at: its self-signed certificates (made at first start,
+# valid from a day before to SELF_SIGNED_DAYS after) must be representable in X.509, which the
+# cryptography package takes from 1950 (RFC 5280 4.1.2.5: UTCTime from 1950) to 9999
+# (GeneralizedTime); a COSEM date-time (year up to 0xFFFE) holds all of that.
+EARLIEST_TIME = datetime(1950, 1, 2, tzinfo=UTC)
+LATEST_START = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - timedelta(days=SELF_SIGNED_DAYS + 1)
 
 
 # --- argument types ------------------------------------------------------------------------
 
 
 def _duration(text: str) -> float:
-    """``90d``, ``12h``, ``30m``, ``45s``, ``2w`` or plain seconds -> seconds."""
+    """``90d``, ``12h``, ``30m``, ``45s``, ``2w`` -> seconds. A bare number is refused: ``90``
+    meant days to some and seconds to the meter."""
     match = _DURATION.match(text)
     if match is None:
-        raise argparse.ArgumentTypeError(f"bad duration {text!r} (try 90d, 12h, 30m)")
+        raise argparse.ArgumentTypeError(
+            f"bad duration {text!r}: a number and a unit, s m h d or w (e.g. 90d, 12h, 30m)")
     return float(match[1]) * _UNIT_SECONDS[match[2]]
 
 
@@ -51,11 +61,25 @@ def _timestamp(text: str) -> float:
     """ISO 8601 date-time -> UTC epoch seconds; a time without an offset is UTC."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        inside = EARLIEST_TIME <= moment <= LATEST_START
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"bad ISO date-time {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+    if not inside:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is outside the times the meter can live at "
+            f"({EARLIEST_TIME:%Y-%m-%d} to {LATEST_START:%Y-%m-%d}, UTC)")
     return moment.timestamp()
+
+
+def _time_scale(text: str) -> float:
+    value = _positive(text)
+    if value > MAX_SCALE:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_SCALE:g} (a simulated day per real second: faster, the meter cannot "
+            f"live through every capture as fast as its clock runs); for long spans use --history")
+    return value
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -106,12 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--serial-baud", type=int, default=9600, help="serial line speed (8N1)")
     serve.add_argument("--optical", action="store_true",
                        help="emulate an optical probe on a new pty (IEC 62056-21 mode E, then HDLC)")
-    serve.add_argument("--time-scale", type=_positive, default=1.0, metavar="N",
-                       help="simulated seconds per real second")
+    serve.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="N",
+                       help=f"simulated seconds per real second (at most {MAX_SCALE:g})")
     serve.add_argument("--start", type=_timestamp, metavar="ISO-DATETIME",
                        help="simulated start time (default: now; no offset means UTC)")
     serve.add_argument("--history", type=_duration, metavar="DURATION",
-                       help="pre-fill this much load-profile history (e.g. 90d)")
+                       help="the meter has run this long by now (e.g. 90d; a unit is required): "
+                            "back-fills the past on a new state, what it missed on an existing one")
     serve.add_argument("-v", "--verbose", action="count", default=0,
                        help="-v: debug logging with every APDU decoded; -vv: also raw bytes")
     serve.set_defaults(run=_serve)
@@ -163,12 +188,36 @@ def _state_dir(serial: str) -> Path:
     return Path(base) / "acesm-meter" / serial
 
 
+class _StopSignals:
+    """SIGTERM and SIGINT before the event loop serves (during a back-fill): noted and polled
+    between back-fill chunks, so the meter stops with its state committed instead of dying
+    mid-transaction (or printing a KeyboardInterrupt traceback). The loop installs its own."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._note)
+
+    def _note(self, signum: int, _frame: object) -> None:
+        self.received = signum
+
+    def __call__(self) -> bool:
+        return self.received is not None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from meter.device import Device  # the device (and numpy) load only for `serve`
 
     _setup_logging(args.verbose)
+    stop = _StopSignals()
     profile_path = profiles.resolve(args.profile)
     profile = profiles.load(profile_path)
+    timebase = Timebase(start=args.start, scale=args.time_scale)
+    if args.history and timebase.start - args.history < EARLIEST_TIME.timestamp():
+        raise ProfileError(f"--history reaches back before {EARLIEST_TIME:%Y-%m-%d}, "
+                           f"the earliest time the meter can live at")
     state = args.state or _state_dir(str(profile.meter["serial"]))
     state.mkdir(parents=True, exist_ok=True)
     tcp = args.tcp
@@ -181,9 +230,11 @@ def _serve(args: argparse.Namespace) -> int:
         serial_baud=args.serial_baud,
         optical=args.optical,
     )
-    timebase = Timebase(start=args.start, scale=args.time_scale)
-    device = Device.open(profile_path, state, timebase, history=args.history)
+    device = Device.open(profile_path, state, timebase, history=args.history, stop=stop)
     try:
+        if stop():
+            log.info("stopping (signal %d)", stop.received)
+            return 0
         service = MeterService(device, timebase, _opening_factory(profile))
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(_run(service, config))
@@ -200,7 +251,7 @@ def _opening_factory(profile: profiles.Profile) -> Callable[[], ModeEOpening]:
 async def _run(service: MeterService, config: ServeConfig) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in _StopSignals.SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     ready = await service.start(config)
     # Which loop really runs (uvloop only when installed): benchmarks label their figures by it.

@@ -68,6 +68,9 @@ SNAPSHOT_EVERY = 60.0
 #: providers), captures and snapshots still bring it exactly to ``t``; only PQ events may
 #: surface this much later.
 ENGINE_LAG = 2.0
+#: A history back-fill commits, and looks whether it should stop, every this many simulated
+#: seconds (a day: ~40 ms of work, so a signal is answered well within a second).
+BACKFILL_CHUNK = 86400.0
 
 
 
@@ -123,10 +126,15 @@ class Device:
 
     @classmethod
     def open(cls, profile: str | Path, state_dir: str | Path, timebase: Any, *,
-             history: float | None = None, metrology_mode: str | None = None) -> Device:
+             history: float | None = None, metrology_mode: str | None = None,
+             stop: Callable[[], bool] = lambda: False) -> Device:
         """Open (or create) the meter whose state lives in ``state_dir``.
 
-        ``history`` (seconds): on a fresh state directory, back-fill that much of the past.
+        ``history`` (seconds): the meter has been running for that long. A fresh state
+        directory back-fills that much of the past; an existing one back-fills what the meter
+        missed since it last ran, as if it had stayed powered (no power-down/up events).
+        ``stop`` is polled between back-fill chunks: when it says so the back-fill ends early,
+        committed to the end of the last chunk (a later start with ``history`` continues it).
         """
         prof = load_profile(profile)
         store = Store.open(state_dir)
@@ -141,15 +149,32 @@ class Device:
         start = now - history if (fresh and history) else now
         device = cls(prof, store, lambda: start, metrology_mode=mode)
         device._time_source = timebase.now
-        if fresh and history:
-            log.info("back-filling %.0f s of history", history)
-            device._engine.mode = "fast"
-            device.advance(now)
-            device._engine.mode = mode
+        if history:
+            device._backfill(now, stop)
         elif not fresh:
             device._resume(now)
         device.commit()
         return device
+
+    def _backfill(self, until: float, stop: Callable[[], bool]) -> None:
+        """Live through the simulated time up to ``until`` in fast-forward, one chunk at a time:
+        captures, demand, billing and the PQ events of the scenario land in their logs as they
+        would live, and each chunk is committed, so an interrupted back-fill leaves a meter that
+        simply has lived less far."""
+        if until <= self.t:
+            return
+        log.info("back-filling %.0f s of history", until - self.t)
+        mode, self._engine.mode = self._engine.mode, "fast"
+        try:
+            while self.t < until:
+                if stop():
+                    log.info("back-fill stopped %.0f s short", until - self.t)
+                    return
+                self.advance(min(until, self.t + BACKFILL_CHUNK))
+                self._metrology_read = True
+                self.commit()
+        finally:
+            self._engine.mode = mode
 
     def _build(self) -> None:
         p = self.profile
