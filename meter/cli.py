@@ -23,7 +23,6 @@ from typing import Any
 
 from meter import __version__
 from meter import profile as profiles
-from meter.profile import ProfileError
 from meter.errors import MeterError
 from meter.link.iec62056_21 import ModeEOpening
 from meter.security.certificates import SELF_SIGNED_DAYS
@@ -216,7 +215,7 @@ def _serve(args: argparse.Namespace) -> int:
     profile = profiles.load(profile_path)
     timebase = Timebase(start=args.start, scale=args.time_scale)
     if args.history and timebase.start - args.history < EARLIEST_TIME.timestamp():
-        raise ProfileError(f"--history reaches back before {EARLIEST_TIME:%Y-%m-%d}, "
+        raise MeterError(f"--history reaches back before {EARLIEST_TIME:%Y-%m-%d}, "
                            f"the earliest time the meter can live at")
     state = args.state or _state_dir(str(profile.meter["serial"]))
     state.mkdir(parents=True, exist_ok=True)
