@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the sender's system title (for glo-/ded- ciphering)")
     decode.set_defaults(run=_decode)
 
+    profile = commands.add_parser("profile", help="meter profile tools")
+    profile_tools = profile.add_subparsers(dest="tool", required=True)
+    check = profile_tools.add_parser(
+        "check", help="validate a profile (a path or a bundled name) without serving")
+    check.add_argument("profile", help="the profile: a TOML path or a bundled name")
+    check.set_defaults(run=_profile_check)
+
     metrology = commands.add_parser("metrology", help="metrology tools")
     tools = metrology.add_subparsers(dest="tool", required=True)
     evaluate = tools.add_parser("evaluate", help="evaluate a metrology scenario file")
@@ -263,6 +270,17 @@ async def _run(service: MeterService, config: ServeConfig) -> None:
         log.info("stopping")
     finally:
         await service.aclose()
+
+
+# --- profile check -------------------------------------------------------------------------
+
+
+def _profile_check(args: argparse.Namespace) -> int:
+    """Every problem of the profile on stderr (exit 1, through main), or one line saying so."""
+    profile = profiles.load(args.profile)
+    sys.stdout.write(f"{profile.path}: ok ({len(profile.objects)} objects, "
+                     f"{len(profile.associations)} associations)\n")
+    return 0
 
 
 # --- decode --------------------------------------------------------------------------------
