@@ -192,7 +192,8 @@ def key_lines(text: str) -> dict[tuple[str, str | None], int]:
     tomllib keeps no positions: a scan of headers and ``key =`` lines is enough for TOML as the
     profiles write it."""
     found: dict[tuple[str, str | None], int] = {}
-    section, entry, entry_keys = "", "", {}  # entry: an array table's name while inside one
+    section, entry = "", ""  # entry: an array table's name while inside one
+    entry_keys: dict[str, int] = {}
     entry_id, entry_line = "", 0
 
     def close_entry() -> None:
