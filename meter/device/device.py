@@ -149,6 +149,11 @@ class Device:
         start = now - history if (fresh and history) else now
         device = cls(prof, store, lambda: start, metrology_mode=mode)
         device._time_source = timebase.now
+        if history and not fresh and now - history < device._engine.origin:
+            # Its past cannot be rewritten: the meter's time never runs back.
+            log.warning("this state directory holds a meter first started %.0f s ago: "
+                        "--history back-fills only what it missed since it last ran; "
+                        "use a new --state for a longer history", now - device._engine.origin)
         if history:
             device._backfill(now, stop)
         elif not fresh:

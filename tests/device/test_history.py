@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from support import PROFILE, START, FakeTimebase, reader
 
 from meter.codec.obis import Obis
@@ -34,7 +36,8 @@ def _rows(device: Device, tb: FakeTimebase, obis: Obis) -> list[tuple[object, ..
     return rows(reader(device, tb).get(7, obis, 2))
 
 
-def test_history_on_an_existing_state_backfills_the_gap(tmp_path: Path) -> None:
+def test_history_on_an_existing_state_backfills_the_gap(tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
     profile, state = _profile(tmp_path), tmp_path / "state"
     tb = FakeTimebase(START, scale=3600.0)
     device = Device.open(profile, state, tb, history=2 * DAY)
@@ -43,7 +46,8 @@ def test_history_on_an_existing_state_backfills_the_gap(tmp_path: Path) -> None:
     device.close()
 
     tb.t = START + 3 * DAY  # three days later, the README's command again with --history
-    device = Device.open(profile, state, tb, history=2 * DAY)
+    device = Device.open(profile, state, tb, history=30 * DAY)
+    assert "back-fills only what it missed since it last ran" in caplog.text  # not 30 days
     try:
         profile_rows = _rows(device, tb, LOAD_PROFILE)
         assert len(profile_rows) == captured + 3 * 96  # every quarter hour of the gap
