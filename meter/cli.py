@@ -223,7 +223,7 @@ def _serve(args: argparse.Namespace) -> int:
     timebase = Timebase(start=args.start, scale=args.time_scale)
     if args.history and timebase.start - args.history < EARLIEST_TIME.timestamp():
         raise MeterError(f"--history reaches back before {EARLIEST_TIME:%Y-%m-%d}, "
-                           f"the earliest time the meter can live at")
+                         "the earliest time the meter can live at")
     state = args.state or _state_dir(str(profile.meter["serial"]))
     state.mkdir(parents=True, exist_ok=True)
     tcp = args.tcp
