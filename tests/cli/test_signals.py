@@ -79,3 +79,22 @@ def test_a_scale_beyond_the_bound_is_refused_in_one_line(tmp_path: Path) -> None
     lines = meter.log().splitlines()
     assert lines[-1].startswith("acesm-meter serve: error: argument --time-scale: at most 86400")
     assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+@pytest.mark.parametrize("no_uvloop", ["1", "0"])
+def test_the_meter_names_the_event_loop_it_runs(tmp_path: Path, no_uvloop: str) -> None:
+    """tools/bench labels its figures by this line, not by what it hoped to run."""
+    try:
+        import uvloop  # noqa: F401
+        expected = "asyncio" if no_uvloop == "1" else "uvloop"
+    except ImportError:
+        expected = "asyncio"
+    meter = ServeProcess("--tcp", "127.0.0.1:0", "--state", str(tmp_path),
+                         env={"ACESM_NO_UVLOOP": no_uvloop})
+    try:
+        meter.ready()
+        meter.wait_for_log("event loop: ")
+        _assert_clean(*meter.stop(), meter)
+    finally:
+        meter.kill()
+    assert f"event loop: {expected}\n" in meter.log()

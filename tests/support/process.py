@@ -20,11 +20,11 @@ READY = re.compile(r"READY tcp=([\d.]+):(\d+)")
 class ServeProcess:
     """``python -m meter.cli serve ARGS`` (stdout: the READY line; stderr: the log)."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "meter.cli", "serve", *args],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
         self.stderr: list[str] = []
         assert self.proc.stderr is not None
         self._drain = threading.Thread(target=self._read_stderr, daemon=True)
