@@ -26,6 +26,8 @@ VALUE_KINDS = ("boolean", "integer", "long", "double_long", "unsigned", "long_un
 #: for suite 2; the master key (KEK) wraps keys of its own size.
 KEY_BYTES = {0: 16, 1: 16, 2: 32}
 KEY_NAMES = ("encryption", "authentication", "master", "broadcast")
+#: Mechanisms that authenticate with the association's secret: LLS, HLS-MD5, -SHA1, -SHA256.
+SECRET_MECHANISMS = (1, 3, 4, 6)
 PROTECTION = ("authenticated_request", "encrypted_request", "signed_request",
               "authenticated_response", "encrypted_response", "signed_response")
 #: ``source`` bindings (meter/device/device.py): metrology keys, or a Security setup's counters.
@@ -186,17 +188,34 @@ TOP_LEVEL = (*SECTIONS, "association", "object")
 
 def _range(value: float, field: Field, what: str) -> str | None:
     if (field.lo is not None and value < field.lo) or (field.hi is not None and value > field.hi):
-        return f"{what} {value:g} outside {field.lo:g}..{field.hi:g}"
+        return f"{what} {value:g} outside {field.lo if field.lo is not None else ''}.." \
+               f"{field.hi if field.hi is not None else ''}"
     return None
+
+
+#: Ranges of the A-XDR integer types (Blue Book 4.1.5), for typed values.
+_INTEGER_RANGES = {"integer": (-2**7, 2**7 - 1), "long": (-2**15, 2**15 - 1),
+                   "double_long": (-2**31, 2**31 - 1), "long64": (-2**63, 2**63 - 1),
+                   "unsigned": (0, 2**8 - 1), "enum": (0, 2**8 - 1), "long_unsigned": (0, 2**16 - 1),
+                   "double_long_unsigned": (0, 2**32 - 1), "long64_unsigned": (0, 2**64 - 1)}
 
 
 def _value_problem(value: object) -> str | None:
     if not isinstance(value, Mapping) or len(value) != 1:
         return "a value is a one-key table naming its type, e.g. { unsigned = 3 }"
-    (kind, _), = value.items()
+    (kind, raw), = value.items()
     if kind not in VALUE_KINDS:
         return f"unknown value type {kind!r} (one of {', '.join(VALUE_KINDS)})"
-    return None
+    if kind in _INTEGER_RANGES:
+        lo, hi = _INTEGER_RANGES[kind]
+        return check(Field("int", "", lo, hi), raw)
+    if kind in ("float32", "float64"):
+        return check(Field("float", ""), raw)
+    if kind == "boolean":
+        return check(Field("bool", ""), raw)
+    if kind == "octet_string_hex":
+        return check(Field("hex", ""), raw)
+    return None if kind == "null" else check(Field("str", ""), raw)
 
 
 def check(field: Field, value: object) -> str | None:
@@ -283,6 +302,9 @@ def validate(data: Mapping[str, Any]) -> list[Problem]:
     for a in _entries(data, "association", problems):
         section = f"association[{a.get('client_sap')}]"
         problems += _table(section, a, ASSOCIATION)
+        if a.get("mechanism") in SECRET_MECHANISMS and not a.get("secret"):
+            problems.append(Problem(section, "secret", f"mechanism {a.get('mechanism')} needs "
+                                                       "a secret"))
         setup = a.get("security_setup")
         if setup is not None and kinds.get(str(setup)) != "security_setup":
             problems.append(Problem(section, "security_setup", f"{setup} is not a security_setup "

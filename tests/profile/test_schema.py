@@ -44,6 +44,14 @@ read = "reader"
 [[object]]
 obis = "0.0.43.0.3.255"
 security_suite = 2
+
+[[object]]
+obis = "0.0.96.10.1.255"
+value = { unsigned = 300 }
+
+[[association]]
+client_sap = 32
+secret = ""
 """
 EXPECTED = [  # (line, key, words of the message)
     (4, "[meter] max_pdu_sise", "unknown key"),
@@ -51,6 +59,8 @@ EXPECTED = [  # (line, key, words of the message)
     (13, "[[object]] 1.0.1.8.0 obis", "an OBIS code A.B.C.D.E.F"),
     (18, "[[object]] 1.0.99.8.0.255 class", "unknown class 'registr'"),
     (7, "[keys] encryption", "(suite 0): 5 bytes, must be 16"),
+    (27, "[[object]] 0.0.96.10.1.255 value", "value 300 outside 0..255"),
+    (31, "[[association]] 32 secret", "mechanism 1 needs a secret"),
 ]
 # ... and one in the file it extends: suite 2 on 0.0.43.0.3.255 takes the 16-byte [keys] of
 # acesm.toml, whose line is reported.
