@@ -17,7 +17,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,27 +26,36 @@ from meter import profile as profiles
 from meter.errors import MeterError
 from meter.link.iec62056_21 import ModeEOpening
 from meter.persistence.lock import StateLock
-from meter.timebase import Timebase
-from meter.transport.service import Device as ServedDevice
+from meter.security.certificates import SELF_SIGNED_DAYS
+from meter.timebase import MAX_SCALE, Timebase
 from meter.transport.logfilter import RepeatFilter
+from meter.transport.service import Device as ServedDevice
 from meter.transport.service import MeterService, ServeConfig, loop_factory
 from meter.transport.tcp import DEFAULT_HOST, DEFAULT_MAX_UNSENT, DEFAULT_PORT, parse_host_port
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PROFILE = "acesm"  # profiles/acesm.toml beside the package (meter.profile.resolve)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# The simulated times the meter can live at: its self-signed certificates (made at first start,
+# valid from a day before to SELF_SIGNED_DAYS after) must be representable in X.509, which the
+# cryptography package takes from 1950 (RFC 5280 4.1.2.5: UTCTime from 1950) to 9999
+# (GeneralizedTime); a COSEM date-time (year up to 0xFFFE) holds all of that.
+EARLIEST_TIME = datetime(1950, 1, 2, tzinfo=UTC)
+LATEST_START = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - timedelta(days=SELF_SIGNED_DAYS + 1)
 
 
 # --- argument types ------------------------------------------------------------------------
 
 
 def _duration(text: str) -> float:
-    """``90d``, ``12h``, ``30m``, ``45s``, ``2w`` or plain seconds -> seconds."""
+    """``90d``, ``12h``, ``30m``, ``45s``, ``2w`` -> seconds. A bare number is refused: ``90``
+    meant days to some and seconds to the meter."""
     match = _DURATION.match(text)
     if match is None:
-        raise argparse.ArgumentTypeError(f"bad duration {text!r} (try 90d, 12h, 30m)")
+        raise argparse.ArgumentTypeError(
+            f"bad duration {text!r}: a number and a unit, s m h d or w (e.g. 90d, 12h, 30m)")
     return float(match[1]) * _UNIT_SECONDS[match[2]]
 
 
@@ -54,11 +63,25 @@ def _timestamp(text: str) -> float:
     """ISO 8601 date-time -> UTC epoch seconds; a time without an offset is UTC."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        inside = EARLIEST_TIME <= moment <= LATEST_START
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"bad ISO date-time {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+    if not inside:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is outside the times the meter can live at "
+            f"({EARLIEST_TIME:%Y-%m-%d} to {LATEST_START:%Y-%m-%d}, UTC)")
     return moment.timestamp()
+
+
+def _time_scale(text: str) -> float:
+    value = _positive(text)
+    if value > MAX_SCALE:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_SCALE:g} (a simulated day per real second: faster, the meter cannot "
+            f"live through every capture as fast as its clock runs); for long spans use --history")
+    return value
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -109,12 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--serial-baud", type=int, default=9600, help="serial line speed (8N1)")
     serve.add_argument("--optical", action="store_true",
                        help="emulate an optical probe on a new pty (IEC 62056-21 mode E, then HDLC)")
-    serve.add_argument("--time-scale", type=_positive, default=1.0, metavar="N",
-                       help="simulated seconds per real second")
+    serve.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="N",
+                       help=f"simulated seconds per real second (at most {MAX_SCALE:g})")
     serve.add_argument("--start", type=_timestamp, metavar="ISO-DATETIME",
                        help="simulated start time (default: now; no offset means UTC)")
     serve.add_argument("--history", type=_duration, metavar="DURATION",
-                       help="pre-fill this much load-profile history (e.g. 90d)")
+                       help="the meter has run this long by now (e.g. 90d; a unit is required): "
+                            "back-fills the past on a new state, what it missed on an existing one")
     serve.add_argument("-v", "--verbose", action="count", default=0,
                        help="-v: debug logging with every APDU decoded; -vv: also raw bytes")
     serve.set_defaults(run=_serve)
@@ -126,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--system-title", type=_hex,
                         help="the sender's system title (for glo-/ded- ciphering)")
     decode.set_defaults(run=_decode)
+
+    profile = commands.add_parser("profile", help="meter profile tools")
+    profile_tools = profile.add_subparsers(dest="tool", required=True)
+    check = profile_tools.add_parser(
+        "check", help="validate a profile (a path or a bundled name) without serving")
+    check.add_argument("profile", help="the profile: a TOML path or a bundled name")
+    check.set_defaults(run=_profile_check)
 
     metrology = commands.add_parser("metrology", help="metrology tools")
     tools = metrology.add_subparsers(dest="tool", required=True)
@@ -169,12 +200,36 @@ def _state_dir(serial: str) -> Path:
     return Path(base) / "acesm-meter" / serial
 
 
+class _StopSignals:
+    """SIGTERM and SIGINT before the event loop serves (during a back-fill): noted and polled
+    between back-fill chunks, so the meter stops with its state committed instead of dying
+    mid-transaction (or printing a KeyboardInterrupt traceback). The loop installs its own."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._note)
+
+    def _note(self, signum: int, _frame: object) -> None:
+        self.received = signum
+
+    def __call__(self) -> bool:
+        return self.received is not None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from meter.device import Device  # the device (and numpy) load only for `serve`
 
     _setup_logging(args.verbose)
+    stop = _StopSignals()
     profile_path = profiles.resolve(args.profile)
     profile = profiles.load(profile_path)
+    timebase = Timebase(start=args.start, scale=args.time_scale)
+    if args.history and timebase.start - args.history < EARLIEST_TIME.timestamp():
+        raise MeterError(f"--history reaches back before {EARLIEST_TIME:%Y-%m-%d}, "
+                         "the earliest time the meter can live at")
     state = args.state or _state_dir(str(profile.meter["serial"]))
     tcp = args.tcp
     if tcp is None and not (args.hdlc_over_tcp or args.serial or args.optical):
@@ -188,7 +243,6 @@ def _serve(args: argparse.Namespace) -> int:
         max_connections=_optional_int(profile.limits.get("max_connections")),
         max_unsent_bytes=int(profile.limits.get("max_unsent_bytes", DEFAULT_MAX_UNSENT)),
     )
-    timebase = Timebase(start=args.start, scale=args.time_scale)
     # Start-up order (issue 7): the state directory's lock first (one meter per state: two
     # would reuse invocation counters), the listeners next (a port in use fails before the
     # state is touched), and only then the device (keys made, power events logged).
@@ -199,13 +253,14 @@ def _serve(args: argparse.Namespace) -> int:
     def open_device() -> Device:
         nonlocal device, opening
         opening = True
-        device = Device.open(profile_path, state, timebase, history=args.history, lock=lock)
+        device = Device.open(profile_path, state, timebase, history=args.history,
+                             lock=lock, stop=stop)
         return device
 
     try:
         service = MeterService(None, timebase, _opening_factory(profile))
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            runner.run(_run(service, config, open_device))
+            runner.run(_run(service, config, open_device, stop))
     finally:
         if device is not None:
             device.close()  # releases the lock
@@ -226,14 +281,22 @@ def _opening_factory(profile: profiles.Profile) -> Callable[[], ModeEOpening]:
 
 
 async def _run(service: MeterService, config: ServeConfig,
-               open_device: Callable[[], ServedDevice]) -> None:
+               open_device: Callable[[], ServedDevice], signals: _StopSignals) -> None:
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await service.bind(config)
+    # Which loop really runs (uvloop only when installed): benchmarks label their figures by it.
+    log.info("event loop: %s", "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio")
     try:
-        ready = await service.start(config, open_device())
+        await service.bind(config)
+        # The back-fill runs here, synchronously: ``signals`` (not yet the loop's handlers)
+        # catches a stop during it.
+        device = open_device()
+        stop = asyncio.Event()
+        for signum in _StopSignals.SIGNALS:
+            loop.add_signal_handler(signum, stop.set)
+        if signals():  # came before the loop's handlers were in place
+            log.info("stopping (signal %d)", signals.received)
+            return
+        ready = await service.start(config, device)
         # Program output, not a log record: tests and tools wait for this one line.
         sys.stdout.write(ready.line() + "\n")
         sys.stdout.flush()
@@ -241,6 +304,17 @@ async def _run(service: MeterService, config: ServeConfig,
         log.info("stopping")
     finally:
         await service.aclose()
+
+
+# --- profile check -------------------------------------------------------------------------
+
+
+def _profile_check(args: argparse.Namespace) -> int:
+    """Every problem of the profile on stderr (exit 1, through main), or one line saying so."""
+    profile = profiles.load(args.profile)
+    sys.stdout.write(f"{profile.path}: ok ({len(profile.objects)} objects, "
+                     f"{len(profile.associations)} associations)\n")
+    return 0
 
 
 # --- decode --------------------------------------------------------------------------------

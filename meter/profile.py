@@ -9,6 +9,7 @@ Typed values are one-key tables naming the A-XDR type (see profiles/acesm.toml);
 
 from __future__ import annotations
 
+import re
 import site
 import sysconfig
 import tomllib
@@ -20,6 +21,7 @@ from typing import Any
 from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.errors import MeterError
+from meter.profile_schema import ROLES, Problem, validate
 
 #: Where bundled profiles are looked up by name: the source tree (a checkout or an editable
 #: install), then the data directory of an installed meter (pyproject's data-files), system-wide
@@ -29,7 +31,6 @@ PROFILE_DIRS = (
     Path(sysconfig.get_path("data")) / "share" / "acesm-meter" / "profiles",
     Path(site.getuserbase()) / "share" / "acesm-meter" / "profiles",
 )
-ROLES = ("public", "reader", "management")
 
 
 class ProfileError(MeterError):
@@ -85,16 +86,22 @@ class Profile:
                 .replace("@firmware", str(self.meter.get("firmware", ""))))
 
 
+def bundled() -> list[str]:
+    """Names of the profiles that come with the meter."""
+    return sorted({p.stem for folder in PROFILE_DIRS if folder.is_dir() for p in folder.glob("*.toml")})
+
+
 def resolve(name: str | Path) -> Path:
     """A profile path, or a bare name looked up in the bundled profiles/ folder."""
     p = Path(name)
-    if p.exists():
+    if p.is_file():
         return p
     for folder in PROFILE_DIRS:
         for candidate in (folder / p, folder / f"{p}.toml"):
-            if candidate.exists():
+            if candidate.is_file():
                 return candidate
-    raise ProfileError(f"no profile {name!r} (looked in {', '.join(map(str, PROFILE_DIRS))})")
+    raise ProfileError(f"no profile {str(name)!r}: not a file, nor a bundled profile "
+                       f"({', '.join(bundled())})")
 
 
 def _merge_list(base: list[Any], over: list[Any], key: str) -> list[Any]:
@@ -119,7 +126,8 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read(path: Path, depth: int = 0) -> dict[str, Any]:
+def _read(path: Path, files: list[Path], depth: int = 0) -> dict[str, Any]:
+    """The profile at ``path`` merged over what it extends; ``files`` gets every file read."""
     if depth > 8:
         raise ProfileError(f"{path}: 'extends' nests too deeply")
     try:
@@ -127,13 +135,19 @@ def _read(path: Path, depth: int = 0) -> dict[str, Any]:
             data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ProfileError(f"{path}: {exc}") from exc
+    files.append(path)
     parent = data.pop("extends", None)
     removed = data.pop("remove", [])
     if parent is None:
         if removed:
             raise ProfileError(f"{path}: 'remove' needs 'extends'")
         return data
-    return _remove(_merge(_read(path.parent / parent, depth + 1), data), removed, path)
+    if not isinstance(parent, str):
+        raise ProfileError(f"{path}: 'extends' is a bundled profile name or a path, not {parent!r}")
+    # A file beside this one, else a bundled profile by name (extends = "acesm").
+    beside = path.parent / parent
+    base = _read(beside if beside.is_file() else resolve(parent), files, depth + 1)
+    return _remove(_merge(base, data), removed, path)
 
 
 def _remove(data: dict[str, Any], removed: object, path: Path) -> dict[str, Any]:
@@ -164,9 +178,88 @@ def _role(value: object, where: str) -> str:
     return role
 
 
+# --- validation against meter/profile_schema.py, reported by file and line ---------------------
+
+_ARRAY_HEADER = re.compile(r"^\s*\[\[\s*([\w.-]+)\s*\]\]")
+_HEADER = re.compile(r"^\s*\[\s*([\w.\"-]+)\s*\]")
+_KEY = re.compile(r"^\s*\"?([\w-]+)\"?\s*=\s*\"?([^\"#]*)")
+_ENTRY_ID = {"object": "obis", "association": "client_sap"}  # what merges entries, names them
+
+
+def key_lines(text: str) -> dict[tuple[str, str | None], int]:
+    """(section, key) -> line number in a profile's text, sections named as schema Problems name
+    them (``meter``, ``object[OBIS]``, ``association[SAP]``); key None: the table's header.
+    tomllib keeps no positions: a scan of headers and ``key =`` lines is enough for TOML as the
+    profiles write it."""
+    found: dict[tuple[str, str | None], int] = {}
+    section, entry = "", ""  # entry: an array table's name while inside one
+    entry_keys: dict[str, int] = {}
+    entry_id, entry_line = "", 0
+
+    def close_entry() -> None:
+        if entry:
+            name = f"{entry}[{entry_id}]"
+            found.setdefault((name, None), entry_line)
+            for key, number in entry_keys.items():
+                found.setdefault((name, key), number)
+
+    for number, line in enumerate(text.splitlines(), 1):
+        if (m := _ARRAY_HEADER.match(line)) is not None:
+            close_entry()
+            entry, entry_keys, entry_id, entry_line = m[1], {}, "", number
+        elif (m := _HEADER.match(line)) is not None:
+            close_entry()
+            entry, section = "", m[1].replace('"', "")
+            found.setdefault((section, None), number)
+        elif (m := _KEY.match(line)) is not None:
+            if not entry:
+                found.setdefault((section, m[1]), number)
+                continue
+            entry_keys.setdefault(m[1], number)
+            if m[1] == _ENTRY_ID.get(entry):
+                entry_id = m[2].strip()
+    close_entry()
+    return found
+
+
+def _where(problem: Problem, files: list[Path]) -> str:
+    """``FILE:LINE`` of the key a problem is about: the file that states it last (child first)."""
+    for wanted in ((problem.section, problem.key), (problem.section, None)):
+        for path in files:
+            line = key_lines(path.read_text(encoding="utf-8")).get(wanted)
+            if line is not None:
+                return f"{path}:{line}"
+    return str(files[0])
+
+
+_ENTRY = re.compile(r"^(\w+)\[(.*)\]$")
+
+
+def _section_name(section: str) -> str:
+    """``object[1.0.1.8.0.255]`` -> ``[[object]] 1.0.1.8.0.255``, ``meter`` -> ``[meter]``."""
+    if (m := _ENTRY.match(section)) is not None:
+        return f"[[{m[1]}]] {m[2]}"
+    return f"[{section}]" if section else ""
+
+
+def _report(problems: list[Problem], files: list[Path]) -> str:
+    lines = []
+    for p in problems:
+        what = " ".join(filter(None, (_section_name(p.section), p.key)))
+        lines.append(f"{_where(p, files)}: {what}: {p.message}")
+    count = f"{len(problems)} error{'s' if len(problems) > 1 else ''}"
+    return f"profile {files[0]}: {count}\n" + "\n".join(lines)
+
+
 def load(name: str | Path) -> Profile:
+    """The profile ``name`` (a path or a bundled name), merged and validated as a whole: every
+    problem is reported at once, with its file and line (ProfileError)."""
     path = resolve(name)
-    data = _read(path)
+    files: list[Path] = []
+    data = _read(path, files)
+    problems = validate(data)
+    if problems:
+        raise ProfileError(_report(problems, files))
     try:
         meter = data["meter"]
         keys = {k: bytes.fromhex(v) for k, v in data.get("keys", {}).items()}

@@ -20,7 +20,8 @@ from meter.cosem.clock import Clock
 from meter.cosem.data import MeasurementAlgorithm
 from meter.cosem.register import scaler_unit
 from meter.cosem.registry import class_named
-from meter.profile import ROLES, AssociationSpec, ObjectSpec, Profile, ProfileError, typed_value
+from meter.profile import AssociationSpec, ObjectSpec, Profile, ProfileError, typed_value
+from meter.profile_schema import ROLES
 
 _PROTECTION = {
     "authenticated_request": AccessMode.AUTHENTICATED_REQUEST,

@@ -67,7 +67,7 @@ def test_decode_rejects_bad_hex() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("90d", 90 * 86400), ("12h", 43200), ("30m", 1800), ("45", 45.0)]
+    ("text", "seconds"), [("90d", 90 * 86400), ("12h", 43200), ("30m", 1800), ("45s", 45.0)]
 )
 def test_duration(text: str, seconds: float) -> None:
     assert cli._duration(text) == seconds  # noqa: SLF001

@@ -1,0 +1,416 @@
+"""The schema of a meter profile (profiles/*.toml), as data: every key a profile may hold, its
+type, its range and what it means; the per-class keys of ``[[object]]`` entries are the ones
+meter/device/build.py and meter/device/device.py read for that class.
+
+:func:`validate` checks a whole merged profile and returns every problem, each with the table
+and key it is about; meter/profile.py turns those into ``FILE:LINE`` messages. Nothing here
+reads files or builds objects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ASSOCIATION", "CLASS_OPTIONS", "LIMITS", "OBJECT", "Problem", "SECTIONS",
+           "VALUE_KINDS", "Field", "validate"]
+
+ROLES = ("public", "reader", "management")
+#: A-XDR types a ``value = { TYPE = ... }`` table may name (meter.profile.typed_value).
+VALUE_KINDS = ("boolean", "integer", "long", "double_long", "unsigned", "long_unsigned",
+               "double_long_unsigned", "long64", "long64_unsigned", "enum", "float32", "float64",
+               "octet_string", "octet_string_hex", "visible_string", "utf8_string", "null")
+#: Key lengths per security suite (Green Book 9.2.3.4): AES-128 for suites 0 and 1, AES-256
+#: for suite 2; the master key (KEK) wraps keys of its own size.
+KEY_BYTES = {0: 16, 1: 16, 2: 32}
+KEY_NAMES = ("encryption", "authentication", "master", "broadcast")
+#: Mechanisms that authenticate with the association's secret: LLS, HLS-MD5, -SHA1, -SHA256.
+SECRET_MECHANISMS = (1, 3, 4, 6)
+PROTECTION = ("authenticated_request", "encrypted_request", "signed_request",
+              "authenticated_response", "encrypted_response", "signed_response")
+#: ``source`` bindings (meter/device/device.py): metrology keys, or a Security setup's counters.
+METROLOGY_SOURCES = ("energy", "instant", "pq", "demand")
+SECURITY_SOURCES = ("invocation_counter", "decryption_failures", "replays")
+_OBIS = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One key: ``kind`` int, float, str, bool, hex (bytes in hex), obis (A.B.C.D.E.F), role,
+    value (a typed one-key table), list (of ``item``) or table (free-form, checked elsewhere)."""
+
+    kind: str
+    doc: str
+    lo: float | None = None  # range of an int or float; length of a str; bytes of a hex
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+    item: Field | None = None
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """``section`` is ``meter``, ``object[OBIS]``, ``association[SAP]``, ...; ``key`` may be None."""
+
+    section: str
+    key: str | None
+    message: str
+
+
+def _int(doc: str, lo: float | None = None, hi: float | None = None, **kw: Any) -> Field:
+    return Field("int", doc, lo, hi, **kw)
+
+
+def _float(doc: str, lo: float | None = None, hi: float | None = None) -> Field:
+    return Field("float", doc, lo, hi)
+
+
+_ROLE = Field("role", "lowest role allowed: public < reader < management, or none",
+              choices=(*ROLES, "none"))
+
+METER: dict[str, Field] = {
+    "manufacturer": Field("str", "3-letter FLAG id (LDN, mode E identification)", 3, 3, required=True),
+    "serial": Field("str", "serial number; LDN = manufacturer + serial (16 bytes at most)", 1, 13,
+                    required=True),
+    "system_title": Field("hex", "server system title, 8 bytes", 8, 8, required=True),
+    "firmware": Field("str", "active firmware identifier (@firmware)"),
+    "time_zone": _int("minutes, Blue Book sign (UTC - local)", -720, 840),
+    "max_pdu_size": _int("server_max_receive_pdu_size, bytes", 64, 0xFFFF),
+    "logical_device": _int("server SAP of the logical device", 1, 0x3FFF),
+    "wiring": Field("str", "metrology wiring", choices=("1P2W", "1P3W", "3P4W")),
+    "frequency": _float("nominal frequency, Hz", 40, 70),
+    "voltage": _float("nominal phase voltage, V rms", 1, 1000),
+    "current": _float("default load current per phase, A rms", 0, 1000),
+    "power_factor": _float("default load power factor", -1, 1),
+}
+KEYS: dict[str, Field] = {name: Field("hex", f"{name} key (length per security suite)")
+                          for name in KEY_NAMES}
+TCP: dict[str, Field] = {
+    "port": _int("TCP port of the wrapper (informational: --tcp chooses where to listen)", 0, 0xFFFF),
+    "server_wport": _int("wrapper port of the server (IEC 62056-9-7)", 1, 0xFFFF),
+    "inactivity_timeout": _int("s without a request before the connection closes", 0, 0xFFFF),
+}
+HDLC: dict[str, Field] = {
+    "logical_address": _int("server upper HDLC address", 1, 0x3FFF),
+    "physical_address": _int("server lower HDLC address", 0x10, 0x3FFD),
+    "comm_speed": _int("enum of HDLC setup: 0 = 300 ... 9 = 115200 baud", 0, 9),
+    "window_size": _int("frames per window, both directions", 1, 7),
+    "max_info_field_length": _int("bytes offered before SNRM negotiation", 32, 2030),
+    "max_info_field_length_limit": _int("bytes at most after negotiation", 32, 2030),
+    "inactivity_timeout": _int("s without a frame before the link drops", 0, 0xFFFF),
+    "inter_octet_timeout": _int("ms between the octets of one frame", 0, 0xFFFF),
+}
+#: [limits]: bounds on what the outside may make the meter hold; the code that enforces a key
+#: supplies its default.
+LIMITS: dict[str, Field] = {
+    "clock_mark_ahead_s": _float("simulated s the durable clock high-water mark is reserved ahead",
+                                 0.001, 86400),
+    "max_connections": _int("TCP connections at once (wrapper and HDLC); default from RLIMIT_NOFILE",
+                            1, 1 << 20),
+    "max_unsent_bytes": _int("bytes of unread replies before a connection is no longer read",
+                             1024, 1 << 26),
+}
+
+ASSOCIATION: dict[str, Field] = {
+    "name": Field("str", "association name (logs, README)", 1, 64, required=True),
+    "client_sap": _int("client SAP (wrapper wPort, HDLC client address)", 1, 0x7F, required=True),
+    "obis": Field("obis", "its Association LN object, 0.0.40.0.E.255", required=True),
+    "role": Field("role", "what it may do", choices=ROLES),
+    "mechanism": _int("authentication mechanism id: 0 lowest, 1 LLS, 2-7 HLS", 0, 7),
+    "context": _int("application context: 1 LN, 2 SN, 3 LN ciphered, 4 SN ciphered", 1, 4),
+    "secret": Field("str", "LLS password or HLS secret (latin-1)"),
+    "security_setup": Field("obis", "its Security setup object"),
+    "protection": Field("list", "protection required on its requests and responses",
+                        item=Field("str", "", choices=PROTECTION)),
+}
+OBJECT: dict[str, Field] = {
+    "obis": Field("obis", "logical name", required=True),
+    "class": Field("str", "interface class, by profile name", required=True),  # choices below
+    "read": _ROLE,
+    "write": _ROLE,
+    "methods": _ROLE,
+    "writable": Field("list", "attribute indexes the write role may write (default: all)",
+                      item=_int("attribute index", 1, 127)),
+}
+_VALUE = Field("value", "initial value, e.g. { unsigned = 3 }")
+_SOURCE = Field("str", "live binding: energy|instant|pq|demand:KEY or "
+                       "invocation_counter|decryption_failures|replays:SECURITY-SETUP-OBIS")
+_SCALER = _int("scaler (power of ten)", -128, 127)
+_UNIT = _int("unit enum (Blue Book table 4)", 0, 255)
+_SECONDS = _int("s", 0, 0xFFFFFFFF)
+#: Keys an [[object]] of each class may hold besides OBJECT's (what build.py/device.py read).
+CLASS_OPTIONS: dict[str, dict[str, Field]] = {
+    "data": {"value": _VALUE, "source": _SOURCE},
+    "register": {"scaler": _SCALER, "unit": _UNIT, "value": _VALUE, "source": _SOURCE},
+    "extended_register": {"scaler": _SCALER, "unit": _UNIT, "value": _VALUE, "source": _SOURCE},
+    "demand_register": {"scaler": _SCALER, "unit": _UNIT, "source": _SOURCE,
+                        "period": _int("demand period, s", 1, 0xFFFFFFFF),
+                        "number_of_periods": _int("periods in the sliding window", 1, 0xFFFF)},
+    "clock": {"clock_base": _int("clock_base enum: 1 internal crystal ... 5 GPS", 0, 5),
+              "time_zone": _int("minutes, Blue Book sign", -720, 840)},
+    "measurement_algorithm": {},  # values from [metrology.algorithms.E]
+    "profile_generic": {
+        "capture_objects": Field("list", "columns: [obis, attribute] or [obis, attribute, "
+                                 "data_index]"),
+        "capture_period": _int("s between captures, 0 = event driven", 0, 0xFFFFFFFF),
+        "profile_entries": _int("rows kept", 1, 1_000_000),
+        "billing": Field("str", "captured at each billing reset", choices=("monthly",)),
+    },
+    "security_setup": {
+        "security_policy": _int("security_policy bits (Blue Book 4.4.7, v1)", 0, 0xFF),
+        "security_suite": _int("security suite: 0 AES-GCM-128, 1 P-256, 2 P-384", 0, 2),
+        "keys": Field("table", "its own keys (encryption, authentication, master, broadcast), "
+                               "hex; default: [keys]"),
+    },
+    "port_protection": {
+        "port_reference": Field("obis", "setup object of the protected port", required=True),
+        "protection_mode": _int("0 locked, 1 locked on failed attempts, 2 unlocked", 0, 2),
+        "allowed_failed_attempts": _int("failures before the lock", 0, 0xFFFF),
+        "initial_lockout_time": _SECONDS,
+        "steepness_factor": _int("lockout growth factor", 1, 0xFF),
+        "max_lockout_time": _SECONDS,
+    },
+    "sap_assignment": {},
+    "hdlc_setup": {},
+    "tcp_udp_setup": {},
+    "disconnect_control": {},
+}
+METROLOGY: dict[str, Field] = {
+    "algorithms": Field("table", "E -> {selected, values = {value -> reference key}}"),
+    "scenario": Field("table", "load and supply scenario (meter/metrology/scenario.py)"),
+}
+#: Top-level tables; ``association`` and ``object`` are arrays of tables (checked by their own
+#: tables above). ``extends`` and ``remove`` are taken out while files are merged.
+SECTIONS: dict[str, dict[str, Field]] = {
+    "meter": METER, "keys": KEYS, "tcp": TCP, "hdlc": HDLC, "limits": LIMITS,
+    "metrology": METROLOGY,
+}
+TOP_LEVEL = (*SECTIONS, "association", "object")
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+def _range(value: float, field: Field, what: str) -> str | None:
+    if (field.lo is not None and value < field.lo) or (field.hi is not None and value > field.hi):
+        return f"{what} {value:g} outside {field.lo if field.lo is not None else ''}.." \
+               f"{field.hi if field.hi is not None else ''}"
+    return None
+
+
+#: Ranges of the A-XDR integer types (Blue Book 4.1.5), for typed values.
+_INTEGER_RANGES = {"integer": (-2**7, 2**7 - 1), "long": (-2**15, 2**15 - 1),
+                   "double_long": (-2**31, 2**31 - 1), "long64": (-2**63, 2**63 - 1),
+                   "unsigned": (0, 2**8 - 1), "enum": (0, 2**8 - 1), "long_unsigned": (0, 2**16 - 1),
+                   "double_long_unsigned": (0, 2**32 - 1), "long64_unsigned": (0, 2**64 - 1)}
+
+
+def _value_problem(value: object) -> str | None:
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return "a value is a one-key table naming its type, e.g. { unsigned = 3 }"
+    (kind, raw), = value.items()
+    if kind not in VALUE_KINDS:
+        return f"unknown value type {kind!r} (one of {', '.join(VALUE_KINDS)})"
+    if kind in _INTEGER_RANGES:
+        lo, hi = _INTEGER_RANGES[kind]
+        return check(Field("int", "", lo, hi), raw)
+    if kind in ("float32", "float64"):
+        return check(Field("float", ""), raw)
+    if kind == "boolean":
+        return check(Field("bool", ""), raw)
+    if kind == "octet_string_hex":
+        return check(Field("hex", ""), raw)
+    return None if kind == "null" else check(Field("str", ""), raw)
+
+
+def check(field: Field, value: object) -> str | None:
+    """What is wrong with ``value`` for ``field`` (None: nothing)."""
+    kind = field.kind
+    if kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"an integer, not {value!r}"
+        return _range(value, field, "value")
+    if kind == "float":
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"a number, not {value!r}"
+        return _range(float(value), field, "value")
+    if kind in ("str", "role"):
+        if not isinstance(value, str):
+            return f"a string, not {value!r}"
+        if field.choices and value not in field.choices:
+            return f"{value!r} is not one of {', '.join(field.choices)}"
+        return _range(len(value), field, "length") if kind == "str" else None
+    if kind == "bool":
+        return None if isinstance(value, bool) else f"true or false, not {value!r}"
+    if kind == "hex":
+        try:
+            data = bytes.fromhex(value) if isinstance(value, str) else None
+        except ValueError:
+            data = None
+        if data is None:
+            return f"bytes in hex, not {value!r}"
+        if field.lo is not None and field.lo == field.hi and len(data) != field.lo:
+            return f"{len(data)} bytes, must be {field.lo:g}"
+        return _range(len(data), field, "length in bytes")
+    if kind == "obis":
+        match = _OBIS.match(value) if isinstance(value, str) else None
+        if match is None or any(int(g) > 255 for g in match.groups()):
+            return f"an OBIS code A.B.C.D.E.F (six groups 0..255), not {value!r}"
+        return None
+    if kind == "value":
+        return _value_problem(value)
+    if kind == "list":
+        if not isinstance(value, list):
+            return f"a list, not {value!r}"
+        if field.item is None:  # items checked by their owner (capture_objects)
+            return None
+        return next((f"item {i}: {p}" for i, v in enumerate(value)
+                     if (p := check(field.item, v)) is not None), None)
+    if kind == "table":
+        return None if isinstance(value, Mapping) else f"a table, not {value!r}"
+    raise AssertionError(f"schema kind {kind!r}")
+
+
+def _table(section: str, data: object, fields: Mapping[str, Field],
+           required: bool = True) -> Iterator[Problem]:
+    if not isinstance(data, Mapping):
+        yield Problem(section, None, f"a table, not {data!r}")
+        return
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None:
+            known = ", ".join(fields) or "none yet"
+            yield Problem(section, key, f"unknown key (known here: {known})")
+        elif (problem := check(field, value)) is not None:
+            yield Problem(section, key, problem)
+    if required:
+        for key, field in fields.items():
+            if field.required and key not in data:
+                yield Problem(section, key, f"missing ({field.doc})")
+
+
+def validate(data: Mapping[str, Any]) -> list[Problem]:
+    """Every problem of a merged profile (``extends`` and ``remove`` already applied)."""
+    problems: list[Problem] = []
+    for key in data:
+        if key not in TOP_LEVEL:
+            problems.append(Problem("", key, f"unknown table (known: {', '.join(TOP_LEVEL)})"))
+    if "meter" not in data:
+        problems.append(Problem("", "meter", "missing: the [meter] table"))
+    for name, fields in SECTIONS.items():
+        if name in data:
+            problems += _table(name, data[name], fields)
+    objects = _entries(data, "object", problems)
+    kinds = {str(o.get("obis")): o.get("class") for o in objects}
+    for o in objects:
+        problems += _object(o, kinds, data)
+    for a in _entries(data, "association", problems):
+        section = f"association[{a.get('client_sap')}]"
+        problems += _table(section, a, ASSOCIATION)
+        if a.get("mechanism") in SECRET_MECHANISMS and not a.get("secret"):
+            problems.append(Problem(section, "secret", f"mechanism {a.get('mechanism')} needs "
+                                                       "a secret"))
+        setup = a.get("security_setup")
+        if setup is not None and kinds.get(str(setup)) != "security_setup":
+            problems.append(Problem(section, "security_setup", f"{setup} is not a security_setup "
+                                                               "object of the profile"))
+    problems += _suite_keys(data, objects)
+    return list(dict.fromkeys(problems))  # a [keys] problem shared by several setups, once
+
+
+def _entries(data: Mapping[str, Any], name: str, problems: list[Problem]) -> list[Mapping[str, Any]]:
+    entries = data.get(name, [])
+    if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
+        problems.append(Problem("", name, f"[[{name}]] entries are tables"))
+        return []
+    return entries
+
+
+def _object(o: Mapping[str, Any], kinds: Mapping[str, object],
+            data: Mapping[str, Any]) -> Iterator[Problem]:
+    section = f"object[{o.get('obis')}]"
+    kind = o.get("class")
+    options = CLASS_OPTIONS.get(kind) if isinstance(kind, str) else None
+    if options is None:
+        if "class" in o:
+            yield Problem(section, "class", f"unknown class {kind!r} (one of "
+                                            f"{', '.join(sorted(CLASS_OPTIONS))})")
+        yield from _table(section, o, OBJECT)
+        return
+    yield from _table(section, o, {**OBJECT, **options})
+    refs: list[tuple[str, object, str]] = []  # (key, OBIS named, its class, "" = any)
+    if "port_reference" in o:
+        refs.append(("port_reference", o["port_reference"], ""))
+    source = o.get("source")
+    if isinstance(source, str):
+        prefix, _, target = source.partition(":")
+        if prefix in SECURITY_SOURCES:
+            refs.append(("source", target, "security_setup"))
+        elif prefix not in METROLOGY_SOURCES or not target:
+            yield Problem(section, "source", f"{source!r}: not KIND:KEY with KIND one of "
+                          f"{', '.join(METROLOGY_SOURCES + SECURITY_SOURCES)}")
+    for i, column in enumerate(o.get("capture_objects", ()) if kind == "profile_generic" else ()):
+        if not (isinstance(column, list) and 2 <= len(column) <= 3
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in column[1:])):
+            yield Problem(section, "capture_objects", f"column {i}: [obis, attribute(, data_index)]")
+        else:
+            refs.append(("capture_objects", column[0], ""))
+    for key, ref, wanted in refs:
+        if str(ref) not in kinds or (wanted and kinds[str(ref)] != wanted):
+            yield Problem(section, key, f"{ref} is not {'a ' + wanted if wanted else 'an'} "
+                                        "object of the profile")
+    if kind == "measurement_algorithm":
+        yield from _algorithm(section, str(o.get("obis")), data)
+
+
+def _algorithm(section: str, obis: str, data: Mapping[str, Any]) -> Iterator[Problem]:
+    match = _OBIS.match(obis)
+    e = match.group(5) if match else "?"
+    metrology = data.get("metrology", {})
+    algorithms = metrology.get("algorithms", {}) if isinstance(metrology, Mapping) else {}
+    table = algorithms.get(e) if isinstance(algorithms, Mapping) else None
+    if not isinstance(table, Mapping):
+        yield Problem(section, "class", f"needs a [metrology.algorithms.{e}] table")
+        return
+    where = f"metrology.algorithms.{e}"
+    yield from _table(where, table, {"selected": _int("value in force at first start", 1, 255,
+                                                      required=True),
+                                     "values": Field("table", "value -> reference key",
+                                                     required=True)})
+    values = table.get("values")
+    if isinstance(values, Mapping) and str(table.get("selected")) not in values:
+        yield Problem(where, "selected", f"{table.get('selected')!r} is not one of its values")
+
+
+def _suite_keys(data: Mapping[str, Any], objects: list[Mapping[str, Any]]) -> Iterator[Problem]:
+    """Every Security setup's keys (its own over [keys]) have the length its suite needs."""
+    common = data.get("keys", {})
+    if not isinstance(common, Mapping):
+        return
+    for o in objects:
+        if o.get("class") != "security_setup":
+            continue
+        suite = o.get("security_suite", 0)
+        own = o.get("keys", {})
+        if suite not in KEY_BYTES or not isinstance(own, Mapping):
+            continue  # reported by the table checks
+        section = f"object[{o.get('obis')}]"
+        size = KEY_BYTES[suite]
+        for name, is_own, value in _effective(common, own):
+            if is_own and name not in KEY_NAMES:
+                yield Problem(section, "keys", f"unknown key {name!r} (one of {', '.join(KEY_NAMES)})")
+            elif (problem := check(Field("hex", "", size, size), value)) is not None:
+                yield Problem(section if is_own else "keys", "keys" if is_own else name,
+                              f"{name} key of {o.get('obis')} (suite {suite}): {problem}")
+
+
+def _effective(common: Mapping[str, Any],
+               own: Mapping[str, Any]) -> Iterator[tuple[str, bool, object]]:
+    """(name, from the object's own keys?, value) of the keys a Security setup uses."""
+    for name in KEY_NAMES:
+        if name in common and name not in own:
+            yield name, False, common[name]
+    for name, value in own.items():
+        yield name, True, value
