@@ -283,8 +283,6 @@ def _opening_factory(profile: profiles.Profile) -> Callable[[], ModeEOpening]:
 async def _run(service: MeterService, config: ServeConfig,
                open_device: Callable[[], ServedDevice], signals: _StopSignals) -> None:
     loop = asyncio.get_running_loop()
-    # Which loop really runs (uvloop only when installed): benchmarks label their figures by it.
-    log.info("event loop: %s", "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio")
     try:
         await service.bind(config)
         # The back-fill runs here, synchronously: ``signals`` (not yet the loop's handlers)
@@ -296,6 +294,10 @@ async def _run(service: MeterService, config: ServeConfig,
         if signals():  # came before the loop's handlers were in place
             log.info("stopping (signal %d)", signals.received)
             return
+        # Which loop really runs (uvloop only when installed): benchmarks label their figures
+        # by it. Logged once serving, so that a refused start prints its one error line only.
+        log.info("event loop: %s",
+                 "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio")
         ready = await service.start(config, device)
         # Program output, not a log record: tests and tools wait for this one line.
         sys.stdout.write(ready.line() + "\n")
