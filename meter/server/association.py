@@ -489,6 +489,23 @@ class ApplicationServer:
 
     def _hls_reply(self, assoc: _Association, f_stoc: bytes) -> bytes | None:
         """Pass 3 -> 4 of HLS: check f(StoC) from the client, answer f(CtoS) (None: refused)."""
+        mechanism = assoc.policy.mechanism
+        try:
+            answer = self._check_hls(assoc, f_stoc)
+        except (MeterError, ValueError) as exc:  # a malformed proof is a wrong one
+            log.info("client %d: HLS pass 3 unusable: %s", assoc.policy.client_sap, exc)
+            answer = None
+        if answer is None:
+            self._authentication_failed(f"HLS mechanism {mechanism}, client {assoc.policy.client_sap}")
+            assoc.extra["hls_failed"] = True
+            return None
+        self._env.authentication_succeeded(self._port)
+        assoc.state = State.ASSOCIATED
+        assoc.cosem.status = AssociationStatus.ASSOCIATED
+        return answer
+
+    def _check_hls(self, assoc: _Association, f_stoc: bytes) -> bytes | None:
+        """f(CtoS) if the client's f(StoC) is right for the association's mechanism, else None."""
         security, title = assoc.security, assoc.client_system_title
         stoc, ctos, mechanism = assoc.challenge_stoc, assoc.challenge_ctos, assoc.policy.mechanism
         answer = None
@@ -505,13 +522,6 @@ class ApplicationServer:
                 public, private = self._ecdsa_keys(assoc, title)
                 if public is not None and private is not None:
                     answer = checks.ecdsa_reply(public, private, title, server, stoc, ctos, f_stoc)
-        if answer is None:
-            self._authentication_failed(f"HLS mechanism {mechanism}, client {assoc.policy.client_sap}")
-            assoc.extra["hls_failed"] = True
-            return None
-        self._env.authentication_succeeded(self._port)
-        assoc.state = State.ASSOCIATED
-        assoc.cosem.status = AssociationStatus.ASSOCIATED
         return answer
 
     def _ecdsa_keys(self, assoc: _Association, originator: bytes) -> tuple[
