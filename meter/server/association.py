@@ -347,22 +347,43 @@ class ApplicationServer:
         if ciphered and (title is None or len(title) != 8):
             return self._reject(policy.context, A.AcseServiceUser.CALLING_AP_TITLE_NOT_RECOGNIZED)
 
+        # Authentication. A locked port still does the work of checking the credentials (the
+        # ciphered InitiateRequest, the LLS password), then refuses every attempt with the
+        # answer of a wrong password and counts it as a failed one: neither the bytes nor the
+        # time of the answer tell a guesser whether the credentials were right.
+        locked = policy.mechanism != MECHANISM_LOWEST and self._env.port_locked(self._port)
+
         # The xDLMS InitiateRequest, ciphered in a ciphered context.
         if aarq.user_information is None:
-            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN)
+            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE if locked
+                                else A.AcseServiceUser.NO_REASON_GIVEN)
         try:
             initiate, envelope = self._open_initiate(aarq.user_information, security, title, ciphered)
         except ReplayError as exc:
             self._env.security_event(EVENT_REPLAY, str(exc))
-            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN)
+            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE if locked
+                                else A.AcseServiceUser.NO_REASON_GIVEN)
         except SecurityError as exc:
+            # An InitiateRequest that does not decipher under the association's keys is a
+            # failed authentication too (a guessed key), whatever the mechanism.
             if security is not None:
                 security.failures += 1
             self._env.security_event(EVENT_DECRYPTION_FAILED, f"AARQ: {exc}")
-            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN)
+            self._env.authentication_failed(self._port)
+            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
         except DecodeError as exc:
             log.info("client %d: bad InitiateRequest: %s", client_sap, exc)
-            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN)
+            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE if locked
+                                else A.AcseServiceUser.NO_REASON_GIVEN)
+
+        cosem = self._env.association_for(policy)
+        # The LLS secret is the association's attribute 7, which a management client may
+        # write (Blue Book 4.4.3 secret); an empty one would let anyone in.
+        lls_right = policy.mechanism == MECHANISM_LLS and bool(cosem.secret) and hmac.compare_digest(
+            aarq.calling_authentication_value or b"", cosem.secret)
+        if locked:
+            self._authentication_failed(f"mechanism {policy.mechanism}, client {client_sap}, port locked")
+            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
 
         error = _initiate_error(initiate)
         if error is not None:
@@ -370,18 +391,9 @@ class ApplicationServer:
                                           A.ServiceErrorKind.INITIATE, error).to_bytes()
             return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN, user_information=cse)
 
-        # Authentication. A locked port refuses without looking at the credentials, with the
-        # answer of a wrong password: nothing tells a guesser which of the two happened.
-        if policy.mechanism != MECHANISM_LOWEST and self._env.port_locked(self._port):
-            log.info("client %d: port %s locked", client_sap, self._port)
-            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
         stoc: bytes | None = None
-        cosem = self._env.association_for(policy)
         if policy.mechanism == MECHANISM_LLS:
-            # The LLS secret is the association's attribute 7, which a management client may
-            # write (Blue Book 4.4.3 secret); an empty one would let anyone in.
-            given = aarq.calling_authentication_value or b""
-            if not cosem.secret or not hmac.compare_digest(given, cosem.secret):
+            if not lls_right:
                 self._authentication_failed(f"LLS, client {client_sap}")
                 return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
             self._env.authentication_succeeded(self._port)
