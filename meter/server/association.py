@@ -79,6 +79,8 @@ SERVER_CONFORMANCE = (
 )
 
 _CIPHERED = (A.CipheredApdu, A.GeneralGloCiphering, A.GeneralDedCiphering)
+#: AARQ and RLRQ come before (or end) the negotiation of the PDU size.
+_ACSE_TAGS = frozenset((A.AARQ.TAG, A.RLRQ.TAG))
 _REPLY_TO_HLS = 1
 _CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 
@@ -103,6 +105,7 @@ class Environment(Protocol):
     directory: ObjectDirectory
     max_receive_pdu: int
     server_sap: int
+    max_request_bytes: int  # the most a SET/ACTION may send in blocks ([limits])
 
     def policy(self, client_sap: int) -> ClientPolicy | None: ...
     def association_for(self, policy: ClientPolicy) -> AssociationLN: ...
@@ -166,6 +169,12 @@ class ApplicationServer:
 
     def handle(self, client_sap: int, data: bytes) -> bytes | None:
         """One APDU from ``client_sap``; returns the response APDU (or None: nothing to send)."""
+        if len(data) > self._env.max_receive_pdu and data[0] not in _ACSE_TAGS:
+            # The meter announced its max-receive-PDU-size in the InitiateResponse; a longer
+            # xDLMS APDU (ciphering included) is refused before it is decoded.
+            log.info("client %d: APDU of %d bytes over the negotiated %d", client_sap, len(data),
+                     self._env.max_receive_pdu)
+            return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.PDU_TOO_LONG)
         try:
             apdu = A.decode_apdu(data)
         except DecodeError as exc:
@@ -426,7 +435,8 @@ class ApplicationServer:
             state=State.PENDING if stoc is not None else State.ASSOCIATED,
             cosem=cosem,
             services=Services(self._env.directory, cosem, conformance, max_send,
-                              lambda: self._env.make_context(cosem), overhead),
+                              lambda: self._env.make_context(cosem), overhead,
+                              self._env.max_request_bytes),
             security=security,
             client_system_title=title,
             dedicated_key=initiate.dedicated_key if envelope is not None else None,

@@ -34,6 +34,11 @@ CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 # (4), raw-data choice and its length (up to 3) -- 12 at most.
 BLOCK_HEADER = 12
 
+#: Default [limits] max_request_bytes: the most a SET or ACTION may send in blocks (the data
+#: reassembled). The largest request the profiles take (a certificate, a key transfer, a
+#: profile's capture_objects) is a few kB; a client that goes on sending blocks is refused.
+MAX_REQUEST_BYTES = 65536
+
 # Plain ints: IntFlag arithmetic builds enum members, several microseconds per request.
 _REQUEST_PROTECTION = int(
     AccessMode.AUTHENTICATED_REQUEST | AccessMode.ENCRYPTED_REQUEST | AccessMode.DIGITALLY_SIGNED_REQUEST
@@ -101,6 +106,7 @@ class Services:
         max_send_pdu: int,
         make_context: Callable[[], Context],
         envelope_overhead: int = 0,
+        max_request: int = MAX_REQUEST_BYTES,
     ) -> None:
         self._directory = directory
         self._association = association
@@ -112,6 +118,7 @@ class Services:
         # APDU still fits the client's max-receive-PDU-size.
         self._block_size = max(16, max_send_pdu - BLOCK_HEADER - envelope_overhead)
         self._limit = max_send_pdu - envelope_overhead
+        self._max_request = max_request
         self._get_out: _Outgoing | None = None
         self._action_out: _Outgoing | None = None
         self._set_in: _Incoming[A.SetRequestWithFirstDataBlock | A.SetRequestWithListAndFirstDataBlock] \
@@ -194,16 +201,30 @@ class Services:
             log.exception("GET %s/%s failed", desc.instance_id, desc.attribute_id)
             return DataAccessResult.OTHER_REASON
 
+    def _writable(self, desc: A.CosemAttributeDescriptor, sec: RequestSecurity) -> CosemObject:
+        """The object whose attribute this association may write; AccessError if not."""
+        obj = self._resolve(desc.class_id, desc.instance_id)
+        mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
+        if not mode & _WRITE:
+            if not obj.has_attribute(desc.attribute_id):
+                raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
+            raise AccessError(DataAccessResult.READ_WRITE_DENIED)
+        self._check_protection(mode, sec)
+        return obj
+
+    def _write_denied(self, desc: A.CosemAttributeDescriptor, sec: RequestSecurity) -> DataAccessResult:
+        """SUCCESS if this association may write the attribute, else why not."""
+        try:
+            self._writable(desc, sec)
+            return DataAccessResult.SUCCESS
+        except AccessError as exc:
+            log.info("SET %s/%s: %s", desc.instance_id, desc.attribute_id, exc)
+            return exc.result
+
     def _write(self, desc: A.CosemAttributeDescriptor, access: A.SelectiveAccess | None,
                value: axdr.Data, sec: RequestSecurity) -> DataAccessResult:
         try:
-            obj = self._resolve(desc.class_id, desc.instance_id)
-            mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
-            if not mode & _WRITE:
-                if not obj.has_attribute(desc.attribute_id):
-                    raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
-                raise AccessError(DataAccessResult.READ_WRITE_DENIED)
-            self._check_protection(mode, sec)
+            obj = self._writable(desc, sec)
             if access is not None:
                 obj.set(desc.attribute_id, value, self._ctx(), access.selector,
                         access.parameters)
@@ -217,16 +238,30 @@ class Services:
             log.exception("SET %s/%s failed", desc.instance_id, desc.attribute_id)
             return DataAccessResult.OTHER_REASON
 
+    def _invocable(self, desc: A.CosemMethodDescriptor, sec: RequestSecurity) -> CosemObject:
+        """The object whose method this association may invoke; AccessError if not."""
+        obj = self._resolve(desc.class_id, desc.instance_id)
+        mode = int(self._association.method_access(desc.instance_id, desc.method_id))
+        if not mode & _METHOD_ACCESS:
+            if not obj.has_method(desc.method_id):
+                raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
+            raise AccessError(DataAccessResult.READ_WRITE_DENIED)
+        self._check_protection(mode, sec)
+        return obj
+
+    def _invoke_denied(self, desc: A.CosemMethodDescriptor, sec: RequestSecurity) -> ActionResult:
+        """SUCCESS if this association may invoke the method, else why not."""
+        try:
+            self._invocable(desc, sec)
+            return ActionResult.SUCCESS
+        except AccessError as exc:
+            log.info("ACTION %s/%s: %s", desc.instance_id, desc.method_id, exc)
+            return _to_action_result(exc.result)
+
     def _invoke(self, desc: A.CosemMethodDescriptor, params: axdr.Data | None,
                 sec: RequestSecurity) -> tuple[ActionResult, axdr.Data | None]:
         try:
-            obj = self._resolve(desc.class_id, desc.instance_id)
-            mode = int(self._association.method_access(desc.instance_id, desc.method_id))
-            if not mode & _METHOD_ACCESS:
-                if not obj.has_method(desc.method_id):
-                    raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
-                raise AccessError(DataAccessResult.READ_WRITE_DENIED)
-            self._check_protection(mode, sec)
+            obj = self._invocable(desc, sec)
             return ActionResult.SUCCESS, obj.action(desc.method_id, params, self._ctx())
         except AccessError as exc:
             log.info("ACTION %s/%s: %s", desc.instance_id, desc.method_id, exc)
@@ -308,6 +343,21 @@ class Services:
         if req.block_number != 1:
             return self._set_abort(req.invoke_id_and_priority, req.block_number,
                                    DataAccessResult.DATA_BLOCK_NUMBER_INVALID)
+        # Rights are checked before any data is kept: a client that may write none of the
+        # attributes gets its answer now, not after it sent every block.
+        items = req.items if isinstance(req, A.SetRequestWithListAndFirstDataBlock) \
+            else ((req.attribute, req.access),)
+        results = tuple(self._write_denied(d, sec) for d, _ in items)
+        if all(r != DataAccessResult.SUCCESS for r in results):
+            self._set_in = None
+            if isinstance(req, A.SetRequestWithListAndFirstDataBlock):
+                return A.SetResponseLastDataBlockWithList(req.invoke_id_and_priority, results,
+                                                          req.block_number).to_bytes()
+            return A.SetResponseLastDataBlock(req.invoke_id_and_priority, results[0],
+                                              req.block_number).to_bytes()
+        if len(req.raw_data) > self._max_request:
+            return self._set_abort(req.invoke_id_and_priority, req.block_number,
+                                   DataAccessResult.LONG_SET_ABORTED)
         if req.last_block:
             return self._set_complete(req.invoke_id_and_priority, sec)
         return A.SetResponseDataBlock(req.invoke_id_and_priority, req.block_number).to_bytes()
@@ -320,6 +370,10 @@ class Services:
         if req.block_number != pending.block_number + 1:
             return self._set_abort(req.invoke_id_and_priority, req.block_number,
                                    DataAccessResult.DATA_BLOCK_NUMBER_INVALID)
+        if len(pending.data) + len(req.raw_data) > self._max_request:
+            log.info("long SET over %d bytes aborted", self._max_request)
+            return self._set_abort(req.invoke_id_and_priority, req.block_number,
+                                   DataAccessResult.LONG_SET_ABORTED)
         pending.block_number = req.block_number
         pending.data += req.raw_data
         if req.last_block:
@@ -410,6 +464,19 @@ class Services:
         if req.block_number != 1:
             self._action_in = None
             return A.ActionResponseNormal(req.invoke_id_and_priority, ActionResult.OTHER_REASON).to_bytes()
+        # Rights first, as for SET: nothing is kept for a method this client may not invoke.
+        methods = req.methods if isinstance(req, A.ActionRequestWithListAndFirstPBlock) else (req.method,)
+        results = tuple(self._invoke_denied(m, sec) for m in methods)
+        if all(r != ActionResult.SUCCESS for r in results):
+            self._action_in = None
+            if isinstance(req, A.ActionRequestWithListAndFirstPBlock):
+                return A.ActionResponseWithList(req.invoke_id_and_priority,
+                                                tuple((r, None) for r in results)).to_bytes()
+            return A.ActionResponseNormal(req.invoke_id_and_priority, results[0]).to_bytes()
+        if len(req.raw_data) > self._max_request:
+            self._action_in = None
+            return A.ActionResponseNormal(req.invoke_id_and_priority,
+                                          ActionResult.LONG_ACTION_ABORTED).to_bytes()
         if req.last_block:
             return self._action_complete(req.invoke_id_and_priority, sec)
         return A.ActionResponseNextPBlock(req.invoke_id_and_priority, req.block_number).to_bytes()
@@ -421,6 +488,11 @@ class Services:
             result = ActionResult.NO_LONG_ACTION_IN_PROGRESS if pending is None \
                 else ActionResult.LONG_ACTION_ABORTED
             return A.ActionResponseNormal(req.invoke_id_and_priority, result).to_bytes()
+        if len(pending.data) + len(req.raw_data) > self._max_request:
+            log.info("long ACTION over %d bytes aborted", self._max_request)
+            self._action_in = None
+            return A.ActionResponseNormal(req.invoke_id_and_priority,
+                                          ActionResult.LONG_ACTION_ABORTED).to_bytes()
         pending.block_number = req.block_number
         pending.data += req.raw_data
         if req.last_block:
