@@ -32,7 +32,6 @@ from meter.server import hls_checks as checks
 from meter.server import signing
 from meter.server.protection import (
     GENERAL_OVERHEAD,
-    GLO_OVERHEAD,
     REQUEST_PROTECTION,
     Envelope,
     ReplayError,
@@ -79,6 +78,8 @@ SERVER_CONFORMANCE = (
 )
 
 _CIPHERED = (A.CipheredApdu, A.GeneralGloCiphering, A.GeneralDedCiphering)
+#: The longest APDU any framing carries (the wrapper's 16-bit length; Green Book 7.3.3.2).
+MAX_APDU = 0xFFFF
 #: AARQ and RLRQ come before (or end) the negotiation of the PDU size.
 _ACSE_TAGS = frozenset((A.AARQ.TAG, A.RLRQ.TAG))
 _REPLY_TO_HLS = 1
@@ -184,7 +185,20 @@ class ApplicationServer:
             return _exception(A.StateError.SERVICE_UNKNOWN, A.ServiceError.SERVICE_NOT_SUPPORTED)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("client %d ->\n%s", client_sap, describe(apdu))
-        response = self._dispatch(client_sap, apdu)
+        try:
+            response = self._dispatch(client_sap, apdu)
+        except Exception:  # a bug must not leave the client without an answer
+            log.exception("client %d: %s failed", client_sap, type(apdu).__name__)
+            response = _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OTHER_REASON)
+        # The client's max-receive-PDU-size bounds xDLMS APDUs, not the AARE/RLRE.
+        assoc = None if isinstance(apdu, (A.AARQ, A.RLRQ)) else self._by_client.get(client_sap)
+        limit = assoc.services.max_send if assoc is not None else MAX_APDU
+        if response is not None and len(response) > limit:
+            # Nothing should get here (blocks leave room for every envelope); if it does, the
+            # client still gets an answer it can read, never a closed connection.
+            log.error("client %d: response of %d bytes over the client's %d", client_sap,
+                      len(response), limit)
+            response = _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OTHER_REASON)
         if response is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("client %d <-\n%s", client_sap, _describe_bytes(response))
         return response
@@ -425,11 +439,9 @@ class ApplicationServer:
                 stoc = self._env.random_bytes(16 if policy.mechanism == MECHANISM_HLS_GMAC else 32)
 
         conformance = Conformance(initiate.proposed_conformance) & SERVER_CONFORMANCE
-        client_max = initiate.client_max_receive_pdu_size or 0xFFFF  # 0: no limit
-        max_send = min(client_max, 0xFFFF)
-        overhead = 0
-        if envelope is not None:
-            overhead = GENERAL_OVERHEAD if envelope.kind.startswith("general") else GLO_OVERHEAD
+        client_max = initiate.client_max_receive_pdu_size or MAX_APDU  # 0: no limit
+        max_send = min(client_max, MAX_APDU)
+        overhead = response_overhead(security.suite) if security is not None else 0
         assoc = _Association(
             policy=policy,
             state=State.PENDING if stoc is not None else State.ASSOCIATED,
@@ -581,6 +593,13 @@ class ApplicationServer:
             except (MeterError, DecodeError) as exc:
                 log.info("client %d: RLRQ user-information ignored: %s", client_sap, exc)
         return A.RLRE(reason=0, user_information=user_information).to_bytes()
+
+
+def response_overhead(suite: int) -> int:
+    """The most an association with a security context of ``suite`` wraps around a response: a
+    request may come glo- or general-ciphered whatever the AARQ used, a plain one may get a
+    ciphered response (policy, access rights), and suites 1-2 may sign it."""
+    return GENERAL_OVERHEAD + signing.overhead(suite)
 
 
 def _describe_bytes(data: bytes) -> str:

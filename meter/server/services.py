@@ -51,6 +51,13 @@ _WRITE = int(AccessMode.WRITE)
 _METHOD_ACCESS = int(MethodAccessMode.ACCESS)
 
 
+def block_size(max_send_pdu: int, envelope_overhead: int) -> int:
+    """Raw data per block of a long response: what ciphering and signing add around a response
+    (``envelope_overhead``) comes off too, so the protected block still fits the client's
+    max-receive-PDU-size. Never below 16: a client that small gets an exception-response."""
+    return max(16, max_send_pdu - BLOCK_HEADER - envelope_overhead)
+
+
 @dataclass(frozen=True, slots=True)
 class RequestSecurity:
     """How the request arrived (security control of its envelope), as access_mode v3 bits."""
@@ -114,9 +121,7 @@ class Services:
         self._max_send = max_send_pdu
         self._make_context = make_context
         self._context: Context | None = None
-        # What ciphering adds around a response; blocks shrink by that much so the protected
-        # APDU still fits the client's max-receive-PDU-size.
-        self._block_size = max(16, max_send_pdu - BLOCK_HEADER - envelope_overhead)
+        self._block_size = block_size(max_send_pdu, envelope_overhead)
         self._limit = max_send_pdu - envelope_overhead
         self._max_request = max_request
         self._get_out: _Outgoing | None = None
@@ -134,6 +139,11 @@ class Services:
     @property
     def conformance(self) -> Conformance:
         return self._conformance
+
+    @property
+    def max_send(self) -> int:
+        """The client's max-receive-PDU-size: no response of this association may be longer."""
+        return self._max_send
 
     @property
     def response_protection(self) -> int:
