@@ -42,7 +42,7 @@ from meter.profile import ObjectSpec, Profile
 from meter.profile import load as load_profile
 from meter.server.association import ClientPolicy
 from meter.server.protection import SecurityContext
-from meter.server.services import MAX_REQUEST_BYTES
+from meter.server.services import ServiceLimits
 from meter.link.hdlc.connection import HdlcConfig
 from meter.stack import MeterStack
 
@@ -103,7 +103,7 @@ class Device:
         self.directory = ObjectDirectory()
         self.server_sap = int(profile.meter.get("logical_device", 1))
         self.max_receive_pdu = int(profile.meter.get("max_pdu_size", 1024))
-        self.max_request_bytes = int(profile.limits.get("max_request_bytes", MAX_REQUEST_BYTES))
+        self.service_limits = ServiceLimits.from_profile(profile.limits)
         self._specs: dict[Obis, ObjectSpec] = {}
         self._dirty: set[CosemObject] = set()
         # Object states as last written: an object marked changed whose state is the same

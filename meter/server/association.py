@@ -40,7 +40,7 @@ from meter.server.protection import (
     unwrap,
     wrap,
 )
-from meter.server.services import PLAIN, RequestSecurity, Services
+from meter.server.services import PLAIN, RequestSecurity, ServiceLimits, Services
 from meter.server.signing import SignedRequest
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class Environment(Protocol):
     directory: ObjectDirectory
     max_receive_pdu: int
     server_sap: int
-    max_request_bytes: int  # the most a SET/ACTION may send in blocks ([limits])
+    service_limits: ServiceLimits  # what one request may make the meter hold ([limits])
 
     def policy(self, client_sap: int) -> ClientPolicy | None: ...
     def association_for(self, policy: ClientPolicy) -> AssociationLN: ...
@@ -448,7 +448,7 @@ class ApplicationServer:
             cosem=cosem,
             services=Services(self._env.directory, cosem, conformance, max_send,
                               lambda: self._env.make_context(cosem), overhead,
-                              self._env.max_request_bytes),
+                              self._env.service_limits),
             security=security,
             client_system_title=title,
             dedicated_key=initiate.dedicated_key if envelope is not None else None,

@@ -12,9 +12,9 @@ with-datablock, ACTION with-pblock). Only one long transfer per service is in pr
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from meter import apdu as A
 from meter.apdu.initiate import Conformance
@@ -34,10 +34,28 @@ CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 # (4), raw-data choice and its length (up to 3) -- 12 at most.
 BLOCK_HEADER = 12
 
-#: Default [limits] max_request_bytes: the most a SET or ACTION may send in blocks (the data
-#: reassembled). The largest request the profiles take (a certificate, a key transfer, a
-#: profile's capture_objects) is a few kB; a client that goes on sending blocks is refused.
-MAX_REQUEST_BYTES = 65536
+@dataclass(frozen=True, slots=True)
+class ServiceLimits:
+    """What one request may make the meter hold or do ([limits] of the profile; the defaults
+    are what the bundled profiles need with room to spare)."""
+
+    #: max_request_bytes: the most a SET or ACTION may send in blocks (the data reassembled).
+    #: The largest request the profiles take (a certificate, a key transfer, capture_objects)
+    #: is a few kB; a client that goes on sending blocks gets long-set/long-action-aborted.
+    request_bytes: int = 65536
+    #: max_response_bytes: the most one GET may produce. A full load profile (40,000 rows of
+    #: ~40 bytes) is 1.6 MB; more (the buffer named K times in a list) is scope-of-access-violated.
+    response_bytes: int = 4 * 1024 * 1024
+    #: max_list_items: attributes in one GET-with-list (SET/ACTION lists are bounded by the
+    #: request size); more are all answered scope-of-access-violated.
+    list_items: int = 64
+
+    @classmethod
+    def from_profile(cls, limits: Mapping[str, Any]) -> ServiceLimits:
+        default = cls()
+        return cls(int(limits.get("max_request_bytes", default.request_bytes)),
+                   int(limits.get("max_response_bytes", default.response_bytes)),
+                   int(limits.get("max_list_items", default.list_items)))
 
 # Plain ints: IntFlag arithmetic builds enum members, several microseconds per request.
 _REQUEST_PROTECTION = int(
@@ -84,6 +102,9 @@ class _Outgoing:
 
 
 _First = TypeVar("_First", bound=A.Apdu)
+#: The answer to a request whose response would pass a bound of ServiceLimits: it asks for
+#: more than the meter serves in one go (Green Book: the scope of access is violated).
+_TOO_MUCH = DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
 
 
 @dataclass(slots=True)
@@ -113,7 +134,7 @@ class Services:
         max_send_pdu: int,
         make_context: Callable[[], Context],
         envelope_overhead: int = 0,
-        max_request: int = MAX_REQUEST_BYTES,
+        limits: ServiceLimits = ServiceLimits(),
     ) -> None:
         self._directory = directory
         self._association = association
@@ -123,7 +144,9 @@ class Services:
         self._context: Context | None = None
         self._block_size = block_size(max_send_pdu, envelope_overhead)
         self._limit = max_send_pdu - envelope_overhead
-        self._max_request = max_request
+        self._max_request = limits.request_bytes
+        self._max_response = limits.response_bytes
+        self._max_items = limits.list_items
         self._get_out: _Outgoing | None = None
         self._action_out: _Outgoing | None = None
         self._set_in: _Incoming[A.SetRequestWithFirstDataBlock | A.SetRequestWithListAndFirstDataBlock] \
@@ -288,6 +311,9 @@ class Services:
         if isinstance(result, DataAccessResult):
             return A.GetResponseNormal(req.invoke_id_and_priority, result).to_bytes()
         raw = result.to_bytes()
+        if len(raw) > self._max_response:
+            log.info("GET response of %d bytes over the %d allowed", len(raw), self._max_response)
+            return A.GetResponseNormal(req.invoke_id_and_priority, _TOO_MUCH).to_bytes()
         response = A.GetResponseNormal.encode_raw(req.invoke_id_and_priority, raw)
         if len(response) <= self._limit:
             return response
@@ -295,8 +321,22 @@ class Services:
 
     def _get_with_list(self, req: A.GetRequestWithList, sec: RequestSecurity) -> bytes:
         self._get_out = None
-        results = tuple(self._read(d, a, sec) for d, a in req.items)
-        response = A.GetResponseWithList(req.invoke_id_and_priority, results).to_bytes()
+        if len(req.items) > self._max_items:
+            log.info("GET-with-list of %d items over the %d allowed", len(req.items), self._max_items)
+            return A.GetResponseWithList(req.invoke_id_and_priority,
+                                         tuple(_TOO_MUCH for _ in req.items)).to_bytes()
+        # Read until the response would pass its bound; the rest is not even read.
+        budget = self._max_response
+        results: list[axdr.Data | DataAccessResult] = []
+        for d, a in req.items:
+            result = self._read(d, a, sec) if budget >= 0 else _TOO_MUCH
+            if not isinstance(result, DataAccessResult):
+                budget -= len(result.to_bytes())
+                if budget < 0:
+                    log.info("GET-with-list response over the %d bytes allowed", self._max_response)
+                    result = _TOO_MUCH
+            results.append(result)
+        response = A.GetResponseWithList(req.invoke_id_and_priority, tuple(results)).to_bytes()
         if len(response) <= self._limit:
             return response
         # Raw data of a with-list long GET: the encoded SEQUENCE OF Get-Data-Result.

@@ -1,16 +1,18 @@
 """Issue 7 item 8: what one request may make the meter hold. SET/ACTION in blocks: rights are
 checked at the first block, the reassembled data is capped ([limits] max_request_bytes), an APDU
-over the meter's negotiated max-receive-PDU-size (1024) is refused before it is decoded."""
+over the meter's negotiated max-receive-PDU-size (1024) is refused before it is decoded. GET:
+items per list and bytes per response are bounded (max_list_items, max_response_bytes)."""
 
 from __future__ import annotations
 
 from support import Meter
 
 from meter import apdu as A
+from meter.codec import axdr
 from meter.errors import ActionResult, DataAccessResult
-from meter.server.services import MAX_REQUEST_BYTES
+from meter.server.services import ServiceLimits
 
-from .harness import CLOCK, LDN
+from .harness import CLOCK, LDN, LOAD_PROFILE
 
 DAR = DataAccessResult
 
@@ -43,7 +45,7 @@ def test_action_blocks_without_rights_refused_at_the_first_block(meter: Meter) -
 def test_long_set_and_action_capped(meter: Meter) -> None:
     c = meter.management()
     chunk = bytes(900)  # ciphered, it still fits the meter's 1024
-    n = MAX_REQUEST_BYTES // len(chunk)
+    n = ServiceLimits().request_bytes // len(chunk)
     assert c.exchange(A.SetRequestWithFirstDataBlock(0xC1, clock_time(), None, False, 1, chunk)) == \
         A.SetResponseDataBlock(0xC1, 1)
     for block in range(2, n + 1):
@@ -70,3 +72,36 @@ def test_apdu_over_the_negotiated_size_refused(meter: Meter) -> None:
     fits = A.GetRequestNormal(0xC1, A.CosemAttributeDescriptor(1, LDN, 2))
     assert len(fits.to_bytes()) <= 1024
     assert isinstance(c.exchange(fits), A.GetResponseNormal)
+
+
+# --- GET: items per list, bytes per response -------------------------------------------------
+
+def buffer_in_list(k: int) -> A.GetRequestWithList:
+    return A.GetRequestWithList(0xC1, tuple((A.CosemAttributeDescriptor(7, LOAD_PROFILE, 2), None)
+                                            for _ in range(k)))
+
+
+def test_get_with_list_items_bounded(meter: Meter) -> None:
+    c = meter.reader()
+    limit = ServiceLimits().list_items
+    reply = c.exchange(buffer_in_list(limit + 1))
+    assert reply == A.GetResponseWithList(0xC1, (DAR.SCOPE_OF_ACCESS_VIOLATED,) * (limit + 1))
+    small = A.GetRequestWithList(0xC1, ((A.CosemAttributeDescriptor(1, LDN, 2), None),) * limit)
+    assert all(isinstance(r, axdr.OctetString) for r in c.exchange(small).results)  # type: ignore[attr-defined]
+
+
+def test_get_response_bytes_bounded(meter: Meter) -> None:
+    whole = meter.reader().get(7, LOAD_PROFILE, 2)
+    size = len(whole.to_bytes())
+    # A bound between one and two copies of the buffer (3 days: ~11 kB).
+    meter.device.service_limits = ServiceLimits(response_bytes=size + size // 2)
+    c = meter.reader()
+    reply = c.exchange(buffer_in_list(5))
+    assert isinstance(reply, A.GetResponseWithList)
+    assert reply.results[0] == whole
+    assert reply.results[1:] == (DAR.SCOPE_OF_ACCESS_VIOLATED,) * 4
+    meter.device.service_limits = ServiceLimits(response_bytes=size - 1)
+    c = meter.reader()
+    single = c.exchange(A.GetRequestNormal(0xC1, A.CosemAttributeDescriptor(7, LOAD_PROFILE, 2)))
+    assert single == A.GetResponseNormal(0xC1, DAR.SCOPE_OF_ACCESS_VIOLATED)
+    assert isinstance(c.get(1, LDN, 2), axdr.OctetString)  # the association goes on
