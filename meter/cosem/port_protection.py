@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import enum
 import math
-import time
 from collections.abc import Callable
 
 from meter.codec.axdr import (
@@ -51,6 +50,10 @@ FRAUD_LOG = Obis(0, 0, 99, 98, 1, 255)
 #: Fraud detection log "n x failed association authentication" (cosem-reference.md §4.1).
 EVENT_PORT_LOCKED = 46
 _U32 = 0xFFFFFFFF
+
+
+def _no_clock() -> float:
+    raise RuntimeError("port protection needs the monotonic clock the device injects")
 
 
 class ProtectionMode(enum.IntEnum):
@@ -86,8 +89,9 @@ class PortProtection(CosemObject):
 
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         super().__init__(logical_name, **values)
-        #: Real time (the device injects its monotonic clock) the lockout runs on.
-        self.monotonic: Callable[[], float] = time.monotonic
+        #: Real time the lockout runs on: the device injects its monotonic clock (this layer
+        #: reads no clock of its own).
+        self.monotonic: Callable[[], float] = _no_clock
         #: ``monotonic()`` time at which the running lock ends (-inf: no lock has run).
         self._locked_until = -math.inf
 
