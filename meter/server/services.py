@@ -12,14 +12,14 @@ with-datablock, ACTION with-pblock). Only one long transfer per service is in pr
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from meter import apdu as A
 from meter.apdu.initiate import Conformance
 from meter.codec import axdr
-from meter.codec.buffer import Reader, Writer
+from meter.codec.buffer import Reader, Writer, encode_length
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
 from meter.cosem.base import AccessMode, Context, CosemObject, MethodAccessMode
@@ -88,20 +88,45 @@ PLAIN = RequestSecurity()
 
 @dataclass(slots=True)
 class _Outgoing:
-    """A response being sent in blocks: its raw data and the last block number sent."""
+    """A response being sent in blocks, front to back: its raw data as pieces (a profile
+    buffer's stored rows, never joined whole), where the next block starts, and the last block
+    number sent."""
 
-    raw: bytes
+    pieces: Sequence[bytes]
     block_size: int
     sent: int = 0
     response_protection: int = 0  # what the attributes asked for: every block gets it
+    _index: int = 0  # the piece the next block starts in
+    _offset: int = 0  # and where in it
 
-    def block(self, n: int) -> tuple[bool, bytes]:
-        start = (n - 1) * self.block_size
-        chunk = self.raw[start : start + self.block_size]
-        return start + self.block_size >= len(self.raw), chunk
+    def next_block(self) -> tuple[bool, bytes]:
+        """(last, data) of the block after the ones already taken."""
+        parts, need = [], self.block_size
+        while need and self._index < len(self.pieces):
+            piece = self.pieces[self._index]
+            part = piece[self._offset : self._offset + need]
+            parts.append(part)
+            need -= len(part)
+            self._offset += len(part)
+            if self._offset == len(piece):
+                self._index, self._offset = self._index + 1, 0
+        return self._index >= len(self.pieces), b"".join(parts)
+
+
+def _pieces(value: axdr.Data) -> list[bytes]:
+    """The encoding of ``value`` in pieces, without joining a RawArray (a profile buffer)."""
+    return value.pieces() if isinstance(value, axdr.RawArray) else [value.to_bytes()]
+
+
+def _encoded_length(value: axdr.Data) -> int:
+    return value.encoded_length() if isinstance(value, axdr.RawArray) else len(value.to_bytes())
 
 
 _First = TypeVar("_First", bound=A.Apdu)
+#: Bytes before the data of a get-response-normal (tag, choice, invoke-id, result choice) and of
+#: a get-response-with-list (tag, choice, invoke-id; the count is in the data).
+_NORMAL_HEADER = 4
+_LIST_HEADER = 3
 #: The answer to a request whose response would pass a bound of ServiceLimits: it asks for
 #: more than the meter serves in one go (Green Book: the scope of access is violated).
 _TOO_MUCH = DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
@@ -310,14 +335,13 @@ class Services:
         result = self._read(req.attribute, req.access, sec)
         if isinstance(result, DataAccessResult):
             return A.GetResponseNormal(req.invoke_id_and_priority, result).to_bytes()
-        raw = result.to_bytes()
-        if len(raw) > self._max_response:
-            log.info("GET response of %d bytes over the %d allowed", len(raw), self._max_response)
+        length = _encoded_length(result)
+        if length > self._max_response:
+            log.info("GET response of %d bytes over the %d allowed", length, self._max_response)
             return A.GetResponseNormal(req.invoke_id_and_priority, _TOO_MUCH).to_bytes()
-        response = A.GetResponseNormal.encode_raw(req.invoke_id_and_priority, raw)
-        if len(response) <= self._limit:
-            return response
-        return self._start_get_blocks(req.invoke_id_and_priority, raw)
+        if length + _NORMAL_HEADER <= self._limit:
+            return A.GetResponseNormal.encode_raw(req.invoke_id_and_priority, result.to_bytes())
+        return self._start_get_blocks(req.invoke_id_and_priority, _pieces(result))
 
     def _get_with_list(self, req: A.GetRequestWithList, sec: RequestSecurity) -> bytes:
         self._get_out = None
@@ -325,35 +349,40 @@ class Services:
             log.info("GET-with-list of %d items over the %d allowed", len(req.items), self._max_items)
             return A.GetResponseWithList(req.invoke_id_and_priority,
                                          tuple(_TOO_MUCH for _ in req.items)).to_bytes()
-        # Read until the response would pass its bound; the rest is not even read.
+        # Read until the response would pass its bound; the rest is not even read. The raw
+        # data of a with-list long GET is the encoded SEQUENCE OF Get-Data-Result: kept in
+        # pieces, so a profile buffer in it is not joined either.
         budget = self._max_response
-        results: list[axdr.Data | DataAccessResult] = []
+        pieces = [encode_length(len(req.items))]
         for d, a in req.items:
             result = self._read(d, a, sec) if budget >= 0 else _TOO_MUCH
             if not isinstance(result, DataAccessResult):
-                budget -= len(result.to_bytes())
+                budget -= _encoded_length(result)
                 if budget < 0:
                     log.info("GET-with-list response over the %d bytes allowed", self._max_response)
                     result = _TOO_MUCH
-            results.append(result)
-        response = A.GetResponseWithList(req.invoke_id_and_priority, tuple(results)).to_bytes()
-        if len(response) <= self._limit:
-            return response
-        # Raw data of a with-list long GET: the encoded SEQUENCE OF Get-Data-Result.
-        return self._start_get_blocks(req.invoke_id_and_priority, response[3:])
+            if isinstance(result, DataAccessResult):
+                pieces.append(bytes((1, result)))
+            else:
+                pieces.append(b"\x00")
+                pieces.extend(_pieces(result))
+        if sum(map(len, pieces)) + _LIST_HEADER <= self._limit:
+            return A.GetResponseWithList.encode_raw(req.invoke_id_and_priority, b"".join(pieces))
+        return self._start_get_blocks(req.invoke_id_and_priority, pieces)
 
-    def _start_get_blocks(self, iip: int, raw: bytes) -> bytes:
+    def _start_get_blocks(self, iip: int, pieces: Sequence[bytes]) -> bytes:
         if not self._conformance & Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ:
-            log.info("response of %d bytes needs block transfer, which was not negotiated", len(raw))
+            log.info("response of %d bytes needs block transfer, which was not negotiated",
+                     sum(map(len, pieces)))
             return A.GetResponseNormal(iip, DataAccessResult.OTHER_REASON).to_bytes()
-        self._get_out = _Outgoing(raw, self._block_size, response_protection=self._response_protection)
+        self._get_out = _Outgoing(pieces, self._block_size, response_protection=self._response_protection)
         return self._next_get_block(iip, 1)
 
     def _next_get_block(self, iip: int, n: int) -> bytes:
         out = self._get_out
         assert out is not None
         self._response_protection |= out.response_protection
-        last, chunk = out.block(n)
+        last, chunk = out.next_block()
         out.sent = n
         if last:
             self._get_out = None
@@ -474,7 +503,7 @@ class Services:
             return response
         if not self._conformance & Conformance.BLOCK_TRANSFER_WITH_ACTION:
             return A.ActionResponseNormal(iip, ActionResult.OTHER_REASON).to_bytes()
-        self._action_out = _Outgoing(data.to_bytes(), self._block_size,
+        self._action_out = _Outgoing([data.to_bytes()], self._block_size,
                                      response_protection=self._response_protection)
         return self._next_action_block(iip, 1)
 
@@ -482,7 +511,7 @@ class Services:
         out = self._action_out
         assert out is not None
         self._response_protection |= out.response_protection
-        last, chunk = out.block(n)
+        last, chunk = out.next_block()
         out.sent = n
         if last:
             self._action_out = None

@@ -5,6 +5,7 @@ items per list and bytes per response are bounded (max_list_items, max_response_
 
 from __future__ import annotations
 
+import pytest
 from support import Meter
 
 from meter import apdu as A
@@ -105,3 +106,19 @@ def test_get_response_bytes_bounded(meter: Meter) -> None:
     single = c.exchange(A.GetRequestNormal(0xC1, A.CosemAttributeDescriptor(7, LOAD_PROFILE, 2)))
     assert single == A.GetResponseNormal(0xC1, DAR.SCOPE_OF_ACCESS_VIOLATED)
     assert isinstance(c.get(1, LDN, 2), axdr.OctetString)  # the association goes on
+
+
+def test_a_long_buffer_goes_out_block_by_block_never_joined(meter: Meter,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows of a profile buffer go into blocks as the client asks for them: the whole
+    buffer is never joined into one bytes object (issue 7 item 8: streamed block encoding)."""
+    whole = meter.reader().get(7, LOAD_PROFILE, 2)
+    c = meter.reader(max_pdu=512)
+
+    def joined(self: axdr.RawArray) -> bytes:
+        raise AssertionError("a long response joined the whole buffer")
+
+    monkeypatch.setattr(axdr.RawArray, "to_bytes", joined)
+    assert c.get(7, LOAD_PROFILE, 2) == whole
+    reply = c.exchange(buffer_in_list(2))
+    assert isinstance(reply, A.GetResponseWithDataBlock)  # the rest follows as blocks
