@@ -23,7 +23,7 @@ entries under one order cannot be re-sorted into another truthfully.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from meter.codec import axdr
