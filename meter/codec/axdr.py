@@ -545,9 +545,6 @@ class RawArray(Data):
     def pieces(self) -> list[bytes]:
         return [b"\x01" + encode_length(len(self.elements)), *self.elements]
 
-    def encoded_length(self) -> int:
-        return len(encode_length(len(self.elements))) + 1 + sum(map(len, self.elements))
-
     def encode(self, w: Writer) -> None:
         w.buf += self.to_bytes()
 

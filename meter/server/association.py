@@ -375,17 +375,17 @@ class ApplicationServer:
         # answer of a wrong password and counts it as a failed one: neither the bytes nor the
         # time of the answer tell a guesser whether the credentials were right.
         locked = policy.mechanism != MECHANISM_LOWEST and self._env.port_locked(self._port)
+        # Any other refusal of a locked port is the same answer too.
+        other = A.AcseServiceUser.AUTHENTICATION_FAILURE if locked else A.AcseServiceUser.NO_REASON_GIVEN
 
         # The xDLMS InitiateRequest, ciphered in a ciphered context.
         if aarq.user_information is None:
-            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE if locked
-                                else A.AcseServiceUser.NO_REASON_GIVEN)
+            return self._reject(policy.context, other)
         try:
             initiate, envelope = self._open_initiate(aarq.user_information, security, title, ciphered)
         except ReplayError as exc:
             self._env.security_event(EVENT_REPLAY, str(exc))
-            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE if locked
-                                else A.AcseServiceUser.NO_REASON_GIVEN)
+            return self._reject(policy.context, other)
         except SecurityError as exc:
             # An InitiateRequest that does not decipher under the association's keys is a
             # failed authentication too (a guessed key), whatever the mechanism.
@@ -396,8 +396,7 @@ class ApplicationServer:
             return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
         except DecodeError as exc:
             log.info("client %d: bad InitiateRequest: %s", client_sap, exc)
-            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE if locked
-                                else A.AcseServiceUser.NO_REASON_GIVEN)
+            return self._reject(policy.context, other)
 
         cosem = self._env.association_for(policy)
         # The LLS secret is the association's attribute 7, which a management client may

@@ -118,9 +118,6 @@ def _pieces(value: axdr.Data) -> list[bytes]:
     return value.pieces() if isinstance(value, axdr.RawArray) else [value.to_bytes()]
 
 
-def _encoded_length(value: axdr.Data) -> int:
-    return value.encoded_length() if isinstance(value, axdr.RawArray) else len(value.to_bytes())
-
 
 _First = TypeVar("_First", bound=A.Apdu)
 #: Bytes before the data of a get-response-normal (tag, choice, invoke-id, result choice) and of
@@ -335,13 +332,14 @@ class Services:
         result = self._read(req.attribute, req.access, sec)
         if isinstance(result, DataAccessResult):
             return A.GetResponseNormal(req.invoke_id_and_priority, result).to_bytes()
-        length = _encoded_length(result)
+        pieces = _pieces(result)
+        length = sum(map(len, pieces))
         if length > self._max_response:
             log.info("GET response of %d bytes over the %d allowed", length, self._max_response)
             return A.GetResponseNormal(req.invoke_id_and_priority, _TOO_MUCH).to_bytes()
         if length + _NORMAL_HEADER <= self._limit:
-            return A.GetResponseNormal.encode_raw(req.invoke_id_and_priority, result.to_bytes())
-        return self._start_get_blocks(req.invoke_id_and_priority, _pieces(result))
+            return A.GetResponseNormal.encode_raw(req.invoke_id_and_priority, b"".join(pieces))
+        return self._start_get_blocks(req.invoke_id_and_priority, pieces)
 
     def _get_with_list(self, req: A.GetRequestWithList, sec: RequestSecurity) -> bytes:
         self._get_out = None
@@ -357,15 +355,15 @@ class Services:
         for d, a in req.items:
             result = self._read(d, a, sec) if budget >= 0 else _TOO_MUCH
             if not isinstance(result, DataAccessResult):
-                budget -= _encoded_length(result)
-                if budget < 0:
-                    log.info("GET-with-list response over the %d bytes allowed", self._max_response)
-                    result = _TOO_MUCH
-            if isinstance(result, DataAccessResult):
-                pieces.append(bytes((1, result)))
-            else:
-                pieces.append(b"\x00")
-                pieces.extend(_pieces(result))
+                encoded = _pieces(result)
+                budget -= sum(map(len, encoded))
+                if budget >= 0:
+                    pieces.append(b"\x00")  # Get-Data-Result: data
+                    pieces.extend(encoded)
+                    continue
+                log.info("GET-with-list response over the %d bytes allowed", self._max_response)
+                result = _TOO_MUCH
+            pieces.append(bytes((1, result)))  # Get-Data-Result: data-access-result
         if sum(map(len, pieces)) + _LIST_HEADER <= self._limit:
             return A.GetResponseWithList.encode_raw(req.invoke_id_and_priority, b"".join(pieces))
         return self._start_get_blocks(req.invoke_id_and_priority, pieces)
