@@ -107,3 +107,17 @@ def test_a_response_that_cannot_be_encoded_still_gets_an_answer(meter: Meter,
     monkeypatch.setattr(association, "wrap", broken)
     reply = c.exchange(A.GetRequestNormal(0xC1, A.CosemAttributeDescriptor(7, LOAD_PROFILE, 2)))
     assert reply == A.ExceptionResponse(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OTHER_REASON)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=300), min_size=1, max_size=40), st.integers(1, 700))
+def test_blocks_of_pieces_round_trip(pieces: list[bytes], size: int) -> None:
+    """A long response kept in pieces (a profile buffer's rows) comes out as full blocks, then a
+    last one, which joined give back exactly its bytes."""
+    out = services._Outgoing(pieces, size)
+    blocks, last = [], False
+    while not last:
+        last, block = out.next_block()
+        blocks.append(block)
+    assert b"".join(blocks) == b"".join(pieces)
+    assert all(len(b) == size for b in blocks[:-1]) and len(blocks[-1]) <= size
