@@ -111,6 +111,11 @@ LIMITS: dict[str, Field] = {
                             1, 1 << 20),
     "max_unsent_bytes": _int("bytes of unread replies before a connection is no longer read",
                              1024, 1 << 26),
+    "max_request_bytes": _int("bytes a SET/ACTION may send in blocks (reassembled)", 1024, 1 << 26),
+    "max_response_bytes": _int("bytes one GET may produce before block transfer", 1024, 1 << 28),
+    "max_list_items": _int("attributes in one GET/SET/ACTION-with-list", 1, 1024),
+    "fraud_log_repeat_window": _float("real s: one fraud-log entry per event code per window",
+                                      0, 86400),
 }
 
 ASSOCIATION: dict[str, Field] = {

@@ -54,6 +54,11 @@ class Timebase:
         """Simulated UTC epoch seconds at construction."""
         return self._start
 
+    def monotonic(self) -> float:
+        """Real seconds of the monotonic clock simulated time runs on (for what must not run
+        at the time scale: the communication port lockout)."""
+        return self._monotonic()
+
     def now(self) -> float:
         """Simulated UTC epoch seconds."""
         return self._start + (self._monotonic() - self._t0) * self._scale

@@ -154,6 +154,11 @@ class GetResponseWithList(Apdu):
         for result in self.results:
             write_get_data_result(w, result)
 
+    @staticmethod
+    def encode_raw(invoke_id_and_priority: int, results_bytes: bytes) -> bytes:
+        """The response around an already encoded SEQUENCE OF Get-Data-Result (not re-parsed)."""
+        return bytes((GET_RESPONSE, 3, invoke_id_and_priority)) + results_bytes
+
     @classmethod
     def decode_body(cls, r: Reader, tag: int) -> GetResponseWithList:
         return cls(r.u8(), read_seq(r, read_get_data_result, min_size=2))

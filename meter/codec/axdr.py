@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from meter.codec.buffer import Reader, Writer
+from meter.codec.buffer import Reader, Writer, encode_length
 from meter.errors import DecodeError, EncodeError
 
 #: Nesting deeper than this is not a meter's data but an attack on the decoder's stack.
@@ -529,6 +530,29 @@ def is_finite_number(value: Data) -> bool:
 
 
 INTEGER_TYPES: tuple[type[Data], ...] = tuple(c for c in _BY_TAG.values() if issubclass(c, _Int))
+
+
+@dataclass(frozen=True, slots=True)
+class RawArray(Data):
+    """An array of already-encoded elements, kept as its pieces (a profile buffer's rows).
+
+    A long GET sends it block by block (server/services.py) without ever joining the whole
+    buffer; :meth:`to_bytes` joins it for a response that fits in one APDU.
+    """
+
+    elements: Sequence[bytes]
+
+    def pieces(self) -> list[bytes]:
+        return [b"\x01" + encode_length(len(self.elements)), *self.elements]
+
+    def encode(self, w: Writer) -> None:
+        w.buf += self.to_bytes()
+
+    def to_bytes(self) -> bytes:
+        return b"".join(self.pieces())
+
+    def to_python(self) -> object:
+        return decode(self.to_bytes()).to_python()
 
 
 @dataclass(frozen=True, slots=True)

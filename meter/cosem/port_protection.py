@@ -3,8 +3,8 @@ protection", cosem-reference.md §2.2, attribute types as [GX-PY GXDLMSCommunica
 
 One object guards one communication port (``port_reference`` = the logical name of its setup
 object, e.g. TCP-UDP setup 0.0.25.0.0.255 or HDLC setup 0.0.22.0.0.255) against password
-guessing. The lockout rules, a pure state machine on injected time (``now`` = meter-clock
-seconds; the server side passes ``ctx.directory.clock.timestamp()``):
+guessing. The lockout rules, a pure state machine on injected time (``now`` = seconds of the
+injected ``monotonic`` clock: real time, see below):
 
 * every failed authentication on the port adds one to failed_attempts and
   cumulative_failed_attempts; a successful one resets failed_attempts (cumulative stays);
@@ -17,14 +17,21 @@ seconds; the server side passes ``ctx.directory.clock.timestamp()``):
 * method 1 reset(integer 0) zeroes failed_attempts and ends a running lock
   ([GX-PY] doc of ``reset``: "Resets failed attempts and current lockout time to zero").
 
-A running lock is a meter-clock deadline, so setting the clock moves it too. What a locked
-port refuses is the server's business (server/association.py): every association that needs
-authentication, answered like a wrong password.
+Time base: the lockout runs on real (monotonic) time, not on the meter's simulated clock. It
+protects against someone guessing at real speed: at ``--time-scale 600`` a 60 s lock on the
+meter clock would last 0.1 s of the guesser's time, and setting the meter clock would end it.
+A HES test that wants to see a lock run out shortens initial_lockout_time (attribute 4) or calls
+reset. A lock still running at shutdown runs its remaining seconds again after the restart.
+
+What a locked port refuses is the server's business (server/association.py): every association
+that needs authentication, answered like a wrong password and counted as a failed one.
 """
 
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Callable
 
 from meter.codec.axdr import (
     Data,
@@ -43,6 +50,10 @@ FRAUD_LOG = Obis(0, 0, 99, 98, 1, 255)
 #: Fraud detection log "n x failed association authentication" (cosem-reference.md §4.1).
 EVENT_PORT_LOCKED = 46
 _U32 = 0xFFFFFFFF
+
+
+def _no_clock() -> float:
+    raise RuntimeError("port protection needs the monotonic clock the device injects")
 
 
 class ProtectionMode(enum.IntEnum):
@@ -78,8 +89,11 @@ class PortProtection(CosemObject):
 
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         super().__init__(logical_name, **values)
-        #: Meter-clock time at which the running lock ends (0: no lock has run).
-        self._locked_until = 0.0
+        #: Real time the lockout runs on: the device injects its monotonic clock (this layer
+        #: reads no clock of its own).
+        self.monotonic: Callable[[], float] = _no_clock
+        #: ``monotonic()`` time at which the running lock ends (-inf: no lock has run).
+        self._locked_until = -math.inf
 
     # --- the state machine (pure: ``now`` in, no context) -------------------------------------
 
@@ -137,15 +151,15 @@ class PortProtection(CosemObject):
 
     def clear(self) -> None:
         self.store("failed_attempts", DoubleLongUnsigned(0))
-        self._locked_until = 0.0
+        self._locked_until = -math.inf
 
-    # --- the server's hooks (meter clock, event log, persistence) ----------------------------
+    # --- the server's hooks (real time, event log, persistence) ------------------------------
 
     def locked(self, ctx: Context) -> bool:
-        return self.is_locked(ctx.directory.clock.timestamp())
+        return self.is_locked(self.monotonic())
 
     def authentication_failed(self, ctx: Context) -> None:
-        if self.record_failure(ctx.directory.clock.timestamp()):
+        if self.record_failure(self.monotonic()):
             ctx.log_event(FRAUD_LOG, EVENT_PORT_LOCKED)
         ctx.changed(self)
 
@@ -157,7 +171,7 @@ class PortProtection(CosemObject):
 
     def read_protection_status(self, ctx: Context, selector: int | None,
                                parameters: Data | None) -> Data:
-        return Enum(int(self.status(ctx.directory.clock.timestamp())))
+        return Enum(int(self.status(self.monotonic())))
 
     def write_protection_mode(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "protection_mode").value, 0, 2, "protection_mode")
@@ -181,11 +195,12 @@ class PortProtection(CosemObject):
         integer(parameters, "reset parameter")
         self.clear()
 
-    # --- persistence: the running lock --------------------------------------------------------
+    # --- persistence: the seconds left of a running lock (monotonic time ends with the process) --
 
     def dump_private(self) -> Data | None:
-        return Float64(self._locked_until) if self._locked_until else None
+        left = self._locked_until - self.monotonic()
+        return Float64(left) if left > 0 else None
 
     def load_private(self, value: Data) -> None:
-        if isinstance(value, Float64):
-            self._locked_until = float(value.value)
+        if isinstance(value, Float64) and value.value > 0:
+            self._locked_until = self.monotonic() + float(value.value)

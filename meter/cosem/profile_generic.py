@@ -1,8 +1,9 @@
 """Profile generic (class_id 7, version 1; Blue Book §4.3.6): load profiles, billing data, logs.
 
 Rows are stored pre-encoded (see :mod:`meter.cosem.profile_buffer`) and the whole buffer, or a
-range of entries with all columns, is returned as one :class:`~meter.codec.axdr.Raw` array. Rows
-are decoded only to pick columns or to filter on a non-clock restricting object.
+range of entries with all columns, is returned as one :class:`~meter.codec.axdr.RawArray` of them
+(a long GET sends it block by block, never joined whole). Rows are decoded only to pick columns
+or to filter on a non-clock restricting object.
 
 Selective access on the buffer (cosem-reference.md §2.2, H):
 * selector 1 range_descriptor {restricting_object, from_value, to_value, selected_values}; with
@@ -22,13 +23,12 @@ entries under one order cannot be re-sorted into another truthfully.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from meter.codec import axdr
 from meter.codec.axdr import (
-    Array, Data, DoubleLongUnsigned, Enum, Integer, LongUnsigned, OctetString, Raw, Structure)
-from meter.codec.buffer import encode_length
+    Array, Data, DoubleLongUnsigned, Enum, Integer, LongUnsigned, OctetString, Raw, RawArray, Structure)
 from meter.codec.cosem_time import CosemDateTime
 from meter.codec.obis import Obis
 from meter.cosem.base import (
@@ -80,10 +80,6 @@ class CaptureObject:
 
 
 NO_SORT_OBJECT = CaptureObject(0, Obis(0, 0, 0, 0, 0, 0), 0, 0).to_data()
-
-
-def _raw_array(rows: Sequence[bytes]) -> Raw:
-    return Raw(b"\x01" + encode_length(len(rows)) + b"".join(rows))
 
 
 def _number(value: Data) -> float | None:
@@ -143,8 +139,8 @@ class ProfileGeneric(CosemObject):
         except AccessError:
             return axdr.NULL
         if column.data_index:
-            if isinstance(value, Raw):
-                value = axdr.decode(value.encoded)
+            if isinstance(value, (Raw, RawArray)):
+                value = axdr.decode(value.to_bytes())
             items = getattr(value, "items", ())
             return items[column.data_index - 1] if column.data_index <= len(items) else axdr.NULL
         return value
@@ -197,7 +193,7 @@ class ProfileGeneric(CosemObject):
     def read_buffer(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
         n = len(self.buffer)
         if selector is None:
-            return _raw_array(self.buffer.slice(0, n))
+            return RawArray(self.buffer.slice(0, n))
         if selector == 1:
             indices, columns = self._by_range(parameters, ctx)
             everything = self.buffer.slice(0, n)
@@ -206,7 +202,7 @@ class ProfileGeneric(CosemObject):
             start, stop, columns = self._by_entry(parameters, n)
             rows = list(self.buffer.slice(start, stop))
         if columns is None:
-            return _raw_array(rows)
+            return RawArray(rows)
         picked = []
         for encoded in rows:
             items = axdr.decode(encoded).items  # type: ignore[attr-defined]

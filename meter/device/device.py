@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import math
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from meter.cosem.registry import CURRENT_ASSOCIATION, ObjectDirectory
 from meter.cosem.security_setup import SecuritySetup
 from meter.cosem.tcp_udp_setup import TcpUdpSetup
 from meter.device import build
+from meter.device.event_throttle import EventThrottle
 from meter.device.keys import KeyManager, stored_keys
 from meter.device.persist import StoredProfileBuffer, decode_state, dump_json, encode_state, \
     load_json, object_key, restore_object
@@ -42,6 +44,7 @@ from meter.profile import ObjectSpec, Profile
 from meter.profile import load as load_profile
 from meter.server.association import ClientPolicy
 from meter.server.protection import SecurityContext
+from meter.server.services import ServiceLimits
 from meter.link.hdlc.connection import HdlcConfig
 from meter.stack import MeterStack
 
@@ -56,6 +59,9 @@ PQ_CODES = {"sag": 76, "swell": 79, "outage": 82}
 PQ_NORMAL = 85
 BILLING_COUNTER = Obis(1, 0, 0, 1, 0, 255)
 EVENT_POWER_DOWN, EVENT_POWER_UP = 1, 2
+#: Default [limits] fraud_log_repeat_window (real seconds): one fraud log entry per event code
+#: per window (device/event_throttle.py).
+FRAUD_LOG_REPEAT_WINDOW = 60.0
 #: The setup object (profile class) that names the port a framing comes in on, for
 #: Communication port protection: the wrapper runs on TCP, HDLC on serial, optical or TCP.
 PORT_SETUP = {"wrapper": "tcp_udp_setup", "hdlc": "hdlc_setup"}
@@ -102,7 +108,8 @@ class Device:
     """One simulated meter. Build it with :meth:`open`."""
 
     def __init__(self, profile: Profile, store: Store, time_source: Callable[[], float], *,
-                 metrology_mode: str = "realtime", random: Callable[[int], bytes] = os.urandom) -> None:
+                 metrology_mode: str = "realtime", random: Callable[[int], bytes] = os.urandom,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.profile = profile
         self.store = store
         self._time_source = time_source
@@ -111,6 +118,7 @@ class Device:
         self.directory = ObjectDirectory()
         self.server_sap = int(profile.meter.get("logical_device", 1))
         self.max_receive_pdu = int(profile.meter.get("max_pdu_size", 1024))
+        self.service_limits = ServiceLimits.from_profile(profile.limits)
         self._specs: dict[Obis, ObjectSpec] = {}
         self._dirty: set[CosemObject] = set()
         # Object states as last written: an object marked changed whose state is the same
@@ -128,6 +136,12 @@ class Device:
         self._time_mark = -math.inf  # as persisted under TIME_MARK
         self._mark_ahead = float(profile.limits.get("clock_mark_ahead_s", CLOCK_MARK_AHEAD_S))
         self._build()
+        # Port protection runs on real time (cosem/port_protection.py says why).
+        self._guards = [o for o in self.directory if isinstance(o, PortProtection)]
+        for guard in self._guards:
+            guard.monotonic = monotonic
+        self._fraud_throttle = EventThrottle(
+            float(profile.limits.get("fraud_log_repeat_window", FRAUD_LOG_REPEAT_WINDOW)), monotonic)
         # The directory is fixed once built; its profiles are looked at before every request
         # (next capture boundary), so found once here rather than by a scan each time.
         self._profiles = [o for o in self.directory if isinstance(o, ProfileGeneric)]
@@ -185,7 +199,7 @@ class Device:
         mode = metrology_mode or ("realtime" if getattr(timebase, "scale", 1.0) <= 10 else "fast")
         now = timebase.now()
         start = now - history if (fresh and history) else now
-        device = cls(prof, store, lambda: start, metrology_mode=mode)
+        device = cls(prof, store, lambda: start, metrology_mode=mode, monotonic=timebase.monotonic)
         device._time_source = timebase.now
         device._time_mark = mark
         if history and not fresh and now - history < device._engine.origin:
@@ -489,7 +503,12 @@ class Device:
 
     def security_event(self, code: int, detail: str) -> None:
         self.security_failures += 1
-        log.warning("security event %d: %s", code, detail)
+        folded = self._fraud_throttle.admit(code)
+        if folded is None:
+            log.debug("security event %d: %s (folded into the last entry)", code, detail)
+            return
+        log.warning("security event %d: %s%s", code, detail,
+                    f" ({folded} more since the last entry of this code)" if folded else "")
         self.log_event(FRAUD_LOG, code)
 
     # --- the server's environment ----------------------------------------------------------
@@ -510,10 +529,7 @@ class Device:
         return self.context(association)
 
     def _port_guard(self, port: Obis | None) -> PortProtection | None:
-        for obj in self.directory:
-            if isinstance(obj, PortProtection) and port is not None and obj.port == port:
-                return obj
-        return None
+        return next((g for g in self._guards if port is not None and g.port == port), None)
 
     def port_locked(self, port: Obis | None) -> bool:
         guard = self._port_guard(port)
@@ -660,6 +676,7 @@ class Device:
 
     def close(self) -> None:
         self._metrology_read = True
+        self._dirty.update(self._guards)  # the seconds left of a running lock, as of now
         try:
             self.commit()
             # Stopped cleanly: nothing was answered past t, so a restart resumes exactly there.

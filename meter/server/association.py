@@ -32,7 +32,6 @@ from meter.server import hls_checks as checks
 from meter.server import signing
 from meter.server.protection import (
     GENERAL_OVERHEAD,
-    GLO_OVERHEAD,
     REQUEST_PROTECTION,
     Envelope,
     ReplayError,
@@ -41,7 +40,7 @@ from meter.server.protection import (
     unwrap,
     wrap,
 )
-from meter.server.services import PLAIN, RequestSecurity, Services
+from meter.server.services import PLAIN, RequestSecurity, ServiceLimits, Services
 from meter.server.signing import SignedRequest
 
 log = logging.getLogger(__name__)
@@ -79,6 +78,10 @@ SERVER_CONFORMANCE = (
 )
 
 _CIPHERED = (A.CipheredApdu, A.GeneralGloCiphering, A.GeneralDedCiphering)
+#: The longest APDU any framing carries (the wrapper's 16-bit length; Green Book 7.3.3.2).
+MAX_APDU = 0xFFFF
+#: AARQ and RLRQ come before (or end) the negotiation of the PDU size.
+_ACSE_TAGS = frozenset((A.AARQ.TAG, A.RLRQ.TAG))
 _REPLY_TO_HLS = 1
 _CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 
@@ -103,6 +106,7 @@ class Environment(Protocol):
     directory: ObjectDirectory
     max_receive_pdu: int
     server_sap: int
+    service_limits: ServiceLimits  # what one request may make the meter hold ([limits])
 
     def policy(self, client_sap: int) -> ClientPolicy | None: ...
     def association_for(self, policy: ClientPolicy) -> AssociationLN: ...
@@ -166,6 +170,12 @@ class ApplicationServer:
 
     def handle(self, client_sap: int, data: bytes) -> bytes | None:
         """One APDU from ``client_sap``; returns the response APDU (or None: nothing to send)."""
+        if len(data) > self._env.max_receive_pdu and data[0] not in _ACSE_TAGS:
+            # The meter announced its max-receive-PDU-size in the InitiateResponse; a longer
+            # xDLMS APDU (ciphering included) is refused before it is decoded.
+            log.info("client %d: APDU of %d bytes over the negotiated %d", client_sap, len(data),
+                     self._env.max_receive_pdu)
+            return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.PDU_TOO_LONG)
         try:
             apdu = A.decode_apdu(data)
         except DecodeError as exc:
@@ -175,7 +185,20 @@ class ApplicationServer:
             return _exception(A.StateError.SERVICE_UNKNOWN, A.ServiceError.SERVICE_NOT_SUPPORTED)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("client %d ->\n%s", client_sap, describe(apdu))
-        response = self._dispatch(client_sap, apdu)
+        try:
+            response = self._dispatch(client_sap, apdu)
+        except Exception:  # a bug must not leave the client without an answer
+            log.exception("client %d: %s failed", client_sap, type(apdu).__name__)
+            response = _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OTHER_REASON)
+        # The client's max-receive-PDU-size bounds xDLMS APDUs, not the AARE/RLRE.
+        assoc = None if isinstance(apdu, (A.AARQ, A.RLRQ)) else self._by_client.get(client_sap)
+        limit = assoc.services.max_send if assoc is not None else MAX_APDU
+        if response is not None and len(response) > limit:
+            # Nothing should get here (blocks leave room for every envelope); if it does, the
+            # client still gets an answer it can read, never a closed connection.
+            log.error("client %d: response of %d bytes over the client's %d", client_sap,
+                      len(response), limit)
+            response = _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OTHER_REASON)
         if response is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("client %d <-\n%s", client_sap, _describe_bytes(response))
         return response
@@ -347,22 +370,42 @@ class ApplicationServer:
         if ciphered and (title is None or len(title) != 8):
             return self._reject(policy.context, A.AcseServiceUser.CALLING_AP_TITLE_NOT_RECOGNIZED)
 
+        # Authentication. A locked port still does the work of checking the credentials (the
+        # ciphered InitiateRequest, the LLS password), then refuses every attempt with the
+        # answer of a wrong password and counts it as a failed one: neither the bytes nor the
+        # time of the answer tell a guesser whether the credentials were right.
+        locked = policy.mechanism != MECHANISM_LOWEST and self._env.port_locked(self._port)
+        # Any other refusal of a locked port is the same answer too.
+        other = A.AcseServiceUser.AUTHENTICATION_FAILURE if locked else A.AcseServiceUser.NO_REASON_GIVEN
+
         # The xDLMS InitiateRequest, ciphered in a ciphered context.
         if aarq.user_information is None:
-            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN)
+            return self._reject(policy.context, other)
         try:
             initiate, envelope = self._open_initiate(aarq.user_information, security, title, ciphered)
         except ReplayError as exc:
             self._env.security_event(EVENT_REPLAY, str(exc))
-            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN)
+            return self._reject(policy.context, other)
         except SecurityError as exc:
+            # An InitiateRequest that does not decipher under the association's keys is a
+            # failed authentication too (a guessed key), whatever the mechanism.
             if security is not None:
                 security.failures += 1
             self._env.security_event(EVENT_DECRYPTION_FAILED, f"AARQ: {exc}")
-            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN)
+            self._env.authentication_failed(self._port)
+            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
         except DecodeError as exc:
             log.info("client %d: bad InitiateRequest: %s", client_sap, exc)
-            return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN)
+            return self._reject(policy.context, other)
+
+        cosem = self._env.association_for(policy)
+        # The LLS secret is the association's attribute 7, which a management client may
+        # write (Blue Book 4.4.3 secret); an empty one would let anyone in.
+        lls_right = policy.mechanism == MECHANISM_LLS and bool(cosem.secret) and hmac.compare_digest(
+            aarq.calling_authentication_value or b"", cosem.secret)
+        if locked:
+            self._authentication_failed(f"mechanism {policy.mechanism}, client {client_sap}, port locked")
+            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
 
         error = _initiate_error(initiate)
         if error is not None:
@@ -370,18 +413,9 @@ class ApplicationServer:
                                           A.ServiceErrorKind.INITIATE, error).to_bytes()
             return self._reject(policy.context, A.AcseServiceUser.NO_REASON_GIVEN, user_information=cse)
 
-        # Authentication. A locked port refuses without looking at the credentials, with the
-        # answer of a wrong password: nothing tells a guesser which of the two happened.
-        if policy.mechanism != MECHANISM_LOWEST and self._env.port_locked(self._port):
-            log.info("client %d: port %s locked", client_sap, self._port)
-            return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
         stoc: bytes | None = None
-        cosem = self._env.association_for(policy)
         if policy.mechanism == MECHANISM_LLS:
-            # The LLS secret is the association's attribute 7, which a management client may
-            # write (Blue Book 4.4.3 secret); an empty one would let anyone in.
-            given = aarq.calling_authentication_value or b""
-            if not cosem.secret or not hmac.compare_digest(given, cosem.secret):
+            if not lls_right:
                 self._authentication_failed(f"LLS, client {client_sap}")
                 return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
             self._env.authentication_succeeded(self._port)
@@ -404,17 +438,16 @@ class ApplicationServer:
                 stoc = self._env.random_bytes(16 if policy.mechanism == MECHANISM_HLS_GMAC else 32)
 
         conformance = Conformance(initiate.proposed_conformance) & SERVER_CONFORMANCE
-        client_max = initiate.client_max_receive_pdu_size or 0xFFFF  # 0: no limit
-        max_send = min(client_max, 0xFFFF)
-        overhead = 0
-        if envelope is not None:
-            overhead = GENERAL_OVERHEAD if envelope.kind.startswith("general") else GLO_OVERHEAD
+        client_max = initiate.client_max_receive_pdu_size or MAX_APDU  # 0: no limit
+        max_send = min(client_max, MAX_APDU)
+        overhead = response_overhead(security.suite) if security is not None else 0
         assoc = _Association(
             policy=policy,
             state=State.PENDING if stoc is not None else State.ASSOCIATED,
             cosem=cosem,
             services=Services(self._env.directory, cosem, conformance, max_send,
-                              lambda: self._env.make_context(cosem), overhead),
+                              lambda: self._env.make_context(cosem), overhead,
+                              self._env.service_limits),
             security=security,
             client_system_title=title,
             dedicated_key=initiate.dedicated_key if envelope is not None else None,
@@ -489,6 +522,23 @@ class ApplicationServer:
 
     def _hls_reply(self, assoc: _Association, f_stoc: bytes) -> bytes | None:
         """Pass 3 -> 4 of HLS: check f(StoC) from the client, answer f(CtoS) (None: refused)."""
+        mechanism = assoc.policy.mechanism
+        try:
+            answer = self._check_hls(assoc, f_stoc)
+        except (MeterError, ValueError) as exc:  # a malformed proof is a wrong one
+            log.info("client %d: HLS pass 3 unusable: %s", assoc.policy.client_sap, exc)
+            answer = None
+        if answer is None:
+            self._authentication_failed(f"HLS mechanism {mechanism}, client {assoc.policy.client_sap}")
+            assoc.extra["hls_failed"] = True
+            return None
+        self._env.authentication_succeeded(self._port)
+        assoc.state = State.ASSOCIATED
+        assoc.cosem.status = AssociationStatus.ASSOCIATED
+        return answer
+
+    def _check_hls(self, assoc: _Association, f_stoc: bytes) -> bytes | None:
+        """f(CtoS) if the client's f(StoC) is right for the association's mechanism, else None."""
         security, title = assoc.security, assoc.client_system_title
         stoc, ctos, mechanism = assoc.challenge_stoc, assoc.challenge_ctos, assoc.policy.mechanism
         answer = None
@@ -505,13 +555,6 @@ class ApplicationServer:
                 public, private = self._ecdsa_keys(assoc, title)
                 if public is not None and private is not None:
                     answer = checks.ecdsa_reply(public, private, title, server, stoc, ctos, f_stoc)
-        if answer is None:
-            self._authentication_failed(f"HLS mechanism {mechanism}, client {assoc.policy.client_sap}")
-            assoc.extra["hls_failed"] = True
-            return None
-        self._env.authentication_succeeded(self._port)
-        assoc.state = State.ASSOCIATED
-        assoc.cosem.status = AssociationStatus.ASSOCIATED
         return answer
 
     def _ecdsa_keys(self, assoc: _Association, originator: bytes) -> tuple[
@@ -549,6 +592,13 @@ class ApplicationServer:
             except (MeterError, DecodeError) as exc:
                 log.info("client %d: RLRQ user-information ignored: %s", client_sap, exc)
         return A.RLRE(reason=0, user_information=user_information).to_bytes()
+
+
+def response_overhead(suite: int) -> int:
+    """The most an association with a security context of ``suite`` wraps around a response: a
+    request may come glo- or general-ciphered whatever the AARQ used, a plain one may get a
+    ciphered response (policy, access rights), and suites 1-2 may sign it."""
+    return GENERAL_OVERHEAD + signing.overhead(suite)
 
 
 def _describe_bytes(data: bytes) -> str:

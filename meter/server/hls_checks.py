@@ -27,8 +27,11 @@ def digest_reply(f: Callable[[bytes, bytes], bytes], secret: bytes, stoc: bytes,
 
 def gmac_reply(security: SecurityContext, title: bytes, stoc: bytes, ctos: bytes,
                f_stoc: bytes) -> bytes | None:
-    """Mechanism 5: SC || IC || GMAC(SC || AK || challenge) under the sender's title and IC."""
-    if len(f_stoc) != 17 or not f_stoc[0] & SC_AUTHENTICATION:
+    """Mechanism 5: SC || IC || GMAC(SC || AK || challenge) under the sender's title and IC.
+
+    The SC is authentication-only of the context's suite (Green Book 9.2.7.4: 0x10 | suite);
+    anything else (0x30, a compression bit, another suite) is a wrong f(StoC), not an error."""
+    if len(f_stoc) != 17 or f_stoc[0] != SC_AUTHENTICATION | security.suite:
         return None
     sc = f_stoc[0]
     expected = security.gmac(sc, title, int.from_bytes(f_stoc[1:5], "big"), stoc)

@@ -37,7 +37,8 @@ ENCRYPTED_RESPONSE = int(AccessMode.ENCRYPTED_RESPONSE)
 
 #: Bytes a service-specific envelope adds: tag, length (<= 3), SC, IC (4) and the GCM tag (12).
 GLO_OVERHEAD = 1 + 3 + 1 + 4 + 12
-#: general-glo-ciphering adds the system title (1 + 8) on top of that.
+#: general-glo- and general-ded-ciphering add the system title (1 + 8) on top of that; suite 2
+#: has the same header and a 12-byte tag too, so this is the most any envelope adds.
 GENERAL_OVERHEAD = GLO_OVERHEAD + 9
 
 

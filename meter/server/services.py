@@ -12,14 +12,14 @@ with-datablock, ACTION with-pblock). Only one long transfer per service is in pr
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from meter import apdu as A
 from meter.apdu.initiate import Conformance
 from meter.codec import axdr
-from meter.codec.buffer import Reader, Writer
+from meter.codec.buffer import Reader, Writer, encode_length
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
 from meter.cosem.base import AccessMode, Context, CosemObject, MethodAccessMode
@@ -34,6 +34,29 @@ CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 # (4), raw-data choice and its length (up to 3) -- 12 at most.
 BLOCK_HEADER = 12
 
+@dataclass(frozen=True, slots=True)
+class ServiceLimits:
+    """What one request may make the meter hold or do ([limits] of the profile; the defaults
+    are what the bundled profiles need with room to spare)."""
+
+    #: max_request_bytes: the most a SET or ACTION may send in blocks (the data reassembled).
+    #: The largest request the profiles take (a certificate, a key transfer, capture_objects)
+    #: is a few kB; a client that goes on sending blocks gets long-set/long-action-aborted.
+    request_bytes: int = 65536
+    #: max_response_bytes: the most one GET may produce. A full load profile (40,000 rows of
+    #: ~40 bytes) is 1.6 MB; more (the buffer named K times in a list) is scope-of-access-violated.
+    response_bytes: int = 4 * 1024 * 1024
+    #: max_list_items: attributes in one GET-with-list (SET/ACTION lists are bounded by the
+    #: request size); more are all answered scope-of-access-violated.
+    list_items: int = 64
+
+    @classmethod
+    def from_profile(cls, limits: Mapping[str, Any]) -> ServiceLimits:
+        default = cls()
+        return cls(int(limits.get("max_request_bytes", default.request_bytes)),
+                   int(limits.get("max_response_bytes", default.response_bytes)),
+                   int(limits.get("max_list_items", default.list_items)))
+
 # Plain ints: IntFlag arithmetic builds enum members, several microseconds per request.
 _REQUEST_PROTECTION = int(
     AccessMode.AUTHENTICATED_REQUEST | AccessMode.ENCRYPTED_REQUEST | AccessMode.DIGITALLY_SIGNED_REQUEST
@@ -44,6 +67,13 @@ _RESPONSE_PROTECTION = int(
 _READ = int(AccessMode.READ)
 _WRITE = int(AccessMode.WRITE)
 _METHOD_ACCESS = int(MethodAccessMode.ACCESS)
+
+
+def block_size(max_send_pdu: int, envelope_overhead: int) -> int:
+    """Raw data per block of a long response: what ciphering and signing add around a response
+    (``envelope_overhead``) comes off too, so the protected block still fits the client's
+    max-receive-PDU-size. Never below 16: a client that small gets an exception-response."""
+    return max(16, max_send_pdu - BLOCK_HEADER - envelope_overhead)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,20 +88,45 @@ PLAIN = RequestSecurity()
 
 @dataclass(slots=True)
 class _Outgoing:
-    """A response being sent in blocks: its raw data and the last block number sent."""
+    """A response being sent in blocks, front to back: its raw data as pieces (a profile
+    buffer's stored rows, never joined whole), where the next block starts, and the last block
+    number sent."""
 
-    raw: bytes
+    pieces: Sequence[bytes]
     block_size: int
     sent: int = 0
     response_protection: int = 0  # what the attributes asked for: every block gets it
+    _index: int = 0  # the piece the next block starts in
+    _offset: int = 0  # and where in it
 
-    def block(self, n: int) -> tuple[bool, bytes]:
-        start = (n - 1) * self.block_size
-        chunk = self.raw[start : start + self.block_size]
-        return start + self.block_size >= len(self.raw), chunk
+    def next_block(self) -> tuple[bool, bytes]:
+        """(last, data) of the block after the ones already taken."""
+        parts, need = [], self.block_size
+        while need and self._index < len(self.pieces):
+            piece = self.pieces[self._index]
+            part = piece[self._offset : self._offset + need]
+            parts.append(part)
+            need -= len(part)
+            self._offset += len(part)
+            if self._offset == len(piece):
+                self._index, self._offset = self._index + 1, 0
+        return self._index >= len(self.pieces), b"".join(parts)
+
+
+def _pieces(value: axdr.Data) -> list[bytes]:
+    """The encoding of ``value`` in pieces, without joining a RawArray (a profile buffer)."""
+    return value.pieces() if isinstance(value, axdr.RawArray) else [value.to_bytes()]
+
 
 
 _First = TypeVar("_First", bound=A.Apdu)
+#: Bytes before the data of a get-response-normal (tag, choice, invoke-id, result choice) and of
+#: a get-response-with-list (tag, choice, invoke-id; the count is in the data).
+_NORMAL_HEADER = 4
+_LIST_HEADER = 3
+#: The answer to a request whose response would pass a bound of ServiceLimits: it asks for
+#: more than the meter serves in one go (Green Book: the scope of access is violated).
+_TOO_MUCH = DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
 
 
 @dataclass(slots=True)
@@ -101,6 +156,7 @@ class Services:
         max_send_pdu: int,
         make_context: Callable[[], Context],
         envelope_overhead: int = 0,
+        limits: ServiceLimits = ServiceLimits(),
     ) -> None:
         self._directory = directory
         self._association = association
@@ -108,10 +164,11 @@ class Services:
         self._max_send = max_send_pdu
         self._make_context = make_context
         self._context: Context | None = None
-        # What ciphering adds around a response; blocks shrink by that much so the protected
-        # APDU still fits the client's max-receive-PDU-size.
-        self._block_size = max(16, max_send_pdu - BLOCK_HEADER - envelope_overhead)
+        self._block_size = block_size(max_send_pdu, envelope_overhead)
         self._limit = max_send_pdu - envelope_overhead
+        self._max_request = limits.request_bytes
+        self._max_response = limits.response_bytes
+        self._max_items = limits.list_items
         self._get_out: _Outgoing | None = None
         self._action_out: _Outgoing | None = None
         self._set_in: _Incoming[A.SetRequestWithFirstDataBlock | A.SetRequestWithListAndFirstDataBlock] \
@@ -127,6 +184,11 @@ class Services:
     @property
     def conformance(self) -> Conformance:
         return self._conformance
+
+    @property
+    def max_send(self) -> int:
+        """The client's max-receive-PDU-size: no response of this association may be longer."""
+        return self._max_send
 
     @property
     def response_protection(self) -> int:
@@ -194,16 +256,30 @@ class Services:
             log.exception("GET %s/%s failed", desc.instance_id, desc.attribute_id)
             return DataAccessResult.OTHER_REASON
 
+    def _writable(self, desc: A.CosemAttributeDescriptor, sec: RequestSecurity) -> CosemObject:
+        """The object whose attribute this association may write; AccessError if not."""
+        obj = self._resolve(desc.class_id, desc.instance_id)
+        mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
+        if not mode & _WRITE:
+            if not obj.has_attribute(desc.attribute_id):
+                raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
+            raise AccessError(DataAccessResult.READ_WRITE_DENIED)
+        self._check_protection(mode, sec)
+        return obj
+
+    def _write_denied(self, desc: A.CosemAttributeDescriptor, sec: RequestSecurity) -> DataAccessResult:
+        """SUCCESS if this association may write the attribute, else why not."""
+        try:
+            self._writable(desc, sec)
+            return DataAccessResult.SUCCESS
+        except AccessError as exc:
+            log.info("SET %s/%s: %s", desc.instance_id, desc.attribute_id, exc)
+            return exc.result
+
     def _write(self, desc: A.CosemAttributeDescriptor, access: A.SelectiveAccess | None,
                value: axdr.Data, sec: RequestSecurity) -> DataAccessResult:
         try:
-            obj = self._resolve(desc.class_id, desc.instance_id)
-            mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
-            if not mode & _WRITE:
-                if not obj.has_attribute(desc.attribute_id):
-                    raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
-                raise AccessError(DataAccessResult.READ_WRITE_DENIED)
-            self._check_protection(mode, sec)
+            obj = self._writable(desc, sec)
             if access is not None:
                 obj.set(desc.attribute_id, value, self._ctx(), access.selector,
                         access.parameters)
@@ -221,16 +297,30 @@ class Services:
             log.exception("SET %s/%s failed", desc.instance_id, desc.attribute_id)
             return DataAccessResult.OTHER_REASON
 
+    def _invocable(self, desc: A.CosemMethodDescriptor, sec: RequestSecurity) -> CosemObject:
+        """The object whose method this association may invoke; AccessError if not."""
+        obj = self._resolve(desc.class_id, desc.instance_id)
+        mode = int(self._association.method_access(desc.instance_id, desc.method_id))
+        if not mode & _METHOD_ACCESS:
+            if not obj.has_method(desc.method_id):
+                raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
+            raise AccessError(DataAccessResult.READ_WRITE_DENIED)
+        self._check_protection(mode, sec)
+        return obj
+
+    def _invoke_denied(self, desc: A.CosemMethodDescriptor, sec: RequestSecurity) -> ActionResult:
+        """SUCCESS if this association may invoke the method, else why not."""
+        try:
+            self._invocable(desc, sec)
+            return ActionResult.SUCCESS
+        except AccessError as exc:
+            log.info("ACTION %s/%s: %s", desc.instance_id, desc.method_id, exc)
+            return _to_action_result(exc.result)
+
     def _invoke(self, desc: A.CosemMethodDescriptor, params: axdr.Data | None,
                 sec: RequestSecurity) -> tuple[ActionResult, axdr.Data | None]:
         try:
-            obj = self._resolve(desc.class_id, desc.instance_id)
-            mode = int(self._association.method_access(desc.instance_id, desc.method_id))
-            if not mode & _METHOD_ACCESS:
-                if not obj.has_method(desc.method_id):
-                    raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
-                raise AccessError(DataAccessResult.READ_WRITE_DENIED)
-            self._check_protection(mode, sec)
+            obj = self._invocable(desc, sec)
             data = obj.action(desc.method_id, params, self._ctx())
             self._ctx().persist()
             return ActionResult.SUCCESS, data
@@ -251,33 +341,55 @@ class Services:
         result = self._read(req.attribute, req.access, sec)
         if isinstance(result, DataAccessResult):
             return A.GetResponseNormal(req.invoke_id_and_priority, result).to_bytes()
-        raw = result.to_bytes()
-        response = A.GetResponseNormal.encode_raw(req.invoke_id_and_priority, raw)
-        if len(response) <= self._limit:
-            return response
-        return self._start_get_blocks(req.invoke_id_and_priority, raw)
+        pieces = _pieces(result)
+        length = sum(map(len, pieces))
+        if length > self._max_response:
+            log.info("GET response of %d bytes over the %d allowed", length, self._max_response)
+            return A.GetResponseNormal(req.invoke_id_and_priority, _TOO_MUCH).to_bytes()
+        if length + _NORMAL_HEADER <= self._limit:
+            return A.GetResponseNormal.encode_raw(req.invoke_id_and_priority, b"".join(pieces))
+        return self._start_get_blocks(req.invoke_id_and_priority, pieces)
 
     def _get_with_list(self, req: A.GetRequestWithList, sec: RequestSecurity) -> bytes:
         self._get_out = None
-        results = tuple(self._read(d, a, sec) for d, a in req.items)
-        response = A.GetResponseWithList(req.invoke_id_and_priority, results).to_bytes()
-        if len(response) <= self._limit:
-            return response
-        # Raw data of a with-list long GET: the encoded SEQUENCE OF Get-Data-Result.
-        return self._start_get_blocks(req.invoke_id_and_priority, response[3:])
+        if len(req.items) > self._max_items:
+            log.info("GET-with-list of %d items over the %d allowed", len(req.items), self._max_items)
+            return A.GetResponseWithList(req.invoke_id_and_priority,
+                                         tuple(_TOO_MUCH for _ in req.items)).to_bytes()
+        # Read until the response would pass its bound; the rest is not even read. The raw
+        # data of a with-list long GET is the encoded SEQUENCE OF Get-Data-Result: kept in
+        # pieces, so a profile buffer in it is not joined either.
+        budget = self._max_response
+        pieces = [encode_length(len(req.items))]
+        for d, a in req.items:
+            result = self._read(d, a, sec) if budget >= 0 else _TOO_MUCH
+            if not isinstance(result, DataAccessResult):
+                encoded = _pieces(result)
+                budget -= sum(map(len, encoded))
+                if budget >= 0:
+                    pieces.append(b"\x00")  # Get-Data-Result: data
+                    pieces.extend(encoded)
+                    continue
+                log.info("GET-with-list response over the %d bytes allowed", self._max_response)
+                result = _TOO_MUCH
+            pieces.append(bytes((1, result)))  # Get-Data-Result: data-access-result
+        if sum(map(len, pieces)) + _LIST_HEADER <= self._limit:
+            return A.GetResponseWithList.encode_raw(req.invoke_id_and_priority, b"".join(pieces))
+        return self._start_get_blocks(req.invoke_id_and_priority, pieces)
 
-    def _start_get_blocks(self, iip: int, raw: bytes) -> bytes:
+    def _start_get_blocks(self, iip: int, pieces: Sequence[bytes]) -> bytes:
         if not self._conformance & Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ:
-            log.info("response of %d bytes needs block transfer, which was not negotiated", len(raw))
+            log.info("response of %d bytes needs block transfer, which was not negotiated",
+                     sum(map(len, pieces)))
             return A.GetResponseNormal(iip, DataAccessResult.OTHER_REASON).to_bytes()
-        self._get_out = _Outgoing(raw, self._block_size, response_protection=self._response_protection)
+        self._get_out = _Outgoing(pieces, self._block_size, response_protection=self._response_protection)
         return self._next_get_block(iip, 1)
 
     def _next_get_block(self, iip: int, n: int) -> bytes:
         out = self._get_out
         assert out is not None
         self._response_protection |= out.response_protection
-        last, chunk = out.block(n)
+        last, chunk = out.next_block()
         out.sent = n
         if last:
             self._get_out = None
@@ -317,6 +429,21 @@ class Services:
         if req.block_number != 1:
             return self._set_abort(req.invoke_id_and_priority, req.block_number,
                                    DataAccessResult.DATA_BLOCK_NUMBER_INVALID)
+        # Rights are checked before any data is kept: a client that may write none of the
+        # attributes gets its answer now, not after it sent every block.
+        items = req.items if isinstance(req, A.SetRequestWithListAndFirstDataBlock) \
+            else ((req.attribute, req.access),)
+        results = tuple(self._write_denied(d, sec) for d, _ in items)
+        if all(r != DataAccessResult.SUCCESS for r in results):
+            self._set_in = None
+            if isinstance(req, A.SetRequestWithListAndFirstDataBlock):
+                return A.SetResponseLastDataBlockWithList(req.invoke_id_and_priority, results,
+                                                          req.block_number).to_bytes()
+            return A.SetResponseLastDataBlock(req.invoke_id_and_priority, results[0],
+                                              req.block_number).to_bytes()
+        if len(req.raw_data) > self._max_request:
+            return self._set_abort(req.invoke_id_and_priority, req.block_number,
+                                   DataAccessResult.LONG_SET_ABORTED)
         if req.last_block:
             return self._set_complete(req.invoke_id_and_priority, sec)
         return A.SetResponseDataBlock(req.invoke_id_and_priority, req.block_number).to_bytes()
@@ -329,6 +456,10 @@ class Services:
         if req.block_number != pending.block_number + 1:
             return self._set_abort(req.invoke_id_and_priority, req.block_number,
                                    DataAccessResult.DATA_BLOCK_NUMBER_INVALID)
+        if len(pending.data) + len(req.raw_data) > self._max_request:
+            log.info("long SET over %d bytes aborted", self._max_request)
+            return self._set_abort(req.invoke_id_and_priority, req.block_number,
+                                   DataAccessResult.LONG_SET_ABORTED)
         pending.block_number = req.block_number
         pending.data += req.raw_data
         if req.last_block:
@@ -379,7 +510,7 @@ class Services:
             return response
         if not self._conformance & Conformance.BLOCK_TRANSFER_WITH_ACTION:
             return A.ActionResponseNormal(iip, ActionResult.OTHER_REASON).to_bytes()
-        self._action_out = _Outgoing(data.to_bytes(), self._block_size,
+        self._action_out = _Outgoing([data.to_bytes()], self._block_size,
                                      response_protection=self._response_protection)
         return self._next_action_block(iip, 1)
 
@@ -387,7 +518,7 @@ class Services:
         out = self._action_out
         assert out is not None
         self._response_protection |= out.response_protection
-        last, chunk = out.block(n)
+        last, chunk = out.next_block()
         out.sent = n
         if last:
             self._action_out = None
@@ -419,6 +550,19 @@ class Services:
         if req.block_number != 1:
             self._action_in = None
             return A.ActionResponseNormal(req.invoke_id_and_priority, ActionResult.OTHER_REASON).to_bytes()
+        # Rights first, as for SET: nothing is kept for a method this client may not invoke.
+        methods = req.methods if isinstance(req, A.ActionRequestWithListAndFirstPBlock) else (req.method,)
+        results = tuple(self._invoke_denied(m, sec) for m in methods)
+        if all(r != ActionResult.SUCCESS for r in results):
+            self._action_in = None
+            if isinstance(req, A.ActionRequestWithListAndFirstPBlock):
+                return A.ActionResponseWithList(req.invoke_id_and_priority,
+                                                tuple((r, None) for r in results)).to_bytes()
+            return A.ActionResponseNormal(req.invoke_id_and_priority, results[0]).to_bytes()
+        if len(req.raw_data) > self._max_request:
+            self._action_in = None
+            return A.ActionResponseNormal(req.invoke_id_and_priority,
+                                          ActionResult.LONG_ACTION_ABORTED).to_bytes()
         if req.last_block:
             return self._action_complete(req.invoke_id_and_priority, sec)
         return A.ActionResponseNextPBlock(req.invoke_id_and_priority, req.block_number).to_bytes()
@@ -430,6 +574,11 @@ class Services:
             result = ActionResult.NO_LONG_ACTION_IN_PROGRESS if pending is None \
                 else ActionResult.LONG_ACTION_ABORTED
             return A.ActionResponseNormal(req.invoke_id_and_priority, result).to_bytes()
+        if len(pending.data) + len(req.raw_data) > self._max_request:
+            log.info("long ACTION over %d bytes aborted", self._max_request)
+            self._action_in = None
+            return A.ActionResponseNormal(req.invoke_id_and_priority,
+                                          ActionResult.LONG_ACTION_ABORTED).to_bytes()
         pending.block_number = req.block_number
         pending.data += req.raw_data
         if req.last_block:

@@ -26,11 +26,22 @@ from meter.errors import SecurityError
 from meter.security import ecc
 from meter.server.protection import ReplayError, SecurityContext
 
-__all__ = ["MAX_TRANSACTION_ID", "SignedRequest", "check_transaction", "open_signed", "sign",
-           "signed_octets"]
+__all__ = ["MAX_TRANSACTION_ID", "SignedRequest", "check_transaction", "open_signed", "overhead",
+           "sign", "signed_octets"]
 
 #: transaction-id of a plain signed request: a 32-bit invocation counter in at most 8 octets.
 MAX_TRANSACTION_ID = 8
+#: Octets of a raw r || s ECDSA signature per suite (P-256, P-384).
+_SIGNATURE = {1: 64, 2: 96}
+
+
+def overhead(suite: int) -> int:
+    """What general-signing adds around a response of up to 64 kB (0 for a suite that does not
+    sign): tag, transaction-id (length + at most 8), two system titles (1 + 8 each), empty
+    date-time and other-information (1 each), the content's length (up to 3), the signature."""
+    if suite not in _SIGNATURE:
+        return 0
+    return 1 + (1 + MAX_TRANSACTION_ID) + 2 * (1 + 8) + 1 + 1 + 3 + 1 + _SIGNATURE[suite]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import pytest
 
 from meter.codec import axdr
 from meter.codec.axdr import (
-    Array, DoubleLongUnsigned, Enum, Integer, LongUnsigned, OctetString, Raw, Structure, Unsigned)
+    Array, DoubleLongUnsigned, Enum, Integer, LongUnsigned, OctetString, RawArray, Structure, Unsigned)
 from meter.codec.cosem_time import CosemDateTime
 from meter.codec.obis import Obis
 from meter.cosem.data import Data
@@ -51,7 +51,7 @@ def test_capture_and_raw_buffer() -> None:
     w, pg, data = make()
     fill(w, pg, data, [1, 2, 3])
     raw = pg.get(2, w.ctx())
-    assert isinstance(raw, Raw)
+    assert isinstance(raw, RawArray)  # the rows as they are stored, not joined
     assert column(pg, w, 1) == [1, 2, 3]
     first = CosemDateTime.from_bytes(column(pg, w, 0)[0]).to_datetime()  # type: ignore[arg-type]
     assert first.timestamp() == T0

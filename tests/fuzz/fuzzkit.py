@@ -24,6 +24,7 @@ from support import (
 from meter import apdu as A
 from meter.codec import axdr
 from meter.codec.obis import Obis
+from meter.cosem.port_protection import PortProtection
 from meter.link.hdlc.address import HdlcAddress
 from meter.link.hdlc.connection import LLC_REQUEST
 from meter.link.hdlc.frame import Control, FrameKind, Framer, HdlcFrame
@@ -133,12 +134,22 @@ def _public(meter: Meter, client: MemoryClient) -> None:
     client.associate()
 
 
+def _unlocked(meter: Meter) -> None:
+    """Mutated AARQs and HLS replies are failed authentications that lock the port: each
+    connection that authenticates starts on an unlocked one."""
+    for obj in meter.device.directory:
+        if isinstance(obj, PortProtection):
+            obj.clear()
+
+
 def _reader(meter: Meter, client: MemoryClient) -> None:
+    _unlocked(meter)
     client.client_sap = READER
     client.associate(mechanism=1, secret=LLS_SECRET)
 
 
 def _pending(meter: Meter, client: MemoryClient) -> None:
+    _unlocked(meter)
     client.client_sap = MANAGEMENT
     keys = Keys(invocation_counter=meter.next_ic())
     aare = client.aarq(hls_aarq(bytes(16), keys))
@@ -146,6 +157,7 @@ def _pending(meter: Meter, client: MemoryClient) -> None:
 
 
 def _management(meter: Meter, client: MemoryClient) -> None:
+    _unlocked(meter)
     client.client_sap = MANAGEMENT
     client.associate(mechanism=5, keys=Keys(invocation_counter=meter.next_ic()))
 

@@ -270,6 +270,7 @@ class GuruxDriver(_ObjectList):
         association: Association,
         invocation_counter: int = 0,
         four_byte_address: bool = True,
+        max_pdu: int = CLIENT_PDU,
     ):
         from gurux_dlms import GXDLMSClient
         from gurux_dlms.enums import Authentication, InterfaceType, Security
@@ -291,7 +292,7 @@ class GuruxDriver(_ObjectList):
                 self.client.setServerAddressSize(4)
             self.client.hdlcSettings.maxInfoTX = HDLC_INFO
             self.client.hdlcSettings.maxInfoRX = HDLC_INFO
-        self.client.maxReceivePDUSize = CLIENT_PDU
+        self.client.maxReceivePDUSize = max_pdu
         if association.ciphered:
             cipher = self.client.ciphering
             cipher.security = Security.AUTHENTICATION_ENCRYPTION
@@ -422,6 +423,7 @@ class DlmsCosemDriver(_ObjectList):
         association: Association,
         invocation_counter: int = 0,
         four_byte_address: bool = True,
+        max_pdu: int = CLIENT_PDU,
     ):
         from dlms_cosem import security
         from dlms_cosem.client import DlmsClient
@@ -458,7 +460,7 @@ class DlmsCosemDriver(_ObjectList):
                 meter_initial_invocation_counter=-1,  # see module docstring
             )
         self.client = DlmsClient(
-            transport=transport, authentication=authentication, max_pdu_size=CLIENT_PDU, **keys
+            transport=transport, authentication=authentication, max_pdu_size=max_pdu, **keys
         )
         self.client.connect()
         self.closed = False

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,11 +59,17 @@ def _drain(stream: object, sink: list[str]) -> None:
 
 @pytest.fixture(scope="session")
 def meter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meter]:
-    state = tmp_path_factory.mktemp("meter-state")
+    with serve(tmp_path_factory.mktemp("meter-state")) as started:
+        yield started
+
+
+@contextmanager
+def serve(state: Path, history: str = "3d") -> Iterator[Meter]:
+    """``acesm-meter serve`` on ``state`` with ``history`` back-filled, until the block ends."""
     command = [
         sys.executable, "-m", "meter.cli", "serve",
         "--tcp", "127.0.0.1:0", "--hdlc-over-tcp", "127.0.0.1:0",
-        "--state", str(state), "--start", "2026-01-01T00:00:00Z", "--history", "3d",
+        "--state", str(state), "--start", "2026-01-01T00:00:00Z", "--history", history,
     ]
     process = subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

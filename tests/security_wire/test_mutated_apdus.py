@@ -120,7 +120,9 @@ def test_ten_thousand_mutated_apdus_refused(tmp_path: Path) -> None:
         failures, replays, in_use, last_code = _counters(meter.port)
         assert failures - before[0] == expected[FAILURE]
         assert replays - before[1] == expected[REPLAY]
-        assert in_use == 500  # full: 500 < 10,000 events, hence the counters above
+        # One entry per event code per minute (device/event_throttle.py): the counters above
+        # count every event, the log is not flooded (it overflowed with 500 entries before).
+        assert in_use <= 3
         assert last_code in (EVENT_DECRYPTION_FAILED, EVENT_REPLAY)
         log.info("%d mutants in %.1f s over %d connections: %s; correct client served %d reads",
                  TOTAL, elapsed, CONNECTIONS, dict(expected), len(reads))

@@ -3,10 +3,12 @@ wire: refusals, tampering, replay, response counters, glo- and general-glo-ciphe
 
 from __future__ import annotations
 
+import pytest
 from support import Meter
 
 from meter import apdu as A
 from meter.codec import axdr
+from meter.codec.obis import Obis
 from meter.errors import ActionResult
 from meter.security import gcm
 
@@ -137,3 +139,25 @@ def test_glo_ciphering(meter: Meter) -> None:
     c = meter.management()
     assert isinstance(c.get(8, CLOCK, 2), axdr.OctetString)
     assert c.last_raw[0] == 0xCC  # glo-get-response
+
+
+TCP_GUARD = Obis.parse("0.0.44.2.0.255")
+
+
+@pytest.mark.parametrize("sc", [0x30, 0x90, 0x93, 0x11, 0x00])
+def test_pass_3_with_another_security_control_is_a_counted_failure(meter: Meter, sc: int) -> None:
+    """Issue 7 item 14: an f(StoC) whose SC is not 0x10 | suite (encryption, compression, another
+    suite) is a wrong proof: refused, counted by port protection, and the association is gone."""
+    c, aare, _ = pending_hls(meter)
+    stoc = aare.responding_authentication_value
+    assert stoc is not None
+    right = f_stoc(c, stoc)
+    reply = c.exchange(reply_to_hls(bytes((sc,)) + right[1:]))
+    assert isinstance(reply, A.ActionResponseNormal)
+    assert reply.result == ActionResult.OTHER_REASON and reply.return_data is None  # as a wrong tag
+    guard = meter.device.directory[TCP_GUARD]
+    assert guard.value("failed_attempts") == axdr.DoubleLongUnsigned(1)
+    # Not left pending: even the right proof now finds no association.
+    after = c.exchange(reply_to_hls(f_stoc(c, stoc)))
+    assert after == A.ExceptionResponse(A.StateError.SERVICE_NOT_ALLOWED,
+                                        A.ServiceError.OPERATION_NOT_POSSIBLE)

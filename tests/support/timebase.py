@@ -1,5 +1,5 @@
-"""A Timebase (meter/timebase.py interface: ``now()``, ``resume_at()``, ``scale``) whose time
-moves only when a test says so."""
+"""A Timebase (meter/timebase.py interface: ``now()``, ``monotonic()``, ``resume_at()``,
+``scale``) whose time moves only when a test says so."""
 
 from __future__ import annotations
 
@@ -15,9 +15,13 @@ class FakeTimebase:
 
     t: float = START
     scale: float = 1.0
+    mono: float = 0.0  # the real (monotonic) seconds of ``monotonic()``, moved by hand too
 
     def now(self) -> float:
         return self.t
+
+    def monotonic(self) -> float:
+        return self.mono
 
     def resume_at(self, t: float) -> None:
         self.t = max(self.t, t)
