@@ -40,11 +40,12 @@ from typing import Any
 
 from meter.errors import StoreError
 
-__all__ = ["DB_NAME", "Store", "StoreError"]
+__all__ = ["COUNTER_SUFFIX", "DB_NAME", "Store", "StoreError"]
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "meter.sqlite3"
+COUNTER_SUFFIX = ".ctr"  # counter files beside the database (meter.persistence.counters)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -131,9 +132,18 @@ class Store:
         directory = Path(state_dir)
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            path = directory / DB_NAME
+            # A deleted database would be an empty new one -- send counters restarted under the
+            # same key -- unless what the meter left beside it says the state was used.
+            left = [] if path.exists() else sorted(
+                p.name for p in directory.iterdir()
+                if p.suffix == COUNTER_SUFFIX or p.name.startswith(DB_NAME))
         except OSError as exc:
             raise StoreError(f"cannot create state directory {directory}: {exc}") from exc
-        return cls(directory / DB_NAME, synchronous=synchronous)
+        if left:
+            raise StoreError(f"{path} is missing although the state directory holds {left[0]}: the "
+                             f"state is incomplete ({_REFUSAL})")
+        return cls(path, synchronous=synchronous)
 
     def _upgrade(self) -> None:
         """Bring a store of a previous version up to this one: checksums, then the manifest."""

@@ -182,6 +182,15 @@ def test_a_deleted_row_or_manifest_refuses_the_start(every_record: Path, tmp_pat
     assert ("manifest" in line if table == "manifest" else f"{table} holds") and "incomplete" in line
 
 
+def test_a_deleted_database_refuses_the_start(every_record: Path, tmp_path: Path) -> None:
+    """Not a fresh meter with the send counter back at 1: the counter files say it was used."""
+    state = shutil.copytree(every_record, tmp_path / "state")
+    for path in state.glob(f"{DB_NAME}*"):
+        path.unlink()
+    line = refused_start(state, "--tcp", "127.0.0.1:0")
+    assert f"{DB_NAME} is missing" in line and "incomplete" in line
+
+
 def test_a_normal_restart_and_a_crash_restart_start(tmp_path: Path, meters: list[test_crash.Meter]) -> None:  # noqa: F811
     """The manifest never refuses what the meter itself wrote, after a clean stop or a kill -9."""
     state = tmp_path / "state"
