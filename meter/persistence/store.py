@@ -22,7 +22,8 @@ as any change to that list, and at open the contents must match it exactly. Losi
 bad as changing it -- a deleted ``ic/tx/*`` reservation would restart the send counter and reuse
 GCM IVs under the same key. ``PRAGMA user_version`` says that the store keeps a manifest, so a
 deleted manifest is refused as well. A store of a previous version (no checksums, no manifest)
-gets them on first open; opening a state with a previous version of the meter is not supported.
+gets them on first open; going back to a previous version is not supported (what it writes
+is not in the manifest, so this version refuses the state afterwards).
 """
 
 from __future__ import annotations
