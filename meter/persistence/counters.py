@@ -26,7 +26,7 @@ import mmap
 import os
 
 from meter.errors import SecurityError
-from meter.persistence.store import Store, StoreError
+from meter.persistence.store import COUNTER_SUFFIX, Store, StoreError
 
 __all__ = ["MAX_COUNTER", "InvocationCounter", "ReceivedCounter"]
 
@@ -110,7 +110,7 @@ class ReceivedCounter:
 
     def __init__(self, store: Store, store_key: str) -> None:
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in store_key)
-        path = store.path.parent / f"{name}.ctr"
+        path = store.path.parent / f"{name}{COUNTER_SUFFIX}"
         legacy = _load(store, store_key)
         created = f"{store_key}/file"
         if store.get(created) is not None and not (path.exists() and path.stat().st_size >= _WIDTH):

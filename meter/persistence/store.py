@@ -15,12 +15,21 @@ Every record carries a checksum (BLAKE2b-64 over its key or table, timestamp and
 on every read and over the whole store at open: a changed byte, or a record moved to another key,
 is a StoreError (the meter refuses to start or serve), never a value served. It protects against
 damage (disk, editing), not an attacker with write access to the file, who could recompute it.
-A store of the previous version (no checksums) gets them on first open.
+
+A record deleted behind the store's back is missed too: the store keeps a manifest (every key,
+the row count of every table) checksummed in its own table and rewritten in the same transaction
+as any change to that list, and at open the contents must match it exactly. Losing a record is as
+bad as changing it -- a deleted ``ic/tx/*`` reservation would restart the send counter and reuse
+GCM IVs under the same key. ``PRAGMA user_version`` says that the store keeps a manifest, so a
+deleted manifest is refused as well. A store of a previous version (no checksums, no manifest)
+gets them on first open; going back to a previous version is not supported (what it writes
+is not in the manifest, so this version refuses the state afterwards).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import sqlite3
@@ -32,11 +41,12 @@ from typing import Any
 
 from meter.errors import StoreError
 
-__all__ = ["DB_NAME", "Store", "StoreError"]
+__all__ = ["COUNTER_SUFFIX", "DB_NAME", "Store", "StoreError"]
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "meter.sqlite3"
+COUNTER_SUFFIX = ".ctr"  # counter files beside the database (meter.persistence.counters)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -52,11 +62,28 @@ CREATE TABLE IF NOT EXISTS profile_rows (
     sum BLOB
 );
 CREATE INDEX IF NOT EXISTS profile_rows_tbl ON profile_rows (tbl, id);
+CREATE TABLE IF NOT EXISTS manifest (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    body BLOB NOT NULL,
+    sum BLOB NOT NULL
+);
 """
+# PRAGMA user_version of a store that keeps a manifest (0: a store of a previous version).
+_MANIFEST_VERSION = 1
+_REFUSAL = "restore it from a backup, or move it away to start afresh"
 
 
 def _kv_sum(key: str, value: bytes) -> bytes:
     return hashlib.blake2b(key.encode() + b"\0" + value, digest_size=8, person=b"acesm-kv").digest()
+
+
+def _manifest_sum(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=8, person=b"acesm-manifest").digest()
+
+
+def _manifest_body(keys: frozenset[str], rows: Mapping[str, int]) -> bytes:
+    return json.dumps({"keys": sorted(keys), "rows": dict(sorted(rows.items()))},
+                      separators=(",", ":")).encode()
 
 
 def _row_sum(table: str, ts: float, data: bytes) -> bytes:
@@ -94,7 +121,9 @@ class Store:
             raise StoreError(f"{self.path}: {exc}") from exc
         if damage != "ok":
             raise StoreError(f"{self.path}: the database is damaged ({damage})")
-        self._add_checksums()
+        self._keys: frozenset[str] = frozenset()  # the manifest: keys, rows per table
+        self._rows: dict[str, int] = {}
+        self._upgrade()
         self.verify()
         log.debug("opened store %s (synchronous=%s)", self.path, synchronous)
 
@@ -104,37 +133,91 @@ class Store:
         directory = Path(state_dir)
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            path = directory / DB_NAME
+            # A deleted database would be an empty new one -- send counters restarted under the
+            # same key -- unless what the meter left beside it says the state was used.
+            left = [] if path.exists() else sorted(
+                p.name for p in directory.iterdir()
+                if p.suffix == COUNTER_SUFFIX or p.name.startswith(DB_NAME))
         except OSError as exc:
             raise StoreError(f"cannot create state directory {directory}: {exc}") from exc
-        return cls(directory / DB_NAME, synchronous=synchronous)
+        if left:
+            raise StoreError(f"{path} is missing although the state directory holds {left[0]}: the "
+                             f"state is incomplete ({_REFUSAL})")
+        return cls(path, synchronous=synchronous)
 
-    def _add_checksums(self) -> None:
-        """Migrate a store of the previous version: add the checksum column and fill it."""
-        columns = {str(r[1]) for r in self._query("PRAGMA table_info(kv)", ())}
-        if "sum" in columns:
+    def _upgrade(self) -> None:
+        """Bring a store of a previous version up to this one: checksums, then the manifest."""
+        if int(self._query("PRAGMA user_version", ())[0][0]) >= _MANIFEST_VERSION:
             return
+        columns = {str(r[1]) for r in self._query("PRAGMA table_info(kv)", ())}
         with self._transaction(durable=True) as db:
-            db.execute("ALTER TABLE kv ADD COLUMN sum BLOB")
-            db.execute("ALTER TABLE profile_rows ADD COLUMN sum BLOB")
-            db.executemany("UPDATE kv SET sum = ? WHERE key = ?", [
-                (_kv_sum(k, bytes(v)), k) for k, v in db.execute("SELECT key, value FROM kv")])
-            db.executemany("UPDATE profile_rows SET sum = ? WHERE id = ?", [
-                (_row_sum(t, float(ts), bytes(d)), i)
-                for i, t, ts, d in db.execute("SELECT id, tbl, ts, data FROM profile_rows")])
-        log.info("%s: checksums added to the stored records (first open by this version)", self.path)
+            if "sum" not in columns:
+                db.execute("ALTER TABLE kv ADD COLUMN sum BLOB")
+                db.execute("ALTER TABLE profile_rows ADD COLUMN sum BLOB")
+                db.executemany("UPDATE kv SET sum = ? WHERE key = ?", [
+                    (_kv_sum(k, bytes(v)), k) for k, v in db.execute("SELECT key, value FROM kv")])
+                db.executemany("UPDATE profile_rows SET sum = ? WHERE id = ?", [
+                    (_row_sum(t, float(ts), bytes(d)), i)
+                    for i, t, ts, d in db.execute("SELECT id, tbl, ts, data FROM profile_rows")])
+                log.info("%s: checksums added to the stored records (first open by this version)",
+                         self.path)
+            keys, rows = self._contents()
+            self._write_manifest(db, keys, rows)
+            db.execute(f"PRAGMA user_version = {_MANIFEST_VERSION}")
+        if keys or rows:
+            log.info("%s: manifest of the %d stored records added (first open by this version)",
+                     self.path, len(keys) + sum(rows.values()))
+
+    def _contents(self) -> tuple[frozenset[str], dict[str, int]]:
+        """What the database holds: its keys and the row count of each table."""
+        keys = frozenset(str(r[0]) for r in self._query("SELECT key FROM kv", ()))
+        rows = {str(t): int(n) for t, n in self._query(
+            "SELECT tbl, COUNT(*) FROM profile_rows GROUP BY tbl", ())}
+        return keys, rows
+
+    @staticmethod
+    def _write_manifest(db: sqlite3.Connection, keys: frozenset[str], rows: Mapping[str, int]) -> None:
+        """Inside the transaction that changes the list: both commit, or neither."""
+        body = _manifest_body(keys, rows)
+        db.execute("INSERT INTO manifest (id, body, sum) VALUES (0, ?, ?) "
+                   "ON CONFLICT (id) DO UPDATE SET body = excluded.body, sum = excluded.sum",
+                   (body, _manifest_sum(body)))
 
     def verify(self) -> None:
-        """Check every record's checksum; raises StoreError naming the first bad one."""
+        """Check every record's checksum, and the records against the manifest (none missing,
+        none unlisted); raises StoreError naming the first bad one."""
         for key, value, total in self._query("SELECT key, value, sum FROM kv", ()):
             self._check(total, _kv_sum(key, bytes(value)), f"record {key!r}")
         for i, table, ts, data, total in self._query(
                 "SELECT id, tbl, ts, data, sum FROM profile_rows", ()):
             self._check(total, _row_sum(table, float(ts), bytes(data)), f"{table} row {i}")
+        manifest = self._query("SELECT body, sum FROM manifest WHERE id = 0", ())
+        if not manifest:
+            raise StoreError(f"{self.path}: the manifest of the stored records is missing: the state "
+                             f"is incomplete ({_REFUSAL})")
+        body = bytes(manifest[0][0])
+        self._check(manifest[0][1], _manifest_sum(body), "manifest")
+        listed = json.loads(body)
+        self._keys, self._rows = frozenset(listed["keys"]), dict(listed["rows"])
+        keys, rows = self._contents()
+        if missing := sorted(self._keys - keys):
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise StoreError(f"{self.path}: stored record {missing[0]!r} is missing{more}: the state "
+                             f"is incomplete ({_REFUSAL})")
+        if unlisted := sorted(keys - self._keys):
+            raise StoreError(f"{self.path}: stored record {unlisted[0]!r} is not in the manifest: "
+                             f"the state was changed behind the meter's back ({_REFUSAL})")
+        for table in sorted(self._rows.keys() | rows.keys()):
+            have, listed_rows = rows.get(table, 0), self._rows.get(table, 0)
+            if have != listed_rows:
+                raise StoreError(f"{self.path}: {table} holds {have} rows, the manifest lists "
+                                 f"{listed_rows}: the state is incomplete ({_REFUSAL})")
 
     def _check(self, stored: bytes | None, computed: bytes, what: str) -> None:
         if stored is None or bytes(stored) != computed:
             raise StoreError(f"{self.path}: stored {what} fails its checksum: the state is corrupt "
-                             "(restore it from a backup, or move it away to start afresh)")
+                             f"({_REFUSAL})")
 
     def close(self) -> None:
         """Close the database; later calls raise StoreError."""
@@ -197,17 +280,25 @@ class Store:
 
     def put_many(self, items: Mapping[str, bytes], *, durable: bool = False) -> None:
         """Store several values in one transaction: after a crash all or none are there."""
+        keys = self._keys.union(items)
         with self._transaction(durable) as db:
             db.executemany(
                 "INSERT INTO kv (key, value, sum) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value, sum = excluded.sum",
                 [(k, bytes(v), _kv_sum(k, bytes(v))) for k, v in items.items()],
             )
+            if keys != self._keys:  # a new key: the common update of a known one costs nothing
+                self._write_manifest(db, keys, self._rows)
+        self._keys = keys
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
+        keys = self._keys - {key}
         with self._transaction() as db:
             db.execute("DELETE FROM kv WHERE key = ?", (key,))
+            if keys != self._keys:
+                self._write_manifest(db, keys, self._rows)
+        self._keys = keys
 
     def keys(self, prefix: str = "") -> list[str]:
         """All keys starting with ``prefix``, sorted."""
@@ -220,12 +311,16 @@ class Store:
 
     def append_rows(self, table: str, rows: list[tuple[float, bytes]]) -> None:
         """Append rows to ``table`` in one transaction, after all rows already there."""
+        counts = self._counted(table, len(rows))
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO profile_rows (tbl, ts, data, sum) VALUES (?, ?, ?, ?)",
                 [(table, float(ts), bytes(data), _row_sum(table, float(ts), bytes(data)))
                  for ts, data in rows],
             )
+            if rows:
+                self._write_manifest(db, self._keys, counts)
+        self._rows = counts
 
     def rows(
         self, table: str, start: int = 0, stop: int | None = None
@@ -256,15 +351,28 @@ class Store:
     def clear(self, table: str) -> None:
         """Remove every row of ``table``."""
         with self._transaction() as db:
-            db.execute("DELETE FROM profile_rows WHERE tbl = ?", (table,))
+            gone = db.execute("DELETE FROM profile_rows WHERE tbl = ?", (table,)).rowcount
+            counts = self._counted(table, -gone)
+            if gone:
+                self._write_manifest(db, self._keys, counts)
+        self._rows = counts
 
     def trim(self, table: str, keep_last: int) -> None:
         """Drop the oldest rows of ``table`` so that at most ``keep_last`` remain."""
         if keep_last < 0:
             raise StoreError("keep_last must be >= 0")
         with self._transaction() as db:
-            db.execute(
+            gone = db.execute(
                 "DELETE FROM profile_rows WHERE tbl = ? AND id NOT IN "
                 "(SELECT id FROM profile_rows WHERE tbl = ? ORDER BY id DESC LIMIT ?)",
                 (table, table, keep_last),
-            )
+            ).rowcount
+            counts = self._counted(table, -gone)
+            if gone:
+                self._write_manifest(db, self._keys, counts)
+        self._rows = counts
+
+    def _counted(self, table: str, change: int) -> dict[str, int]:
+        """The manifest's row counts after ``change`` rows more (or fewer) in ``table``."""
+        counts = {**self._rows, table: self._rows.get(table, 0) + change}
+        return {t: n for t, n in counts.items() if n}

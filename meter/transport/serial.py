@@ -29,8 +29,8 @@ _READ_TIMEOUT = 0.05
 class SerialLink:
     """One serial port serving HDLC through a stack from ``stack_factory``.
 
-    Construct it on the event-loop thread (it arms the stack's timers on ``loop``); ``clock``
-    times them (wire time: a WireClock in service).
+    Construct it, start it and close it on the event-loop thread (the stack's timers run on
+    ``loop``); ``clock`` times them (wire time: a WireClock in service).
     """
 
     def __init__(
@@ -51,19 +51,25 @@ class SerialLink:
             stopbits=serial.STOPBITS_ONE,
             timeout=_READ_TIMEOUT,
         )
-        self._session = StackSession(
-            stack_factory, clock, loop, self._write, StackSession.restart, f"serial {url}"
-        )
+        self._stack_factory = stack_factory
+        self._clock = clock
+        self._session: StackSession | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, name=f"serial {url}", daemon=True)
 
     def start(self) -> None:
+        """Serve the port opened at construction: a stack is made only now, so the port can be
+        opened (and fail) before the device that makes stacks exists."""
+        session = StackSession(self._stack_factory, self._clock, self._loop, self._write,
+                               StackSession.restart, f"serial {self.url}")
+        self._session = session
         self._thread.start()
         log.info("serial: serving HDLC on %s at %d baud", self.url, self._port.baudrate)
 
     def close(self) -> None:
         self._stop.set()
-        self._session.close()
+        if self._session is not None:
+            self._session.close()
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
         self._port.close()
@@ -75,6 +81,8 @@ class SerialLink:
             log.warning("serial %s: write failed: %s", self.url, exc)
 
     def _read_loop(self) -> None:
+        session = self._session
+        assert session is not None  # start() makes it before the thread runs
         while not self._stop.is_set():
             try:
                 data = self._port.read(max(1, self._port.in_waiting))
@@ -83,4 +91,4 @@ class SerialLink:
                     log.error("serial %s: read failed, port given up: %s", self.url, exc)
                 return
             if data and not self._stop.is_set():
-                self._loop.call_soon_threadsafe(self._session.feed, bytes(data))
+                self._loop.call_soon_threadsafe(session.feed, bytes(data))

@@ -121,47 +121,54 @@ class MeterService:
         self._servers: list[asyncio.Server] = []
         self._bound: dict[str, tuple[str, int]] = {}  # "tcp"/"hdlc-tcp" -> where it listens
         self._closers: list[Callable[[], None]] = []
+        # Serial and optical media opened by bind(): label -> attach the device, give the path.
+        self._starters: dict[str, Callable[[], str]] = {}
+        self._opened = False
         self._tick_timer: DeadlineTimer | None = None
         self._limits = ConnectionLimits(max_connections=1)
 
     async def bind(self, config: ServeConfig) -> None:
-        """Bind the TCP listeners without accepting yet: a port in use fails here, before the
-        device is opened (and writes to its state). On failure, closes what was bound."""
+        """Bind the TCP listeners and open the serial port and the ptys, serving nothing yet: a
+        port in use or a missing serial device fails here, before the device is opened (and
+        writes to its state). On failure, closes what was opened."""
+        loop = asyncio.get_running_loop()
+        self._opened = True
         self._limits = ConnectionLimits(_max_connections(config), config.max_unsent_bytes)
         try:
             for label, framing, address in (("tcp", "wrapper", config.tcp),
                                             ("hdlc-tcp", "hdlc", config.hdlc_tcp)):
                 if address is not None:
                     self._bound[label] = await self._tcp(address, framing, label)
+            if config.serial is not None:
+                self._starters["serial"] = self._serial(loop, config.serial, config.serial_baud)
+            if config.optical:
+                self._starters["optical"] = self._optical(loop)
         except BaseException:
             await self.aclose()
             raise
 
     async def start(self, config: ServeConfig, device: Device | None = None) -> Ready:
-        """Serve every configured medium (binding first unless :meth:`bind` did), on ``device``
-        when given (a service made without one); on failure, closes what was opened and
-        re-raises."""
+        """Serve every configured medium (opening them first unless :meth:`bind` did), on
+        ``device`` when given (a service made without one); on failure, closes what was opened
+        and re-raises."""
         loop = asyncio.get_running_loop()
         if device is not None:
             self._device = device
         try:
-            if not self._servers:
+            if not self._opened:
                 await self.bind(config)
             for server in self._servers:
                 await server.start_serving()
             for label, (host, port) in self._bound.items():
                 log.info("%s: listening on %s:%d", label, host, port)
-            serial = None
-            if config.serial is not None:
-                serial = self._serial(loop, config.serial, config.serial_baud)
-            optical = self._optical(loop) if config.optical else None
+            paths = {label: begin() for label, begin in self._starters.items()}
         except BaseException:
             await self.aclose()
             raise
         self._tick_timer = DeadlineTimer(loop, self._timebase, self._tick)
         self._tick()
-        return Ready(tcp=self._bound.get("tcp"), hdlc_tcp=self._bound.get("hdlc-tcp"), serial=serial,
-                     optical=optical)
+        return Ready(tcp=self._bound.get("tcp"), hdlc_tcp=self._bound.get("hdlc-tcp"),
+                     serial=paths.get("serial"), optical=paths.get("optical"))
 
     async def aclose(self) -> None:
         """Stop listening and ticking. The device itself stays open (its owner closes it)."""
@@ -176,6 +183,8 @@ class MeterService:
         self._servers.clear()
         self._bound.clear()
         self._closers.clear()
+        self._starters.clear()
+        self._opened = False
 
     async def _tcp(self, address: tuple[str, int], framing: str, label: str) -> tuple[str, int]:
         server = await start_tcp_server(
@@ -185,29 +194,44 @@ class MeterService:
         self._servers.append(server)
         return bound_address(server)
 
-    def _serial(self, loop: asyncio.AbstractEventLoop, url: str, baud: int) -> str:
+    def _serial(self, loop: asyncio.AbstractEventLoop, url: str, baud: int) -> Callable[[], str]:
+        """Open the port (or create the pty) now; the returned starter serves it."""
         factory = self._stack_factory("hdlc")
         if url == "pty":
             port = PtyPort(loop, "serial-pty")
             self._closers.append(port.close)
-            session = StackSession(
-                factory, WireClock(loop), loop, port.write, StackSession.restart, "serial-pty"
-            )
-            self._closers.append(session.close)
-            port.start(session.feed, baud)
-            return port.path
+
+            def serve_pty() -> str:
+                session = StackSession(
+                    factory, WireClock(loop), loop, port.write, StackSession.restart, "serial-pty"
+                )
+                self._closers.append(session.close)
+                port.start(session.feed, baud)
+                return port.path
+
+            return serve_pty
         link = SerialLink(url, factory, WireClock(loop), loop, baud)
         self._closers.append(link.close)
-        link.start()
-        return url
 
-    def _optical(self, loop: asyncio.AbstractEventLoop) -> str:
+        def serve_link() -> str:
+            link.start()
+            return url
+
+        return serve_link
+
+    def _optical(self, loop: asyncio.AbstractEventLoop) -> Callable[[], str]:
+        """Create the probe's pty now (its HDLC session comes with a sign-on); the returned
+        starter serves it."""
         port = OpticalPort(
             loop, WireClock(loop), self._stack_factory("hdlc"), self._opening_factory
         )
         self._closers.append(port.close)
-        port.start()
-        return port.path
+
+        def serve_optical() -> str:
+            port.start()
+            return port.path
+
+        return serve_optical
 
     @property
     def device(self) -> Device:

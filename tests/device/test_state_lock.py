@@ -4,7 +4,8 @@
 Two meters on one state directory would resume the same invocation counters under one key
 (GCM IV reuse, Green Book 9.2.3.3.7): the second must fail at once, naming the first's PID,
 without writing to the state; the lock goes with the process that held it, even after kill -9.
-A port in use must fail before the state is opened: no state created, an existing one unchanged.
+A port in use, or a serial device that does not exist, must fail before the state is opened: no
+state created, an existing one unchanged.
 """
 
 from __future__ import annotations
@@ -56,21 +57,36 @@ def test_second_meter_on_a_state_is_refused_until_the_first_is_gone(
     assert third.port > 0
 
 
-def test_port_in_use_creates_no_state(tmp_path: Path, busy_port: int) -> None:
+MISSING_SERIAL = "/dev/does-not-exist"
+
+
+@pytest.fixture(params=["tcp-port-in-use", "serial-missing"])
+def unusable_medium(request: pytest.FixtureRequest, busy_port: int) -> tuple[list[str], str]:
+    """Command-line arguments naming a medium that cannot be opened, and what the error says."""
+    if request.param == "tcp-port-in-use":
+        return ["--tcp", f"127.0.0.1:{busy_port}"], "address already in use"
+    # With a TCP listener too: the serial port fails after the listener was bound, and both go.
+    return ["--tcp", "127.0.0.1:0", "--serial", MISSING_SERIAL], f"could not open port {MISSING_SERIAL}"
+
+
+def test_a_medium_that_cannot_open_creates_no_state(
+        tmp_path: Path, unusable_medium: tuple[list[str], str]) -> None:
+    args, error = unusable_medium
     state = tmp_path / "state"
-    line = refused_start(state, "--tcp", f"127.0.0.1:{busy_port}")
-    assert "address already in use" in line
+    line = refused_start(state, *args)
+    assert error in line
     assert not state.exists()
 
 
-def test_port_in_use_leaves_an_existing_state_unchanged(
-        tmp_path: Path, busy_port: int, meters: list[Meter]) -> None:  # noqa: F811
+def test_a_medium_that_cannot_open_leaves_an_existing_state_unchanged(
+        tmp_path: Path, unusable_medium: tuple[list[str], str], meters: list[Meter]) -> None:  # noqa: F811
+    args, error = unusable_medium
     state = tmp_path / "state"
     meter = Meter(state, START, tmp_path / "meter.log")
     meters.append(meter)
     meter.proc.terminate()
     meter.proc.wait(10)
     before = digest(state)
-    line = refused_start(state, "--tcp", f"127.0.0.1:{busy_port}", "--start", "2026-02-01T00:00:00")
-    assert "address already in use" in line
+    line = refused_start(state, *args, "--start", "2026-02-01T00:00:00")
+    assert error in line
     assert digest(state) == before

@@ -169,3 +169,44 @@ def test_a_failed_commit_leaves_no_transaction_open(store: Store) -> None:
     assert store.get("k") == b"old"
     store.put("k", b"newer")
     assert store.get("k") == b"newer"
+
+
+_OPS = st.lists(st.one_of(
+    st.tuples(st.just("put"), st.sampled_from("abc"), st.binary(max_size=4)),
+    st.tuples(st.just("delete"), st.sampled_from("abcd"), st.none()),
+    st.tuples(st.just("append"), st.sampled_from(["t1", "t2"]), st.integers(0, 3)),
+    st.tuples(st.just("trim"), st.sampled_from(["t1", "t2"]), st.integers(0, 3)),
+    st.tuples(st.just("clear"), st.sampled_from(["t1", "t2"]), st.none()),
+), max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=_OPS, data=st.data())
+def test_any_deleted_record_is_refused(tmp_path_factory: pytest.TempPathFactory,
+                                       ops: list[tuple[str, str, object]], data: st.DataObject) -> None:
+    """Issue 7 item 1: after any sequence of changes the store reopens; a key or a row then
+    deleted behind its back (or its manifest) is a StoreError at open."""
+    state = tmp_path_factory.mktemp("state")
+    with Store.open(state) as s:
+        for op, name, arg in ops:
+            if op == "put":
+                s.put(name, arg)  # type: ignore[arg-type]
+            elif op == "delete":
+                s.delete(name)
+            elif op == "append":
+                s.append_rows(name, [(float(i), b"r") for i in range(arg)])  # type: ignore[call-overload]
+            elif op == "trim":
+                s.trim(name, arg)  # type: ignore[arg-type]
+            else:
+                s.clear(name)
+    Store.open(state).close()  # nothing deleted: it opens
+    db = sqlite3.connect(state / DB_NAME)
+    targets = ([("kv", "key", k) for (k,) in db.execute("SELECT key FROM kv")]
+               + [("profile_rows", "id", i) for (i,) in db.execute("SELECT id FROM profile_rows")]
+               + [("manifest", "id", 0)])
+    table, column, value = data.draw(st.sampled_from(targets))
+    with db:
+        assert db.execute(f"DELETE FROM {table} WHERE {column} = ?", (value,)).rowcount == 1
+    db.close()
+    with pytest.raises(StoreError, match="missing|manifest lists"):
+        Store.open(state)

@@ -44,7 +44,7 @@ def test_loop_url_carries_bytes_through_the_reader_thread(
     link = on_loop(
         loop_thread, lambda: SerialLink("loop://", lambda: greeter, Timebase(), loop_thread)
     )
-    link.start()
+    on_loop(loop_thread, link.start)
     # The stack's first deadline is due at once; loop:// echoes what its timer writes.
     wait_for(lambda: bytes(greeter.heard) == b"hello")
     on_loop(loop_thread, link.close)
@@ -55,7 +55,7 @@ def test_pty_path_opened_with_pyserial(loop_thread: asyncio.AbstractEventLoop) -
     path = os.ttyname(slave)
     try:
         link = on_loop(loop_thread, lambda: SerialLink(path, EchoStack, Timebase(), loop_thread))
-        link.start()
+        on_loop(loop_thread, link.start)
         os.write(master, b"\x7eabc\n")
         assert _read_exactly(master, 5) == b"\x7eabc\n"
         # The stack closing (HDLC DISC) makes room for a fresh one on the same line.
@@ -78,7 +78,7 @@ def test_failing_stack_is_replaced(loop_thread: asyncio.AbstractEventLoop) -> No
             loop_thread,
             lambda: SerialLink(os.ttyname(slave), EchoStack, Timebase(), loop_thread),
         )
-        link.start()
+        on_loop(loop_thread, link.start)
         os.write(master, b"boom\n")
         wait_for(lambda: len(EchoStack.instances) == 2)
         assert EchoStack.instances[0].lost
