@@ -60,14 +60,16 @@ def test_stop_at_the_highest_scale_keeps_the_acknowledged_energy(tmp_path: Path,
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_stop_during_a_long_backfill(tmp_path: Path, signum: int) -> None:
     args = ("--tcp", "127.0.0.1:0", "--start", "2026-01-01T00:00:00Z")
-    meter = MeterProcess(tmp_path, *args, "--history", "3650d")  # minutes of work: stopped well before
+    # minutes of work: stopped well before
+    meter = MeterProcess(tmp_path, *args, "--history", "3650d")
     try:
         meter.wait_for_log("back-filling")
         _assert_clean(*meter.stop(signum), meter)
     finally:
         meter.kill()
     assert "back-fill stopped" in meter.log_text()
-    again = MeterProcess(tmp_path, *args)  # the state is consistent: the meter starts on it and serves
+    # the state is consistent: the meter starts on it and serves
+    again = MeterProcess(tmp_path, *args)
     try:
         again.wait_ready()
         assert _energy(again.port()) > 0  # what the back-fill committed before the signal

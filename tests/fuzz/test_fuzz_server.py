@@ -51,8 +51,8 @@ def attack(port: int, data: bytes) -> None:
 
 
 def test_running_meter_survives_fuzz(tmp_path: Path) -> None:
-    meter = MeterProcess(tmp_path / "state", "--tcp", "127.0.0.1:0", "--hdlc-over-tcp", "127.0.0.1:0",
-                         "--start", "2026-01-01T00:00:00Z", "--history", "1d")
+    meter = MeterProcess(tmp_path / "state", "--tcp", "127.0.0.1:0", "--hdlc-over-tcp",
+                         "127.0.0.1:0", "--start", "2026-01-01T00:00:00Z", "--history", "1d")
     meter.wait_ready()
     tcp, hdlc = meter.port("tcp"), meter.port("hdlc")
     reads: list[float] = []

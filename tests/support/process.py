@@ -85,6 +85,12 @@ class MeterProcess:
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
+    def wait_fds(self, at_most: int, timeout: float) -> None:
+        """Until the process holds at most ``at_most`` descriptors, or ``timeout`` s passed."""
+        deadline = time.monotonic() + timeout
+        while self.fds() > at_most and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def log_text(self) -> str:
         """What this process wrote to stderr so far."""
         with self.log.open("rb") as f:
@@ -102,24 +108,12 @@ class MeterProcess:
         """Send ``signum``; the exit code and the seconds the process took to exit."""
         t0 = time.monotonic()
         self.proc.send_signal(signum)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"still running {timeout} s after signal {signum}\n"
-                                 f"{self.log_text()}") from None
-        self._close_stdout()
+        code = self._exit_code(timeout, f"signal {signum}")
         return code, time.monotonic() - t0
 
     def finish(self, timeout: float = START_TIMEOUT) -> int:
         """The exit code of a process that ends by itself (a refused start)."""
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"still running after {timeout} s\n{self.log_text()}") from None
-        self._close_stdout()
-        return code
+        return self._exit_code(timeout, "start")
 
     def kill(self) -> None:
         """SIGKILL: nothing runs on the way down."""
@@ -137,6 +131,16 @@ class MeterProcess:
             except subprocess.TimeoutExpired:
                 pass
         self.kill()
+
+    def _exit_code(self, timeout: float, since: str) -> int:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"still running {timeout} s after {since}\n{self.log_text()}") \
+                from None
+        self._close_stdout()
+        return code
 
     def _close_stdout(self) -> None:
         if self.proc.stdout is not None:
