@@ -265,7 +265,7 @@ def _serve(args: argparse.Namespace) -> int:
         if device is not None:
             device.close()  # releases the lock
         elif opening:
-            lock.release()
+            lock.release()  # a failed open may have written state: the directory stays
         else:
             lock.discard()  # nothing was written: leave the state directory as it was
     return 0
@@ -295,7 +295,8 @@ async def _run(service: MeterService, config: ServeConfig,
             log.info("stopping (signal %d)", signals.received)
             return
         # Which loop really runs (uvloop only when installed): benchmarks label their figures
-        # by it. Logged once serving, so that a refused start prints its one error line only.
+        # by it. Logged once the device is open, so that a refused start (state locked, port
+        # in use) prints its one error line only.
         log.info("event loop: %s",
                  "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio")
         ready = await service.start(config, device)

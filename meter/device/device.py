@@ -169,9 +169,11 @@ class Device:
         ``stop`` is polled between back-fill chunks: when it says so the back-fill ends early,
         committed to the end of the last chunk (a later start with ``history`` continues it).
         ``lock``: the directory's lock if the caller took it already (else taken here); the
-        device holds it until :meth:`close`.
+        device holds it until :meth:`close`. If the open fails, a lock taken here is released
+        here and a caller's stays the caller's to release.
         """
         prof = load_profile(profile)
+        own_lock = lock is None
         lock = lock or StateLock.acquire(state_dir)
         store: Store | None = None
         try:
@@ -180,7 +182,8 @@ class Device:
         except BaseException:
             if store is not None:
                 store.close()
-            lock.release()
+            if own_lock:
+                lock.release()
             raise
         device._lock = lock
         return device

@@ -47,8 +47,6 @@ class Device(Protocol):
 
     def next_deadline(self) -> float | None: ...
 
-    def close(self) -> None: ...
-
 
 @dataclass(frozen=True, slots=True)
 class ServeConfig:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.process import ServeProcess
+from support.process import MeterProcess
 
 from meter import cli
 
@@ -48,10 +48,10 @@ def test_a_scale_outside_the_bound_is_refused(capsys: pytest.CaptureFixture[str]
 
 def test_a_history_reaching_before_1950_is_refused_before_any_state(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    meter = ServeProcess("--tcp", "127.0.0.1:0", "--state", str(state),
+    meter = MeterProcess(state, "--tcp", "127.0.0.1:0",
                          "--start", "1950-01-03", "--history", "3d")
     assert meter.finish() == 1
-    assert meter.log().splitlines() == [
+    assert meter.log_text().splitlines() == [
         "acesm-meter: error: --history reaches back before 1950-01-02, "
         "the earliest time the meter can live at"]
     assert not state.exists()

@@ -4,12 +4,10 @@ refused."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from support import ROOT, START, FakeTimebase
+from support import START, FakeTimebase
+from support.process import MeterProcess
 
 from meter.codec import axdr
 from meter.codec.cosem_time import CosemDateTime
@@ -64,11 +62,10 @@ def refused_start(state: Path, *args: str, timeout: float = 30.0) -> str:
     """Run ``acesm-meter serve`` on ``state`` (plus ``args``) as a real process that must refuse
     to start: exit non-zero, within ``timeout``, with one line on stderr and no traceback.
     Returns that line."""
-    done = subprocess.run(
-        [sys.executable, "-m", "meter.cli", "serve", "--state", str(state), *args],
-        cwd=ROOT, capture_output=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    err = done.stderr.decode()
-    assert done.returncode != 0, f"the meter started: {done.stdout.decode()!r}"
+    meter = MeterProcess(state, *args)
+    code = meter.finish(timeout)
+    err = meter.log_text()
+    assert code != 0, f"the meter started: {err!r}"
     assert "Traceback" not in err, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("acesm-meter: error: "), err

@@ -9,12 +9,7 @@ below the last value acknowledged on the wire; (c) the meter refuses the client'
 
 from __future__ import annotations
 
-import os
 import random
-import re
-import select
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from support import ROOT, START, ClientError, Keys, SocketClient
+from support import START, ClientError, Keys, SocketClient
+from support.process import MeterProcess
 
 from meter.codec import axdr
 
@@ -32,7 +28,6 @@ from .helpers import CLOCK, ENERGY, IC_OBJECT, timestamp
 SCALE = 60.0  # simulated seconds per real second: energy visibly grows between kills
 KILLS = 25
 BUDGET_S = 60.0
-READY = re.compile(r"READY tcp=([\d.]+):(\d+)")
 
 
 @dataclass
@@ -53,33 +48,17 @@ class Meter:
         iso = datetime.fromtimestamp(start, timezone.utc).isoformat()
         self.started = time.monotonic()
         self.start = start
-        with log.open("ab") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "meter.cli", "serve", "--tcp", "127.0.0.1:0",
-                 "--state", str(state), "--start", iso, "--time-scale", str(SCALE)],
-                cwd=ROOT, stdout=subprocess.PIPE, stderr=err,
-                env={**os.environ, "PYTHONPATH": str(ROOT)})
-        self.port = self._wait_ready(20.0)
-
-    def _wait_ready(self, timeout: float) -> int:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        match = READY.search(line)
-        if match is None:
-            self.kill()
-            raise AssertionError(f"meter did not start: {line!r}")
-        return int(match[2])
+        self.process = MeterProcess(state, "--tcp", "127.0.0.1:0", "--start", iso,
+                                    "--time-scale", str(SCALE), log=log)
+        self.proc = self.process.proc
+        self.process.wait_ready()
+        self.port = self.process.port()
 
     def sim_now(self) -> float:
         return self.start + (time.monotonic() - self.started) * SCALE
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        self.process.kill()
 
 
 @pytest.fixture

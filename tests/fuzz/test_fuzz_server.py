@@ -4,17 +4,14 @@ reading the clock; every read must succeed and the process must be alive at the 
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-from support import ROOT, WrapperClient
+from support import WrapperClient
+from support.process import MeterProcess
 
 from meter.codec import axdr
 from meter.codec.obis import Obis
@@ -24,19 +21,6 @@ from .fuzzkit import CORPUS, PUBLIC, hdlc_opening, mutate, wrapped
 CLOCK = Obis.parse("0.0.1.0.0.255")
 CONNECTIONS = 300
 BUDGET_S = 25.0
-
-
-def start_meter(state: Path) -> tuple[subprocess.Popen[str], int, int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "meter.cli", "serve", "--tcp", "127.0.0.1:0", "--hdlc-over-tcp",
-         "127.0.0.1:0", "--state", str(state), "--start", "2026-01-01T00:00:00Z", "--history", "1d"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # READY tcp=HOST:PORT hdlc=HOST:PORT
-    assert line.startswith("READY"), line
-    ports = dict(part.split("=") for part in line.split()[1:])
-    return proc, int(ports["tcp"].rsplit(":", 1)[1]), int(ports["hdlc"].rsplit(":", 1)[1])
 
 
 def garbage(rng: random.Random, hdlc: bool) -> bytes:
@@ -67,7 +51,10 @@ def attack(port: int, data: bytes) -> None:
 
 
 def test_running_meter_survives_fuzz(tmp_path: Path) -> None:
-    proc, tcp, hdlc = start_meter(tmp_path / "state")
+    meter = MeterProcess(tmp_path / "state", "--tcp", "127.0.0.1:0", "--hdlc-over-tcp",
+                         "127.0.0.1:0", "--start", "2026-01-01T00:00:00Z", "--history", "1d")
+    meter.wait_ready()
+    tcp, hdlc = meter.port("tcp"), meter.port("hdlc")
     reads: list[float] = []
     failures: list[BaseException] = []
     stop = threading.Event()
@@ -101,7 +88,7 @@ def test_running_meter_survives_fuzz(tmp_path: Path) -> None:
         thread.join(10)
         assert not failures, failures
         assert sent >= 100 and len(reads) >= 20
-        assert proc.poll() is None, "the meter process died"
+        assert meter.proc.poll() is None, "the meter process died"
         # A fresh correct client after the storm.
         c = WrapperClient("127.0.0.1", tcp, client_sap=PUBLIC)
         c.associate()
@@ -109,11 +96,5 @@ def test_running_meter_survives_fuzz(tmp_path: Path) -> None:
         c.close()
     finally:
         stop.set()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    assert proc.returncode == 0
+        meter.close()
+    assert meter.proc.returncode == 0

@@ -37,11 +37,11 @@ from gurux_dlms.secure import GXDLMSSecureClient
 
 from support.paths import METROLOGY_VECTORS as VECTORS
 from support.paths import ROOT, absent_reason
+from support.process import MeterProcess, profile_with
 
 pytestmark = pytest.mark.interop
 log = logging.getLogger(__name__)
 
-BASE_PROFILE = ROOT / "profiles" / "acesm.toml"
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 # README "Default associations": simulation keys of the management association (HLS-GMAC, suite 0).
@@ -70,34 +70,20 @@ def _toml_list(values: Sequence[Any]) -> str:
 @pytest.fixture
 def start_meter(tmp_path: Path) -> Iterator[Any]:
     """start(scenario_toml, time_scale) -> TCP port of a fresh meter; its log is meter.log."""
-    started: list[subprocess.Popen[str]] = []
-    meter_log = (tmp_path / "meter.log").open("w")
+    started: list[MeterProcess] = []
 
     def start(scenario_toml: str, time_scale: float) -> int:
-        profile = tmp_path / "profile.toml"
-        profile.write_text(f'extends = "{BASE_PROFILE}"\n\n{scenario_toml}')
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "meter.cli", "serve", "--profile", str(profile),
-             "--tcp", "127.0.0.1:0", "--state", str(tmp_path / "state"),
-             "--start", START.isoformat(), "--time-scale", str(time_scale)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=meter_log, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line.startswith("READY"):
-            proc.kill()
-            pytest.fail(f"meter did not start (exit {proc.wait()}): see {tmp_path / 'meter.log'}")
-        started.append(proc)
-        tcp = next(w for w in line.split() if w.startswith("tcp="))
-        return int(tcp.rpartition(":")[2])
+        profile = profile_with(tmp_path, scenario_toml)
+        meter = MeterProcess(tmp_path / "state", "--profile", str(profile), "--tcp", "127.0.0.1:0",
+                             "--start", START.isoformat(), "--time-scale", str(time_scale),
+                             log=tmp_path / "meter.log")
+        meter.wait_ready()
+        started.append(meter)
+        return meter.port()
 
     yield start
-    for proc in started:
-        proc.terminate()
-        assert proc.wait(timeout=10) == 0  # SIGTERM stops the meter cleanly
-        if proc.stdout is not None:
-            proc.stdout.close()
-    meter_log.close()
+    for meter in started:
+        assert meter.stop()[0] == 0  # SIGTERM stops the meter cleanly
 
 
 # --- a gurux-dlms session over the IEC 62056-47 wrapper --------------------------------------

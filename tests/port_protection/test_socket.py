@@ -6,21 +6,18 @@ Simulated time runs 600x faster than the wall clock; the lockout runs on real ti
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import ROOT, ClientError, Keys, WrapperClient
+from support import ClientError, Keys, WrapperClient
+from support.process import meter_process
 
 from meter import apdu as A
 from meter.codec import axdr
 from meter.codec.obis import Obis
 
-READY = re.compile(r"READY tcp=([\d.]+):(\d+)")
 SCALE = 600.0
 PUBLIC, READER, MANAGEMENT = 16, 32, 1
 SECRET = b"12345678"
@@ -30,18 +27,8 @@ LDN = Obis.parse("0.0.42.0.0.255")
 
 @pytest.fixture
 def address(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "meter.cli", "serve", "--tcp", "127.0.0.1:0", "--state", str(tmp_path),
-         "--start", "2026-01-01T00:00:00Z", "--time-scale", str(SCALE)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        match = READY.search(proc.stdout.readline())
-        assert match is not None, "the meter did not start"
-        yield match.group(1), int(match.group(2))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with meter_process(tmp_path / "state", "--tcp", "127.0.0.1:0", "--time-scale", str(SCALE)) as m:
+        yield m.address()
 
 
 def lls(address: tuple[str, int], secret: bytes) -> bytes:

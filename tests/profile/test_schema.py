@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.paths import ROOT
-from support.process import ServeProcess
+from support.process import MeterProcess
 
 from meter import cli, profile_schema
 from meter.cosem.registry import _all_classes
@@ -114,12 +114,12 @@ def test_an_unknown_profile_name_lists_the_bundled_ones(capsys: pytest.CaptureFi
 def test_serve_refuses_a_bad_profile_before_writing_state(tmp_path: Path) -> None:
     path, state = tmp_path / "bad.toml", tmp_path / "state"
     path.write_text('extends = "acesm"\n[hdlc]\nphysical_address = "seventeen"\n')
-    meter = ServeProcess("--profile", str(path), "--state", str(state), "--tcp", "127.0.0.1:0")
+    meter = MeterProcess(state, "--profile", str(path), "--tcp", "127.0.0.1:0")
     try:
         assert meter.finish(timeout=30) == 1
     finally:
         meter.kill()
-    assert f"{path}:3: [hdlc] physical_address: an integer" in meter.log()
+    assert f"{path}:3: [hdlc] physical_address: an integer" in meter.log_text()
     assert not state.exists()
 
 

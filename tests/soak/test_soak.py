@@ -152,9 +152,7 @@ def test_soak(tmp_path: Path) -> None:
               f"{peak[0] / 1e6:.1f} MB; idle/slow still open: {still_open}; pile-up: {pile}")
         for s in [*idle, *slow, flooder]:
             s.close()
-        deadline = time.monotonic() + 10
-        while m.fds() > baseline_fds and time.monotonic() < deadline:
-            time.sleep(0.1)
+        m.wait_fds(baseline_fds, 10)
 
         assert still_open == 0
         assert peak[0] - baseline_rss < 50e6

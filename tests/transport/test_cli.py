@@ -1,19 +1,15 @@
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.process import MeterProcess
 
 from meter import cli
 from meter.security import gcm
 
 H = bytes.fromhex
-ROOT = Path(__file__).resolve().parents[2]
 
 # Green Book Table 40: glo-get-request (SC 0x30) of get-request-normal for the Clock
 # 0.0.1.0.0.255 attribute 2, sent under system title 4D4D4D0000BC614E with IC 0x01234567
@@ -89,46 +85,24 @@ def test_serve_options_parse() -> None:
         cli.build_parser().parse_args(["serve", "--time-scale", "0"])
 
 
-def _device_written() -> bool:
-    try:
-        from meter.device import Device  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _device_written(), reason="meter.device.Device not written yet")
 def test_serve_prints_ready_and_exits_0_on_sigterm(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "meter.cli", "serve", "--tcp", "127.0.0.1:0",
-         "--hdlc-over-tcp", "127.0.0.1:0", "--serial", "pty", "--state", str(tmp_path)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    meter = MeterProcess(tmp_path, "--tcp", "127.0.0.1:0", "--hdlc-over-tcp", "127.0.0.1:0",
+                         "--serial", "pty")
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        fields = dict(part.split("=", 1) for part in line.split()[1:])
-        assert line.startswith("READY "), proc.stderr.read() if proc.stderr else ""
+        fields = meter.wait_ready()
+        assert meter.line.startswith("READY "), meter.log_text()
         assert set(fields) == {"tcp", "hdlc", "serial"}
-        assert all(int(fields[k].rsplit(":", 1)[1]) > 0 for k in ("tcp", "hdlc"))
+        assert all(meter.port(k) > 0 for k in ("tcp", "hdlc"))
         assert Path(fields["serial"]).exists()
-        host, port = fields["tcp"].rsplit(":", 1)
-        with socket.create_connection((host, int(port)), timeout=10) as conn:
+        with socket.create_connection(meter.address(), timeout=10) as conn:
             conn.sendall(H("0001 0010 0001") + len(AARQ).to_bytes(2, "big") + AARQ)
             header = _recv_exactly(conn, 8)
             assert header[:6] == H("0001 0001 0010")  # wrapper v1, wPort 1 -> 16
             aare = _recv_exactly(conn, int.from_bytes(header[6:], "big"))
             assert aare[0] == 0x61  # AARE
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        assert meter.stop()[0] == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        meter.kill()
 
 
 def test_metrology_evaluate_delegates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

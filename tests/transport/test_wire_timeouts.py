@@ -73,9 +73,7 @@ def test_idle_and_slow_connections_are_closed_after_the_inactivity_time_out(tmp_
         busy.close()
         for sock in silent:
             sock.close()
-        deadline = time.monotonic() + 5
-        while m.fds() > baseline and time.monotonic() < deadline:
-            time.sleep(0.05)
+        m.wait_fds(baseline, 5)
         assert m.fds() <= baseline
 
 
