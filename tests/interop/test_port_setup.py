@@ -73,7 +73,7 @@ def _abandon(driver: Driver) -> None:
 
 
 def _closed_within(endpoint: Endpoint, seconds: float) -> bool:
-    """Whether the meter closes a TCP connection that never opens an HDLC link."""
+    """Whether the meter closes, within ``seconds``, a TCP connection that sends nothing."""
     with socket.create_connection((endpoint.host, endpoint.port), timeout=seconds) as sock:
         try:
             return not sock.recv(64)
@@ -125,3 +125,22 @@ def test_hdlc_setup_drives_the_next_connection(tmp_path: Path, client: str) -> N
                            Authentication.NONE, None, InterfaceType.HDLC)
         old.setServerAddressSize(4)
         assert _silent(meter.hdlc, bytes(old.snrmRequest()))
+
+
+@pytest.mark.parametrize("client", sorted(DRIVERS))
+def test_tcp_udp_setup_inactivity_drives_the_next_wrapper_connection(tmp_path: Path, client: str) -> None:
+    """TCP-UDP setup 0.0.25.0.0.255 inactivity_time_out (attribute 6, 180 s from [tcp]) set to 2 s
+    by the head end: the next wrapper connection that sends nothing is closed, and the value
+    survives a restart."""
+    inactivity = Ref(41, "0.0.25.0.0.255", 6)
+    with serve(tmp_path / "state", history="1h") as meter:
+        manager = _open(client, meter.tcp, MANAGEMENT, meter)
+        assert manager.get(inactivity).value == 180
+        assert manager.set(inactivity, Arg(LONG_UNSIGNED, 2)) == SUCCESS
+        manager.release()
+        assert _closed_within(meter.tcp, 6.0)
+    with serve(tmp_path / "state", history="1h") as meter:
+        assert _closed_within(meter.tcp, 6.0)
+        reader = _open(client, meter.tcp, READER, meter)
+        assert reader.get(inactivity).value == 2
+        reader.release()
