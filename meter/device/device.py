@@ -9,6 +9,7 @@ clock, the metrology engine on true time.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -557,25 +558,28 @@ class Device:
         manager = self._key_manager(setup)
         return None if manager is None else manager.client_signing_key(system_title)
 
-    def new_stack(self, framing: str, port: Obis | None = None) -> MeterStack:
+    def new_stack(self, framing: str, port: Obis | None = None, *,
+                  serial: bool = False) -> MeterStack:
         """One connection's stack; ``port`` (a setup object's logical name) defaults to the
-        first setup object of the framing's medium (PORT_SETUP)."""
+        first setup object of the framing's medium (PORT_SETUP). ``serial``: HDLC on a serial
+        line (port, pty, optical probe) rather than over TCP."""
         if port is None:
             port = next((o.logical_name for o in self.directory
                          if o.NAME == PORT_SETUP.get(framing)), None)
         return MeterStack(framing, self, self.commit, before=self.sync,
                           server_wport=int(self.profile.tcp.get("server_wport", 1)),
-                          hdlc_config=self._hdlc_config(port), port=port,
+                          hdlc_config=self._hdlc_config(port, serial), port=port,
                           idle_timeout=self._inactivity_time_out(port))
 
-    def _hdlc_config(self, port: Obis | None) -> HdlcConfig:
+    def _hdlc_config(self, port: Obis | None, serial: bool) -> HdlcConfig:
         """The HDLC link settings of the port's HDLC setup as the meter holds them now (a SET
-        applies to the next connection); [hdlc] for ports without one."""
+        applies to the next connection); [hdlc] for ports without one. The inter-octet
+        time-out is the serial line's: over TCP a frame may be split by more (HdlcConfig)."""
         setup = self.directory.get(port) if port is not None else None
         if not isinstance(setup, IecHdlcSetup):
             setup = IecHdlcSetup(Obis(0, 0, 22, 0, 0, 255), **build.hdlc_setup_values(self.profile))
         v = setup.setting
-        return HdlcConfig(
+        config = HdlcConfig(
             physical_address=v("device_address"),
             logical_addresses=(int(self.profile.hdlc.get("logical_address", 1)),),
             max_info_tx=v("max_info_field_length_transmit"),
@@ -583,6 +587,9 @@ class Device:
             window_tx=v("window_size_transmit"), window_rx=v("window_size_receive"),
             inactivity_timeout=float(v("inactivity_time_out")),
         )
+        if serial:
+            return dataclasses.replace(config, inter_octet_timeout=v("inter_octet_time_out") / 1000)
+        return config
 
     def _inactivity_time_out(self, port: Obis | None) -> float:
         """The port's TCP-UDP setup inactivity_time_out as the meter holds it now (a SET applies
