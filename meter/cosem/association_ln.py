@@ -11,6 +11,13 @@ object_list selective access (Blue Book; selectors from recollection of the Blue
 3 object_id ({class_id, logical_name}). Each answers an array of object_list elements.
 application_context_name and authentication_mechanism_name use the 7-arc structure form that
 Gurux and most meters send (cosem-reference.md §2.2, §7 item 7).
+
+The access_mode of an object_list element shows the protection an attribute or method needs
+beyond the association's security policy (Blue Book 4.4.3 / 4.4.7: the protection required is
+the stronger of the policy and the access rights, so what the policy already demands is not
+repeated). Peers need this: gurux-dlms 1.0.203 parses a v3 attribute access_mode into
+AccessMode3, an IntEnum rather than flags, so read|write combined with protection bits
+(0x6D) fails the whole list with "ValueError: 109 is not a valid AccessMode3".
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from meter.codec.obis import Obis
 from meter.cosem.base import (
     AccessMode, Attr, Context, CosemObject, Method, MethodAccessMode, bad_type, expect, fields,
     integer, out_of_range)
+from meter.cosem.security_setup import POLICY_BITS, SecuritySetup
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
 CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
@@ -155,15 +163,23 @@ class AssociationLN(CosemObject):
 
     # --- object_list ---------------------------------------------------------------------------
 
-    def _element(self, obj: CosemObject, obis: Obis) -> Structure:
+    def _policy(self, ctx: Context) -> int:
+        """The protection bits of this association's security_policy (0 without a setup)."""
+        name = self.value("security_setup_reference")
+        setup = (ctx.directory.get(Obis.from_bytes(name.value))
+                 if isinstance(name, OctetString) and len(name.value) == 6 else None)
+        return setup.policy & POLICY_BITS if isinstance(setup, SecuritySetup) else 0
+
+    def _element(self, obj: CosemObject, obis: Obis, policy: int) -> Structure:
         attrs, methods = self._rights_of(obis)
         attribute_access = Array(tuple(
-            Structure((Integer(a.index), Enum(int(attrs.get(a.index, AccessMode.NO_ACCESS))),
+            Structure((Integer(a.index),
+                       Enum(int(attrs.get(a.index, AccessMode.NO_ACCESS)) & ~policy),
                        Array(tuple(Integer(s) for s in a.selectors)) if a.selectors else NULL))
             for a in obj.ATTRIBUTES))
         method_access = Array(tuple(
             Structure((Integer(m.index),
-                       Enum(int(methods.get(m.index, MethodAccessMode.NO_ACCESS)))))
+                       Enum(int(methods.get(m.index, MethodAccessMode.NO_ACCESS)) & ~policy)))
             for m in obj.METHODS))
         return Structure((LongUnsigned(obj.CLASS_ID), Unsigned(obj.VERSION),
                           OctetString(obis.to_bytes()),
@@ -186,7 +202,8 @@ class AssociationLN(CosemObject):
             ids = ([_object_id(i, "object_id") for i in expect(parameters, Array, "").items]
                    if selector == 2 else [_object_id(parameters, "object_id")])
             visible = [(o, n) for o, n in visible if (o.CLASS_ID, n) in ids]
-        return Array(tuple(self._element(o, n) for o, n in visible))
+        policy = self._policy(ctx)
+        return Array(tuple(self._element(o, n, policy) for o, n in visible))
 
     # --- per-connection and write-only attributes --------------------------------------------
 

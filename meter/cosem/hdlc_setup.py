@@ -1,7 +1,7 @@
 """IEC HDLC setup (class_id 23, version 1; Blue Book "IEC HDLC setup", cosem-reference.md §2.2).
 
-Every attribute is range-checked on write (ranges: [SP iec_hdlc_setup/ver1.py, GX-NET]); the HDLC
-link layer reads them when a connection starts.
+Every attribute is range-checked on write (ranges: [SP iec_hdlc_setup/ver1.py, GX-NET]); the device
+makes each new HDLC connection's link settings from them (a SET applies to the next connection).
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ class IecHdlcSetup(CosemObject):
         Attr(8, "inactivity_time_out", LongUnsigned, default=LongUnsigned(120)),
         Attr(9, "device_address", LongUnsigned, default=LongUnsigned(0x10)),
     )
+
+    def setting(self, name: str) -> int:
+        """The integer value of attribute ``name`` (every attribute but logical_name is one)."""
+        value = self.value(name)
+        assert isinstance(value, (Enum, Unsigned, LongUnsigned)), name
+        return value.value
 
     def set(self, index: int, value: Data, ctx: Context, selector: int | None = None,
             parameters: Data | None = None) -> None:

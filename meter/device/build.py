@@ -141,6 +141,9 @@ def build_object(spec: ObjectSpec, profile: Profile, directory: Mapping[Obis, Co
         # [tcp] inactivity_timeout is the initial value; a SET by the head end overrides it.
         values["inactivity_time_out"] = axdr.LongUnsigned(
             int(profile.tcp.get("inactivity_timeout", 180)))
+    if kind == "hdlc_setup":
+        # [hdlc] gives the initial values; a SET by the head end overrides them (new_stack).
+        values.update(hdlc_setup_values(profile))
     if kind == "port_protection":
         if "port_reference" not in o:
             raise ProfileError(f"{where}: port_protection needs a port_reference (a setup object)")
@@ -148,6 +151,21 @@ def build_object(spec: ObjectSpec, profile: Profile, directory: Mapping[Obis, Co
         values.update({a.name: _integer(a, int(o[a.name]), where) for a in cls.ATTRIBUTES
                        if a.name in _PORT_PROTECTION_SETTINGS and a.name in o})
     return cls(spec.obis, **values)
+
+
+def hdlc_setup_values(profile: Profile) -> dict[str, axdr.Data]:
+    """HDLC setup attributes from ``[hdlc]``: what the meter's HDLC link runs with."""
+    h = profile.hdlc
+    window = axdr.Unsigned(int(h.get("window_size", 1)))
+    max_info = axdr.LongUnsigned(int(h.get("max_info_field_length_limit", 2030)))
+    return {
+        "comm_speed": axdr.Enum(int(h.get("comm_speed", 5))),
+        "window_size_transmit": window, "window_size_receive": window,
+        "max_info_field_length_transmit": max_info, "max_info_field_length_receive": max_info,
+        "inter_octet_time_out": axdr.LongUnsigned(int(h.get("inter_octet_timeout", 25))),
+        "inactivity_time_out": axdr.LongUnsigned(int(h.get("inactivity_timeout", 120))),
+        "device_address": axdr.LongUnsigned(int(h.get("physical_address", 17))),
+    }
 
 
 def _integer(attr: Attr, value: int, where: str) -> axdr.Data:

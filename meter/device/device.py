@@ -9,6 +9,7 @@ clock, the metrology engine on true time.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -26,6 +27,7 @@ from meter.cosem.association_ln import AssociationLN
 from meter.cosem.base import Context, CosemObject
 from meter.cosem.clock import Clock
 from meter.cosem.demand_register import DemandRegister
+from meter.cosem.hdlc_setup import IecHdlcSetup
 from meter.cosem.port_protection import PortProtection
 from meter.cosem.profile_generic import ProfileGeneric
 from meter.cosem.registry import CURRENT_ASSOCIATION, ObjectDirectory
@@ -559,25 +561,38 @@ class Device:
         manager = self._key_manager(setup)
         return None if manager is None else manager.client_signing_key(system_title)
 
-    def new_stack(self, framing: str, port: Obis | None = None) -> MeterStack:
+    def new_stack(self, framing: str, port: Obis | None = None, *,
+                  serial: bool = False) -> MeterStack:
         """One connection's stack; ``port`` (a setup object's logical name) defaults to the
-        first setup object of the framing's medium (PORT_SETUP)."""
+        first setup object of the framing's medium (PORT_SETUP). ``serial``: HDLC on a serial
+        line (port, pty, optical probe) rather than over TCP."""
         if port is None:
             port = next((o.logical_name for o in self.directory
                          if o.NAME == PORT_SETUP.get(framing)), None)
-        h = self.profile.hdlc
-        config = HdlcConfig(
-            physical_address=int(h.get("physical_address", 17)),
-            logical_addresses=(int(h.get("logical_address", 1)),),
-            max_info_tx=int(h.get("max_info_field_length_limit", 2030)),
-            max_info_rx=int(h.get("max_info_field_length_limit", 2030)),
-            window_tx=int(h.get("window_size", 1)),
-            window_rx=int(h.get("window_size", 1)),
-            inactivity_timeout=float(h.get("inactivity_timeout", 120)),
-        )
         return MeterStack(framing, self, self.commit, before=self.sync,
-                          server_wport=int(self.profile.tcp.get("server_wport", 1)), hdlc_config=config,
-                          port=port, idle_timeout=self._inactivity_time_out(port))
+                          server_wport=int(self.profile.tcp.get("server_wport", 1)),
+                          hdlc_config=self._hdlc_config(port, serial), port=port,
+                          idle_timeout=self._inactivity_time_out(port))
+
+    def _hdlc_config(self, port: Obis | None, serial: bool) -> HdlcConfig:
+        """The HDLC link settings of the port's HDLC setup as the meter holds them now (a SET
+        applies to the next connection); [hdlc] for ports without one. The inter-octet
+        time-out is the serial line's: over TCP a frame may be split by more (HdlcConfig)."""
+        setup = self.directory.get(port) if port is not None else None
+        if not isinstance(setup, IecHdlcSetup):
+            setup = IecHdlcSetup(Obis(0, 0, 22, 0, 0, 255), **build.hdlc_setup_values(self.profile))
+        v = setup.setting
+        config = HdlcConfig(
+            physical_address=v("device_address"),
+            logical_addresses=(int(self.profile.hdlc.get("logical_address", 1)),),
+            max_info_tx=v("max_info_field_length_transmit"),
+            max_info_rx=v("max_info_field_length_receive"),
+            window_tx=v("window_size_transmit"), window_rx=v("window_size_receive"),
+            inactivity_timeout=float(v("inactivity_time_out")),
+        )
+        if serial:
+            return dataclasses.replace(config, inter_octet_timeout=v("inter_octet_time_out") / 1000)
+        return config
 
     def _inactivity_time_out(self, port: Obis | None) -> float:
         """The port's TCP-UDP setup inactivity_time_out as the meter holds it now (a SET applies

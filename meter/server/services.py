@@ -243,6 +243,10 @@ class Services:
                     raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
                 raise AccessError(DataAccessResult.READ_WRITE_DENIED)
             self._check_protection(mode, sec)
+            if desc.attribute_id == 1 and access is None:
+                # The name the object was addressed by: the current association answers to
+                # 0.0.40.0.0.255 as listed in its object_list, not with its instance's name.
+                return axdr.OctetString(desc.instance_id.to_bytes())
             if access is not None:
                 if not self._conformance & Conformance.SELECTIVE_ACCESS:
                     raise AccessError(DataAccessResult.SCOPE_OF_ACCESS_VIOLATED)

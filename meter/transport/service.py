@@ -41,7 +41,7 @@ _MAX_TICK_INTERVAL = 1.0
 class Device(Protocol):
     """What the transports need from meter.device.Device."""
 
-    def new_stack(self, framing: str) -> Stack: ...
+    def new_stack(self, framing: str, *, serial: bool = False) -> Stack: ...
 
     def tick(self, now: float) -> None: ...
 
@@ -194,7 +194,7 @@ class MeterService:
 
     def _serial(self, loop: asyncio.AbstractEventLoop, url: str, baud: int) -> Callable[[], str]:
         """Open the port (or create the pty) now; the returned starter serves it."""
-        factory = self._stack_factory("hdlc")
+        factory = self._stack_factory("hdlc", serial=True)
         if url == "pty":
             port = PtyPort(loop, "serial-pty")
             self._closers.append(port.close)
@@ -221,7 +221,7 @@ class MeterService:
         """Create the probe's pty now (its HDLC session comes with a sign-on); the returned
         starter serves it."""
         port = OpticalPort(
-            loop, WireClock(loop), self._stack_factory("hdlc"), self._opening_factory
+            loop, WireClock(loop), self._stack_factory("hdlc", serial=True), self._opening_factory
         )
         self._closers.append(port.close)
 
@@ -237,8 +237,9 @@ class MeterService:
             raise RuntimeError("MeterService has no device before start()")
         return self._device
 
-    def _stack_factory(self, framing: str) -> Callable[[], Stack]:
-        return lambda: self.device.new_stack(framing)
+    def _stack_factory(self, framing: str, *, serial: bool = False) -> Callable[[], Stack]:
+        """``serial``: HDLC on a serial line (port, pty, optical probe), not over TCP."""
+        return lambda: self.device.new_stack(framing, serial=serial)
 
     def _tick(self) -> None:
         try:

@@ -11,6 +11,7 @@ from meter.cosem.association_ln import (
 from meter.cosem.base import AccessMode as A, MethodAccessMode as M
 from meter.cosem.data import Data
 from meter.cosem.register import Register
+from meter.cosem.security_setup import SecuritySetup
 from meter.cosem.registry import CLOCK
 from meter.errors import AccessError, DataAccessResult
 
@@ -144,3 +145,26 @@ def test_users() -> None:
     assoc.action(6, user, ctx)
     assert assoc.get(10, ctx) == Array()
     assert axdr.decode(assoc.get(5, ctx).to_bytes()) == assoc.get(5, ctx)
+
+
+def test_object_list_shows_the_protection_beyond_the_security_policy() -> None:
+    """The listed access_mode leaves out what the association's security policy already demands
+    (gurux-dlms 1.0.203 cannot parse read|protection bits, tests/interop/clients.py); what an
+    attribute or method needs beyond it stays listed."""
+    setup = Obis(0, 0, 43, 0, 0, 255)
+    policy = A.AUTHENTICATED_REQUEST | A.ENCRYPTED_REQUEST | A.AUTHENTICATED_RESPONSE | A.ENCRYPTED_RESPONSE
+    rights = {
+        REG: ({2: A.READ | policy, 3: A.READ | policy | A.DIGITALLY_SIGNED_RESPONSE},
+              {1: M(M.ACCESS | int(policy))}),
+    }
+    assoc = AssociationLN(LN, rights, security_setup_reference=OctetString(setup.to_bytes()))
+    w = world(Register(REG), SecuritySetup(setup, security_policy=Enum(int(policy))), assoc)
+    (entry,) = assoc.get(2, w.ctx()).items  # type: ignore[attr-defined]
+    attribute_access, method_access = entry.items[3].items
+    modes = {int(a.items[0].value): int(a.items[1].value) for a in attribute_access.items}
+    assert (modes[2], modes[3]) == (A.READ, A.READ | A.DIGITALLY_SIGNED_RESPONSE)
+    assert int(method_access.items[0].items[1].value) == M.ACCESS
+    # Without a Security setup nothing is taken for granted: the full access rights are listed.
+    bare = AssociationLN(LN, rights)
+    (entry,) = bare.get(2, w.ctx()).items  # type: ignore[attr-defined]
+    assert int(entry.items[3].items[0].items[1].items[1].value) == A.READ | policy

@@ -14,10 +14,17 @@ gurux-dlms
     segmented frame, or GET-next for a data block), `reply.error` holds the data-access/action result.
   * HDLC server address: `getServerAddress(logical, physical, 4)` plus `serverAddressSize = 4` gives
     the 4-byte form; SNRM carries max-info TX/RX only when they differ from the 128-byte default.
-  * `parseLNObjects` takes the access-mode coding (v<3 enum or v3 bit flags) from an object_list entry
-    for 0.0.40.0.0.255 only, so we decode the object list ourselves from the plain value.
+  * `parseObjects` (its own object_list parser, used as shipped) takes the access-mode coding (v<3
+    enum or v3 bit flags) from the object_list entry of 0.0.40.0.0.255 only. Where it and the Blue
+    Book disagree: its v3 attribute access mode `AccessMode3` is an IntEnum, not flags (its
+    `MethodAccessMode3` is an IntFlag, as is Gurux.NET's AccessMode3), so an attribute whose access
+    mode combines read/write with protection bits (0x6D) fails the whole list with
+    "ValueError: 109 is not a valid AccessMode3". The meter lists only the protection an attribute
+    needs beyond its association's security policy (meter/cosem/association_ln.py), which for the
+    default associations is none.
   * Writes need a COSEM object whose getValue/getDataType give the value: `_Value` below.
 dlms-cosem
+  * Its own object_list parser is `dlms_cosem.parsers.AssociationObjectListParser` (v3 bit flags).
   * `DlmsClient(transport, authentication, ...)` with `TcpTransport`/`HdlcTransport` over
     `BlockingTcpIO`; `send(apdu)` then `next_event()`. Its `get`/`action` raise with the result name
     only, so the driver runs the same loop itself to keep the numeric result.
@@ -53,7 +60,7 @@ HDLC = "hdlc"
 TIMEOUT = 10.0
 
 # A-XDR Data tags (Blue Book 4.1.5 / cosem-reference.md) for the arguments the tests send.
-NULL, OCTET_STRING, INTEGER, LONG, UNSIGNED = 0, 9, 15, 16, 17
+NULL, OCTET_STRING, INTEGER, LONG, UNSIGNED, LONG_UNSIGNED = 0, 9, 15, 16, 17, 18
 
 # Simulation keys of the management association (profiles/acesm.toml [keys]).
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
@@ -73,6 +80,7 @@ class Endpoint:
     framing: str  # WRAPPER or HDLC
     host: str
     port: int
+    physical_address: int = 17  # HDLC lower server address (HDLC setup device_address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,23 +171,6 @@ def encode_datetime(moment: datetime) -> bytes:
     )
 
 
-def parse_object_list(value: list[Any]) -> list[ObjectEntry]:
-    """Object list (Association LN attr 2, Blue Book 4.4.3) from its plain value."""
-    entries = []
-    for class_id, version, ln, rights in value:
-        attrs, methods = rights
-        entries.append(
-            ObjectEntry(
-                int(class_id),
-                int(version),
-                obis_str(bytes(ln)),
-                {int(item[0]): int(item[1]) for item in attrs},
-                {int(item[0]): int(item[1]) for item in methods},
-            )
-        )
-    return entries
-
-
 def readable(access_mode: int, association_version: int) -> bool:
     """Whether an attribute access_mode allows reading (Blue Book 4.4.3: v3 bit flags, else enum)."""
     if association_version >= 3:
@@ -247,19 +238,10 @@ class _Socket:
         self.sock.close()
 
 
-class _ObjectList:
-    """object_list through the driver's own get(): the same for both libraries."""
-
-    def get(self, ref: Ref) -> Outcome:
-        raise NotImplementedError
-
-    def object_list(self) -> list[ObjectEntry]:
-        outcome = self.get(Ref(15, "0.0.40.0.0.255", 2))
-        assert outcome.ok, f"object_list read failed: {outcome.result}"
-        return parse_object_list(outcome.value)
+OBJECT_LIST = Ref(15, "0.0.40.0.0.255", 2)
 
 
-class GuruxDriver(_ObjectList):
+class GuruxDriver:
     """gurux-dlms: we own the socket loop, GXDLMSClient builds and parses frames."""
 
     name = "gurux"
@@ -278,7 +260,8 @@ class GuruxDriver(_ObjectList):
 
         self.endpoint = endpoint
         hdlc = endpoint.framing == HDLC
-        server = GXDLMSClient.getServerAddress(1, 17, 4 if four_byte_address else 0) if hdlc else 1
+        server = (GXDLMSClient.getServerAddress(1, endpoint.physical_address, 4 if four_byte_address else 0)
+                  if hdlc else 1)
         self.client = GXDLMSSecureClient(
             True,
             association.client_sap,
@@ -350,6 +333,19 @@ class GuruxDriver(_ObjectList):
     def set(self, ref: Ref, arg: Arg) -> int:
         return int(self._exchange(self.client.write(_gurux_value(ref, arg), ref.index)).error)
 
+    def object_list(self) -> list[ObjectEntry]:
+        """gurux's own parser (GXDLMSClient.parseObjects), unknown classes kept."""
+        reply = self._exchange(self.client.read(self._object(OBJECT_LIST.class_id, OBJECT_LIST.obis), 2))
+        assert not reply.error, f"object_list read failed: {reply.error}"
+        entries = []
+        for obj in self.client.parseObjects(reply.data, False):
+            entries.append(ObjectEntry(
+                int(obj.objectType), int(obj.version), obj.logicalName,
+                {a.index: int(a.access3) for a in obj.attributes},
+                {m.index: int(m.methodAccess3) for m in obj.methodAttributes},
+            ))
+        return entries
+
     def action(self, ref: Ref, arg: Arg) -> Outcome:
         from gurux_dlms.enums import DataType
 
@@ -412,7 +408,7 @@ def _gurux_value(ref: Ref, arg: Arg) -> Any:
 # ---------------------------------------------------------------------------------- dlms-cosem
 
 
-class DlmsCosemDriver(_ObjectList):
+class DlmsCosemDriver:
     """dlms-cosem: its DlmsClient over its own TcpTransport/HdlcTransport and BlockingTcpIO."""
 
     name = "dlms-cosem"
@@ -435,7 +431,7 @@ class DlmsCosemDriver(_ObjectList):
             transport = _length_framed_hdlc()(
                 client_logical_address=association.client_sap,
                 server_logical_address=1,
-                server_physical_address=17,
+                server_physical_address=endpoint.physical_address,
                 io=io,
                 extended_addressing=four_byte_address,
             )
@@ -517,6 +513,25 @@ class DlmsCosemDriver(_ObjectList):
     def set(self, ref: Ref, arg: Arg) -> int:
         response = self.client.set(self._attribute(ref), _cosem_data(arg))
         return int(response.result.value)
+
+    def object_list(self) -> list[ObjectEntry]:
+        """dlms-cosem's own parser (AssociationObjectListParser.parse_bytes)."""
+        from dlms_cosem.parsers import AssociationObjectListParser
+
+        result, raw = self._get_raw(OBJECT_LIST)
+        assert result == SUCCESS, f"object_list read failed: {result}"
+
+        def bits(rights: Any) -> int:  # its AccessRight values are the v3 bit positions
+            return sum(1 << int(r) for r in rights.access_rights)
+
+        return [
+            ObjectEntry(
+                int(item.interface), int(item.version), obis_str(item.logical_name.to_bytes()),
+                {i: bits(r) for i, r in item.attribute_access_rights.items()},
+                {i: bits(r) for i, r in item.method_access_rights.items()},
+            )
+            for item in AssociationObjectListParser.parse_bytes(raw)
+        ]
 
     def action(self, ref: Ref, arg: Arg) -> Outcome:
         from dlms_cosem import cosem

@@ -1,5 +1,9 @@
 """Association establishment and release (Green Book 9.3.2 ACSE, 9.2.7.2 HLS) and the object list
-(Blue Book 4.4.3 Association LN) seen by two independent clients over the wrapper and HDLC."""
+(Blue Book 4.4.3 Association LN) seen by two independent clients over the wrapper and HDLC.
+
+The object list is parsed by each library's own parser (gurux-dlms GXDLMSClient.parseObjects,
+dlms-cosem AssociationObjectListParser); where gurux and the Blue Book disagree is written down in
+clients.py."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from .clients import (
     READER,
     Association,
     Ref,
+    obis_bytes,
     readable,
 )
 from .conftest import Connect, Meter
@@ -57,8 +62,11 @@ def test_object_list_then_every_readable_attribute(
     entries = driver.object_list()
     listed = {entry.obis for entry in entries}
     assert EXPECTED[association.name] <= listed, sorted(EXPECTED[association.name] - listed)
+    # The current association is listed as itself (class 15, version 3): gurux takes the coding
+    # of every access mode in the list from this entry.
     own = [e for e in entries if e.class_id == 15 and e.obis == CURRENT_ASSOCIATION]
-    version = own[0].version if own else max(e.version for e in entries if e.class_id == 15)
+    assert [e.version for e in own] == [3]
+    version = own[0].version
     failures = []
     reads = 0
     for entry in entries:
@@ -73,6 +81,34 @@ def test_object_list_then_every_readable_attribute(
     assert not failures, f"(class, obis, attribute, data-access-result) refused: {failures}"
     # The association still works after the sweep.
     assert driver.get(LDN_REF).value == LDN
+    driver.release()
+
+
+@pytest.mark.parametrize("association", ASSOCIATIONS, ids=lambda a: a.name)
+def test_every_listed_object_answers_its_listed_name(
+    connect: Connect, association: Association
+) -> None:
+    """A head end that reads logical_name of each listed object gets the name it was listed under
+    (the current association answers 0.0.40.0.0.255, its instance 0.0.40.0.E.255)."""
+    driver = connect(association)
+    entries = driver.object_list()
+    assert {CURRENT_ASSOCIATION} < {e.obis for e in entries if e.class_id == 15}
+    names = {e.obis: driver.get(Ref(e.class_id, e.obis, 1)).value for e in entries}
+    assert {obis: value for obis, value in names.items() if value != obis_bytes(obis)} == {}
+    driver.release()
+
+
+@pytest.mark.parametrize("guard", ["0.0.44.2.0.255", "0.0.44.2.1.255"])
+def test_public_reads_port_protection(connect: Connect, guard: str) -> None:
+    """Communication port protection (class 124) is listed for and readable by the public client:
+    a head end locked out of authenticated associations can learn why (protection_status 8,
+    failed_attempts 9, lockout times 4 and 6)."""
+    driver = connect(PUBLIC)
+    listed = {e.obis: e for e in driver.object_list()}
+    assert guard in listed and listed[guard].class_id == 124
+    values = {index: driver.get(Ref(124, guard, index)) for index in range(2, 11)}
+    assert {i: o.result for i, o in values.items() if not o.ok} == {}
+    assert values[8].value in (0, 1, 2) and values[4].value > 0 and values[6].value > 0
     driver.release()
 
 

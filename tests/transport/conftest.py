@@ -72,7 +72,7 @@ class FakeDevice:
         self.closed = False
         self.framings: list[str] = []
 
-    def new_stack(self, framing: str) -> EchoStack:
+    def new_stack(self, framing: str, *, serial: bool = False) -> EchoStack:
         self.framings.append(framing)
         return EchoStack(framing)
 
