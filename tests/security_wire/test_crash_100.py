@@ -18,7 +18,9 @@ from ..device.test_crash import Meter, kill_loop, meters  # noqa: F401 (fixture)
 log = logging.getLogger(__name__)
 
 KILLS = 100
-BUDGET_S = 115.0
+# A cap against a hang, not a speed target: 100 kills take ~70 s on a quiet 2-core machine and
+# up to twice that while other suites load it.
+BUDGET_S = 300.0
 
 
 @pytest.mark.slow
