@@ -161,7 +161,18 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
                                  "data_index]"),
         "capture_period": _int("s between captures, 0 = event driven", 0, 0xFFFFFFFF),
         "profile_entries": _int("rows kept", 1, 1_000_000),
-        "billing": Field("str", "captured at each billing reset", choices=("monthly",)),
+    },
+    "script_table": {
+        "scripts": Field("list", "scripts: { id, actions = [{ service = execute|write, obis, "
+                                 "index, parameter (a value, default integer 0) }], "
+                                 "closes_billing (the meter closes the billing period after) }"),
+    },
+    "single_action_schedule": {
+        "script": Field("obis", "script table it executes", required=True),
+        "script_selector": _int("script id in that table", 0, 0xFFFF),
+        "type": _int("type enum 1..5 (Blue Book 4.5.7)", 1, 5),
+        "execution_time": Field("list", "[time (4 bytes hex), date (5 bytes hex)] entries, local "
+                                        "time, FF = any", item=Field("list", "[time, date] hex")),
     },
     "security_setup": {
         "security_policy": _int("security_policy bits (Blue Book 4.4.7, v1)", 0, 0xFF),
