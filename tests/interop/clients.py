@@ -350,6 +350,10 @@ class GuruxDriver(_ObjectList):
     def set(self, ref: Ref, arg: Arg) -> int:
         return int(self._exchange(self.client.write(_gurux_value(ref, arg), ref.index)).error)
 
+    def write_object(self, obj: Any, index: int) -> int:
+        """SET attribute ``index`` of a gurux COSEM object as gurux itself encodes it."""
+        return int(self._exchange(self.client.write(obj, index)).error)
+
     def action(self, ref: Ref, arg: Arg) -> Outcome:
         from gurux_dlms.enums import DataType
 
