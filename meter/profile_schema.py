@@ -167,6 +167,7 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
                                  "index, parameter (a value, default integer 0) }], "
                                  "closes_billing (the meter closes the billing period after) }"),
     },
+    "schedule": {},  # entries are programmed by the head end (SET 2, insert)
     "single_action_schedule": {
         "script": Field("obis", "script table it executes", required=True),
         "script_selector": _int("script id in that table", 0, 0xFFFF),

@@ -22,6 +22,7 @@ from meter.cosem import (  # noqa: F401  (imported for their class registration)
     profile_generic,
     register,
     sap_assignment,
+    schedule,
     script_table,
     security_setup,
     single_action_schedule,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from meter.codec.axdr import Array, Data, Enum, Float64, LongUnsigned, OctetString, Structure
@@ -71,18 +71,23 @@ def _utc(local: dt.datetime, clock: LocalTime) -> float:
     return wall - 60 * clock.local_offset(guess)
 
 
+def local_times(days: Iterable[dt.date], time: CosemTime, after: float,
+                clock: LocalTime) -> Iterator[float]:
+    """The UTC times after ``after`` of local ``time`` (with wildcards) on ``days``, in order."""
+    for day in days:
+        for t in _times(time):
+            ts = _utc(dt.datetime.combine(day, t), clock)
+            if ts > after:
+                yield ts
+
+
 def next_occurrence(entry: Data, after: float, clock: LocalTime) -> float | None:
     """The first UTC time after ``after`` that one execution_time entry names (None: none)."""
     time_raw, date_raw = (v.value for v in entry.items)  # type: ignore[attr-defined]
     time, date = CosemTime.from_bytes(time_raw), CosemDate.from_bytes(date_raw)
     # A day back: local midnight may be up to 14 h either side of UTC midnight.
     start = (dt.datetime.fromtimestamp(after, _UTC) - dt.timedelta(days=1)).date()
-    for day in _dates(date, start):
-        for t in _times(time):
-            ts = _utc(dt.datetime.combine(day, t), clock)
-            if ts > after:
-                return ts
-    return None
+    return next(local_times(_dates(date, start), time, after, clock), None)
 
 
 def _check_entry(value: Data) -> None:
@@ -116,9 +121,20 @@ class SingleActionSchedule(CosemObject):
         name, selector = self.value("executed_script").items  # type: ignore[attr-defined]
         return Obis.from_bytes(name.value), int(selector.value)
 
+    @property
+    def program(self) -> Data:
+        """What its times follow from (the scheduler re-plans when it is replaced)."""
+        return self.value("execution_time")
+
     def next_after(self, after: float, clock: LocalTime) -> float | None:
         times = (next_occurrence(e, after, clock) for e in self.value("execution_time").items)  # type: ignore[attr-defined]
         return min((t for t in times if t is not None), default=None)
+
+    def due(self, until: float, clock: LocalTime) -> list[tuple[float, Obis, int]]:
+        """(time, script table, script id) if a time after ``checked`` is due by ``until``:
+        once, however many it passed."""
+        t = None if self.checked is None else self.next_after(self.checked, clock)
+        return [(t, *self.script)] if t is not None and t <= until else []
 
     def _reprogrammed(self, ctx: Context) -> None:
         # A new program runs from now: times it names in the past do not fire.

@@ -1,4 +1,4 @@
-"""The single action schedules, run on meter time given by the caller.
+"""The single action schedules and Schedule entries, run on meter time given by the caller.
 
 The device asks :meth:`Scheduler.next_due` for the next time a schedule names (meter time, UTC
 seconds; execution times are local time, which the Clock's time zone and DST rules turn into
@@ -12,12 +12,16 @@ remembers up to which meter time it has run).
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
+from meter.codec.axdr import Data
+from meter.codec.obis import Obis
 from meter.cosem.base import Context, CosemObject
 from meter.cosem.clock import Clock
 from meter.cosem.registry import ObjectDirectory
+from meter.cosem.schedule import Schedule
 from meter.cosem.script_table import ScriptTable
-from meter.cosem.single_action_schedule import SingleActionSchedule
+from meter.cosem.single_action_schedule import LocalTime, SingleActionSchedule
 from meter.errors import AccessError
 
 log = logging.getLogger(__name__)
@@ -27,27 +31,42 @@ _LOCAL_TIME = ("time_zone", "daylight_savings_begin", "daylight_savings_end",
                "daylight_savings_deviation", "daylight_savings_enabled")
 
 
+class Timed(Protocol):
+    """What Single action schedule and Schedule offer the scheduler."""
+
+    logical_name: Obis
+    checked: float | None
+
+    @property
+    def program(self) -> Data: ...
+
+    def next_after(self, after: float, clock: LocalTime) -> float | None: ...
+
+    def due(self, until: float, clock: LocalTime) -> list[tuple[float, Obis, int]]: ...
+
+
 class Scheduler:
     def __init__(self, directory: ObjectDirectory) -> None:
         self._directory = directory
-        self._schedules = [o for o in directory if isinstance(o, SingleActionSchedule)]
+        self._schedules: list[Timed] = [
+            o for o in directory if isinstance(o, (SingleActionSchedule, Schedule))]
         # next_due is asked before every request: the plan is kept until what it depends on
         # changes (compared by identity: attribute values are replaced, never mutated).
         self._plan_key: tuple[object, ...] | None = None
-        self._plan: list[tuple[float, SingleActionSchedule]] = []
+        self._plan: list[tuple[float, Timed]] = []
 
     def start(self, meter_t: float) -> list[CosemObject]:
         """Schedules the meter runs for the first time run from ``meter_t``; returns them."""
         new = [s for s in self._schedules if s.checked is None]
         for s in new:
             s.checked = meter_t
-        return list(new)
+        return [s for s in new if isinstance(s, CosemObject)]
 
     def _key(self, clock: Clock) -> tuple[object, ...]:
-        return (*(v for s in self._schedules for v in (s.checked, s.value("execution_time"))),
+        return (*(v for s in self._schedules for v in (s.checked, s.program)),
                 *(clock.value(name) for name in _LOCAL_TIME))
 
-    def _planned(self) -> list[tuple[float, SingleActionSchedule]]:
+    def _planned(self) -> list[tuple[float, Timed]]:
         if not self._schedules:
             return []
         clock = self._directory.clock
@@ -69,21 +88,25 @@ class Scheduler:
         return plan[0][0] if plan else None
 
     def run(self, meter_t: float, ctx: Context) -> None:
-        """Fire, in order, each schedule due at or before ``meter_t`` (once each)."""
-        for due, schedule in [p for p in self._planned() if p[0] <= meter_t]:
+        """Run, in order, what each schedule has due at or before ``meter_t`` (once each)."""
+        clock = self._directory.clock
+        due: list[tuple[float, Obis, int, Obis]] = []
+        for _, schedule in [p for p in self._planned() if p[0] <= meter_t]:
+            due += [(t, table, script, schedule.logical_name) for t, table, script in schedule.due(meter_t, clock)]
             schedule.checked = meter_t
-            ctx.changed(schedule)
-            self._execute(schedule, due, ctx)
+            if isinstance(schedule, CosemObject):
+                ctx.changed(schedule)
+        for t, name, script_id, by in sorted(due, key=lambda d: d[0]):
+            self._execute(by, t, name, script_id, ctx)
 
-    def _execute(self, schedule: SingleActionSchedule, due: float, ctx: Context) -> None:
+    def _execute(self, by: Obis, due: float, name: Obis, script_id: int, ctx: Context) -> None:
+        table = self._directory.get(name)
+        if not isinstance(table, ScriptTable):
+            log.warning("%s: no script table %s", by, name)
+            return
+        log.info("%s due at %.0f: script %d of %s", by, due, script_id, name)
         try:
-            name, script_id = schedule.script
-            table = self._directory.get(name)
-            if not isinstance(table, ScriptTable):
-                log.warning("%s: no script table %s", schedule.logical_name, name)
-                return
-            log.info("%s due at %.0f: script %d of %s", schedule.logical_name, due, script_id, name)
             table.run(script_id, ctx)
-        except (AccessError, AttributeError, ValueError) as exc:
+        except AccessError as exc:
             # A bad program is the head end's; the meter logs it and keeps running.
-            log.warning("%s: script failed: %s", schedule.logical_name, exc)
+            log.warning("%s: script %d of %s failed: %s", by, script_id, name, exc)

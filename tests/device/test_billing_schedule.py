@@ -4,7 +4,7 @@ the wire, exactly once per scheduled time across clock shifts, and kept across r
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
