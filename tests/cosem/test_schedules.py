@@ -14,6 +14,7 @@ from meter.codec.axdr import Array, Enum, LongUnsigned, OctetString, Structure, 
 from meter.codec.obis import Obis
 from meter.cosem.data import Data
 from meter.cosem.profile_generic import ProfileGeneric
+from meter.cosem.schedule import Schedule
 from meter.cosem.script_table import EXECUTE_METHOD, WRITE_ATTRIBUTE, ScriptTable, action
 from meter.cosem.single_action_schedule import SingleActionSchedule, next_occurrence
 from meter.errors import AccessError, DataAccessResult
@@ -151,3 +152,66 @@ def test_a_reprogrammed_schedule_runs_from_the_time_of_the_write() -> None:
     sas.set(4, Array((entry("00000000", "FFFFFF01FF"),)), w.ctx())
     assert sas.checked == T0
     assert sas.next_after(T0, w.clock) == utc(2024, 2, 1)
+
+
+def schedule_entry(index: int, hour: int, weekdays: str = "1111100", window: int = 0xFFFF, *,
+                   enable: bool = True, begin: str = "FFFFFFFFFF", end: str = "FFFFFFFFFF") -> Structure:
+    return Structure((LongUnsigned(index), axdr.Boolean(enable), OctetString(SCRIPTS.to_bytes()),
+                      LongUnsigned(index), OctetString(bytes([hour, 0, 0, 0])), LongUnsigned(window),
+                      axdr.BitString.from_bits(weekdays), axdr.BitString.from_bits("0" * 50),
+                      OctetString(bytes.fromhex(begin)), OctetString(bytes.fromhex(end))))
+
+
+def test_schedule_entries_weekdays_bounds_and_validity() -> None:
+    s = Schedule(Obis.parse("0.0.12.0.0.255"))
+    w = world(s)  # T0 is Monday 2024-01-15 10:00 UTC
+    s.action(2, schedule_entry(1, 6), w.ctx())  # weekdays 06:00
+    s.action(2, schedule_entry(2, 12, "0000011"), w.ctx())  # weekends noon
+    s.action(2, schedule_entry(3, 9, "1111111", begin="07E80114FF"), w.ctx())  # from Jan 20
+    assert s.checked == T0
+    assert s.next_after(T0, w.clock) == utc(2024, 1, 16, 6)
+    assert s.due(utc(2024, 1, 16, 6), w.clock) == [(utc(2024, 1, 16, 6), SCRIPTS, 1)]
+    # Late by more than a 30-minute validity window: not run.
+    s.action(2, schedule_entry(1, 6, window=30), w.ctx())
+    assert s.due(utc(2024, 1, 16, 7), w.clock) == []
+    assert [d[2] for d in s.due(utc(2024, 1, 20, 23), w.clock)] == [3, 2]  # Jan 20 09:00, 12:00
+    s.action(1, Structure((LongUnsigned(0), LongUnsigned(0), LongUnsigned(2), LongUnsigned(3))), w.ctx())
+    assert s.next_after(T0, w.clock) == utc(2024, 1, 16, 6)
+    assert s.due(utc(2024, 1, 21, 23), w.clock) == []  # 1 is out of its window, 2 and 3 disabled
+    s.action(3, Structure((LongUnsigned(1), LongUnsigned(2))), w.ctx())
+    assert [e.items[0] for e in s.value("entries").items] == [LongUnsigned(3)]  # type: ignore[attr-defined]
+
+
+def test_schedule_refuses_bad_entries() -> None:
+    s = Schedule(Obis.parse("0.0.12.0.0.255"))
+    w = world(s)
+    bad = Structure(schedule_entry(1, 6).items[:6] + (axdr.BitString.from_bits("1"),)
+                    + schedule_entry(1, 6).items[7:])
+    for index, value in [(2, bad), (2, Unsigned(1))]:
+        with pytest.raises(AccessError) as exc:
+            s.action(index, value, w.ctx())
+        assert exc.value.result == DataAccessResult.TYPE_UNMATCHED
+    with pytest.raises(AccessError) as exc:
+        s.set(2, Array((schedule_entry(1, 6), schedule_entry(1, 7))), w.ctx())
+    assert exc.value.result == DataAccessResult.OTHER_REASON
+
+
+@given(st.binary(max_size=60), st.integers(0, 0x7FFFFFFF))
+def test_garbage_schedule_programs_never_crash(raw: bytes, after: int) -> None:
+    try:
+        value = axdr.decode(raw)
+    except Exception:  # noqa: BLE001 - not A-XDR: never reaches the object
+        return
+    s = Schedule(Obis.parse("0.0.12.0.0.255"))
+    w = world(s)
+    for index in (1, 2, 3):
+        try:
+            s.action(index, value, w.ctx())
+        except AccessError:
+            pass
+    try:
+        s.set(2, value, w.ctx())
+    except AccessError:
+        pass
+    s.next_after(float(after), w.clock)
+    s.due(float(after), w.clock)

@@ -115,3 +115,22 @@ def test_clock_shifts_fire_each_scheduled_time_once(tmp_path: Path) -> None:
     counter, times, _ = billing_state(meter)
     assert counter == 3 and times[-1] == utc(2026, 1, 14, 12)
     meter.close()
+
+
+def test_a_schedule_entry_inserted_by_the_head_end_runs_its_script(tmp_path: Path) -> None:
+    """Schedule 0.0.12.0.0.255: insert an entry (weekdays 06:00 -> script 1 of the billing
+    script table); set on a Friday after 06:00, it next runs on Monday (not over the weekend),
+    kept across a restart."""
+    tb = FakeTimebase(utc(2026, 1, 9, 7), scale=3600.0)  # Friday 07:00
+    meter = Meter(tmp_path / "state", timebase=tb)
+    entry = axdr.Structure((
+        axdr.LongUnsigned(1), axdr.Boolean(True), axdr.OctetString(SCRIPT.to_bytes()), axdr.LongUnsigned(1),
+        axdr.OctetString(CosemTime(6, 0, 0, 0).to_bytes()), axdr.LongUnsigned(0xFFFF),
+        axdr.BitString.from_bits("1111100"), axdr.BitString.from_bits("0" * 50),
+        axdr.OctetString(bytes.fromhex("FFFFFFFFFF")), axdr.OctetString(bytes.fromhex("FFFFFFFFFF"))))
+    assert meter.management().action_result(Obis.parse("0.0.12.0.0.255"), 2, entry, class_id=10) == (0, None)
+    meter.restart()
+    tb.t = utc(2026, 1, 12, 7)  # Monday 07:00
+    counter, times, _ = billing_state(meter)
+    assert counter == 1 and times == [utc(2026, 1, 12, 6)]
+    meter.close()
