@@ -22,6 +22,7 @@ from meter.cosem.register import scaler_unit
 from meter.cosem.registry import class_named
 from meter.cosem.script_table import SERVICES, ScriptTable, action
 from meter.device.billing import close_billing_period
+from meter.errors import EncodeError
 from meter.profile import AssociationSpec, ObjectSpec, Profile, ProfileError, typed_value
 from meter.profile_schema import ROLES
 
@@ -166,33 +167,35 @@ def _schedule(o: Mapping[str, Any], where: str) -> dict[str, axdr.Data]:
     try:
         times = tuple(axdr.Structure((axdr.OctetString(bytes.fromhex(t)), axdr.OctetString(bytes.fromhex(d))))
                       for t, d in o.get("execution_time", ()))
-    except ValueError as exc:
-        raise ProfileError(f"{where}: execution_time: {exc}") from None
+        script = axdr.Structure((axdr.OctetString(Obis.parse(str(o["script"])).to_bytes()),
+                                 axdr.LongUnsigned(_int(o, "script_selector", 1))))
+        kind = axdr.Enum(_int(o, "type", 1))
+    except (KeyError, ValueError, TypeError, AttributeError, EncodeError) as exc:
+        raise ProfileError(f"{where}: script (obis), script_selector, type and execution_time "
+                           f"([time, date] in hex) expected: {exc!r}") from None
     if any(len(e.items[0].value) != 4 or len(e.items[1].value) != 5 for e in times):  # type: ignore[attr-defined]
         raise ProfileError(f"{where}: execution_time entries are [time (4 bytes), date (5 bytes)]")
-    if "script" not in o:
-        raise ProfileError(f"{where}: a single_action_schedule needs a script")
-    return {"executed_script": axdr.Structure((
-                axdr.OctetString(Obis.parse(str(o["script"])).to_bytes()),
-                axdr.LongUnsigned(_int(o, "script_selector", 1)))),
-            "type": axdr.Enum(_int(o, "type", 1)),
-            "execution_time": axdr.Array(times)}
+    return {"executed_script": script, "type": kind, "execution_time": axdr.Array(times)}
 
 
 def _scripts(scripts: Any, profile: Profile, where: str) -> axdr.Array:
     """The scripts attribute; each action's class id is its target's (from the profile)."""
     kinds = {s.obis: s.kind for s in profile.objects}
     out = []
-    for script in scripts:
-        actions = []
-        for a in script.get("actions", ()):
-            target = Obis.parse(str(a["obis"]))
-            if target not in kinds:
-                raise ProfileError(f"{where}: script action target {target} is not in the profile")
-            parameter = typed_value(a["parameter"], profile, where) if "parameter" in a else axdr.Integer(0)
-            actions.append(action(SERVICES[a["service"]], class_named(kinds[target]).CLASS_ID, target,
-                                  int(a["index"]), parameter))
-        out.append(axdr.Structure((axdr.LongUnsigned(int(script["id"])), axdr.Array(tuple(actions)))))
+    try:
+        for script in scripts:
+            actions = []
+            for a in script.get("actions", ()):
+                target = Obis.parse(str(a["obis"]))
+                if target not in kinds:
+                    raise ProfileError(f"{where}: script action target {target} is not in the profile")
+                parameter = typed_value(a["parameter"], profile, where) if "parameter" in a else axdr.Integer(0)
+                actions.append(action(SERVICES[a["service"]], class_named(kinds[target]).CLASS_ID, target,
+                                      int(a["index"]), parameter))
+            out.append(axdr.Structure((axdr.LongUnsigned(int(script["id"])), axdr.Array(tuple(actions)))))
+    except (KeyError, ValueError, TypeError, AttributeError, EncodeError) as exc:
+        raise ProfileError(f"{where}: scripts are {{ id, actions = [{{ service = execute|write, obis, "
+                           f"index, parameter }}] }}: {exc!r}") from None
     return axdr.Array(tuple(out))
 
 

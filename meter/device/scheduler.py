@@ -17,7 +17,6 @@ from typing import Protocol
 from meter.codec.axdr import Data
 from meter.codec.obis import Obis
 from meter.cosem.base import Context, CosemObject
-from meter.cosem.clock import Clock
 from meter.cosem.registry import ObjectDirectory
 from meter.cosem.schedule import Schedule
 from meter.cosem.script_table import ScriptTable
@@ -51,7 +50,8 @@ class Scheduler:
         self._schedules: list[Timed] = [
             o for o in directory if isinstance(o, (SingleActionSchedule, Schedule))]
         # next_due is asked before every request: the plan is kept until what it depends on
-        # changes (compared by identity: attribute values are replaced, never mutated).
+        # changes (attribute values are replaced, never mutated: the tuple compares identities
+        # first).
         self._plan_key: tuple[object, ...] | None = None
         self._plan: list[tuple[float, Timed]] = []
 
@@ -62,17 +62,13 @@ class Scheduler:
             s.checked = meter_t
         return [s for s in new if isinstance(s, CosemObject)]
 
-    def _key(self, clock: Clock) -> tuple[object, ...]:
-        return (*(v for s in self._schedules for v in (s.checked, s.program)),
-                *(clock.value(name) for name in _LOCAL_TIME))
-
     def _planned(self) -> list[tuple[float, Timed]]:
         if not self._schedules:
             return []
         clock = self._directory.clock
-        key = self._key(clock)
-        old = self._plan_key
-        if old is None or any(a is not b for a, b in zip(key, old, strict=True)):
+        key = (*[s.checked for s in self._schedules], *[s.program for s in self._schedules],
+               *[clock.value(name) for name in _LOCAL_TIME])
+        if key != self._plan_key:
             plan = []
             for s in self._schedules:
                 due = s.next_after(s.checked, clock) if s.checked is not None else None
