@@ -99,13 +99,17 @@ def _check_entry(value: Data) -> None:
         raise bad_type("execution_time entry") from None
 
 
+_NO_SCRIPT = Structure((OctetString(bytes(6)), LongUnsigned(0)))
+
+
 class SingleActionSchedule(CosemObject):
     CLASS_ID = 22
     VERSION = 0
     NAME = "single_action_schedule"
     ATTRIBUTES = (
         Attr(1, "logical_name", OctetString),
-        Attr(2, "executed_script", Structure),
+        # Until programmed: a script table that does not exist (the scheduler logs and skips).
+        Attr(2, "executed_script", Structure, default=_NO_SCRIPT),
         Attr(3, "type", Enum, default=Enum(1)),
         Attr(4, "execution_time", Array, default=Array(())),
     )

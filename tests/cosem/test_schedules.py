@@ -215,3 +215,8 @@ def test_garbage_schedule_programs_never_crash(raw: bytes, after: int) -> None:
         pass
     s.next_after(float(after), w.clock)
     s.due(float(after), w.clock)
+
+
+def test_an_unprogrammed_schedule_names_no_script_table() -> None:
+    sas = SingleActionSchedule(SAS)
+    assert sas.script == (Obis(0, 0, 0, 0, 0, 0), 0)
