@@ -97,10 +97,6 @@ class Schedule(CosemObject):
         #: Meter time (UTC s) up to which this schedule has run; None until the meter starts it.
         self.checked: float | None = None
 
-    @property
-    def program(self) -> Data:
-        return self.value("entries")
-
     def _entries(self) -> list[Structure]:
         return list(self.value("entries").items)  # type: ignore[attr-defined]
 

@@ -125,11 +125,6 @@ class SingleActionSchedule(CosemObject):
         name, selector = self.value("executed_script").items  # type: ignore[attr-defined]
         return Obis.from_bytes(name.value), int(selector.value)
 
-    @property
-    def program(self) -> Data:
-        """What its times follow from (the scheduler re-plans when it is replaced)."""
-        return self.value("execution_time")
-
     def next_after(self, after: float, clock: LocalTime) -> float | None:
         times = (next_occurrence(e, after, clock) for e in self.value("execution_time").items)  # type: ignore[attr-defined]
         return min((t for t in times if t is not None), default=None)

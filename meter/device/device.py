@@ -638,6 +638,7 @@ class Device:
         raised: a change the store does not hold must not take effect, now or after a restart."""
         dirty = set(self._dirty)
         self._dirty.clear()
+        self._scheduler.changed(dirty)  # before a refusal restores them: changed either way
         states = {}
         for obj in dirty:
             key, state = object_key(obj), encode_state(obj.dump_state())

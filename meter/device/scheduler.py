@@ -12,12 +12,12 @@ remembers up to which meter time it has run).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Protocol
 
-from meter.codec.axdr import Data
 from meter.codec.obis import Obis
 from meter.cosem.base import Context, CosemObject
-from meter.cosem.registry import ObjectDirectory
+from meter.cosem.registry import CLOCK, ObjectDirectory
 from meter.cosem.schedule import Schedule
 from meter.cosem.script_table import ScriptTable
 from meter.cosem.single_action_schedule import LocalTime, SingleActionSchedule
@@ -25,19 +25,12 @@ from meter.errors import AccessError
 
 log = logging.getLogger(__name__)
 
-#: Clock attributes that move local time against UTC (a write re-plans every schedule).
-_LOCAL_TIME = ("time_zone", "daylight_savings_begin", "daylight_savings_end",
-               "daylight_savings_deviation", "daylight_savings_enabled")
-
 
 class Timed(Protocol):
     """What Single action schedule and Schedule offer the scheduler."""
 
     logical_name: Obis
     checked: float | None
-
-    @property
-    def program(self) -> Data: ...
 
     def next_after(self, after: float, clock: LocalTime) -> float | None: ...
 
@@ -49,10 +42,10 @@ class Scheduler:
         self._directory = directory
         self._schedules: list[Timed] = [
             o for o in directory if isinstance(o, (SingleActionSchedule, Schedule))]
-        # next_due is asked before every request: the plan is kept until what it depends on
-        # changes (attribute values are replaced, never mutated: the tuple compares identities
-        # first).
-        self._plan_key: tuple[object, ...] | None = None
+        # next_due is asked before every request: the plan is kept until a schedule or the
+        # clock changes (the device reports what each request changed, see changed()) or a run.
+        self._watched: set[object] = {*self._schedules, directory.get(CLOCK)}
+        self._stale = True
         self._plan: list[tuple[float, Timed]] = []
 
     def start(self, meter_t: float) -> list[CosemObject]:
@@ -62,20 +55,21 @@ class Scheduler:
             s.checked = meter_t
         return [s for s in new if isinstance(s, CosemObject)]
 
+    def changed(self, objects: Iterable[object]) -> None:
+        """``objects`` changed (written, acted on, restored): a schedule or the clock re-plans."""
+        if not self._watched.isdisjoint(objects):
+            self._stale = True
+
     def _planned(self) -> list[tuple[float, Timed]]:
-        if not self._schedules:
-            return []
-        clock = self._directory.clock
-        key = (*[s.checked for s in self._schedules], *[s.program for s in self._schedules],
-               *[clock.value(name) for name in _LOCAL_TIME])
-        if key != self._plan_key:
+        if self._stale and self._schedules:
+            clock = self._directory.clock
             plan = []
             for s in self._schedules:
                 due = s.next_after(s.checked, clock) if s.checked is not None else None
                 if due is not None:
                     plan.append((due, s))
             self._plan = sorted(plan, key=lambda p: p[0])
-            self._plan_key = key
+        self._stale = False
         return self._plan
 
     def next_due(self) -> float | None:
@@ -92,6 +86,7 @@ class Scheduler:
             schedule.checked = meter_t
             if isinstance(schedule, CosemObject):
                 ctx.changed(schedule)
+        self._stale = True  # checked moved; the scripts may have written schedules or the clock
         for t, name, script_id, by in sorted(due, key=lambda d: d[0]):
             self._execute(by, t, name, script_id, ctx)
 

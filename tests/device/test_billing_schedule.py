@@ -134,3 +134,14 @@ def test_a_schedule_entry_inserted_by_the_head_end_runs_its_script(tmp_path: Pat
     counter, times, _ = billing_state(meter)
     assert counter == 1 and times == [utc(2026, 1, 12, 6)]
     meter.close()
+
+
+def test_a_time_zone_written_by_the_head_end_moves_the_next_billing(tmp_path: Path) -> None:
+    tb = FakeTimebase(utc(2026, 1, 31, 12), scale=3600.0)
+    meter = Meter(tmp_path / "state", timebase=tb)
+    tb.t += HOUR
+    assert billing_state(meter)[0] == 0  # the schedule is planned for 00:00 UTC now
+    assert meter.management().set(8, CLOCK, 3, axdr.Long(-120)) == 0  # UTC+2
+    tb.t = utc(2026, 1, 31, 22, 30)
+    assert billing_state(meter)[:2] == (1, [utc(2026, 1, 31, 22)])
+    meter.close()
