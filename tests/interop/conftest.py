@@ -64,13 +64,12 @@ def meter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meter]:
 
 
 @contextmanager
-def serve(state: Path, history: str = "3d", *args: str) -> Iterator[Meter]:
-    """``acesm-meter serve`` on ``state`` with ``history`` back-filled (and ``args``, e.g.
-    "--time-scale", "600"), until the block ends."""
+def serve(state: Path, history: str = "3d") -> Iterator[Meter]:
+    """``acesm-meter serve`` on ``state`` with ``history`` back-filled, until the block ends."""
     command = [
         sys.executable, "-m", "meter.cli", "serve",
         "--tcp", "127.0.0.1:0", "--hdlc-over-tcp", "127.0.0.1:0",
-        "--state", str(state), "--start", "2026-01-01T00:00:00Z", "--history", history, *args,
+        "--state", str(state), "--start", "2026-01-01T00:00:00Z", "--history", history,
     ]
     process = subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -6,13 +6,17 @@ captures the billing profile and increments the billing period counter; both sur
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support.process import meter_process
 
-from .clients import MANAGEMENT, READER, SUCCESS, WRAPPER, Arg, GuruxDriver, Ref, parse_datetime
-from .conftest import next_invocation_counter, serve
+from .clients import MANAGEMENT, READER, SUCCESS, WRAPPER, Arg, Endpoint, GuruxDriver, Ref, parse_datetime
+from .conftest import next_invocation_counter
 
 pytestmark = pytest.mark.interop
 
@@ -35,8 +39,30 @@ def billing(driver: GuruxDriver) -> tuple[int, list[datetime], datetime]:
             parse_datetime(driver.get(LAST_BILLING).value))
 
 
-def reader(meter: object) -> GuruxDriver:
-    driver = GuruxDriver(meter.tcp, READER)  # type: ignore[attr-defined]
+@dataclass(frozen=True, slots=True)
+class WireMeter:
+    """A meter process reached over the wrapper (what next_invocation_counter asks of a meter)."""
+
+    tcp: Endpoint
+
+    def endpoint(self, framing: str) -> Endpoint:
+        return self.tcp
+
+
+@contextmanager
+def serve(state: Path, *args: str) -> Iterator[WireMeter]:
+    with meter_process(state, "--tcp", "127.0.0.1:0", "--history", "1h", *args) as process:
+        yield WireMeter(Endpoint(WRAPPER, *process.address("tcp")))
+
+
+def reader(meter: WireMeter) -> GuruxDriver:
+    driver = GuruxDriver(meter.tcp, READER)
+    driver.associate()
+    return driver
+
+
+def management(meter: WireMeter) -> GuruxDriver:
+    driver = GuruxDriver(meter.tcp, MANAGEMENT, next_invocation_counter(meter, WRAPPER))  # type: ignore[arg-type]
     driver.associate()
     return driver
 
@@ -46,9 +72,8 @@ def test_schedule_reprogrammed_by_gurux_fires_and_execute_bills_both_kept(tmp_pa
     from gurux_dlms.objects import GXDLMSActionSchedule
 
     state = tmp_path / "state"
-    with serve(state, "1h", "--time-scale", SCALE) as meter:
-        m = GuruxDriver(meter.tcp, MANAGEMENT, next_invocation_counter(meter, WRAPPER))
-        m.associate()
+    with serve(state, "--time-scale", SCALE) as meter:
+        m = management(meter)
         now = parse_datetime(m.get(CLOCK).value)
         target = (now + timedelta(minutes=31)).replace(second=0, microsecond=0)
         schedule = GXDLMSActionSchedule("0.0.15.0.0.255")
@@ -65,8 +90,7 @@ def test_schedule_reprogrammed_by_gurux_fires_and_execute_bills_both_kept(tmp_pa
         fired = billing(r)
         assert fired == (counter + 1, [*times, target], target)
 
-        m = GuruxDriver(meter.tcp, MANAGEMENT, next_invocation_counter(meter, WRAPPER))
-        m.associate()
+        m = management(meter)
         assert m.action(EXECUTE, Arg(LONG_UNSIGNED, 1)).result == SUCCESS
         m.release()
         after = billing(r)
@@ -74,7 +98,7 @@ def test_schedule_reprogrammed_by_gurux_fires_and_execute_bills_both_kept(tmp_pa
         programmed = r.get(SCHEDULE_TIMES).value
         r.release()
 
-    with serve(state, "1h") as meter:
+    with serve(state) as meter:
         r = reader(meter)
         assert billing(r) == after
         assert r.get(SCHEDULE_TIMES).value == programmed
