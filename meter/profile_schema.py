@@ -32,6 +32,7 @@ PROTECTION = ("authenticated_request", "encrypted_request", "signed_request",
               "authenticated_response", "encrypted_response", "signed_response")
 #: ``source`` bindings (meter/device/device.py): metrology keys, or a Security setup's counters.
 METROLOGY_SOURCES = ("energy", "instant", "pq", "demand")
+SCRIPT_SERVICES = ("execute", "write")
 SECURITY_SOURCES = ("invocation_counter", "decryption_failures", "replays")
 _OBIS = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
 
@@ -161,7 +162,20 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
                                  "data_index]"),
         "capture_period": _int("s between captures, 0 = event driven", 0, 0xFFFFFFFF),
         "profile_entries": _int("rows kept", 1, 1_000_000),
-        "billing": Field("str", "captured at each billing reset", choices=("monthly",)),
+    },
+    "script_table": {
+        "scripts": Field("list", "scripts: { id, actions = [{ service = execute|write, obis, "
+                                 "index, parameter (a value, default integer 0) }], "
+                                 "closes_billing (the meter closes the billing period after) }"),
+    },
+    "schedule": {},  # entries are programmed by the head end (SET 2, insert)
+    "single_action_schedule": {
+        "script": Field("obis", "script table it executes", required=True),
+        "script_selector": _int("script id in that table", 0, 0xFFFF),
+        "type": _int("type enum 1..5 (Blue Book 4.5.7)", 1, 5),
+        "execution_time": Field("list", "[time (4 bytes hex), date (5 bytes hex)] entries, local "
+                                        "time, FF = any", item=Field("list", "[time, date] hex", item=Field(
+                                            "hex", "time 4 bytes, date 5", lo=4, hi=5))),
     },
     "security_setup": {
         "security_policy": _int("security_policy bits (Blue Book 4.4.7, v1)", 0, 0xFF),
@@ -348,6 +362,18 @@ def _object(o: Mapping[str, Any], kinds: Mapping[str, object],
     refs: list[tuple[str, object, str]] = []  # (key, OBIS named, its class, "" = any)
     if "port_reference" in o:
         refs.append(("port_reference", o["port_reference"], ""))
+    if kind == "single_action_schedule" and "script" in o:
+        refs.append(("script", o["script"], "script_table"))
+    for i, script in enumerate(o.get("scripts", ()) if kind == "script_table" else ()):
+        actions = script.get("actions", ()) if isinstance(script, Mapping) else None
+        if not isinstance(actions, list) or check(_int("", 0, 0xFFFF), script.get("id")) \
+                or not all(isinstance(a, Mapping) and a.get("service") in SCRIPT_SERVICES
+                           and check(_int("", -128, 127), a.get("index")) is None
+                           and ("parameter" not in a or _value_problem(a["parameter"]) is None)
+                           for a in actions):
+            yield Problem(section, "scripts", f"script {i}: {options['scripts'].doc}")
+        else:
+            refs += [("scripts", a.get("obis"), "") for a in actions]
     source = o.get("source")
     if isinstance(source, str):
         prefix, _, target = source.partition(":")

@@ -22,7 +22,10 @@ from meter.cosem import (  # noqa: F401  (imported for their class registration)
     profile_generic,
     register,
     sap_assignment,
+    schedule,
+    script_table,
     security_setup,
+    single_action_schedule,
     tcp_udp_setup,
 )
 from meter.cosem.base import CLASSES, Context, CosemObject

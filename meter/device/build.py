@@ -20,6 +20,9 @@ from meter.cosem.clock import Clock
 from meter.cosem.data import MeasurementAlgorithm
 from meter.cosem.register import scaler_unit
 from meter.cosem.registry import class_named
+from meter.cosem.script_table import SERVICES, ScriptTable, action
+from meter.device.billing import close_billing_period
+from meter.errors import EncodeError
 from meter.profile import AssociationSpec, ObjectSpec, Profile, ProfileError, typed_value
 from meter.profile_schema import ROLES
 
@@ -150,6 +153,15 @@ def build_object(spec: ObjectSpec, profile: Profile, directory: Mapping[Obis, Co
         values["port_reference"] = axdr.OctetString(Obis.parse(str(o["port_reference"])).to_bytes())
         values.update({a.name: _integer(a, int(o[a.name]), where) for a in cls.ATTRIBUTES
                        if a.name in _PORT_PROTECTION_SETTINGS and a.name in o})
+    if kind == "single_action_schedule":
+        values.update(_schedule(o, where))
+    if kind == "script_table":
+        values["scripts"] = _scripts(o.get("scripts", ()), profile, where)
+        table = ScriptTable(spec.obis, **values)
+        for script in o.get("scripts", ()):
+            if script.get("closes_billing"):
+                table.set_script_step(int(script["id"]), close_billing_period)
+        return table
     return cls(spec.obis, **values)
 
 
@@ -166,6 +178,43 @@ def hdlc_setup_values(profile: Profile) -> dict[str, axdr.Data]:
         "inactivity_time_out": axdr.LongUnsigned(int(h.get("inactivity_timeout", 120))),
         "device_address": axdr.LongUnsigned(int(h.get("physical_address", 17))),
     }
+
+
+def _schedule(o: Mapping[str, Any], where: str) -> dict[str, axdr.Data]:
+    """executed_script, type and execution_time (time and date in hex, wildcards 0xFF)."""
+    try:
+        times = tuple(axdr.Structure((axdr.OctetString(bytes.fromhex(t)), axdr.OctetString(bytes.fromhex(d))))
+                      for t, d in o.get("execution_time", ()))
+        script = axdr.Structure((axdr.OctetString(Obis.parse(str(o["script"])).to_bytes()),
+                                 axdr.LongUnsigned(_int(o, "script_selector", 1))))
+        kind = axdr.Enum(_int(o, "type", 1))
+    except (KeyError, ValueError, TypeError, AttributeError, EncodeError) as exc:
+        raise ProfileError(f"{where}: script (obis), script_selector, type and execution_time "
+                           f"([time, date] in hex) expected: {exc!r}") from None
+    if any(len(e.items[0].value) != 4 or len(e.items[1].value) != 5 for e in times):  # type: ignore[attr-defined]
+        raise ProfileError(f"{where}: execution_time entries are [time (4 bytes), date (5 bytes)]")
+    return {"executed_script": script, "type": kind, "execution_time": axdr.Array(times)}
+
+
+def _scripts(scripts: Any, profile: Profile, where: str) -> axdr.Array:
+    """The scripts attribute; each action's class id is its target's (from the profile)."""
+    kinds = {s.obis: s.kind for s in profile.objects}
+    out = []
+    try:
+        for script in scripts:
+            actions = []
+            for a in script.get("actions", ()):
+                target = Obis.parse(str(a["obis"]))
+                if target not in kinds:
+                    raise ProfileError(f"{where}: script action target {target} is not in the profile")
+                parameter = typed_value(a["parameter"], profile, where) if "parameter" in a else axdr.Integer(0)
+                actions.append(action(SERVICES[a["service"]], class_named(kinds[target]).CLASS_ID, target,
+                                      int(a["index"]), parameter))
+            out.append(axdr.Structure((axdr.LongUnsigned(int(script["id"])), axdr.Array(tuple(actions)))))
+    except (KeyError, ValueError, TypeError, AttributeError, EncodeError) as exc:
+        raise ProfileError(f"{where}: scripts are {{ id, actions = [{{ service = execute|write, obis, "
+                           f"index, parameter }}] }}: {exc!r}") from None
+    return axdr.Array(tuple(out))
 
 
 def _integer(attr: Attr, value: int, where: str) -> axdr.Data:

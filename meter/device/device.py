@@ -3,8 +3,9 @@
 Time: ``self.t`` is the true simulated time the meter has reached (UTC seconds). The transport
 moves it forward from the injected timebase before each request and on a timer; a history
 back-fill moves it through months in a loop. The COSEM clock is ``t`` plus the meter's own
-offset (set by clock synchronisation); captures, demand periods and billing run on the meter
-clock, the metrology engine on true time.
+offset (set by clock synchronisation); captures, demand periods and the single action schedules
+(billing among them: device/scheduler.py) run on the meter clock, the metrology engine on true
+time.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from meter.cosem.tcp_udp_setup import TcpUdpSetup
 from meter.device import build
 from meter.device.event_throttle import EventThrottle
 from meter.device.keys import KeyManager, stored_keys
+from meter.device.scheduler import Scheduler
 from meter.device.persist import StoredProfileBuffer, decode_state, dump_json, encode_state, \
     load_json, object_key, restore_object
 from meter.metrology.engine import Engine, PqEvent
@@ -59,7 +61,6 @@ POWER_QUALITY_LOG = Obis(0, 0, 99, 98, 4, 255)
 # 76-78, over-voltage (swell) 79-81, missing voltage 82-84, voltage normal 85-87.
 PQ_CODES = {"sag": 76, "swell": 79, "outage": 82}
 PQ_NORMAL = 85
-BILLING_COUNTER = Obis(1, 0, 0, 1, 0, 255)
 EVENT_POWER_DOWN, EVENT_POWER_UP = 1, 2
 #: Default [limits] fraud_log_repeat_window (real seconds): one fraud log entry per event code
 #: per window (device/event_throttle.py).
@@ -155,6 +156,8 @@ class Device:
         # What the store holds (or the profile's values, for objects it has none of yet): a
         # change the store refuses is undone to this (persist).
         self._saved = {object_key(o): encode_state(o.dump_state()) for o in self.directory}
+        self._scheduler = Scheduler(self.directory)
+        self._dirty.update(self._scheduler.start(self.clock.timestamp()))
 
     # --- construction --------------------------------------------------------------------
 
@@ -393,16 +396,19 @@ class Device:
         self.advance(self._time_source())
 
     def advance(self, now: float) -> None:
-        """Run captures, demand and billing up to true time ``now``."""
+        """Run captures, demand and the schedules up to true time ``now``."""
         while True:
             meter_t = self.clock.timestamp()
             offset = meter_t - self.t
-            boundary = self._next_boundary(meter_t)
+            periodic = self._next_boundary(meter_t)
+            due = self._scheduler.next_due()  # overdue (before meter_t) after a clock jump
+            boundary = min((b for b in (periodic, due) if b is not None), default=None)
             if boundary is None or boundary - offset > now:
                 break
-            self.t = max(self.t, boundary - offset)
+            at = max(boundary, meter_t)
+            self.t = at - offset
             self._engine_to(self.t)
-            self._at_boundary(boundary)
+            self._at_boundary(at, periodic == at, due is not None and due <= at)
         self.t = max(self.t, now)
         if self.t - self._engine.now >= ENGINE_LAG:
             self._engine_to(self.t)
@@ -424,13 +430,18 @@ class Device:
             return None
         return min((math.floor(meter_t / p) + 1) * p for _, p in periods)
 
-    def _at_boundary(self, meter_t: float) -> None:
+    def _at_boundary(self, meter_t: float, periodic: bool, scheduled: bool) -> None:
         ctx = self.context(None)
-        self._update_demand(meter_t)
-        self._billing(meter_t, ctx)
-        for p, period in self._periodic():
-            if round(meter_t) % period == 0:
-                p.capture_now(ctx)
+        # Demand first and captures last: a billing capture at a period's end holds the
+        # period just closed, and the load profile row the state after the scripts.
+        if periodic:
+            self._update_demand(meter_t)
+        if scheduled:
+            self._scheduler.run(meter_t, ctx)
+        if periodic:
+            for p, period in self._periodic():
+                if round(meter_t) % period == 0:
+                    p.capture_now(ctx)
 
     def _find_demand_registers(self) -> list[tuple[DemandRegister, str]]:
         """(register, metrology key) of each ``source = "demand:KEY"`` object (once: a year of
@@ -453,26 +464,6 @@ class Device:
             self._demand_marks[last_key] = total
             dr.update(meter_t, total - prev)
             self._dirty.add(dr)
-
-    def _billing(self, meter_t: float, ctx: Context) -> None:
-        month = dt.datetime.fromtimestamp(meter_t, dt.timezone.utc).strftime("%Y-%m")
-        last = self.store.get("device/billing_month")
-        if last is None:
-            self.store.put("device/billing_month", month.encode())
-            return
-        if last.decode() == month:
-            return
-        self.store.put("device/billing_month", month.encode())
-        counter = self.directory.get(BILLING_COUNTER)
-        if counter is not None:
-            n = int(counter.value("value").value) + 1  # type: ignore[attr-defined]
-            counter.store("value", axdr.Unsigned(n % 256))
-            self._dirty.add(counter)
-        for spec in self.profile.objects:
-            if spec.options.get("billing") == "monthly":
-                profile = self.directory[spec.obis]
-                assert isinstance(profile, ProfileGeneric)
-                profile.capture_now(ctx)
 
     # --- events --------------------------------------------------------------------------
 
@@ -665,6 +656,7 @@ class Device:
         raised: a change the store does not hold must not take effect, now or after a restart."""
         dirty = set(self._dirty)
         self._dirty.clear()
+        self._scheduler.changed(dirty)  # before a refusal restores them: changed either way
         states = {}
         for obj in dirty:
             key, state = object_key(obj), encode_state(obj.dump_state())
@@ -689,8 +681,8 @@ class Device:
 
     def next_deadline(self) -> float | None:
         meter_t = self.clock.timestamp()
-        boundary = self._next_boundary(meter_t)
-        return None if boundary is None else boundary - (meter_t - self.t)
+        times = [b for b in (self._next_boundary(meter_t), self._scheduler.next_due()) if b is not None]
+        return min(times) - (meter_t - self.t) if times else None
 
     def close(self) -> None:
         self._metrology_read = True

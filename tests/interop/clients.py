@@ -346,6 +346,10 @@ class GuruxDriver:
             ))
         return entries
 
+    def write_object(self, obj: Any, index: int) -> int:
+        """SET attribute ``index`` of a gurux COSEM object as gurux itself encodes it."""
+        return int(self._exchange(self.client.write(obj, index)).error)
+
     def action(self, ref: Ref, arg: Arg) -> Outcome:
         from gurux_dlms.enums import DataType
 

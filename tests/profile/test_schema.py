@@ -52,6 +52,15 @@ value = { unsigned = 300 }
 [[association]]
 client_sap = 32
 secret = ""
+
+[[object]]
+obis = "0.0.15.0.0.255"
+script = "0.0.10.0.9.255"
+execution_time = [["0000", "FFFFFF01FF"]]
+
+[[object]]
+obis = "0.0.10.0.1.255"
+scripts = [{ id = 1, actions = [{ service = "jump", obis = "0.0.98.1.0.255", index = 2 }] }]
 """
 EXPECTED = [  # (line, key, words of the message)
     (4, "[meter] max_pdu_sise", "unknown key"),
@@ -61,6 +70,9 @@ EXPECTED = [  # (line, key, words of the message)
     (7, "[keys] encryption", "(suite 0): 5 bytes, must be 16"),
     (27, "[[object]] 0.0.96.10.1.255 value", "value 300 outside 0..255"),
     (31, "[[association]] 32 secret", "mechanism 1 needs a secret"),
+    (35, "[[object]] 0.0.15.0.0.255 script", "0.0.10.0.9.255 is not a script_table"),
+    (36, "[[object]] 0.0.15.0.0.255 execution_time", "length in bytes 2 outside 4..5"),
+    (40, "[[object]] 0.0.10.0.1.255 scripts", "script 0: scripts: { id, actions"),
 ]
 # ... and one in the file it extends: suite 2 on 0.0.43.0.3.255 takes the 16-byte [keys] of
 # acesm.toml, whose line is reported.

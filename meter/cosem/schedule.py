@@ -1,0 +1,157 @@
+"""Schedule (class_id 10, version 0; Blue Book §4.5.3).
+
+Attribute 2 entries: array of {index long-unsigned, enable boolean, script_logical_name
+octet-string(6), script_selector long-unsigned, switch_time octet-string(4), validity_window
+long-unsigned (minutes), exec_weekdays bit-string(7), exec_specdays bit-string(50), begin_date
+octet-string(5), end_date octet-string(5)}; methods 1 enable/disable(structure {firstIndexA,
+lastIndexA, firstIndexB, lastIndexB}: range A enabled, range B disabled, as [GX-PY
+GXDLMSSchedule] sends them), 2 insert(entry), 3 delete(structure {first_index, last_index})
+(cosem-reference.md, Schedule).
+
+An enabled entry runs its script at switch_time (local time; hour or minute 0xFF: every one) on
+the weekdays exec_weekdays marks (first bit Monday), between begin_date and end_date (a date
+with wildcards bounds nothing). A switch time the meter passed late (it was off, or the clock
+was set forward) still runs if no more than validity_window minutes late (0xFFFF: always).
+exec_specdays needs a Special days table (class 11), which this meter has not yet: ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from meter.codec.axdr import Array, BitString, Boolean, Data, Float64, LongUnsigned, OctetString, Structure
+from meter.codec.cosem_time import CosemDate, CosemTime
+from meter.codec.obis import Obis
+from meter.cosem.base import Attr, Context, CosemObject, Method, bad_type, expect, fields, integer
+from meter.cosem.single_action_schedule import LocalTime, local_times
+from meter.errors import AccessError, DataAccessResult, DecodeError
+
+#: validity_window meaning "run however late".
+ALWAYS_VALID = 0xFFFF
+#: Days looked ahead for an entry's next switch time (a year and a day: every weekday and date).
+_DAYS_AHEAD = 367
+_MAX_ENTRIES = 512
+
+
+def _check_entry(value: Data) -> Structure:
+    items = fields(value, 10, "schedule entry")
+    for item, cls in zip(items, (LongUnsigned, Boolean, OctetString, LongUnsigned, OctetString,
+                                 LongUnsigned, BitString, BitString, OctetString, OctetString),
+                         strict=True):
+        expect(item, cls, "schedule entry")
+    try:
+        Obis.from_bytes(items[2].value)  # type: ignore[attr-defined]
+        CosemTime.from_bytes(items[4].value)  # type: ignore[attr-defined]
+        CosemDate.from_bytes(items[8].value)  # type: ignore[attr-defined]
+        CosemDate.from_bytes(items[9].value)  # type: ignore[attr-defined]
+    except (DecodeError, ValueError):
+        raise bad_type("schedule entry") from None
+    if items[6].length != 7:  # type: ignore[attr-defined]
+        raise bad_type("exec_weekdays")
+    assert isinstance(value, Structure)
+    return value
+
+
+def _bound(raw: bytes) -> dt.date | None:
+    d = CosemDate.from_bytes(raw)
+    try:
+        return dt.date(d.year, d.month, d.day) if None not in (d.year, d.month, d.day) else None  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+def _days(entry: Structure, start: dt.date) -> Iterator[dt.date]:
+    weekdays = entry.items[6].bits  # type: ignore[attr-defined]
+    begin, end = _bound(entry.items[8].value), _bound(entry.items[9].value)  # type: ignore[attr-defined]
+    for n in range(_DAYS_AHEAD):
+        day = start + dt.timedelta(days=n)
+        if end is not None and day > end:
+            return
+        if (begin is None or day >= begin) and weekdays[day.weekday()] == "1":
+            yield day
+
+
+def _next(entry: Structure, after: float, clock: LocalTime) -> float | None:
+    time = CosemTime.from_bytes(entry.items[4].value)  # type: ignore[attr-defined]
+    return next(local_times(_days(entry, _start_day(after)), time, after, clock), None)
+
+
+def _start_day(after: float) -> dt.date:
+    # A day back: local midnight may be up to 14 h either side of UTC midnight.
+    return (dt.datetime.fromtimestamp(after, dt.timezone.utc) - dt.timedelta(days=1)).date()
+
+
+class Schedule(CosemObject):
+    CLASS_ID = 10
+    VERSION = 0
+    NAME = "schedule"
+    ATTRIBUTES = (
+        Attr(1, "logical_name", OctetString),
+        Attr(2, "entries", Array, default=Array(())),
+    )
+    METHODS = (Method(1, "enable_disable"), Method(2, "insert"), Method(3, "delete"))
+
+    def __init__(self, logical_name: Obis, **values: Data) -> None:
+        super().__init__(logical_name, **values)
+        #: Meter time (UTC s) up to which this schedule has run; None until the meter starts it.
+        self.checked: float | None = None
+
+    def _entries(self) -> list[Structure]:
+        return list(self.value("entries").items)  # type: ignore[attr-defined]
+
+    def next_after(self, after: float, clock: LocalTime) -> float | None:
+        times = (_next(e, after, clock) for e in self._entries() if e.items[1].value)  # type: ignore[attr-defined]
+        return min((t for t in times if t is not None), default=None)
+
+    def due(self, until: float, clock: LocalTime) -> list[tuple[float, Obis, int]]:
+        """(time, script table, script id) of each enabled entry due after ``checked`` up to
+        ``until`` and still within its validity window, once each."""
+        if self.checked is None:
+            return []
+        out = []
+        for e in self._entries():
+            if not e.items[1].value:  # type: ignore[attr-defined]
+                continue
+            t = _next(e, self.checked, clock)
+            window = e.items[5].value  # type: ignore[attr-defined]
+            if t is not None and t <= until and (window == ALWAYS_VALID or until - t <= 60 * window):
+                out.append((t, Obis.from_bytes(e.items[2].value), int(e.items[3].value)))  # type: ignore[attr-defined]
+        return sorted(out, key=lambda d: d[0])
+
+    def _reprogrammed(self, entries: list[Structure], ctx: Context) -> None:
+        if len(entries) > _MAX_ENTRIES:
+            raise AccessError(DataAccessResult.OTHER_REASON, "too many schedule entries")
+        self.store("entries", Array(tuple(sorted(entries, key=lambda e: e.items[0].value))))  # type: ignore[attr-defined]
+        self.checked = ctx.directory.clock.timestamp()
+
+    def write_entries(self, value: Data, ctx: Context) -> None:
+        entries = [_check_entry(e) for e in expect(value, Array, "entries").items]
+        if len({e.items[0].value for e in entries}) != len(entries):  # type: ignore[attr-defined]
+            raise AccessError(DataAccessResult.OTHER_REASON, "duplicate schedule entry index")
+        self._reprogrammed(entries, ctx)
+
+    def enable_disable(self, parameters: Data | None, ctx: Context) -> None:
+        a0, a1, b0, b1 = (integer(v, "index") for v in fields(parameters, 4, "enable_disable"))
+        entries = []
+        for e in self._entries():
+            i = e.items[0].value  # type: ignore[attr-defined]
+            enable = Boolean(True) if a0 <= i <= a1 else Boolean(False) if b0 <= i <= b1 else e.items[1]
+            entries.append(Structure((e.items[0], enable, *e.items[2:])))
+        self._reprogrammed(entries, ctx)
+
+    def insert(self, parameters: Data | None, ctx: Context) -> None:
+        new = _check_entry(expect(parameters, Structure, "schedule entry"))
+        index = new.items[0].value  # type: ignore[attr-defined]
+        self._reprogrammed([e for e in self._entries() if e.items[0].value != index] + [new], ctx)  # type: ignore[attr-defined]
+
+    def delete(self, parameters: Data | None, ctx: Context) -> None:
+        first, last = (integer(v, "index") for v in fields(parameters, 2, "delete"))
+        self._reprogrammed([e for e in self._entries()
+                            if not first <= e.items[0].value <= last], ctx)  # type: ignore[attr-defined]
+
+    def dump_private(self) -> Data | None:
+        return None if self.checked is None else Float64(self.checked)
+
+    def load_private(self, value: Data) -> None:
+        self.checked = float(expect(value, Float64, "checked").value)

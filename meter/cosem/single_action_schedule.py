@@ -1,0 +1,164 @@
+"""Single action schedule (class_id 22, version 0; Blue Book §4.5.7).
+
+Attributes (cosem-reference.md, Single action schedule): 2 executed_script {script_logical_name
+octet-string, script_selector long-unsigned}; 3 type enum 1..5; 4 execution_time array of
+{time octet-string(4), date octet-string(5)}. No methods.
+
+execution_time is local time (the Clock's time_zone and DST, Blue Book 4.5.7), with wildcards
+(0xFF / year 0xFFFF: every value; day 0xFE / 0xFD: last / second-last day of the month; a day of
+week narrows the dates it matches). Month 0xFD / 0xFE (DST end / begin) match no date here.
+``type`` says how many entries a head end may expect (1 one entry; 2-5 several, with or without
+date wildcards) but writes of type and execution_time come one at a time, so only each value's
+own shape is checked: every entry fires.
+
+The schedule remembers up to which meter time it has run (``checked``, persisted with it): the
+scheduler (meter/device/scheduler.py) fires each occurrence after it once, and a time passed
+again after the clock was set back does not fire twice.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from meter.codec.axdr import Array, Data, Enum, Float64, LongUnsigned, OctetString, Structure
+from meter.codec.cosem_time import CosemDate, CosemTime
+from meter.codec.obis import Obis
+from meter.cosem.base import Attr, Context, CosemObject, bad_type, expect, fields, in_range
+from meter.errors import DecodeError
+
+#: Years a wildcard year is looked ahead for a match (Feb 29 recurs within 8).
+_YEARS_AHEAD = 9
+_UTC = dt.timezone.utc
+
+
+class LocalTime(Protocol):
+    """What the schedule needs of the Clock: local − UTC in minutes at a UTC time."""
+
+    def local_offset(self, ts: float) -> int: ...
+
+
+def _dates(date: CosemDate, start: dt.date) -> Iterator[dt.date]:
+    """The dates ``date`` matches, from ``start`` on, in order."""
+    years = [date.year] if date.year is not None else range(start.year, start.year + _YEARS_AHEAD)
+    for y in years:
+        for m in [date.month] if date.month is not None else range(1, 13):
+            if not 1 <= m <= 12 or (y, m) < (start.year, start.month):
+                continue
+            last = calendar.monthrange(y, m)[1]
+            days = {None: range(1, last + 1), 0xFE: [last], 0xFD: [last - 1]}.get(date.day, [date.day or 0])
+            for d in days:
+                if not 1 <= d <= last:
+                    continue
+                day = dt.date(y, m, d)
+                if day >= start and (date.weekday is None or day.isoweekday() == date.weekday):
+                    yield day
+
+
+def _times(time: CosemTime) -> Iterator[dt.time]:
+    for h in [time.hour] if time.hour is not None else range(24):
+        for m in [time.minute] if time.minute is not None else range(60):
+            if 0 <= h <= 23 and 0 <= m <= 59 and 0 <= (time.second or 0) <= 59:
+                yield dt.time(h, m, time.second or 0)
+
+
+def _utc(local: dt.datetime, clock: LocalTime) -> float:
+    """UTC seconds of a local wall-clock time (the offset in force then, DST included)."""
+    wall = local.replace(tzinfo=_UTC).timestamp()
+    guess = wall - 60 * clock.local_offset(wall)  # the offset near it, then the one at it
+    return wall - 60 * clock.local_offset(guess)
+
+
+def local_times(days: Iterable[dt.date], time: CosemTime, after: float,
+                clock: LocalTime) -> Iterator[float]:
+    """The UTC times after ``after`` of local ``time`` (with wildcards) on ``days``, in order."""
+    for day in days:
+        for t in _times(time):
+            ts = _utc(dt.datetime.combine(day, t), clock)
+            if ts > after:
+                yield ts
+
+
+def next_occurrence(entry: Data, after: float, clock: LocalTime) -> float | None:
+    """The first UTC time after ``after`` that one execution_time entry names (None: none)."""
+    time_raw, date_raw = (v.value for v in entry.items)  # type: ignore[attr-defined]
+    time, date = CosemTime.from_bytes(time_raw), CosemDate.from_bytes(date_raw)
+    # A day back: local midnight may be up to 14 h either side of UTC midnight.
+    start = (dt.datetime.fromtimestamp(after, _UTC) - dt.timedelta(days=1)).date()
+    return next(local_times(_dates(date, start), time, after, clock), None)
+
+
+def _check_entry(value: Data) -> None:
+    time, date = fields(value, 2, "execution_time entry")
+    try:
+        CosemTime.from_bytes(expect(time, OctetString, "time").value)
+        CosemDate.from_bytes(expect(date, OctetString, "date").value)
+    except DecodeError:
+        raise bad_type("execution_time entry") from None
+
+
+_NO_SCRIPT = Structure((OctetString(bytes(6)), LongUnsigned(0)))
+
+
+class SingleActionSchedule(CosemObject):
+    CLASS_ID = 22
+    VERSION = 0
+    NAME = "single_action_schedule"
+    ATTRIBUTES = (
+        Attr(1, "logical_name", OctetString),
+        # Until programmed: a script table that does not exist (the scheduler logs and skips).
+        Attr(2, "executed_script", Structure, default=_NO_SCRIPT),
+        Attr(3, "type", Enum, default=Enum(1)),
+        Attr(4, "execution_time", Array, default=Array(())),
+    )
+
+    def __init__(self, logical_name: Obis, **values: Data) -> None:
+        super().__init__(logical_name, **values)
+        #: Meter time (UTC s) up to which this schedule has run; None until the meter starts it.
+        self.checked: float | None = None
+
+    @property
+    def script(self) -> tuple[Obis, int]:
+        """(script table, script id) it executes."""
+        name, selector = self.value("executed_script").items  # type: ignore[attr-defined]
+        return Obis.from_bytes(name.value), int(selector.value)
+
+    def next_after(self, after: float, clock: LocalTime) -> float | None:
+        times = (next_occurrence(e, after, clock) for e in self.value("execution_time").items)  # type: ignore[attr-defined]
+        return min((t for t in times if t is not None), default=None)
+
+    def due(self, until: float, clock: LocalTime) -> list[tuple[float, Obis, int]]:
+        """(time, script table, script id) if a time after ``checked`` is due by ``until``:
+        once, however many it passed."""
+        t = None if self.checked is None else self.next_after(self.checked, clock)
+        return [(t, *self.script)] if t is not None and t <= until else []
+
+    def _reprogrammed(self, ctx: Context) -> None:
+        # A new program runs from now: times it names in the past do not fire.
+        self.checked = ctx.directory.clock.timestamp()
+
+    def write_executed_script(self, value: Data, ctx: Context) -> None:
+        name, selector = fields(value, 2, "executed_script")
+        if len(expect(name, OctetString, "script_logical_name").value) != 6:
+            raise bad_type("script_logical_name")
+        expect(selector, LongUnsigned, "script_selector")
+        self.store("executed_script", value)
+        self._reprogrammed(ctx)
+
+    def write_type(self, value: Data, ctx: Context) -> None:
+        in_range(expect(value, Enum, "type").value, 1, 5, "type")
+        self.store("type", value)
+
+    def write_execution_time(self, value: Data, ctx: Context) -> None:
+        for entry in expect(value, Array, "execution_time").items:
+            _check_entry(entry)
+        self.store("execution_time", value)
+        self._reprogrammed(ctx)
+
+    def dump_private(self) -> Data | None:
+        return None if self.checked is None else Float64(self.checked)
+
+    def load_private(self, value: Data) -> None:
+        self.checked = float(expect(value, Float64, "checked").value)
