@@ -349,7 +349,7 @@ class Device:
             elif kind == "instant":
                 obj.bind(2, self._instant_provider(obj, key))
             elif kind == "pq":
-                obj.bind(2, self._pq_provider(key))
+                obj.bind(2, self._pq_provider(obj, key))
             elif kind == "invocation_counter":
                 obj.bind(2, _last_accepted_ic(self._security[Obis.parse(key)]))
             elif kind in _SECURITY_COUNTERS:  # failed decryptions / replays since the start
@@ -370,10 +370,14 @@ class Device:
             return axdr.DoubleLongUnsigned(min(int(self._engine.registers.get(key, 0.0) * factor), 0xFFFFFFFF))
         return value
 
-    def _pq_provider(self, key: str) -> Callable[[], axdr.Data]:
+    def _pq_provider(self, obj: CosemObject, key: str) -> Callable[[], axdr.Data]:
+        # Counts, and durations in seconds to the resolution the register's scaler gives them
+        # (the engine measures whole cycles).
+        factor = 10.0 ** -self._scaler(obj)
+
         def value() -> axdr.Data:
             self._engine_to(self.t)
-            return axdr.DoubleLongUnsigned(min(int(self._engine.pq.get(key, 0.0)), 0xFFFFFFFF))
+            return axdr.DoubleLongUnsigned(min(round(self._engine.pq.get(key, 0.0) * factor), 0xFFFFFFFF))
         return value
 
     def _instant_provider(self, obj: CosemObject, key: str) -> Callable[[], axdr.Data]:
