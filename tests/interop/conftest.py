@@ -64,9 +64,8 @@ def meter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meter]:
 
 
 @contextmanager
-def serve(state: Path, history: str = "3d", env: dict[str, str] | None = None) -> Iterator[Meter]:
-    """``acesm-meter serve`` on ``state`` with ``history`` back-filled (``env`` added to the
-    environment), until the block ends."""
+def serve(state: Path, history: str = "3d") -> Iterator[Meter]:
+    """``acesm-meter serve`` on ``state`` with ``history`` back-filled, until the block ends."""
     command = [
         sys.executable, "-m", "meter.cli", "serve",
         "--tcp", "127.0.0.1:0", "--hdlc-over-tcp", "127.0.0.1:0",
@@ -74,7 +73,7 @@ def serve(state: Path, history: str = "3d", env: dict[str, str] | None = None) -
     ]
     process = subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     stderr: list[str] = []
     threading.Thread(target=_drain, args=(process.stderr, stderr), daemon=True).start()
