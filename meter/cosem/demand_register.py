@@ -164,24 +164,28 @@ class DemandRegister(CosemObject):
     def write_period(self, value: Data, ctx: Context) -> None:
         if expect(value, DoubleLongUnsigned, "period").value == 0:
             raise out_of_range("period")
+        self.refresh()  # what came before the change is fed in first, not to the new window
         self.store("period", value)
         self._restart()
 
     def write_number_of_periods(self, value: Data, ctx: Context) -> None:
         if expect(value, LongUnsigned, "number_of_periods").value == 0:
             raise out_of_range("number_of_periods")
+        self.refresh()
         self.store("number_of_periods", value)
         self._restart()
 
     # --- methods ---------------------------------------------------------------------------------
 
     def reset(self, parameters: Data | None, ctx: Context) -> None:
+        self.refresh()  # the energy before the reset is not the new period's
         now = ctx.directory.clock.timestamp()
         self._restart()
         self._start = self._last_update = self._capture = now
         self._last_average = 0.0
 
     def next_period(self, parameters: Data | None, ctx: Context) -> None:
+        self.refresh()
         now = ctx.directory.clock.timestamp()
         if self._start is None:
             self._start = now

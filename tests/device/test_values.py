@@ -104,3 +104,22 @@ def test_load_profile_rows_carry_the_amr_profile_status(tmp_path: Path) -> None:
         assert _statuses(c)[-2:] == [0, POWER_DOWN | DATA_NOT_VALID]
     finally:
         meter.close()
+
+
+def test_demand_reset_starts_an_empty_period(tmp_path: Path) -> None:
+    """After reset (method 1) the running period holds only what came after it: under a steady
+    load P, 150 s into the 900 s period the reset started it reads P / 6."""
+    meter = Meter(tmp_path / "state")
+    try:
+        c = meter.management()
+        at(meter, 450)
+        assert c.action(5, DEMAND, 1, axdr.Integer(0)) is None
+        assert c.get(5, DEMAND, 2).to_python() == 0
+        at(meter, 600)
+        after = c.get(5, DEMAND, 2).to_python()
+        at(meter, 1351)
+        full = c.get(5, DEMAND, 3).to_python()  # the period 450-1350 s
+        assert isinstance(after, int) and isinstance(full, int) and full > 1000
+        assert abs(after - full / 6) <= full * 0.01, (after, full)
+    finally:
+        meter.close()
