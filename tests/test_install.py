@@ -11,16 +11,24 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from meter import profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_wheel_carries_every_profile(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `pip install .` builds and installs."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out),
                     str(ROOT)], check=True, capture_output=True, timeout=300)
-    (wheel,) = tmp_path.glob("*.whl")
+    (built,) = out.glob("*.whl")
+    return built
+
+
+def test_wheel_carries_every_profile(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {Path(n).name for n in names if "/data/share/acesm-meter/profiles/" in n}
     assert shipped == {p.name for p in (ROOT / "profiles").glob("*.toml")}
@@ -38,3 +46,14 @@ def test_installed_profiles_are_found_by_name(tmp_path: Path, monkeypatch: pytes
     assert profile.resolve("acesm") == data / "acesm.toml"
     loaded = profile.load("acesm-na")  # extends acesm.toml, found beside it
     assert loaded.ldn.startswith(b"ACE")
+
+
+def test_default_install_brings_uvloop_here(wheel: Path) -> None:
+    """uvloop is a dependency of the default install wherever it installs (platform markers),
+    not an extra: on this CPython/Linux the wheel's requirements pull it in."""
+    with zipfile.ZipFile(wheel) as z:
+        metadata = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA")))
+    requires = [Requirement(line.split(":", 1)[1].strip())
+                for line in metadata.decode().splitlines() if line.startswith("Requires-Dist:")]
+    (uvloop,) = [r for r in requires if r.name == "uvloop"]
+    assert uvloop.marker is not None and uvloop.marker.evaluate({"extra": ""})

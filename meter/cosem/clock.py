@@ -33,6 +33,9 @@ from meter.cosem.base import (
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
 STANDARD_EVENT_LOG = Obis(0, 0, 99, 98, 0, 255)
+#: Data object holding the date of the last clock setting (Blue Book OBIS 0.0.96.2.12.255):
+#: every setting of the time stamps it, whichever service or method did it.
+LAST_CLOCK_SETTING = Obis(0, 0, 96, 2, 12, 255)
 EVENT_DST_CHANGED = 3
 EVENT_TIME_OLD = 4
 EVENT_TIME_NEW = 5
@@ -211,6 +214,10 @@ class Clock(CosemObject):
         ctx.log_event(STANDARD_EVENT_LOG, EVENT_TIME_OLD)
         self._offset = ts - self._time_source()
         self.store("status", Unsigned(self._int("status") & ~(STATUS_INVALID | STATUS_DOUBTFUL)))
+        stamp = ctx.directory.get(LAST_CLOCK_SETTING)
+        if stamp is not None:
+            stamp.store("value", OctetString(self.now_cosem().to_bytes()))
+            ctx.changed(stamp)
         ctx.log_event(STANDARD_EVENT_LOG, EVENT_TIME_NEW)
 
     def _round_local(self, step: int, ctx: Context) -> None:

@@ -9,6 +9,10 @@ call (e.g. Wh of +A for a W demand: any quantity x·h gives an x demand). As in 
 * at each sub-period end, last_average_value = (the last number_of_periods sub-periods) / window
   length, capture_time = that end, start_time_current = the next sub-period's start.
 
+The device brings the register up to date before each read of a live attribute (``refresh``):
+between sub-period ends nothing else feeds it, and current_average_value must grow as energy
+flows, not stay at 0 until the period closes.
+
 Sub-periods are aligned to multiples of ``period`` since the epoch (quarter hours stay quarter
 hours for every whole-quarter time zone), except after next_period/reset, which start one now.
 An increment that spans a sub-period end is split in proportion to time.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 
 from meter.codec.axdr import (
     NULL, Array, Data, DoubleLong, DoubleLongUnsigned, Float64, LongUnsigned, OctetString,
@@ -60,6 +65,8 @@ class DemandRegister(CosemObject):
         self._restart()
         self._last_average = 0.0
         self._capture: float | None = None
+        #: Set by the device: feeds the register what was measured up to now (update()).
+        self.refresh: Callable[[], None] = lambda: None
 
     def _restart(self) -> None:
         self._start: float | None = None  # start of the running sub-period
@@ -132,18 +139,22 @@ class DemandRegister(CosemObject):
 
     def read_current_average_value(self, ctx: Context, selector: int | None,
                                    parameters: Data | None) -> Data:
+        self.refresh()
         return self._encode(self.current_average)
 
     def read_last_average_value(self, ctx: Context, selector: int | None,
                                 parameters: Data | None) -> Data:
+        self.refresh()
         return self._encode(self._last_average)
 
     def read_capture_time(self, ctx: Context, selector: int | None,
                           parameters: Data | None) -> Data:
+        self.refresh()
         return self._date_time(self._capture, ctx)
 
     def read_start_time_current(self, ctx: Context, selector: int | None,
                                 parameters: Data | None) -> Data:
+        self.refresh()
         return self._date_time(self._start, ctx)
 
     def write_scaler_unit(self, value: Data, ctx: Context) -> None:
@@ -153,24 +164,28 @@ class DemandRegister(CosemObject):
     def write_period(self, value: Data, ctx: Context) -> None:
         if expect(value, DoubleLongUnsigned, "period").value == 0:
             raise out_of_range("period")
+        self.refresh()  # what came before the change is fed in first, not to the new window
         self.store("period", value)
         self._restart()
 
     def write_number_of_periods(self, value: Data, ctx: Context) -> None:
         if expect(value, LongUnsigned, "number_of_periods").value == 0:
             raise out_of_range("number_of_periods")
+        self.refresh()
         self.store("number_of_periods", value)
         self._restart()
 
     # --- methods ---------------------------------------------------------------------------------
 
     def reset(self, parameters: Data | None, ctx: Context) -> None:
+        self.refresh()  # the energy before the reset is not the new period's
         now = ctx.directory.clock.timestamp()
         self._restart()
         self._start = self._last_update = self._capture = now
         self._last_average = 0.0
 
     def next_period(self, parameters: Data | None, ctx: Context) -> None:
+        self.refresh()
         now = ctx.directory.clock.timestamp()
         if self._start is None:
             self._start = now

@@ -35,6 +35,7 @@ from meter.cosem.registry import CURRENT_ASSOCIATION, ObjectDirectory
 from meter.cosem.security_setup import SecuritySetup
 from meter.cosem.tcp_udp_setup import TcpUdpSetup
 from meter.device import build
+from meter.device.amr_status import AMR_PROFILE_STATUS, AmrStatus
 from meter.device.event_throttle import EventThrottle
 from meter.device.keys import KeyManager, stored_keys
 from meter.device.scheduler import Scheduler
@@ -134,6 +135,7 @@ class Device:
         self._metrology_read = False
         self._last_snapshot = -math.inf
         self._demand_marks: dict[str, float] = {}
+        self._amr = AmrStatus()
         self.security_failures = 0
         self._lock: StateLock | None = None  # the state directory's, held until close()
         self._time_mark = -math.inf  # as persisted under TIME_MARK
@@ -152,6 +154,9 @@ class Device:
         self._engine = self._make_engine(metrology_mode)
         self._bind_sources()
         self._restore()
+        # Demand periods run from the first start (a first boundary minutes later would lose
+        # the energy before it).
+        self._update_demand(self.clock.timestamp())
         self._key_managers = self._install_key_managers()
         # What the store holds (or the profile's values, for objects it has none of yet): a
         # change the store refuses is undone to this (persist).
@@ -352,11 +357,14 @@ class Device:
             elif kind == "instant":
                 obj.bind(2, self._instant_provider(obj, key))
             elif kind == "pq":
-                obj.bind(2, self._pq_provider(key))
+                obj.bind(2, self._pq_provider(obj, key))
             elif kind == "invocation_counter":
                 obj.bind(2, _last_accepted_ic(self._security[Obis.parse(key)]))
             elif kind in _SECURITY_COUNTERS:  # failed decryptions / replays since the start
                 obj.bind(2, _security_count(self._security[Obis.parse(key)], _SECURITY_COUNTERS[kind]))
+        amr = self.directory.get(AMR_PROFILE_STATUS)
+        if amr is not None:
+            amr.bind(2, lambda: axdr.Unsigned(self._amr.value(self.clock.status_at(self.clock.timestamp()))))
 
     def _scaler(self, obj: CosemObject) -> int:
         return int(obj.value("scaler_unit").items[0].value)  # type: ignore[attr-defined]
@@ -370,10 +378,14 @@ class Device:
             return axdr.DoubleLongUnsigned(min(int(self._engine.registers.get(key, 0.0) * factor), 0xFFFFFFFF))
         return value
 
-    def _pq_provider(self, key: str) -> Callable[[], axdr.Data]:
+    def _pq_provider(self, obj: CosemObject, key: str) -> Callable[[], axdr.Data]:
+        # Counts, and durations in seconds to the resolution the register's scaler gives them
+        # (the engine measures whole cycles).
+        factor = 10.0 ** -self._scaler(obj)
+
         def value() -> axdr.Data:
             self._engine_to(self.t)
-            return axdr.DoubleLongUnsigned(min(int(self._engine.pq.get(key, 0.0)), 0xFFFFFFFF))
+            return axdr.DoubleLongUnsigned(min(round(self._engine.pq.get(key, 0.0) * factor), 0xFFFFFFFF))
         return value
 
     def _instant_provider(self, obj: CosemObject, key: str) -> Callable[[], axdr.Data]:
@@ -439,9 +451,13 @@ class Device:
         if scheduled:
             self._scheduler.run(meter_t, ctx)
         if periodic:
+            captured = False
             for p, period in self._periodic():
                 if round(meter_t) % period == 0:
                     p.capture_now(ctx)
+                    captured = True
+            if captured:
+                self._amr.interval_closed()
 
     def _find_demand_registers(self) -> list[tuple[DemandRegister, str]]:
         """(register, metrology key) of each ``source = "demand:KEY"`` object (once: a year of
@@ -452,18 +468,30 @@ class Device:
             if source.startswith("demand:"):
                 dr = self.directory[spec.obis]
                 assert isinstance(dr, DemandRegister)
-                found.append((dr, source.partition(":")[2]))
+                key = source.partition(":")[2]
+                dr.refresh = self._demand_refresher(dr, key)
+                found.append((dr, key))
         return found
 
+    def _demand_refresher(self, dr: DemandRegister, key: str) -> Callable[[], None]:
+        """Before a read: what was measured up to now goes into the running demand period."""
+        def refresh() -> None:
+            self._engine_to(self.t)
+            self._metrology_read = True  # the marks are saved with the register's new state
+            self._feed_demand(dr, key, self.clock.timestamp())
+        return refresh
+
     def _update_demand(self, meter_t: float) -> None:
-        regs = self._engine.registers
         for dr, key in self._demand_registers:
-            last_key = f"demand.{key}"
-            total = regs.get(key, 0.0)
-            prev = self._demand_marks.get(last_key, total)
-            self._demand_marks[last_key] = total
-            dr.update(meter_t, total - prev)
-            self._dirty.add(dr)
+            self._feed_demand(dr, key, meter_t)
+
+    def _feed_demand(self, dr: DemandRegister, key: str, meter_t: float) -> None:
+        last_key = f"demand.{key}"
+        total = self._engine.registers.get(key, 0.0)
+        prev = self._demand_marks.get(last_key, total)
+        self._demand_marks[last_key] = total
+        dr.update(meter_t, total - prev)
+        self._dirty.add(dr)
 
     # --- events --------------------------------------------------------------------------
 
@@ -476,6 +504,11 @@ class Device:
         profile = self.directory.get(log_obis)
         if isinstance(profile, ProfileGeneric):
             profile.capture_now(self.context(None))
+        if log_obis == STANDARD_LOG:
+            pending = self._amr.pending
+            self._amr.event(code)
+            if self._amr.pending != pending:
+                self._metrology_read = True  # saved with the next commit
         log.info("event %d in %s", code, log_obis)
 
     def _pq_event(self, event: PqEvent) -> None:
@@ -606,6 +639,7 @@ class Device:
             self._engine.origin = float(snap.get("origin", self._engine.origin))
         marks = load_json(self.store, "device/demand")
         self._demand_marks = dict(marks) if isinstance(marks, dict) else {}
+        self._amr.pending = int(self.store.get("device/amr_status") or b"0")
         t = self.store.get("device/t")
         if t is not None:
             self.t = float(t)
@@ -637,6 +671,7 @@ class Device:
             snap["origin"] = self._engine.origin
             items["metrology"] = dump_json(snap)
             items["device/demand"] = dump_json(self._demand_marks)
+            items["device/amr_status"] = str(self._amr.pending).encode()
             items["device/t"] = repr(self.t).encode()
         mark = self.t + self._mark_ahead if self.t > self._time_mark else None
         if mark is not None:

@@ -3,7 +3,7 @@
 The composition of the transports, in the shape of dlms-cosem's medium x framing split: TCP
 carries the wrapper (IEC 62056-9-7) or HDLC; serial lines and the optical probe carry HDLC
 (IEC 62056-46). Also drives ``device.tick`` on the device's own deadlines and picks uvloop when
-it is installed (the ``speed`` extra).
+it is installed (a dependency wherever it installs).
 """
 
 from __future__ import annotations

@@ -309,8 +309,12 @@ def test_sag_counters_and_power_quality_log(start_meter: Any, time_scale: float)
             time.sleep(0.2)
         counts = {c: session.get(GXDLMSRegister(f"1.0.{c}.32.0.255"), 2) for c in (32, 52, 72)}
         assert counts == {32: 1, 52: 0, 72: 0}
-        sag_s = session.get(GXDLMSRegister("1.0.32.33.0.255"), 2)
-        assert sag_s in (9, 10)  # whole seconds (scaler 0), truncated
+        # Sag duration in ms (scaler -3, unit s): the engine's whole cycles, not whole seconds.
+        sag_register = GXDLMSRegister("1.0.32.33.0.255")
+        session.client.updateValue(sag_register, 3, session.get(sag_register, 3))
+        assert sag_register.scaler == 0.001
+        sag_ms = session.get(sag_register, 2)
+        assert abs(sag_ms - SAG_LENGTH * 1000) <= 20, sag_ms  # 500 cycles at 50 Hz, to one cycle
         assert session.get(GXDLMSRegister("1.0.32.36.0.255"), 2) == 0  # no swell
 
         rows = session.get(GXDLMSProfileGeneric("0.0.99.98.4.255"), 2)
@@ -321,7 +325,7 @@ def test_sag_counters_and_power_quality_log(start_meter: Any, time_scale: float)
         # Scenario time 0 is the engine's start, after the clock's START by the meter's start-up
         # time (tens of ms) times the scale: allow 0.25 s of it.
         (t_under, _), (t_normal, _) = events
-        log.info("sag L1: %s s; log %s at %.2f s, %s at %.2f s (scenario %.0f-%.0f s)", sag_s,
+        log.info("sag L1: %s ms; log %s at %.2f s, %s at %.2f s (scenario %.0f-%.0f s)", sag_ms,
                  UNDER_VOLTAGE_L1, t_under, VOLTAGE_NORMAL_L1, t_normal, SAG_START,
                  SAG_START + SAG_LENGTH)
         assert SAG_START <= t_under <= SAG_START + 0.25 * time_scale
