@@ -361,6 +361,8 @@ class Store:
         """Drop the oldest rows of ``table`` so that at most ``keep_last`` remain."""
         if keep_last < 0:
             raise StoreError("keep_last must be >= 0")
+        if self._rows.get(table, 0) <= keep_last:
+            return  # the manifest's count says nothing is over (a DELETE would scan the table)
         with self._transaction() as db:
             gone = db.execute(
                 "DELETE FROM profile_rows WHERE tbl = ? AND id NOT IN "
