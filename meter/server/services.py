@@ -264,12 +264,7 @@ class Services:
         """The object whose attribute this association may write; AccessError if not."""
         obj = self._resolve(desc.class_id, desc.instance_id)
         mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
-        if not mode & _WRITE:
-            if not obj.has_attribute(desc.attribute_id):
-                raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
-            raise AccessError(DataAccessResult.READ_WRITE_DENIED)
-        self._check_protection(mode, sec)
-        return obj
+        return self._granted(obj, mode, _WRITE, lambda: obj.has_attribute(desc.attribute_id), sec)
 
     def _write_denied(self, desc: A.CosemAttributeDescriptor, sec: RequestSecurity) -> DataAccessResult:
         """SUCCESS if this association may write the attribute, else why not."""
@@ -305,10 +300,16 @@ class Services:
         """The object whose method this association may invoke; AccessError if not."""
         obj = self._resolve(desc.class_id, desc.instance_id)
         mode = int(self._association.method_access(desc.instance_id, desc.method_id))
-        if not mode & _METHOD_ACCESS:
-            if not obj.has_method(desc.method_id):
-                raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
-            raise AccessError(DataAccessResult.READ_WRITE_DENIED)
+        return self._granted(obj, mode, _METHOD_ACCESS, lambda: obj.has_method(desc.method_id), sec)
+
+    def _granted(self, obj: CosemObject, mode: int, needed: int, defined: Callable[[], bool],
+                 sec: RequestSecurity) -> CosemObject:
+        """``obj`` if the association's ``mode`` grants ``needed`` and the request carries the
+        protection it asks for; AccessError if not (object-undefined where the class has no such
+        attribute or method, read-write-denied where it has one this association may not use)."""
+        if not mode & needed:
+            raise AccessError(DataAccessResult.READ_WRITE_DENIED if defined()
+                              else DataAccessResult.OBJECT_UNDEFINED)
         self._check_protection(mode, sec)
         return obj
 
