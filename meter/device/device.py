@@ -595,7 +595,8 @@ class Device:
                          if o.NAME == PORT_SETUP.get(framing)), None)
         return MeterStack(framing, self, self.commit, before=self.sync,
                           server_wport=int(self.profile.tcp.get("server_wport", 1)),
-                          hdlc_config=self._hdlc_config(port, serial), port=port,
+                          hdlc_config=self._hdlc_config(port, serial) if framing == "hdlc" else None,
+                          port=port,
                           idle_timeout=self._inactivity_time_out(port))
 
     def _hdlc_config(self, port: Obis | None, serial: bool) -> HdlcConfig:
