@@ -34,9 +34,9 @@ from meter.cosem.base import (
     AccessMode, Attr, Context, CosemObject, Method, MethodAccessMode, bad_type, expect, fields,
     integer, out_of_range)
 from meter.cosem.security_setup import POLICY_BITS, SecuritySetup
+from meter.cosem.names import CURRENT_ASSOCIATION
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
-CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 
 Rights = dict[Obis, tuple[dict[int, AccessMode], dict[int, MethodAccessMode]]]
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from meter.codec import axdr
 from meter.codec.axdr import Data, OctetString
 from meter.codec.obis import Obis
+from meter.cosem.events import LogEvent
 from meter.errors import AccessError, DataAccessResult
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class Method:
         return self.name.lower()
 
 
-def _no_event(log_obis: Obis, code: int) -> None:
+def _no_event(event: LogEvent) -> None:
     pass
 
 
@@ -117,8 +118,8 @@ class Context:
     directory: ObjectDirectory
     #: The association of the request; None for internal calls by the device.
     association: AssociationLN | None = None
-    #: Record event ``code`` in the event log ``log`` (the device captures the log profile).
-    log_event: Callable[[Obis, int], None] = _no_event
+    #: Record ``event`` in its event log (the device captures the log profile).
+    log_event: Callable[[LogEvent], None] = _no_event
     #: The object's persistent state changed; persist it before the response goes out.
     changed: Callable[[CosemObject], None] = _no_change
     #: Persist what changed now (after a SET or ACTION, before its result is answered); raises

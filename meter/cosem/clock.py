@@ -30,15 +30,10 @@ from meter.codec.cosem_time import STATUS_DOUBTFUL, STATUS_DST_ACTIVE, STATUS_IN
 from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, out_of_range)
+from meter.cosem.events import StandardEvent
+from meter.cosem.names import LAST_CLOCK_SETTING
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
-STANDARD_EVENT_LOG = Obis(0, 0, 99, 98, 0, 255)
-#: Data object holding the date of the last clock setting (Blue Book OBIS 0.0.96.2.12.255):
-#: every setting of the time stamps it, whichever service or method did it.
-LAST_CLOCK_SETTING = Obis(0, 0, 96, 2, 12, 255)
-EVENT_DST_CHANGED = 3
-EVENT_TIME_OLD = 4
-EVENT_TIME_NEW = 5
 
 _UTC = dt.timezone.utc
 _EU_BEGIN = OctetString(bytes.fromhex("FFFF03FE07020000FF8000FF"))  # last Sun of March 02:00
@@ -201,7 +196,7 @@ class Clock(CosemObject):
         changed = value != self.value("daylight_savings_enabled")
         self.store("daylight_savings_enabled", value)
         if changed:
-            ctx.log_event(STANDARD_EVENT_LOG, EVENT_DST_CHANGED)
+            ctx.log_event(StandardEvent.DST_CHANGED)
 
     def write_clock_base(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "clock_base").value, 0, 5, "clock_base")
@@ -211,14 +206,14 @@ class Clock(CosemObject):
 
     def set_time(self, ts: float, ctx: Context) -> None:
         """Move meter time to ``ts`` (UTC s), logging old and new time; a set time is valid."""
-        ctx.log_event(STANDARD_EVENT_LOG, EVENT_TIME_OLD)
+        ctx.log_event(StandardEvent.CLOCK_ADJUSTED_OLD_TIME)
         self._offset = ts - self._time_source()
         self.store("status", Unsigned(self._int("status") & ~(STATUS_INVALID | STATUS_DOUBTFUL)))
-        stamp = ctx.directory.get(LAST_CLOCK_SETTING)
+        stamp = ctx.directory.get(LAST_CLOCK_SETTING)  # every setting stamps it, whatever the service
         if stamp is not None:
             stamp.store("value", OctetString(self.now_cosem().to_bytes()))
             ctx.changed(stamp)
-        ctx.log_event(STANDARD_EVENT_LOG, EVENT_TIME_NEW)
+        ctx.log_event(StandardEvent.CLOCK_ADJUSTED_NEW_TIME)
 
     def _round_local(self, step: int, ctx: Context) -> None:
         ts = self.timestamp()

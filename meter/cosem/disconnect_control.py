@@ -17,10 +17,9 @@ from collections.abc import Callable
 from meter.codec.axdr import Boolean, Data, Enum, OctetString
 from meter.codec.obis import Obis
 from meter.cosem.base import Attr, Context, CosemObject, Method, expect, in_range
+from meter.cosem.events import DisconnectorEvent
 from meter.errors import AccessError, DataAccessResult
 
-DISCONNECTOR_LOG = Obis(0, 0, 99, 98, 2, 255)
-EVENT_READY_FOR_MANUAL_RECONNECTION = 59
 
 
 class ControlState(enum.IntEnum):
@@ -32,12 +31,12 @@ class ControlState(enum.IntEnum):
 class Trigger(enum.IntEnum):
     """A cause of a transition; the value is its IDIS disconnector-log event code."""
 
-    MANUAL_DISCONNECT = 60
-    MANUAL_RECONNECT = 61
-    REMOTE_DISCONNECT = 62
-    REMOTE_RECONNECT = 63
-    LOCAL_DISCONNECT = 64
-    LOCAL_RECONNECT = 69
+    MANUAL_DISCONNECT = DisconnectorEvent.MANUAL_DISCONNECTION
+    MANUAL_RECONNECT = DisconnectorEvent.MANUAL_CONNECTION
+    REMOTE_DISCONNECT = DisconnectorEvent.REMOTE_DISCONNECTION
+    REMOTE_RECONNECT = DisconnectorEvent.REMOTE_CONNECTION
+    LOCAL_DISCONNECT = DisconnectorEvent.LOCAL_DISCONNECTION
+    LOCAL_RECONNECT = DisconnectorEvent.LOCAL_RECONNECTION
 
 
 _D, _C, _R = ControlState.DISCONNECTED, ControlState.CONNECTED, ControlState.READY_FOR_RECONNECTION
@@ -104,9 +103,9 @@ class DisconnectControl(CosemObject):
     def _move(self, trigger: Trigger, end: ControlState, ctx: Context) -> None:
         was_connected = self.state == _C
         self.store("control_state", Enum(int(end)))
-        ctx.log_event(DISCONNECTOR_LOG, int(trigger))
+        ctx.log_event(DisconnectorEvent(trigger))
         if end == _R:
-            ctx.log_event(DISCONNECTOR_LOG, EVENT_READY_FOR_MANUAL_RECONNECTION)
+            ctx.log_event(DisconnectorEvent.READY_FOR_MANUAL_RECONNECTION)
         if (end == _C) != was_connected and self.on_output is not None:
             self.on_output(end == _C)
         ctx.changed(self)

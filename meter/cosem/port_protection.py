@@ -44,11 +44,9 @@ from meter.codec.axdr import (
 )
 from meter.codec.obis import Obis
 from meter.cosem.base import Attr, Context, CosemObject, Method, expect, in_range, integer
+from meter.cosem.events import FraudEvent
 from meter.errors import AccessError, DataAccessResult
 
-FRAUD_LOG = Obis(0, 0, 99, 98, 1, 255)
-#: Fraud detection log "n x failed association authentication" (cosem-reference.md §4.1).
-EVENT_PORT_LOCKED = 46
 _U32 = 0xFFFFFFFF
 
 
@@ -160,7 +158,7 @@ class PortProtection(CosemObject):
 
     def authentication_failed(self, ctx: Context) -> None:
         if self.record_failure(self.monotonic()):
-            ctx.log_event(FRAUD_LOG, EVENT_PORT_LOCKED)
+            ctx.log_event(FraudEvent.FAILED_AUTHENTICATION)
         ctx.changed(self)
 
     def authentication_succeeded(self, ctx: Context) -> None:

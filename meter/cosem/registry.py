@@ -30,10 +30,9 @@ from meter.cosem import (  # noqa: F401  (imported for their class registration)
 )
 from meter.cosem.base import CLASSES, Context, CosemObject
 from meter.cosem.clock import Clock
+from meter.cosem.names import CLOCK, CURRENT_ASSOCIATION
 from meter.errors import AccessError, DataAccessResult
 
-CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
-CLOCK = Obis(0, 0, 1, 0, 0, 255)
 
 
 def _all_classes() -> Iterator[type[CosemObject]]:

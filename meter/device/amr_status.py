@@ -11,9 +11,8 @@ not one full, regular period of measurement) stick from the event until the next
 from __future__ import annotations
 
 from meter.codec.cosem_time import STATUS_DOUBTFUL, STATUS_DST_ACTIVE, STATUS_INVALID
-from meter.codec.obis import Obis
+from meter.cosem.events import LogEvent, StandardEvent
 
-AMR_PROFILE_STATUS = Obis(0, 0, 96, 10, 1, 255)
 
 CLOCK_INVALID = 0x02
 DATA_NOT_VALID = 0x04
@@ -21,9 +20,9 @@ DAYLIGHT_SAVING = 0x08
 CLOCK_ADJUSTED = 0x20
 POWER_DOWN = 0x80
 
-#: Standard event log codes (cosem-reference.md §4.1) and the bits they set for their interval:
-#: 1 power down, 5 clock adjusted (new time).
-EVENT_BITS = {1: POWER_DOWN | DATA_NOT_VALID, 5: CLOCK_ADJUSTED | DATA_NOT_VALID}
+#: Standard events and the bits they set for their interval.
+EVENT_BITS = {StandardEvent.POWER_DOWN: POWER_DOWN | DATA_NOT_VALID,
+              StandardEvent.CLOCK_ADJUSTED_NEW_TIME: CLOCK_ADJUSTED | DATA_NOT_VALID}
 
 
 class AmrStatus:
@@ -32,9 +31,10 @@ class AmrStatus:
     def __init__(self, pending: int = 0) -> None:
         self.pending = pending
 
-    def event(self, code: int) -> None:
-        """A standard event log entry was made in this interval."""
-        self.pending |= EVENT_BITS.get(code, 0)
+    def event(self, event: LogEvent) -> None:
+        """An event log entry was made in this interval."""
+        if isinstance(event, StandardEvent):
+            self.pending |= EVENT_BITS.get(event, 0)
 
     def value(self, clock_status: int) -> int:
         """The status byte now, given the clock's status bits (Blue Book clock_status)."""

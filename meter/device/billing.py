@@ -10,11 +10,9 @@ Run by the end-of-billing single action schedule 0.0.15.0.0.255 or a head end's 
 from __future__ import annotations
 
 from meter.codec import axdr
-from meter.codec.obis import Obis
 from meter.cosem.base import Context
+from meter.cosem.names import BILLING_COUNTER, LAST_BILLING_TIME
 
-BILLING_COUNTER = Obis(1, 0, 0, 1, 0, 255)
-LAST_BILLING_TIME = Obis(1, 0, 0, 1, 2, 255)
 
 
 def close_billing_period(ctx: Context) -> None:

@@ -31,11 +31,13 @@ from meter.cosem.demand_register import DemandRegister
 from meter.cosem.hdlc_setup import IecHdlcSetup
 from meter.cosem.port_protection import PortProtection
 from meter.cosem.profile_generic import ProfileGeneric
-from meter.cosem.registry import CURRENT_ASSOCIATION, ObjectDirectory
+from meter.cosem.events import FraudEvent, LogEvent, PowerQualityEvent, StandardEvent
+from meter.cosem.names import AMR_PROFILE_STATUS, CURRENT_ASSOCIATION, last_event_code
+from meter.cosem.registry import ObjectDirectory
 from meter.cosem.security_setup import SecuritySetup
 from meter.cosem.tcp_udp_setup import TcpUdpSetup
 from meter.device import build
-from meter.device.amr_status import AMR_PROFILE_STATUS, AmrStatus
+from meter.device.amr_status import AmrStatus
 from meter.device.event_throttle import EventThrottle
 from meter.device.keys import KeyManager, stored_keys
 from meter.device.scheduler import Scheduler
@@ -55,14 +57,9 @@ from meter.stack import MeterStack
 
 log = logging.getLogger(__name__)
 
-STANDARD_LOG = Obis(0, 0, 99, 98, 0, 255)
-FRAUD_LOG = Obis(0, 0, 99, 98, 1, 255)
-POWER_QUALITY_LOG = Obis(0, 0, 99, 98, 4, 255)
-# IDIS power-quality log codes (cosem-reference.md §4.1), + phase index: under-voltage (sag)
-# 76-78, over-voltage (swell) 79-81, missing voltage 82-84, voltage normal 85-87.
-PQ_CODES = {"sag": 76, "swell": 79, "outage": 82}
-PQ_NORMAL = 85
-EVENT_POWER_DOWN, EVENT_POWER_UP = 1, 2
+# The engine's disturbance kinds -> their L1 event (the phase index is added).
+PQ_EVENTS = {"sag": PowerQualityEvent.SAG_L1, "swell": PowerQualityEvent.SWELL_L1,
+             "outage": PowerQualityEvent.MISSING_VOLTAGE_L1}
 #: Default [limits] fraud_log_repeat_window (real seconds): one fraud log entry per event code
 #: per window (device/event_throttle.py).
 FRAUD_LOG_REPEAT_WINDOW = 60.0
@@ -312,7 +309,7 @@ class Device:
         """Key and certificate management on every Security setup (after _restore: a suite
         written by a client decides which key pairs a first start makes)."""
         return [KeyManager(obj, self._security.get(obj.logical_name), self.store,
-                           event_log=STANDARD_LOG, now=lambda: self.t, random_bytes=self.random_bytes)
+                           now=lambda: self.t, random_bytes=self.random_bytes)
                 for obj in self.directory if isinstance(obj, SecuritySetup)]
 
     def _make_engine(self, mode: str) -> Engine:
@@ -334,7 +331,7 @@ class Device:
         # The selection lives in the metrology snapshot: commit it with the object's new value,
         # or a crash before the next snapshot restores the object and the engine out of step.
         self._metrology_read = True
-        self.log_event(STANDARD_LOG, 47)  # "one or more parameters changed"
+        self.log_event(StandardEvent.PARAMETERS_CHANGED)
         log.info("measurement algorithm E=%d set to %d", e, value)
 
     # --- live values ---------------------------------------------------------------------
@@ -495,21 +492,20 @@ class Device:
 
     # --- events --------------------------------------------------------------------------
 
-    def log_event(self, log_obis: Obis, code: int) -> None:
-        """Record ``code`` in event log ``log_obis`` (and its last-event-code object)."""
-        last = self.directory.get(Obis(0, 0, 96, 11, log_obis.e, 255))
+    def log_event(self, event: LogEvent) -> None:
+        """Record ``event`` in its event log (and the log's last-event-code object)."""
+        last = self.directory.get(last_event_code(event.log))
         if last is not None:
-            last.store("value", axdr.Unsigned(code & 0xFF))
+            last.store("value", axdr.Unsigned(event & 0xFF))
             self._dirty.add(last)
-        profile = self.directory.get(log_obis)
+        profile = self.directory.get(event.log)
         if isinstance(profile, ProfileGeneric):
             profile.capture_now(self.context(None))
-        if log_obis == STANDARD_LOG:
-            pending = self._amr.pending
-            self._amr.event(code)
-            if self._amr.pending != pending:
-                self._metrology_read = True  # saved with the next commit
-        log.info("event %d in %s", code, log_obis)
+        pending = self._amr.pending
+        self._amr.event(event)
+        if self._amr.pending != pending:
+            self._metrology_read = True  # saved with the next commit
+        log.info("event %d (%s) in %s", event, event.name, event.log)
 
     def _pq_event(self, event: PqEvent) -> None:
         """A finished sag/swell/outage: the engine reports it when the phase is back to normal.
@@ -519,26 +515,26 @@ class Device:
         """
         names = self._engine.scenario.phase_names
         k = names.index(event.phase) if event.phase in names else 0
-        if event.kind not in PQ_CODES:
+        if event.kind not in PQ_EVENTS:
             return
         now = self.t
         try:  # the clock object reads self.t: wind it back for the two captures
             self.t = event.start
-            self.log_event(POWER_QUALITY_LOG, PQ_CODES[event.kind] + k)
+            self.log_event(PQ_EVENTS[event.kind].on_phase(k))
             self.t = event.end
-            self.log_event(POWER_QUALITY_LOG, PQ_NORMAL + k)
+            self.log_event(PowerQualityEvent.VOLTAGE_NORMAL_L1.on_phase(k))
         finally:
             self.t = now
 
-    def security_event(self, code: int, detail: str) -> None:
+    def security_event(self, event: FraudEvent, detail: str) -> None:
         self.security_failures += 1
-        folded = self._fraud_throttle.admit(code)
+        folded = self._fraud_throttle.admit(event)
         if folded is None:
-            log.debug("security event %d: %s (folded into the last entry)", code, detail)
+            log.debug("security event %s: %s (folded into the last entry)", event.name, detail)
             return
-        log.warning("security event %d: %s%s", code, detail,
+        log.warning("security event %s: %s%s", event.name, detail,
                     f" ({folded} more since the last entry of this code)" if folded else "")
-        self.log_event(FRAUD_LOG, code)
+        self.log_event(event)
 
     # --- the server's environment ----------------------------------------------------------
 
@@ -648,14 +644,14 @@ class Device:
     def _resume(self, now: float) -> None:
         """After a restart: the meter was off from its last saved time until ``now``."""
         if now > self.t:
-            self.log_event(STANDARD_LOG, EVENT_POWER_DOWN)
+            self.log_event(StandardEvent.POWER_DOWN)
             # No energy accrues while the meter is off: move the engine across the gap.
             snap = self._engine.snapshot()
             snap["u"] = (now - self._engine.origin) * self._engine.fs
             snap["period_start"] = now
             self._engine.restore(snap)
             self.t = now
-            self.log_event(STANDARD_LOG, EVENT_POWER_UP)
+            self.log_event(StandardEvent.POWER_UP)
 
     def commit(self) -> None:
         """Persist whatever changed; called before every response and after every tick."""

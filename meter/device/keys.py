@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from meter.codec.axdr import Array, Data, Enum, OctetString, Structure
 from meter.codec.obis import Obis
 from meter.cosem.base import Context, expect, fields, out_of_range
+from meter.cosem.events import StandardEvent
 from meter.cosem.security_setup import SecuritySetup
 from meter.device.key_agreement import agree
 from meter.device.persist import dump_json, load_json
@@ -52,10 +53,9 @@ from meter.server.protection import SecurityContext
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EVENT_GLOBAL_KEYS_CHANGED", "PENDING_KEYS", "KeyManager", "stored_keys"]
+__all__ = ["PENDING_KEYS", "KeyManager", "stored_keys"]
 
 #: Standard event log code "global key(s) changed" (cosem-reference.md §4.1).
-EVENT_GLOBAL_KEYS_CHANGED = 48
 #: SecurityContext.extra entry: keys accepted by key_transfer, not yet in force (name -> key).
 PENDING_KEYS = "pending_keys"
 
@@ -113,11 +113,10 @@ class KeyManager:
     """Keys and certificates of one Security setup object; see the module docstring."""
 
     def __init__(self, setup: SecuritySetup, security: SecurityContext | None, store: Store, *,
-                 event_log: Obis, now: Callable[[], float], random_bytes: Callable[[int], bytes]) -> None:
+                 now: Callable[[], float], random_bytes: Callable[[int], bytes]) -> None:
         self._setup = setup
         self._security = security
         self._store = store
-        self._event_log = event_log
         self._now = now
         self._random = random_bytes
         self._name = str(setup.logical_name)
@@ -235,7 +234,7 @@ class KeyManager:
         self._store.put(_keys_key(self._setup.logical_name),
                         dump_json({name: key.hex() for name, key in keys.items()}), durable=True)
         security.extra[PENDING_KEYS] = pending
-        ctx.log_event(self._event_log, EVENT_GLOBAL_KEYS_CHANGED)
+        ctx.log_event(StandardEvent.GLOBAL_KEYS_CHANGED)
 
     # --- key_agreement (method 3) ---------------------------------------------------------------
 

@@ -17,7 +17,8 @@ from typing import Protocol
 
 from meter.codec.obis import Obis
 from meter.cosem.base import Context, CosemObject
-from meter.cosem.registry import CLOCK, ObjectDirectory
+from meter.cosem.names import CLOCK
+from meter.cosem.registry import ObjectDirectory
 from meter.cosem.schedule import Schedule
 from meter.cosem.script_table import ScriptTable
 from meter.cosem.single_action_schedule import LocalTime, SingleActionSchedule

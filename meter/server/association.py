@@ -24,6 +24,7 @@ from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN, AssociationStatus
 from meter.cosem.base import AccessMode, Context
+from meter.cosem.events import FraudEvent
 from meter.cosem.registry import ObjectDirectory
 from meter.cosem.security_setup import SecuritySetup
 from meter.errors import DecodeError, MeterError, SecurityError
@@ -63,9 +64,6 @@ _DIGEST_MECHANISMS = {MECHANISM_HLS_MD5: hls.md5_response, MECHANISM_HLS_SHA1: h
 _ECDSA_BITS = {1: 256, 2: 384}
 
 # Security events (fraud detection log codes, cosem-reference.md §4.1).
-EVENT_AUTHENTICATION_FAILED = 46
-EVENT_DECRYPTION_FAILED = 49
-EVENT_REPLAY = 50
 
 #: What the meter offers; the negotiated block is this AND the client's proposal. General block
 #: transfer is deliberately absent: dlms-cosem proposes it but cannot receive it, and the
@@ -83,7 +81,6 @@ MAX_APDU = 0xFFFF
 #: AARQ and RLRQ come before (or end) the negotiation of the PDU size.
 _ACSE_TAGS = frozenset((A.AARQ.TAG, A.RLRQ.TAG))
 _REPLY_TO_HLS = 1
-_CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +110,7 @@ class Environment(Protocol):
     def security_context(self, setup: Obis) -> SecurityContext: ...
     def make_context(self, association: AssociationLN) -> Context: ...
     def random_bytes(self, n: int) -> bytes: ...
-    def security_event(self, code: int, detail: str) -> None: ...
+    def security_event(self, event: FraudEvent, detail: str) -> None: ...
     # Communication port protection (class 124): ``port`` is the logical name of the setup
     # object of the connection's port (None: an unguarded port).
     def port_locked(self, port: Obis | None) -> bool: ...
@@ -239,20 +236,20 @@ class ApplicationServer:
                 # Refused before deciphering: an encryption-only APDU (anyone can forge one)
                 # must not even reach the invocation counter when authentication is required.
                 assoc.security.failures += 1
-                self._env.security_event(EVENT_DECRYPTION_FAILED, f"security control "
+                self._env.security_event(FraudEvent.DECRYPTION_FAILED, f"security control "
                                          f"0x{apdu.security_control:02X} below policy 0x{required:02X}")
                 return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.DECIPHERING_ERROR)
             try:
                 plain, envelope = unwrap(apdu, assoc.security, assoc.client_system_title,
                                          assoc.dedicated_key)
             except ReplayError as exc:
-                self._env.security_event(EVENT_REPLAY, str(exc))
+                self._env.security_event(FraudEvent.REPLAY, str(exc))
                 return A.ExceptionResponse(A.StateError.SERVICE_NOT_ALLOWED,
                                            A.ServiceError.INVOCATION_COUNTER_ERROR,
                                            exc.expected).to_bytes()
             except SecurityError as exc:
                 assoc.security.failures += 1
-                self._env.security_event(EVENT_DECRYPTION_FAILED, str(exc))
+                self._env.security_event(FraudEvent.DECRYPTION_FAILED, str(exc))
                 return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.DECIPHERING_ERROR)
             try:
                 apdu = A.decode_apdu(plain)
@@ -302,12 +299,12 @@ class ApplicationServer:
             if not isinstance(inner, _CIPHERED):  # a ciphered content has its own counter
                 signing.check_transaction(signed, security)
         except ReplayError as exc:
-            self._env.security_event(EVENT_REPLAY, f"general-signing: {exc}")
+            self._env.security_event(FraudEvent.REPLAY, f"general-signing: {exc}")
             return A.ExceptionResponse(A.StateError.SERVICE_NOT_ALLOWED,
                                        A.ServiceError.INVOCATION_COUNTER_ERROR, exc.expected).to_bytes()
         except SecurityError as exc:
             security.failures += 1
-            self._env.security_event(EVENT_DECRYPTION_FAILED, f"general-signing: {exc}")
+            self._env.security_event(FraudEvent.DECRYPTION_FAILED, f"general-signing: {exc}")
             return _exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.DECIPHERING_ERROR)
         except DecodeError as exc:
             log.info("undecodable APDU inside general-signing: %s", exc)
@@ -384,14 +381,14 @@ class ApplicationServer:
         try:
             initiate, envelope = self._open_initiate(aarq.user_information, security, title, ciphered)
         except ReplayError as exc:
-            self._env.security_event(EVENT_REPLAY, str(exc))
+            self._env.security_event(FraudEvent.REPLAY, str(exc))
             return self._reject(policy.context, other)
         except SecurityError as exc:
             # An InitiateRequest that does not decipher under the association's keys is a
             # failed authentication too (a guessed key), whatever the mechanism.
             if security is not None:
                 security.failures += 1
-            self._env.security_event(EVENT_DECRYPTION_FAILED, f"AARQ: {exc}")
+            self._env.security_event(FraudEvent.DECRYPTION_FAILED, f"AARQ: {exc}")
             self._env.authentication_failed(self._port)
             return self._reject(policy.context, A.AcseServiceUser.AUTHENTICATION_FAILURE)
         except DecodeError as exc:
@@ -517,7 +514,7 @@ class ApplicationServer:
         ).to_bytes()
 
     def _authentication_failed(self, detail: str) -> None:
-        self._env.security_event(EVENT_AUTHENTICATION_FAILED, detail)
+        self._env.security_event(FraudEvent.FAILED_AUTHENTICATION, detail)
         self._env.authentication_failed(self._port)
 
     def _hls_reply(self, assoc: _Association, f_stoc: bytes) -> bytes | None:

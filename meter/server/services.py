@@ -23,12 +23,12 @@ from meter.codec.buffer import Reader, Writer, encode_length
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
 from meter.cosem.base import AccessMode, Context, CosemObject, MethodAccessMode
+from meter.cosem.names import CURRENT_ASSOCIATION
 from meter.cosem.registry import ObjectDirectory
 from meter.errors import AccessError, ActionResult, DataAccessResult, DecodeError, StoreError
 
 log = logging.getLogger(__name__)
 
-CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 
 # Bytes around the raw data of a block response: tag, choice, invoke-id, last-block, block number
 # (4), raw-data choice and its length (up to 3) -- 12 at most.

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from meter.codec.obis import Obis
 from meter.cosem.base import Context, CosemObject
 from meter.cosem.clock import Clock
-from meter.cosem.registry import CLOCK, ObjectDirectory
+from meter.cosem.names import CLOCK
+from meter.cosem.registry import ObjectDirectory
 
 T0 = dt.datetime(2024, 1, 15, 10, 0, 0, tzinfo=dt.timezone.utc).timestamp()
 
@@ -33,7 +34,7 @@ class World:
         return self.directory.clock
 
     def ctx(self) -> Context:
-        return Context(self.directory, None, lambda log, code: self.events.append((log, code)),
+        return Context(self.directory, None, lambda event: self.events.append((event.log, int(event))),
                        self.changes.append)
 
 

@@ -7,12 +7,13 @@ from meter.codec.axdr import (
     NULL, Array, Enum, Integer, LongUnsigned, OctetString, Structure, Unsigned, VisibleString)
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import (
-    CURRENT_ASSOCIATION, AssociationLN, AssociationStatus, mechanism_name)
+    AssociationLN, AssociationStatus, mechanism_name)
+from meter.cosem.names import CURRENT_ASSOCIATION
 from meter.cosem.base import AccessMode as A, MethodAccessMode as M
 from meter.cosem.data import Data
 from meter.cosem.register import Register
 from meter.cosem.security_setup import SecuritySetup
-from meter.cosem.registry import CLOCK
+from meter.cosem.names import CLOCK
 from meter.errors import AccessError, DataAccessResult
 
 from .helpers import world

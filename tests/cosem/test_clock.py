@@ -6,10 +6,13 @@ import pytest
 
 from meter.codec.axdr import Boolean, Enum, Integer, Long, OctetString, Structure, Unsigned
 from meter.codec.cosem_time import CosemDateTime
-from meter.cosem.clock import STANDARD_EVENT_LOG, Clock
+from meter.codec.obis import Obis
+from meter.cosem.clock import Clock
 from meter.errors import AccessError, DataAccessResult
 
 from .helpers import T0, world
+
+STANDARD_EVENT_LOG = Obis.parse("0.0.99.98.0.255")
 
 UTC = dt.timezone.utc
 

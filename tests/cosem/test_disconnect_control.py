@@ -6,10 +6,12 @@ from hypothesis import given, settings, strategies as st
 from meter.codec.axdr import Boolean, Enum, Integer
 from meter.codec.obis import Obis
 from meter.cosem.disconnect_control import (
-    DISCONNECTOR_LOG, MODES, TRANSITIONS, ControlState, DisconnectControl, Trigger)
+    MODES, TRANSITIONS, ControlState, DisconnectControl, Trigger)
 from meter.errors import AccessError, DataAccessResult
 
 from .helpers import world
+
+DISCONNECTOR_LOG = Obis.parse("0.0.99.98.2.255")
 
 LN = Obis(0, 0, 96, 3, 10, 255)
 

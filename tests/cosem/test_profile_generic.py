@@ -13,7 +13,7 @@ from meter.codec.obis import Obis
 from meter.cosem.data import Data
 from meter.cosem.profile_generic import (
     FAREST_FROM_ZERO, LARGEST, LIFO, NEAREST_TO_ZERO, SMALLEST, CaptureObject, ProfileGeneric)
-from meter.cosem.registry import CLOCK
+from meter.cosem.names import CLOCK
 from meter.errors import AccessError, DataAccessResult
 
 from .helpers import T0, World, world

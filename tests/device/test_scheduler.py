@@ -12,7 +12,8 @@ from meter.codec.obis import Obis
 from meter.cosem.base import Context
 from meter.cosem.clock import Clock
 from meter.cosem.data import Data
-from meter.cosem.registry import CLOCK, ObjectDirectory
+from meter.cosem.names import CLOCK
+from meter.cosem.registry import ObjectDirectory
 from meter.cosem.script_table import WRITE_ATTRIBUTE, ScriptTable, action
 from meter.cosem.single_action_schedule import SingleActionSchedule
 from meter.device.scheduler import Scheduler

@@ -11,13 +11,11 @@ from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.cosem.base import Context
 from meter.cosem.clock import Clock
-from meter.cosem.port_protection import (
-    EVENT_PORT_LOCKED,
-    FRAUD_LOG,
-    PortProtection,
-    ProtectionStatus,
-)
+from meter.cosem.port_protection import PortProtection, ProtectionStatus
 from meter.cosem.registry import ObjectDirectory, class_for, class_named
+
+FRAUD_LOG = Obis.parse("0.0.99.98.1.255")
+EVENT_PORT_LOCKED = 46  # IDIS fraud log: n x failed association authentication
 from meter.errors import AccessError, DataAccessResult
 
 LN = Obis.parse("0.0.44.2.0.255")
@@ -44,7 +42,7 @@ class World:
         self.changed: list[object] = []
         obj.monotonic = lambda: self.t  # the hooks run on the monotonic clock the device injects
         self.ctx = Context(ObjectDirectory([Clock(Obis.parse("0.0.1.0.0.255"), lambda: self.t), obj]),
-                           None, lambda log, code: self.events.append((log, code)), self.changed.append)
+                           None, lambda event: self.events.append((event.log, int(event))), self.changed.append)
 
     def get(self, index: int) -> object:
         return self.obj.get(index, self.ctx).to_python()

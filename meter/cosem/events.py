@@ -1,0 +1,63 @@
+"""Event codes, one enum per event log; a member knows the log it is written to.
+
+Codes are the IDIS logbook codes [CNX IDIS logbook parsers] (shared/design/cosem-reference.md §4.1).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from meter.codec.obis import Obis
+from meter.cosem.names import DISCONNECTOR_LOG, FRAUD_LOG, POWER_QUALITY_LOG, STANDARD_LOG
+
+
+class LogEvent(enum.IntEnum):
+    """Base of the per-log enums (no members of its own)."""
+
+    @property
+    def log(self) -> Obis:
+        return _LOGS[type(self)]
+
+
+class StandardEvent(LogEvent):
+    POWER_DOWN = 1
+    POWER_UP = 2
+    DST_CHANGED = 3
+    CLOCK_ADJUSTED_OLD_TIME = 4
+    CLOCK_ADJUSTED_NEW_TIME = 5
+    PARAMETERS_CHANGED = 47
+    GLOBAL_KEYS_CHANGED = 48
+
+
+class FraudEvent(LogEvent):
+    FAILED_AUTHENTICATION = 46
+    DECRYPTION_FAILED = 49
+    REPLAY = 50
+
+
+class DisconnectorEvent(LogEvent):
+    READY_FOR_MANUAL_RECONNECTION = 59
+    MANUAL_DISCONNECTION = 60
+    MANUAL_CONNECTION = 61
+    REMOTE_DISCONNECTION = 62
+    REMOTE_CONNECTION = 63
+    LOCAL_DISCONNECTION = 64
+    LOCAL_RECONNECTION = 69
+
+
+class PowerQualityEvent(LogEvent):
+    SAG_L1, SAG_L2, SAG_L3 = 76, 77, 78
+    SWELL_L1, SWELL_L2, SWELL_L3 = 79, 80, 81
+    MISSING_VOLTAGE_L1, MISSING_VOLTAGE_L2, MISSING_VOLTAGE_L3 = 82, 83, 84
+    VOLTAGE_NORMAL_L1, VOLTAGE_NORMAL_L2, VOLTAGE_NORMAL_L3 = 85, 86, 87
+
+    def on_phase(self, phase: int) -> PowerQualityEvent:
+        """This L1 event's counterpart on phase ``phase`` (0 = L1)."""
+        return PowerQualityEvent(self + phase)
+
+
+_LOGS: dict[type[LogEvent], Obis] = {
+    StandardEvent: STANDARD_LOG, FraudEvent: FRAUD_LOG,
+    DisconnectorEvent: DISCONNECTOR_LOG, PowerQualityEvent: POWER_QUALITY_LOG,
+}
+

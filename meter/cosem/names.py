@@ -1,0 +1,27 @@
+"""The logical names (OBIS codes) the meter's code refers to, each defined once.
+
+Objects a profile merely lists need no name here; these are the ones code looks up or stamps.
+Source: Blue Book OBIS list [GX-PY OBISCodes.txt], IDIS logbooks [CNX] (shared/design/cosem-reference.md).
+"""
+
+from __future__ import annotations
+
+from meter.codec.obis import Obis
+
+CLOCK = Obis(0, 0, 1, 0, 0, 255)
+CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
+LAST_CLOCK_SETTING = Obis(0, 0, 96, 2, 12, 255)
+AMR_PROFILE_STATUS = Obis(0, 0, 96, 10, 1, 255)
+BILLING_COUNTER = Obis(1, 0, 0, 1, 0, 255)
+LAST_BILLING_TIME = Obis(1, 0, 0, 1, 2, 255)
+
+# Event logs (profile generic, class 7) and the last-event-code object of each (0.0.96.11.E.255).
+STANDARD_LOG = Obis(0, 0, 99, 98, 0, 255)
+FRAUD_LOG = Obis(0, 0, 99, 98, 1, 255)
+DISCONNECTOR_LOG = Obis(0, 0, 99, 98, 2, 255)
+POWER_QUALITY_LOG = Obis(0, 0, 99, 98, 4, 255)
+
+
+def last_event_code(log: Obis) -> Obis:
+    """The "last event code" data object that shadows event log ``log``."""
+    return Obis(0, 0, 96, 11, log.e, 255)
