@@ -29,7 +29,8 @@ from meter.codec.axdr import Boolean, Data, Enum, Float64, Integer, Long, OctetS
 from meter.codec.cosem_time import STATUS_DOUBTFUL, STATUS_DST_ACTIVE, STATUS_INVALID, CosemDateTime
 from meter.codec.obis import Obis
 from meter.cosem.base import (
-    Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, out_of_range)
+    Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, on_action, on_get,
+    on_set, out_of_range)
 from meter.cosem.events import StandardEvent
 from meter.cosem.names import LAST_CLOCK_SETTING
 from meter.errors import AccessError, DataAccessResult, DecodeError
@@ -158,9 +159,11 @@ class Clock(CosemObject):
 
     # --- attributes ----------------------------------------------------------------------------
 
+    @on_get("time")
     def read_time(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
         return OctetString(self.now_cosem().to_bytes())
 
+    @on_set("time")
     def write_time(self, value: Data, ctx: Context) -> None:
         cdt = _date_time(value, "time")
         try:
@@ -169,35 +172,43 @@ class Clock(CosemObject):
             raise out_of_range("time") from None
         self.set_time(ts, ctx)
 
+    @on_set("time_zone")
     def write_time_zone(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Long, "time_zone").value, -720, 840, "time_zone")
         self.store("time_zone", value)
 
+    @on_get("status")
     def read_status(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
         return Unsigned(self.status_at(self.timestamp()))
 
+    @on_set("status")
     def write_status(self, value: Data, ctx: Context) -> None:
         # Bit 7 follows the DST rules; only the other bits are stored.
         self.store("status", Unsigned(expect(value, Unsigned, "status").value & ~STATUS_DST_ACTIVE))
 
+    @on_set("daylight_savings_begin")
     def write_daylight_savings_begin(self, value: Data, ctx: Context) -> None:
         _date_time(value, "daylight_savings_begin")
         self.store("daylight_savings_begin", value)
 
+    @on_set("daylight_savings_end")
     def write_daylight_savings_end(self, value: Data, ctx: Context) -> None:
         _date_time(value, "daylight_savings_end")
         self.store("daylight_savings_end", value)
 
+    @on_set("daylight_savings_deviation")
     def write_daylight_savings_deviation(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Integer, "deviation").value, -120, 120, "deviation")
         self.store("daylight_savings_deviation", value)
 
+    @on_set("daylight_savings_enabled")
     def write_daylight_savings_enabled(self, value: Data, ctx: Context) -> None:
         changed = value != self.value("daylight_savings_enabled")
         self.store("daylight_savings_enabled", value)
         if changed:
             ctx.log_event(StandardEvent.DST_CHANGED)
 
+    @on_set("clock_base")
     def write_clock_base(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "clock_base").value, 0, 5, "clock_base")
         self.store("clock_base", value)
@@ -221,15 +232,19 @@ class Clock(CosemObject):
         local = ts + shift
         self.set_time(math.floor(local / step + 0.5) * step - shift, ctx)
 
+    @on_action("adjust_to_quarter")
     def adjust_to_quarter(self, parameters: Data | None, ctx: Context) -> None:
         self._round_local(900, ctx)
 
+    @on_action("adjust_to_measuring_period")
     def adjust_to_measuring_period(self, parameters: Data | None, ctx: Context) -> None:
         self._round_local(self.measuring_period, ctx)
 
+    @on_action("adjust_to_minute")
     def adjust_to_minute(self, parameters: Data | None, ctx: Context) -> None:
         self._round_local(60, ctx)
 
+    @on_action("preset_adjusting_time")
     def preset_adjusting_time(self, parameters: Data | None, ctx: Context) -> None:
         items = fields(parameters, 3, "preset_adjusting_time")
         try:
@@ -240,6 +255,7 @@ class Clock(CosemObject):
             raise out_of_range("validity interval")
         self._preset = (preset, start, end)
 
+    @on_action("adjust_to_preset_time")
     def adjust_to_preset_time(self, parameters: Data | None, ctx: Context) -> None:
         preset = self._preset
         if preset is None or not preset[1] <= self.timestamp() <= preset[2]:
@@ -247,6 +263,7 @@ class Clock(CosemObject):
         self._preset = None
         self.set_time(preset[0], ctx)
 
+    @on_action("shift_time")
     def shift_time(self, parameters: Data | None, ctx: Context) -> None:
         seconds = in_range(expect(parameters, Long, "shift_time").value, -900, 900, "shift_time")
         self.set_time(self.timestamp() + seconds, ctx)

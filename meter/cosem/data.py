@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 from meter.codec.axdr import NULL, Data as AxdrData, Enum, OctetString
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, expect, out_of_range
+from meter.cosem.base import Attr, Context, CosemObject, expect, on_set, out_of_range
 
 
 class Data(CosemObject):
@@ -44,6 +44,7 @@ class MeasurementAlgorithm(Data):
         #: Called with the new value after a successful write (the device switches metrology).
         self.on_write = on_write
 
+    @on_set("value")
     def write_value(self, value: AxdrData, ctx: Context) -> None:
         algorithm: int = expect(value, Enum, "measurement algorithm").value
         if algorithm not in self.allowed:

@@ -28,7 +28,8 @@ from meter.codec.axdr import (
     NULL, Array, Data, DoubleLong, DoubleLongUnsigned, Float64, LongUnsigned, OctetString,
     Structure)
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, Method, expect, fields, out_of_range
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, expect, fields, on_action, on_get, on_set, out_of_range)
 from meter.cosem.register import UNSPECIFIED_DATE_TIME, check_scaler_unit, scaler_unit
 
 _I32 = (-(1 << 31), (1 << 31) - 1)
@@ -137,30 +138,36 @@ class DemandRegister(CosemObject):
             return UNSPECIFIED_DATE_TIME
         return OctetString(ctx.directory.clock.cosem_at(ts).to_bytes())
 
+    @on_get("current_average_value")
     def read_current_average_value(self, ctx: Context, selector: int | None,
                                    parameters: Data | None) -> Data:
         self.refresh()
         return self._encode(self.current_average)
 
+    @on_get("last_average_value")
     def read_last_average_value(self, ctx: Context, selector: int | None,
                                 parameters: Data | None) -> Data:
         self.refresh()
         return self._encode(self._last_average)
 
+    @on_get("capture_time")
     def read_capture_time(self, ctx: Context, selector: int | None,
                           parameters: Data | None) -> Data:
         self.refresh()
         return self._date_time(self._capture, ctx)
 
+    @on_get("start_time_current")
     def read_start_time_current(self, ctx: Context, selector: int | None,
                                 parameters: Data | None) -> Data:
         self.refresh()
         return self._date_time(self._start, ctx)
 
+    @on_set("scaler_unit")
     def write_scaler_unit(self, value: Data, ctx: Context) -> None:
         check_scaler_unit(value)
         self.store("scaler_unit", value)
 
+    @on_set("period")
     def write_period(self, value: Data, ctx: Context) -> None:
         if expect(value, DoubleLongUnsigned, "period").value == 0:
             raise out_of_range("period")
@@ -168,6 +175,7 @@ class DemandRegister(CosemObject):
         self.store("period", value)
         self._restart()
 
+    @on_set("number_of_periods")
     def write_number_of_periods(self, value: Data, ctx: Context) -> None:
         if expect(value, LongUnsigned, "number_of_periods").value == 0:
             raise out_of_range("number_of_periods")
@@ -177,6 +185,7 @@ class DemandRegister(CosemObject):
 
     # --- methods ---------------------------------------------------------------------------------
 
+    @on_action("reset")
     def reset(self, parameters: Data | None, ctx: Context) -> None:
         self.refresh()  # the energy before the reset is not the new period's
         now = ctx.directory.clock.timestamp()
@@ -184,6 +193,7 @@ class DemandRegister(CosemObject):
         self._start = self._last_update = self._capture = now
         self._last_average = 0.0
 
+    @on_action("next_period")
     def next_period(self, parameters: Data | None, ctx: Context) -> None:
         self.refresh()
         now = ctx.directory.clock.timestamp()

@@ -43,7 +43,8 @@ from meter.codec.axdr import (
     Unsigned,
 )
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, Method, expect, in_range, integer
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, expect, in_range, integer, on_action, on_get, on_set)
 from meter.cosem.events import FraudEvent
 from meter.errors import AccessError, DataAccessResult
 
@@ -167,28 +168,32 @@ class PortProtection(CosemObject):
 
     # --- attributes and method ------------------------------------------------------------
 
+    @on_get("protection_status")
     def read_protection_status(self, ctx: Context, selector: int | None,
                                parameters: Data | None) -> Data:
         return Enum(int(self.status(self.monotonic())))
 
+    @on_set("protection_mode")
     def write_protection_mode(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "protection_mode").value, 0, 2, "protection_mode")
         self.store("protection_mode", value)
 
+    @on_set("steepness_factor")
     def write_steepness_factor(self, value: Data, ctx: Context) -> None:
         # 0 would make every lock after the first end at once; the Blue Book means a growth factor.
         in_range(expect(value, Unsigned, "steepness_factor").value, 1, 255, "steepness_factor")
         self.store("steepness_factor", value)
 
+    @on_set("port_reference")
     def write_port_reference(self, value: Data, ctx: Context) -> None:
         in_range(len(expect(value, OctetString, "port_reference").value), 6, 6, "port_reference")
         self.store("port_reference", value)
 
+    @on_set("protection_status", "failed_attempts", "cumulative_failed_attempts")
     def _dynamic(self, value: Data, ctx: Context) -> None:
         raise AccessError(DataAccessResult.READ_WRITE_DENIED, "port protection counters are dynamic")
 
-    write_protection_status = write_failed_attempts = write_cumulative_failed_attempts = _dynamic
-
+    @on_action("reset")
     def reset(self, parameters: Data | None, ctx: Context) -> None:
         integer(parameters, "reset parameter")
         self.clear()

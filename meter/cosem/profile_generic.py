@@ -32,7 +32,8 @@ from meter.codec.axdr import (
 from meter.codec.cosem_time import CosemDateTime
 from meter.codec.obis import Obis
 from meter.cosem.base import (
-    Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, integer, out_of_range)
+    Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, integer, on_action,
+    on_get, on_set, out_of_range)
 from meter.cosem.clock import Clock
 from meter.cosem.profile_buffer import MemoryProfileBuffer, ProfileBuffer
 from meter.errors import AccessError, DataAccessResult, DecodeError
@@ -182,14 +183,17 @@ class ProfileGeneric(CosemObject):
         if len(buf) > buf.capacity:
             buf.pop()
 
+    @on_action("reset")
     def reset(self, parameters: Data | None, ctx: Context) -> None:
         self.buffer.clear()
 
+    @on_action("capture")
     def capture(self, parameters: Data | None, ctx: Context) -> None:
         self.capture_now(ctx)
 
     # --- reading the buffer ----------------------------------------------------------------------
 
+    @on_get("buffer")
     def read_buffer(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
         n = len(self.buffer)
         if selector is None:
@@ -269,35 +273,43 @@ class ProfileGeneric(CosemObject):
 
     # --- other attributes ------------------------------------------------------------------------
 
+    @on_set("buffer")
     def write_buffer(self, value: Data, ctx: Context) -> None:
         raise AccessError(DataAccessResult.READ_WRITE_DENIED, "the buffer is filled by capture")
 
+    @on_set("capture_objects")
     def write_capture_objects(self, value: Data, ctx: Context) -> None:
         columns = tuple(CaptureObject.from_data(c) for c in expect(value, Array, "").items)
         self.store("capture_objects", Array(tuple(c.to_data() for c in columns)))
         self._columns = columns
         self.buffer.clear()
 
+    @on_set("capture_period")
     def write_capture_period(self, value: Data, ctx: Context) -> None:
         self.store("capture_period", value)
         self.buffer.clear()
 
+    @on_set("sort_method")
     def write_sort_method(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "sort_method").value, FIFO, FAREST_FROM_ZERO, "sort_method")
         self.store("sort_method", value)
         self.buffer.clear()
 
+    @on_set("sort_object")
     def write_sort_object(self, value: Data, ctx: Context) -> None:
         self.store("sort_object", CaptureObject.from_data(value).to_data())
         self.buffer.clear()
 
+    @on_get("entries_in_use")
     def read_entries_in_use(self, ctx: Context, selector: int | None,
                             parameters: Data | None) -> Data:
         return DoubleLongUnsigned(len(self.buffer))
 
+    @on_set("entries_in_use")
     def write_entries_in_use(self, value: Data, ctx: Context) -> None:
         raise AccessError(DataAccessResult.READ_WRITE_DENIED, "entries_in_use is read-only")
 
+    @on_set("profile_entries")
     def write_profile_entries(self, value: Data, ctx: Context) -> None:
         entries = in_range(expect(value, DoubleLongUnsigned, "").value, 1, self.max_entries,
                            "profile_entries")

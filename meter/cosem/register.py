@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from meter.codec import axdr
 from meter.codec.axdr import NULL, Data, DoubleLongUnsigned, Enum, Integer, OctetString, Structure
-from meter.cosem.base import Attr, Context, CosemObject, Method, bad_type, fields
+from meter.cosem.base import Attr, Context, CosemObject, Method, bad_type, fields, on_action, on_set
 from meter.errors import AccessError, DataAccessResult
 
 #: A date-time with every field "not specified" (Blue Book 4.1.6.1): the capture time of a value
@@ -55,14 +55,17 @@ class Register(CosemObject):
     )
     METHODS = (Method(1, "reset"),)
 
+    @on_set("value")
     def write_value(self, value: Data, ctx: Context) -> None:
         check_simple(value, "value")
         self.store("value", value)
 
+    @on_set("scaler_unit")
     def write_scaler_unit(self, value: Data, ctx: Context) -> None:
         check_scaler_unit(value)
         self.store("scaler_unit", value)
 
+    @on_action("reset")
     def reset(self, parameters: Data | None, ctx: Context) -> None:
         if self.is_bound(2):
             raise AccessError(DataAccessResult.OTHER_REASON, "value is live; no reset handler")
@@ -82,6 +85,7 @@ class ExtendedRegister(Register):
     )
     METHODS = (Method(1, "reset"),)
 
+    @on_set("capture_time")
     def write_capture_time(self, value: Data, ctx: Context) -> None:
         if len(getattr(value, "value", b"")) != 12:
             raise bad_type("capture_time")
@@ -94,6 +98,7 @@ class ExtendedRegister(Register):
             self.store("status", status)
         self.store("capture_time", OctetString(ctx.directory.clock.now_cosem().to_bytes()))
 
+    @on_action("reset")
     def reset(self, parameters: Data | None, ctx: Context) -> None:
         super().reset(parameters, ctx)
         self.store("status", NULL)

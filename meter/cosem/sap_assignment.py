@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from meter.codec.axdr import Array, Data, LongUnsigned, OctetString, Structure
-from meter.cosem.base import Attr, Context, CosemObject, Method, expect, fields
+from meter.cosem.base import Attr, Context, CosemObject, Method, expect, fields, on_action, on_set
 
 
 def _entry(value: Data | None) -> Structure:
@@ -21,10 +21,12 @@ class SapAssignment(CosemObject):
     )
     METHODS = (Method(1, "connect_logical_device"),)
 
+    @on_set("sap_assignment_list")
     def write_sap_assignment_list(self, value: Data, ctx: Context) -> None:
         self.store("sap_assignment_list",
                    Array(tuple(_entry(e) for e in expect(value, Array, "").items)))
 
+    @on_action("connect_logical_device")
     def connect_logical_device(self, parameters: Data | None, ctx: Context) -> None:
         """Assign a logical device to a SAP; an empty name disconnects the SAP (Blue Book)."""
         entry = _entry(parameters)

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from meter.codec.axdr import Array, BitString, Boolean, Data, Float64, LongUnsigned, OctetString, Structure
 from meter.codec.cosem_time import CosemDate, CosemTime
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, Method, bad_type, expect, fields, integer
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, bad_type, expect, fields, integer, on_action, on_set)
 from meter.cosem.single_action_schedule import LocalTime, local_times
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
@@ -125,12 +126,14 @@ class Schedule(CosemObject):
         self.store("entries", Array(tuple(sorted(entries, key=lambda e: e.items[0].value))))  # type: ignore[attr-defined]
         self.checked = ctx.directory.clock.timestamp()
 
+    @on_set("entries")
     def write_entries(self, value: Data, ctx: Context) -> None:
         entries = [_check_entry(e) for e in expect(value, Array, "entries").items]
         if len({e.items[0].value for e in entries}) != len(entries):  # type: ignore[attr-defined]
             raise AccessError(DataAccessResult.OTHER_REASON, "duplicate schedule entry index")
         self._reprogrammed(entries, ctx)
 
+    @on_action("enable_disable")
     def enable_disable(self, parameters: Data | None, ctx: Context) -> None:
         a0, a1, b0, b1 = (integer(v, "index") for v in fields(parameters, 4, "enable_disable"))
         entries = []
@@ -140,11 +143,13 @@ class Schedule(CosemObject):
             entries.append(Structure((e.items[0], enable, *e.items[2:])))
         self._reprogrammed(entries, ctx)
 
+    @on_action("insert")
     def insert(self, parameters: Data | None, ctx: Context) -> None:
         new = _check_entry(expect(parameters, Structure, "schedule entry"))
         index = new.items[0].value  # type: ignore[attr-defined]
         self._reprogrammed([e for e in self._entries() if e.items[0].value != index] + [new], ctx)  # type: ignore[attr-defined]
 
+    @on_action("delete")
     def delete(self, parameters: Data | None, ctx: Context) -> None:
         first, last = (integer(v, "index") for v in fields(parameters, 2, "delete"))
         self._reprogrammed([e for e in self._entries()

@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 from meter.codec.axdr import Array, Data, Enum, Integer, LongUnsigned, OctetString, Structure
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, Method, bad_type, expect, fields, integer
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, bad_type, expect, fields, integer, on_action, on_set)
 from meter.errors import AccessError, DataAccessResult
 
 #: service_id of a script action.
@@ -75,6 +76,7 @@ class ScriptTable(CosemObject):
         """Meter behaviour run after script ``script_id``'s actions."""
         self._steps[script_id] = step
 
+    @on_set("scripts")
     def write_scripts(self, value: Data, ctx: Context) -> None:
         for script in expect(value, Array, "scripts").items:
             script_id, actions = fields(script, 2, "script")
@@ -83,6 +85,7 @@ class ScriptTable(CosemObject):
                 _check_action(a)
         self.store("scripts", value)
 
+    @on_action("execute")
     def execute(self, parameters: Data | None, ctx: Context) -> None:
         """Run script ``parameters`` (long-unsigned); an unknown id is other-reason."""
         self.run(expect(parameters, LongUnsigned, "script id").value, ctx)

@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 from meter.codec.axdr import Array, Data, Enum, OctetString
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, Method, expect, in_range, out_of_range
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, expect, in_range, on_action, on_set, out_of_range)
 
 POLICY_BITS = 0xFC
 
@@ -61,16 +62,20 @@ class SecuritySetup(CosemObject):
         if self.on_policy is not None:
             self.on_policy(new)
 
+    @on_set("security_policy")
     def write_security_policy(self, value: Data, ctx: Context) -> None:
         self._activate(value)
 
+    @on_action("security_activate")
     def security_activate(self, parameters: Data | None, ctx: Context) -> None:
         self._activate(parameters)
 
+    @on_set("security_suite")
     def write_security_suite(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "security_suite").value, 0, 2, "security_suite")
         self.store("security_suite", value)
 
+    @on_set("server_system_title")
     def write_server_system_title(self, value: Data, ctx: Context) -> None:
         if len(expect(value, OctetString, "system title").value) != 8:
             raise out_of_range("a system title has 8 octets")

@@ -26,7 +26,7 @@ from typing import Protocol
 from meter.codec.axdr import Array, Data, Enum, Float64, LongUnsigned, OctetString, Structure
 from meter.codec.cosem_time import CosemDate, CosemTime
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, bad_type, expect, fields, in_range
+from meter.cosem.base import Attr, Context, CosemObject, bad_type, expect, fields, in_range, on_set
 from meter.errors import DecodeError
 
 #: Years a wildcard year is looked ahead for a match (Feb 29 recurs within 8).
@@ -139,6 +139,7 @@ class SingleActionSchedule(CosemObject):
         # A new program runs from now: times it names in the past do not fire.
         self.checked = ctx.directory.clock.timestamp()
 
+    @on_set("executed_script")
     def write_executed_script(self, value: Data, ctx: Context) -> None:
         name, selector = fields(value, 2, "executed_script")
         if len(expect(name, OctetString, "script_logical_name").value) != 6:
@@ -147,10 +148,12 @@ class SingleActionSchedule(CosemObject):
         self.store("executed_script", value)
         self._reprogrammed(ctx)
 
+    @on_set("type")
     def write_type(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "type").value, 1, 5, "type")
         self.store("type", value)
 
+    @on_set("execution_time")
     def write_execution_time(self, value: Data, ctx: Context) -> None:
         for entry in expect(value, Array, "execution_time").items:
             _check_entry(entry)
