@@ -32,7 +32,7 @@ def manager(suite: int) -> tuple[KeyManager, SecurityContext]:
     setup = SecuritySetup(obis, security_suite=axdr.Enum(suite), server_system_title=axdr.OctetString(TITLE))
     ctx = SecurityContext(suite, TITLE, bytes(16), bytes(16), MASTER,
                           InvocationCounter(_STORE, f"t/{suite}"), ReceivedCounter(_STORE, f"r/{suite}"))
-    return KeyManager(setup, ctx, _STORE, event_log=Obis(0, 0, 99, 98, 0, 255), now=lambda: 1.7e9,
+    return KeyManager(setup, ctx, _STORE, now=lambda: 1.7e9,
                       random_bytes=lambda n: bytes(n)), ctx
 
 
