@@ -32,7 +32,7 @@ from meter.codec.axdr import (
 from meter.codec.obis import Obis
 from meter.cosem.base import (
     AccessMode, Attr, Context, CosemObject, Method, MethodAccessMode, bad_type, expect, fields,
-    integer, on_action, on_get, on_set, out_of_range)
+    integer, items, on_action, on_get, on_set, out_of_range)
 from meter.cosem.security_setup import POLICY_BITS, SecuritySetup
 from meter.cosem.names import CURRENT_ASSOCIATION
 from meter.errors import AccessError, DataAccessResult, DecodeError
@@ -137,15 +137,15 @@ class AssociationLN(CosemObject):
 
     @property
     def secret(self) -> bytes:
-        return self.value("secret").value  # type: ignore[attr-defined, no-any-return]
+        return self.octets("secret")
 
     @property
     def mechanism_id(self) -> int:
-        return int(self.value("authentication_mechanism_name").items[-1].value)  # type: ignore[attr-defined]
+        return integer(self.items("authentication_mechanism_name")[-1], "mechanism_id")
 
     @property
     def context_id(self) -> int:
-        return int(self.value("application_context_name").items[-1].value)  # type: ignore[attr-defined]
+        return integer(self.items("application_context_name")[-1], "context_id")
 
     def _rights_of(self, obis: Obis) -> tuple[dict[int, AccessMode], dict[int, MethodAccessMode]]:
         if obis == CURRENT_ASSOCIATION and obis not in self.rights:
@@ -274,15 +274,14 @@ class AssociationLN(CosemObject):
     def add_user(self, parameters: Data | None, ctx: Context) -> None:
         user_id, name = fields(parameters, 2, "user")
         entry = Structure((expect(user_id, Unsigned, "user_id"), expect(name, VisibleString, "")))
-        users = [u for u in self.value("user_list").items  # type: ignore[attr-defined]
-                 if u.items[0] != entry.items[0]]
+        users = [u for u in self.items("user_list") if items(u, "user")[0] != entry.items[0]]
         self.store("user_list", Array((*users, entry)))
 
     @on_action("remove_user")
     def remove_user(self, parameters: Data | None, ctx: Context) -> None:
         user_id, _name = fields(parameters, 2, "user")
-        users = self.value("user_list").items  # type: ignore[attr-defined]
-        kept = tuple(u for u in users if u.items[0] != user_id)
+        users = self.items("user_list")
+        kept = tuple(u for u in users if items(u, "user")[0] != user_id)
         if len(kept) == len(users):
             raise out_of_range("remove_user: no such user")
         self.store("user_list", Array(kept))

@@ -188,9 +188,12 @@ def fields(value: Data | None, n: int, what: str) -> tuple[Data, ...]:
     return value.items
 
 
+_INTEGER_TYPES = frozenset(axdr.INTEGER_TYPES)
+
+
 def integer(value: Data | None, what: str) -> int:
     """The Python int of any integer-typed Data, else type-unmatched."""
-    if isinstance(value, axdr.INTEGER_TYPES):
+    if value is not None and type(value) in _INTEGER_TYPES:  # a set: this is on the GET path
         number = value.to_python()
         if isinstance(number, int):
             return number

@@ -113,30 +113,27 @@ class Clock(CosemObject):
         """Meter time as UTC epoch seconds."""
         return self._time_source() + self._offset
 
-    def _int(self, name: str) -> int:
-        return self.value(name).value  # type: ignore[attr-defined, no-any-return]
-
     def dst_active(self, ts: float) -> bool:
         if not self.value("daylight_savings_enabled").to_python():
             return False
         std = dt.datetime.fromtimestamp(ts, _UTC).replace(tzinfo=None) - dt.timedelta(
-            minutes=self._int("time_zone"))
-        begin = _rule_instant(self.value("daylight_savings_begin").value, std.year)  # type: ignore[attr-defined]
-        end = _rule_instant(self.value("daylight_savings_end").value, std.year)  # type: ignore[attr-defined]
+            minutes=self.int_value("time_zone"))
+        begin = _rule_instant(self.octets("daylight_savings_begin"), std.year)
+        end = _rule_instant(self.octets("daylight_savings_end"), std.year)
         if begin is None or end is None:
             return False
-        end -= dt.timedelta(minutes=self._int("daylight_savings_deviation"))
+        end -= dt.timedelta(minutes=self.int_value("daylight_savings_deviation"))
         if begin <= end:
             return begin <= std < end
         return std >= begin or std < end  # southern hemisphere: DST spans the new year
 
     def local_offset(self, ts: float) -> int:
         """local − UTC in minutes at ``ts``."""
-        dst = self._int("daylight_savings_deviation") if self.dst_active(ts) else 0
-        return -self._int("time_zone") + dst
+        dst = self.int_value("daylight_savings_deviation") if self.dst_active(ts) else 0
+        return -self.int_value("time_zone") + dst
 
     def status_at(self, ts: float) -> int:
-        bits = self._int("status") & ~STATUS_DST_ACTIVE
+        bits = self.int_value("status") & ~STATUS_DST_ACTIVE
         return bits | (STATUS_DST_ACTIVE if self.dst_active(ts) else 0)
 
     def datetime_at(self, ts: float) -> dt.datetime:
@@ -219,7 +216,7 @@ class Clock(CosemObject):
         """Move meter time to ``ts`` (UTC s), logging old and new time; a set time is valid."""
         ctx.log_event(StandardEvent.CLOCK_ADJUSTED_OLD_TIME)
         self._offset = ts - self._time_source()
-        self.store("status", Unsigned(self._int("status") & ~(STATUS_INVALID | STATUS_DOUBTFUL)))
+        self.store("status", Unsigned(self.int_value("status") & ~(STATUS_INVALID | STATUS_DOUBTFUL)))
         stamp = ctx.directory.get(LAST_CLOCK_SETTING)  # every setting stamps it, whatever the service
         if stamp is not None:
             stamp.store("value", OctetString(self.now_cosem().to_bytes()))

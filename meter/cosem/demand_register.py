@@ -29,7 +29,8 @@ from meter.codec.axdr import (
     Structure)
 from meter.codec.obis import Obis
 from meter.cosem.base import (
-    Attr, Context, CosemObject, Method, expect, fields, on_action, on_get, on_set, out_of_range)
+    Attr, Context, CosemObject, Method, expect, fields, integer, on_action, on_get, on_set,
+    out_of_range)
 from meter.cosem.register import UNSPECIFIED_DATE_TIME, check_scaler_unit, scaler_unit
 
 _I32 = (-(1 << 31), (1 << 31) - 1)
@@ -78,11 +79,11 @@ class DemandRegister(CosemObject):
 
     @property
     def _period(self) -> int:
-        return int(self.value("period").value)  # type: ignore[attr-defined]
+        return self.int_value("period")
 
     @property
     def _n(self) -> int:
-        return int(self.value("number_of_periods").value)  # type: ignore[attr-defined]
+        return self.int_value("number_of_periods")
 
     # --- the demand computation ------------------------------------------------------------------
 
@@ -130,7 +131,7 @@ class DemandRegister(CosemObject):
     # --- attributes ------------------------------------------------------------------------------
 
     def _encode(self, x: float) -> Data:
-        scaler = int(self.value("scaler_unit").items[0].value)  # type: ignore[attr-defined]
+        scaler = integer(self.items("scaler_unit")[0], "scaler")
         return DoubleLong(min(max(round(x / 10.0**scaler), _I32[0]), _I32[1]))
 
     def _date_time(self, ts: float | None, ctx: Context) -> Data:

@@ -86,11 +86,11 @@ class DisconnectControl(CosemObject):
 
     @property
     def state(self) -> ControlState:
-        return ControlState(self.value("control_state").value)  # type: ignore[attr-defined]
+        return ControlState(self.int_value("control_state"))
 
     def trigger(self, trigger: Trigger, ctx: Context) -> None:
         """Apply a remote, manual (button) or local (limiter, supervision) trigger."""
-        mode = int(self.value("control_mode").value)  # type: ignore[attr-defined]
+        mode = self.int_value("control_mode")
         state = self.state
         for letter in MODES[mode]:
             cause, start, end = TRANSITIONS[letter]

@@ -7,7 +7,7 @@ makes each new HDLC connection's link settings from them (a SET applies to the n
 from __future__ import annotations
 
 from meter.codec.axdr import Data, Enum, LongUnsigned, OctetString, Unsigned
-from meter.cosem.base import Attr, Context, CosemObject, in_range
+from meter.cosem.base import Attr, Context, CosemObject, in_range, integer
 
 #: attribute name -> inclusive range of its value.
 RANGES: dict[str, tuple[int, int]] = {
@@ -49,5 +49,5 @@ class IecHdlcSetup(CosemObject):
         attr = self._attr(index)
         limits = RANGES.get(attr.py_name)
         if limits is not None and isinstance(value, attr.type or ()):
-            in_range(value.value, *limits, attr.name)  # type: ignore[attr-defined]
+            in_range(integer(value, attr.name), *limits, attr.name)
         super().set(index, value, ctx, selector, parameters)

@@ -96,9 +96,6 @@ class PortProtection(CosemObject):
 
     # --- the state machine (pure: ``now`` in, no context) -------------------------------------
 
-    def _int(self, name: str) -> int:
-        return int(self.value(name).value)  # type: ignore[attr-defined]
-
     @property
     def port(self) -> Obis | None:
         """The logical name of the guarded port's setup object (None if not a valid name)."""
@@ -109,20 +106,20 @@ class PortProtection(CosemObject):
 
     def lockout_time(self, failed: int) -> int:
         """Seconds a port locks for after its ``failed``-th consecutive failure (0: no lock)."""
-        allowed = self._int("allowed_failed_attempts")
+        allowed = self.int_value("allowed_failed_attempts")
         if failed < allowed or failed == 0:
             return 0
         # Exact integer arithmetic, capped before it can grow without bound.
-        time = self._int("initial_lockout_time")
-        cap = self._int("max_lockout_time")
+        time = self.int_value("initial_lockout_time")
+        cap = self.int_value("max_lockout_time")
         for _ in range(failed - allowed):
             if time >= cap:
                 break
-            time *= self._int("steepness_factor")
+            time *= self.int_value("steepness_factor")
         return min(time, cap)
 
     def status(self, now: float) -> ProtectionStatus:
-        mode = self._int("protection_mode")
+        mode = self.int_value("protection_mode")
         if mode == ProtectionMode.LOCKED:
             return ProtectionStatus.LOCKED
         if mode == ProtectionMode.LOCKED_ON_FAILED_ATTEMPTS and now < self._locked_until:
@@ -135,12 +132,12 @@ class PortProtection(CosemObject):
     def record_failure(self, now: float) -> bool:
         """Count one failed authentication at ``now``; True when it starts a lock."""
         was_locked = self.is_locked(now)
-        failed = min(self._int("failed_attempts") + 1, _U32)
+        failed = min(self.int_value("failed_attempts") + 1, _U32)
         self.store("failed_attempts", DoubleLongUnsigned(failed))
         self.store("cumulative_failed_attempts",
-                   DoubleLongUnsigned(min(self._int("cumulative_failed_attempts") + 1, _U32)))
+                   DoubleLongUnsigned(min(self.int_value("cumulative_failed_attempts") + 1, _U32)))
         lockout = self.lockout_time(failed)
-        if lockout and self._int("protection_mode") == ProtectionMode.LOCKED_ON_FAILED_ATTEMPTS:
+        if lockout and self.int_value("protection_mode") == ProtectionMode.LOCKED_ON_FAILED_ATTEMPTS:
             self._locked_until = max(self._locked_until, now + lockout)
         return not was_locked and self.is_locked(now)
 

@@ -32,8 +32,8 @@ from meter.codec.axdr import (
 from meter.codec.cosem_time import CosemDateTime
 from meter.codec.obis import Obis
 from meter.cosem.base import (
-    Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, integer, on_action,
-    on_get, on_set, out_of_range)
+    Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, integer, items,
+    on_action, on_get, on_set, out_of_range)
 from meter.cosem.clock import Clock
 from meter.cosem.profile_buffer import MemoryProfileBuffer, ProfileBuffer
 from meter.errors import AccessError, DataAccessResult, DecodeError
@@ -111,14 +111,8 @@ class ProfileGeneric(CosemObject):
         #: Upper bound a client may write into profile_entries (memory of the simulator).
         self.max_entries = max_entries
         self.buffer: ProfileBuffer = buffer if buffer is not None else MemoryProfileBuffer()
-        self.buffer.set_capacity(self._int("profile_entries"))
-        self._columns = tuple(CaptureObject.from_data(c) for c in self._array("capture_objects"))
-
-    def _int(self, name: str) -> int:
-        return int(self.value(name).value)  # type: ignore[attr-defined]
-
-    def _array(self, name: str) -> tuple[Data, ...]:
-        return self.value(name).items  # type: ignore[attr-defined, no-any-return]
+        self.buffer.set_capacity(self.int_value("profile_entries"))
+        self._columns = tuple(CaptureObject.from_data(c) for c in self.items("capture_objects"))
 
     @property
     def columns(self) -> tuple[CaptureObject, ...]:
@@ -126,8 +120,8 @@ class ProfileGeneric(CosemObject):
 
     def load_state(self, state: dict[int, Data]) -> None:
         super().load_state(state)
-        self._columns = tuple(CaptureObject.from_data(c) for c in self._array("capture_objects"))
-        self.buffer.set_capacity(self._int("profile_entries"))
+        self._columns = tuple(CaptureObject.from_data(c) for c in self.items("capture_objects"))
+        self.buffer.set_capacity(self.int_value("profile_entries"))
 
     # --- capture ---------------------------------------------------------------------------------
 
@@ -142,8 +136,8 @@ class ProfileGeneric(CosemObject):
         if column.data_index:
             if isinstance(value, (Raw, RawArray)):
                 value = axdr.decode(value.to_bytes())
-            items = getattr(value, "items", ())
-            return items[column.data_index - 1] if column.data_index <= len(items) else axdr.NULL
+            elements = value.items if isinstance(value, (Array, Structure, axdr.CompactArray)) else ()
+            return elements[column.data_index - 1] if column.data_index <= len(elements) else axdr.NULL
         return value
 
     def capture_now(self, ctx: Context) -> None:
@@ -160,7 +154,7 @@ class ProfileGeneric(CosemObject):
         return None
 
     def _insert(self, key: float, row: bytes) -> None:
-        buf, method = self.buffer, self._int("sort_method")
+        buf, method = self.buffer, self.int_value("sort_method")
         if method == LIFO:
             buf.insert(0, key, row)
         else:
@@ -171,7 +165,7 @@ class ProfileGeneric(CosemObject):
             rank = _RANK[method]
 
             def rank_of(encoded: bytes) -> float:
-                v = _number(axdr.decode(encoded).items[column])  # type: ignore[attr-defined]
+                v = _number(items(axdr.decode(encoded), "buffer row")[column])
                 return math.inf if v is None else rank(v)
 
             new = rank_of(row)
@@ -209,8 +203,8 @@ class ProfileGeneric(CosemObject):
             return RawArray(rows)
         picked = []
         for encoded in rows:
-            items = axdr.decode(encoded).items  # type: ignore[attr-defined]
-            picked.append(Structure(tuple(items[c] for c in columns)))
+            row = items(axdr.decode(encoded), "buffer row")
+            picked.append(Structure(tuple(row[c] for c in columns)))
         return Array(tuple(picked))
 
     def _column_of(self, value: Data) -> int:
@@ -237,18 +231,16 @@ class ProfileGeneric(CosemObject):
             raise bad_type("range_descriptor from/to value")
         indices = []
         for i, encoded in enumerate(self.buffer.slice(0, len(self.buffer))):
-            v = _number(axdr.decode(encoded).items[column])  # type: ignore[attr-defined]
+            v = _number(items(axdr.decode(encoded), "buffer row")[column])
             if v is not None and low <= v <= high:
                 indices.append(i)
         return indices, columns
 
     @staticmethod
     def _time_bound(value: Data, clock: Clock, open_bound: float) -> float:
-        raw = getattr(value, "value", None)
-        if not isinstance(value, (OctetString, axdr.DateTime)) or not isinstance(raw, bytes) \
-                or len(raw) != 12:
+        if not isinstance(value, (OctetString, axdr.DateTime)) or len(value.value) != 12:
             raise bad_type("range_descriptor date-time")
-        cdt = CosemDateTime.from_bytes(raw)
+        cdt = CosemDateTime.from_bytes(value.value)
         if not cdt.is_fully_specified():
             return open_bound
         try:

@@ -10,7 +10,8 @@ from typing import ClassVar
 
 from meter.codec import axdr
 from meter.codec.axdr import NULL, Data, DoubleLongUnsigned, Enum, Integer, OctetString, Structure
-from meter.cosem.base import Attr, Context, CosemObject, Method, bad_type, fields, on_action, on_set
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, bad_type, fields, octets, on_action, on_set)
 from meter.errors import AccessError, DataAccessResult
 
 #: A date-time with every field "not specified" (Blue Book 4.1.6.1): the capture time of a value
@@ -38,7 +39,9 @@ def check_simple(value: Data, what: str) -> None:
 def zero_like(value: Data) -> Data:
     """The reset value of a register holding ``value``: zero of the same type."""
     if isinstance(value, axdr.INTEGER_TYPES):
-        return type(value)(0)  # type: ignore[call-arg]
+        # An integer's encoding is its tag and a fixed-size body: all-zero body = zero.
+        raw = value.to_bytes()
+        return axdr.decode(raw[:1] + bytes(len(raw) - 1))
     if isinstance(value, (axdr.Float32, axdr.Float64)):
         return type(value)(0.0)
     return NULL
@@ -87,7 +90,7 @@ class ExtendedRegister(Register):
 
     @on_set("capture_time")
     def write_capture_time(self, value: Data, ctx: Context) -> None:
-        if len(getattr(value, "value", b"")) != 12:
+        if len(octets(value, "capture_time")) != 12:
             raise bad_type("capture_time")
         self.store("capture_time", value)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from meter.codec.axdr import Array, Data, LongUnsigned, OctetString, Structure
-from meter.cosem.base import Attr, Context, CosemObject, Method, expect, fields, on_action, on_set
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, expect, fields, integer, items, octets, on_action, on_set)
 
 
 def _entry(value: Data | None) -> Structure:
@@ -31,9 +32,8 @@ class SapAssignment(CosemObject):
         """Assign a logical device to a SAP; an empty name disconnects the SAP (Blue Book)."""
         entry = _entry(parameters)
         sap, name = entry.items
-        kept = [e for e in self.value("sap_assignment_list").items  # type: ignore[attr-defined]
-                if e.items[0] != sap]
-        if name.value:  # type: ignore[attr-defined]
+        kept = [e for e in self.items("sap_assignment_list") if items(e, "sap")[0] != sap]
+        if octets(name, "logical_device_name"):
             kept.append(entry)
-            kept.sort(key=lambda e: e.items[0].value)
+            kept.sort(key=lambda e: integer(items(e, "sap")[0], "sap"))
         self.store("sap_assignment_list", Array(tuple(kept)))

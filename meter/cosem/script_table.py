@@ -19,7 +19,8 @@ from collections.abc import Callable
 from meter.codec.axdr import Array, Data, Enum, Integer, LongUnsigned, OctetString, Structure
 from meter.codec.obis import Obis
 from meter.cosem.base import (
-    Attr, Context, CosemObject, Method, bad_type, expect, fields, integer, on_action, on_set)
+    Attr, Context, CosemObject, Method, bad_type, expect, fields, integer, items, on_action,
+    on_set)
 from meter.errors import AccessError, DataAccessResult
 
 #: service_id of a script action.
@@ -92,10 +93,10 @@ class ScriptTable(CosemObject):
 
     def run(self, script_id: int, ctx: Context) -> None:
         """The one execute-script path: a head end's execute and a schedule's run come here."""
-        for script in self.value("scripts").items:  # type: ignore[attr-defined]
-            sid, actions = script.items
-            if sid.value == script_id:
-                for a in actions.items:
+        for script in self.items("scripts"):
+            sid, actions = items(script, "script")
+            if integer(sid, "script_identifier") == script_id:
+                for a in items(actions, "actions"):
                     run_action(a, ctx)
                 step = self._steps.get(script_id)
                 if step is not None:

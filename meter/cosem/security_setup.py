@@ -52,7 +52,7 @@ class SecuritySetup(CosemObject):
 
     @property
     def policy(self) -> int:
-        return int(self.value("security_policy").value)  # type: ignore[attr-defined]
+        return self.int_value("security_policy")
 
     def _activate(self, value: Data | None) -> None:
         new = expect(value, Enum, "security_policy").value

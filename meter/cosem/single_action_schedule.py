@@ -26,7 +26,8 @@ from typing import Protocol
 from meter.codec.axdr import Array, Data, Enum, Float64, LongUnsigned, OctetString, Structure
 from meter.codec.cosem_time import CosemDate, CosemTime
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, bad_type, expect, fields, in_range, on_set
+from meter.cosem.base import (
+    Attr, Context, CosemObject, bad_type, expect, fields, in_range, integer, items, octets, on_set)
 from meter.errors import DecodeError
 
 #: Years a wildcard year is looked ahead for a match (Feb 29 recurs within 8).
@@ -83,7 +84,7 @@ def local_times(days: Iterable[dt.date], time: CosemTime, after: float,
 
 def next_occurrence(entry: Data, after: float, clock: LocalTime) -> float | None:
     """The first UTC time after ``after`` that one execution_time entry names (None: none)."""
-    time_raw, date_raw = (v.value for v in entry.items)  # type: ignore[attr-defined]
+    time_raw, date_raw = (octets(v, "execution_time entry") for v in items(entry, "execution_time"))
     time, date = CosemTime.from_bytes(time_raw), CosemDate.from_bytes(date_raw)
     # A day back: local midnight may be up to 14 h either side of UTC midnight.
     start = (dt.datetime.fromtimestamp(after, _UTC) - dt.timedelta(days=1)).date()
@@ -122,11 +123,11 @@ class SingleActionSchedule(CosemObject):
     @property
     def script(self) -> tuple[Obis, int]:
         """(script table, script id) it executes."""
-        name, selector = self.value("executed_script").items  # type: ignore[attr-defined]
-        return Obis.from_bytes(name.value), int(selector.value)
+        name, selector = self.items("executed_script")
+        return Obis.from_bytes(octets(name, "script_logical_name")), integer(selector, "script_selector")
 
     def next_after(self, after: float, clock: LocalTime) -> float | None:
-        times = (next_occurrence(e, after, clock) for e in self.value("execution_time").items)  # type: ignore[attr-defined]
+        times = (next_occurrence(e, after, clock) for e in self.items("execution_time"))
         return min((t for t in times if t is not None), default=None)
 
     def due(self, until: float, clock: LocalTime) -> list[tuple[float, Obis, int]]:

@@ -183,16 +183,16 @@ def hdlc_setup_values(profile: Profile) -> dict[str, axdr.Data]:
 def _schedule(o: Mapping[str, Any], where: str) -> dict[str, axdr.Data]:
     """executed_script, type and execution_time (time and date in hex, wildcards 0xFF)."""
     try:
-        times = tuple(axdr.Structure((axdr.OctetString(bytes.fromhex(t)), axdr.OctetString(bytes.fromhex(d))))
-                      for t, d in o.get("execution_time", ()))
+        pairs = [(bytes.fromhex(t), bytes.fromhex(d)) for t, d in o.get("execution_time", ())]
         script = axdr.Structure((axdr.OctetString(Obis.parse(str(o["script"])).to_bytes()),
                                  axdr.LongUnsigned(_int(o, "script_selector", 1))))
         kind = axdr.Enum(_int(o, "type", 1))
     except (KeyError, ValueError, TypeError, AttributeError, EncodeError) as exc:
         raise ProfileError(f"{where}: script (obis), script_selector, type and execution_time "
                            f"([time, date] in hex) expected: {exc!r}") from None
-    if any(len(e.items[0].value) != 4 or len(e.items[1].value) != 5 for e in times):  # type: ignore[attr-defined]
+    if any(len(t) != 4 or len(d) != 5 for t, d in pairs):
         raise ProfileError(f"{where}: execution_time entries are [time (4 bytes), date (5 bytes)]")
+    times = tuple(axdr.Structure((axdr.OctetString(t), axdr.OctetString(d))) for t, d in pairs)
     return {"executed_script": script, "type": kind, "execution_time": axdr.Array(times)}
 
 

@@ -141,11 +141,11 @@ class KeyManager:
 
     @property
     def suite(self) -> int:
-        return int(self._setup.value("security_suite").value)  # type: ignore[attr-defined]
+        return self._setup.int_value("security_suite")
 
     @property
     def server_system_title(self) -> bytes:
-        return bytes(self._setup.value("server_system_title").value)  # type: ignore[attr-defined]
+        return self._setup.octets("server_system_title")
 
     def _pair_key(self, key_type: C.CertificateType) -> str:
         return f"keypair/{self._name}/{int(key_type)}"
