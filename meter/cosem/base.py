@@ -160,8 +160,6 @@ class Context:
         return Context(self.directory, None, self.log_event, self.changed, self.persist)
 
 
-MethodHandler = Callable[[Data | None, Context], Data | None]
-
 #: class_id -> the Blue Book class; filled by __init_subclass__ (read through cosem.registry).
 CLASSES: dict[int, type[CosemObject]] = {}
 
@@ -282,7 +280,6 @@ class CosemObject:
         self._values: dict[int, Data] = {
             a.index: a.default for a in self.ATTRIBUTES if a.default is not None}
         self._providers: dict[int, Callable[[], Data]] = {}
-        self._method_handlers: dict[int, MethodHandler] = {}
         for name, value in values.items():
             attr = self._ATTR_BY_NAME.get(name)
             if attr is None or attr.index == 1:
@@ -341,12 +338,6 @@ class CosemObject:
     def is_bound(self, index: int) -> bool:
         return index in self._providers
 
-    def set_method_handler(self, index: int, handler: MethodHandler) -> None:
-        """Implement (or override) method ``index`` without touching the class table."""
-        if index not in self._METHOD_BY_INDEX:
-            raise KeyError(f"{type(self).__name__} has no method {index}")
-        self._method_handlers[index] = handler
-
     # --- generic services --------------------------------------------------------------------
 
     def get(self, index: int, ctx: Context, selector: int | None = None,
@@ -388,14 +379,10 @@ class CosemObject:
         method = self._METHOD_BY_INDEX.get(index)
         if method is None:
             raise AccessError(DataAccessResult.OBJECT_UNDEFINED, f"no method {index}")
-        handler = self._method_handlers.get(index)
-        if handler is not None:
-            result = handler(parameters, ctx)
-        else:
-            implementation = self._ACTIONS.get(index)
-            if implementation is None:
-                raise AccessError(DataAccessResult.OTHER_REASON, f"{method.name} not implemented")
-            result = implementation(self, parameters, ctx)
+        implementation = self._ACTIONS.get(index)
+        if implementation is None:
+            raise AccessError(DataAccessResult.OTHER_REASON, f"{method.name} not implemented")
+        result = implementation(self, parameters, ctx)
         ctx.changed(self)
         return result
 

@@ -99,19 +99,23 @@ def test_unknown_initial_value() -> None:
         Data(LN, nope=Unsigned(1))
 
 
-def test_method_handler_hook() -> None:
+def test_method_handlers() -> None:
     class Thing(CosemObject):
         CLASS_ID = 9999
         NAME = "thing"
         METHODS = (Method(1, "frob"),)
+
+    class Frobber(Thing):
+        @on_action("frob")
+        def frob(self, parameters: AxdrData | None, ctx: Context) -> AxdrData | None:
+            return parameters
 
     thing = Thing(LN)
     ctx = world(thing).ctx()
     with pytest.raises(AccessError) as exc:
         thing.action(1, None, ctx)
     assert exc.value.result == DataAccessResult.OTHER_REASON
-    thing.set_method_handler(1, lambda p, c: p)
-    assert thing.action(1, Unsigned(7), ctx) == Unsigned(7)
+    assert Frobber(LN).action(1, Unsigned(7), ctx) == Unsigned(7)
 
 
 def test_directory() -> None:
