@@ -10,7 +10,11 @@ and inherits generic ``get``/``set``/``action`` from :class:`CosemObject`:
   are the table's (Blue Book names, compared lower-cased). ``__init_subclass__`` files each
   handler under its row's index once, so a request finds it by index, and a name that is not in
   the table fails at import. An override in a subclass replaces the handler of the same Python
-  name, decorated or not.
+  name, decorated or not;
+* the values stored are read back typed with ``int_value``/``octets``/``items`` (and
+  ``integer``/``octets``/``items`` for the elements of a value);
+* a class builds itself from its profile entry with ``from_profile`` (by default its
+  ``profile_values``, which a class extends with its own options).
 
 Result codes chosen where the Blue Book leaves it open (the Green Book's Data-Access-Result has no
 "value out of range"):
@@ -40,6 +44,7 @@ from meter.errors import AccessError, DataAccessResult
 
 if TYPE_CHECKING:
     from meter.cosem.association_ln import AssociationLN
+    from meter.cosem.profile_entry import ProfileEntry
     from meter.cosem.registry import ObjectDirectory
 
 #: Key of :meth:`CosemObject.dump_state` for state that is no attribute (a clock offset, demand
@@ -288,6 +293,20 @@ class CosemObject:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.logical_name})"
+
+    # --- building from a profile ---------------------------------------------------------------
+
+    @classmethod
+    def from_profile(cls, entry: ProfileEntry) -> CosemObject:
+        """The object of one ``[[object]]`` entry (without live bindings or a buffer store)."""
+        return cls(entry.obis, **cls.profile_values(entry))
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        """Initial attribute values from the entry's options; every class takes ``value``."""
+        if "value" not in entry.options:
+            return {}
+        return {"value": entry.typed_value(entry.options["value"])}
 
     # --- table lookups -----------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from meter.cosem.base import (
     on_set, out_of_range)
 from meter.cosem.events import StandardEvent
 from meter.cosem.names import LAST_CLOCK_SETTING
+from meter.cosem.profile_entry import ProfileEntry
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
 
@@ -96,6 +97,14 @@ class Clock(CosemObject):
         Method(5, "preset_adjusting_time"),
         Method(6, "shift_time"),
     )
+
+    @classmethod
+    def from_profile(cls, entry: ProfileEntry) -> Clock:
+        """time_zone defaults to ``[meter] time_zone``; the time runs on the meter's timebase."""
+        default_zone = int(entry.meter.get("time_zone", 0))
+        return cls(entry.obis, entry.time_source,
+                   clock_base=Enum(entry.int_option("clock_base", 1)),
+                   time_zone=Long(entry.int_option("time_zone", default_zone)))
 
     def __init__(self, logical_name: Obis, time_source: Callable[[], float], *,
                  measuring_period: int = 900, **values: Data) -> None:

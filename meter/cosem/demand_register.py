@@ -31,6 +31,7 @@ from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, expect, fields, integer, on_action, on_get, on_set,
     out_of_range)
+from meter.cosem.profile_entry import ProfileEntry
 from meter.cosem.register import UNSPECIFIED_DATE_TIME, check_scaler_unit, scaler_unit
 
 _I32 = (-(1 << 31), (1 << 31) - 1)
@@ -61,6 +62,13 @@ class DemandRegister(CosemObject):
         Attr(9, "number_of_periods", LongUnsigned, default=LongUnsigned(1)),
     )
     METHODS = (Method(1, "reset"), Method(2, "next_period"))
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        return {**super().profile_values(entry),
+                "scaler_unit": scaler_unit(entry.int_option("scaler", 0), entry.int_option("unit", 255)),
+                "period": DoubleLongUnsigned(entry.int_option("period", 900)),
+                "number_of_periods": LongUnsigned(entry.int_option("number_of_periods", 1))}
 
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         super().__init__(logical_name, **values)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable
+from typing import cast
 
 from meter.codec.axdr import (
     Data,
@@ -46,6 +47,7 @@ from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, expect, in_range, integer, on_action, on_get, on_set)
 from meter.cosem.events import FraudEvent
+from meter.cosem.profile_entry import OptionError, ProfileEntry
 from meter.errors import AccessError, DataAccessResult
 
 _U32 = 0xFFFFFFFF
@@ -85,6 +87,24 @@ class PortProtection(CosemObject):
              default=DoubleLongUnsigned(0)),
     )
     METHODS = (Method(1, "reset"),)
+    #: The lockout settings a profile may give (integers, typed by their rows).
+    SETTINGS = ("protection_mode", "allowed_failed_attempts", "initial_lockout_time",
+                "steepness_factor", "max_lockout_time")
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        """port_reference (required: the setup object of the guarded port) and settings."""
+        if "port_reference" not in entry.options:
+            raise OptionError("port_protection needs a port_reference (a setup object)")
+        values = super().profile_values(entry)
+        values["port_reference"] = OctetString(
+            Obis.parse(str(entry.options["port_reference"])).to_bytes())
+        for name in cls.SETTINGS:
+            if name in entry.options:
+                # Every integer type takes its int value as the one constructor argument.
+                make = cast(Callable[[int], Data], cls._ATTR_BY_NAME[name].type)
+                values[name] = make(int(entry.options[name]))
+        return values
 
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         super().__init__(logical_name, **values)

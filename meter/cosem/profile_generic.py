@@ -35,6 +35,7 @@ from meter.cosem.base import (
     Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, integer, items,
     on_action, on_get, on_set, out_of_range)
 from meter.cosem.clock import Clock
+from meter.cosem.profile_entry import OptionError, ProfileEntry
 from meter.cosem.profile_buffer import MemoryProfileBuffer, ProfileBuffer
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
@@ -104,6 +105,23 @@ class ProfileGeneric(CosemObject):
         Attr(8, "profile_entries", DoubleLongUnsigned, default=DoubleLongUnsigned(1)),
     )
     METHODS = (Method(1, "reset"), Method(2, "capture"))
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        """capture_objects lists ``[obis, attribute(, data_index)]``, each of an object built
+        before the profile (its class id is the object's)."""
+        columns = []
+        for column in entry.options.get("capture_objects", ()):
+            obis, attribute = Obis.parse(str(column[0])), int(column[1])
+            data_index = int(column[2]) if len(column) > 2 else 0
+            obj = entry.built.get(obis)
+            if obj is None:
+                raise OptionError(f"capture object {obis} is not in the profile")
+            columns.append(CaptureObject(obj.CLASS_ID, obis, attribute, data_index).to_data())
+        return {**super().profile_values(entry),
+                "capture_objects": Array(tuple(columns)),
+                "capture_period": DoubleLongUnsigned(entry.int_option("capture_period", 0)),
+                "profile_entries": DoubleLongUnsigned(entry.int_option("profile_entries", 100))}
 
     def __init__(self, logical_name: Obis, buffer: ProfileBuffer | None = None, *,
                  max_entries: int = 100_000, **values: Data) -> None:

@@ -12,6 +12,7 @@ from meter.codec import axdr
 from meter.codec.axdr import NULL, Data, DoubleLongUnsigned, Enum, Integer, OctetString, Structure
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, bad_type, fields, octets, on_action, on_set)
+from meter.cosem.profile_entry import ProfileEntry
 from meter.errors import AccessError, DataAccessResult
 
 #: A date-time with every field "not specified" (Blue Book 4.1.6.1): the capture time of a value
@@ -57,6 +58,11 @@ class Register(CosemObject):
         Attr(3, "scaler_unit", Structure, default=scaler_unit(0, 255)),
     )
     METHODS = (Method(1, "reset"),)
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        return {**super().profile_values(entry),
+                "scaler_unit": scaler_unit(entry.int_option("scaler", 0), entry.int_option("unit", 255))}
 
     @on_set("value")
     def write_value(self, value: Data, ctx: Context) -> None:

@@ -8,8 +8,9 @@ octet-string(6), index integer, parameter CHOICE}}; method 1 execute(long-unsign
 A script's actions run with the meter's own authority (an internal context): who may run the
 script at all is the right on method 1 (a head end) or the meter itself (a single action
 schedule). A script may also carry meter behaviour no COSEM service expresses (closing a billing
-period increments its counter): the device installs it with :meth:`ScriptTable.set_script_step`,
-run after the listed actions.
+period increments its counter): the profile marks the script with the step's key
+(``closes_billing``), the device supplies the step (``ProfileEntry.script_steps``), and it runs
+after the listed actions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, bad_type, expect, fields, integer, items, on_action,
     on_set)
-from meter.errors import AccessError, DataAccessResult
+from meter.cosem.profile_entry import OptionError, ProfileEntry
+from meter.errors import AccessError, DataAccessResult, EncodeError
 
 #: service_id of a script action.
 WRITE_ATTRIBUTE, EXECUTE_METHOD = 1, 2
@@ -68,6 +70,38 @@ class ScriptTable(CosemObject):
         Attr(2, "scripts", Array, default=Array(())),
     )
     METHODS = (Method(1, "execute"),)
+
+    @classmethod
+    def from_profile(cls, entry: ProfileEntry) -> ScriptTable:
+        """scripts = [{ id, actions = [{ service = execute|write, obis, index, parameter }] }];
+        a script may also carry a meter step by its key (``closes_billing = true``)."""
+        table = cls(entry.obis, **cls.profile_values(entry))
+        for script in entry.options.get("scripts", ()):
+            for key, step in entry.script_steps.items():
+                if script.get(key):
+                    table.set_script_step(int(script["id"]), step)
+        return table
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        """The scripts attribute; each action's class id is its target's."""
+        out = []
+        try:
+            for script in entry.options.get("scripts", ()):
+                actions = []
+                for a in script.get("actions", ()):
+                    target = Obis.parse(str(a["obis"]))
+                    class_id = entry.class_id_of(target)
+                    if class_id is None:
+                        raise OptionError(f"script action target {target} is not in the profile")
+                    parameter = entry.typed_value(a["parameter"]) if "parameter" in a else Integer(0)
+                    actions.append(action(SERVICES[a["service"]], class_id, target,
+                                          int(a["index"]), parameter))
+                out.append(Structure((LongUnsigned(int(script["id"])), Array(tuple(actions)))))
+        except (KeyError, ValueError, TypeError, AttributeError, EncodeError) as exc:
+            raise OptionError(f"scripts are {{ id, actions = [{{ service = execute|write, obis, "
+                              f"index, parameter }}] }}: {exc!r}") from None
+        return {**super().profile_values(entry), "scripts": Array(tuple(out))}
 
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         super().__init__(logical_name, **values)

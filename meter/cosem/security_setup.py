@@ -20,6 +20,7 @@ from meter.codec.axdr import Array, Data, Enum, OctetString
 from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, expect, in_range, on_action, on_set, out_of_range)
+from meter.cosem.profile_entry import ProfileEntry
 from meter.errors import AccessError, DataAccessResult
 
 POLICY_BITS = 0xFC
@@ -70,6 +71,14 @@ class SecuritySetup(CosemObject):
         Method(7, "export_certificate"),
         Method(8, "remove_certificate"),
     )
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        """Policy and suite from the entry; the server system title is the meter's."""
+        return {**super().profile_values(entry),
+                "security_policy": Enum(entry.int_option("security_policy", 0)),
+                "security_suite": Enum(entry.int_option("security_suite", 0)),
+                "server_system_title": OctetString(entry.system_title)}
 
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         super().__init__(logical_name, **values)

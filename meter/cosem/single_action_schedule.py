@@ -28,7 +28,8 @@ from meter.codec.cosem_time import CosemDate, CosemTime
 from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, bad_type, expect, fields, in_range, integer, items, octets, on_set)
-from meter.errors import DecodeError
+from meter.cosem.profile_entry import OptionError, ProfileEntry
+from meter.errors import DecodeError, EncodeError
 
 #: Years a wildcard year is looked ahead for a match (Feb 29 recurs within 8).
 _YEARS_AHEAD = 9
@@ -114,6 +115,24 @@ class SingleActionSchedule(CosemObject):
         Attr(3, "type", Enum, default=Enum(1)),
         Attr(4, "execution_time", Array, default=Array(())),
     )
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        """executed_script, type and execution_time (time and date in hex, wildcards 0xFF)."""
+        o = entry.options
+        try:
+            pairs = [(bytes.fromhex(t), bytes.fromhex(d)) for t, d in o.get("execution_time", ())]
+            script = Structure((OctetString(Obis.parse(str(o["script"])).to_bytes()),
+                                LongUnsigned(entry.int_option("script_selector", 1))))
+            kind = Enum(entry.int_option("type", 1))
+        except (KeyError, ValueError, TypeError, AttributeError, EncodeError) as exc:
+            raise OptionError(f"script (obis), script_selector, type and execution_time "
+                              f"([time, date] in hex) expected: {exc!r}") from None
+        if any(len(t) != 4 or len(d) != 5 for t, d in pairs):
+            raise OptionError("execution_time entries are [time (4 bytes), date (5 bytes)]")
+        times = tuple(Structure((OctetString(t), OctetString(d))) for t, d in pairs)
+        return {**super().profile_values(entry),
+                "executed_script": script, "type": kind, "execution_time": Array(times)}
 
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         super().__init__(logical_name, **values)

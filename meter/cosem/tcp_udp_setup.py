@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from meter.codec.axdr import Data, LongUnsigned, OctetString, Unsigned
 from meter.cosem.base import Attr, Context, CosemObject, expect, in_range, on_set, out_of_range
+from meter.cosem.profile_entry import ProfileEntry
 
 
 class TcpUdpSetup(CosemObject):
@@ -21,6 +22,12 @@ class TcpUdpSetup(CosemObject):
         Attr(5, "nb_of_sim_conn", Unsigned, default=Unsigned(1)),
         Attr(6, "inactivity_time_out", LongUnsigned, default=LongUnsigned(180)),
     )
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        # [tcp] inactivity_timeout is the initial value; a SET by the head end overrides it.
+        return {**super().profile_values(entry),
+                "inactivity_time_out": LongUnsigned(int(entry.tcp.get("inactivity_timeout", 180)))}
 
     @on_set("ip_reference")
     def write_ip_reference(self, value: Data, ctx: Context) -> None:
