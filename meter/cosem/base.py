@@ -80,6 +80,14 @@ class MethodAccessMode(enum.IntFlag):
     DIGITALLY_SIGNED_RESPONSE = 128
 
 
+#: The protection bits of an access_mode (bits 2-4 request, 5-7 response); Security setup v1's
+#: security_policy uses the same bits (security_setup.py).
+REQUEST_PROTECTION = (AccessMode.AUTHENTICATED_REQUEST | AccessMode.ENCRYPTED_REQUEST
+                      | AccessMode.DIGITALLY_SIGNED_REQUEST)
+RESPONSE_PROTECTION = (AccessMode.AUTHENTICATED_RESPONSE | AccessMode.ENCRYPTED_RESPONSE
+                       | AccessMode.DIGITALLY_SIGNED_RESPONSE)
+
+
 @dataclass(frozen=True, slots=True)
 class Attr:
     """One row of an attribute table. ``type`` None = a CHOICE the class checks itself."""

@@ -49,8 +49,6 @@ _RANK: dict[int, Callable[[float], float]] = {
     FAREST_FROM_ZERO: lambda v: -abs(v),
 }
 
-CLOCK_CLASS_ID = 8
-
 
 @dataclass(frozen=True, slots=True)
 class CaptureObject:
@@ -239,7 +237,7 @@ class ProfileGeneric(CosemObject):
         wanted = [self._column_of(c) for c in expect(selected, Array, "selected_values").items]
         columns = wanted or None
         col = self._columns[column]
-        if col.class_id == CLOCK_CLASS_ID and col.attribute_index == 2:
+        if col.class_id == Clock.CLASS_ID and col.attribute_index == 2:
             clock = ctx.directory.clock
             first, last = self._time_bound(lo, clock, -math.inf), self._time_bound(hi, clock, math.inf)
             return [i for i, k in enumerate(self.buffer.keys())

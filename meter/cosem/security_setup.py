@@ -19,11 +19,13 @@ from typing import Protocol
 from meter.codec.axdr import Array, Data, Enum, OctetString
 from meter.codec.obis import Obis
 from meter.cosem.base import (
-    Attr, Context, CosemObject, Method, expect, in_range, on_action, on_set, out_of_range)
+    Attr, Context, CosemObject, Method, REQUEST_PROTECTION, RESPONSE_PROTECTION, expect, in_range,
+    on_action, on_set, out_of_range)
 from meter.cosem.profile_entry import ProfileEntry
 from meter.errors import AccessError, DataAccessResult
 
-POLICY_BITS = 0xFC
+#: The bits a security_policy may hold (bits 0-1 are unused in v1).
+POLICY_BITS = int(REQUEST_PROTECTION | RESPONSE_PROTECTION)
 
 
 class KeyStore(Protocol):

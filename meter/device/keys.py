@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PENDING_KEYS", "KeyManager", "stored_keys"]
 
-#: Standard event log code "global key(s) changed" (cosem-reference.md §4.1).
 #: SecurityContext.extra entry: keys accepted by key_transfer, not yet in force (name -> key).
 PENDING_KEYS = "pending_keys"
 
@@ -238,9 +237,9 @@ class KeyManager:
         security = self._security
         if security is None:
             raise _refuse("key_agreement on a Security setup that no association uses")
-        new, answer = agree(parameters, self.suite, self.server_system_title, self.signing_key(),
-                            self.client_signing_keys(), lambda: C.generate_private_key(self.suite))
-        self._stage(security, new, ctx)
+        agreed, answer = agree(parameters, self.suite, self.server_system_title, self.signing_key(),
+                               self.client_signing_keys(), lambda: C.generate_private_key(self.suite))
+        self._stage(security, {_KEY_NAMES[k]: key for k, key in agreed.items()}, ctx)
         return answer
 
     def apply_pending(self) -> None:
