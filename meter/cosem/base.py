@@ -287,7 +287,6 @@ class CosemObject:
                 found[service][index] = functions[py_name]
         cls._GETTERS, cls._SETTERS, cls._ACTIONS = found["get"], found["set"], found["action"]
 
-
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         self.logical_name = logical_name
         self._values: dict[int, Data] = {

@@ -63,9 +63,7 @@ class IecHdlcSetup(CosemObject):
 
     def setting(self, name: str) -> int:
         """The integer value of attribute ``name`` (every attribute but logical_name is one)."""
-        value = self.value(name)
-        assert isinstance(value, (Enum, Unsigned, LongUnsigned)), name
-        return value.value
+        return self.int_value(name)
 
     def set(self, index: int, value: Data, ctx: Context, selector: int | None = None,
             parameters: Data | None = None) -> None:

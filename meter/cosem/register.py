@@ -1,7 +1,7 @@
 """Register (class_id 3, v0) and Extended register (class_id 4, v0): Blue Book §4.3.2, §4.3.4.
 
 A register's value is usually BOUND to the metrology engine by the device; ``reset`` of a bound
-value is other-reason (the live source owns it) unless the device installs a reset handler.
+value is other-reason (the live source owns it).
 """
 
 from __future__ import annotations
