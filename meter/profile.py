@@ -13,7 +13,7 @@ import re
 import site
 import sysconfig
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,7 +298,8 @@ def load(name: str | Path) -> Profile:
 
 # --- typed values ------------------------------------------------------------------------------
 
-_SIMPLE: dict[str, type[axdr.Data]] = {
+#: Each type takes its Python value as its one constructor argument.
+_SIMPLE: dict[str, Callable[[Any], axdr.Data]] = {
     "boolean": axdr.Boolean,
     "integer": axdr.Integer,
     "long": axdr.Long,
@@ -330,7 +331,6 @@ def typed_value(spec: Mapping[str, Any], profile: Profile, where: str) -> axdr.D
             return axdr.Utf8String(profile.substitute(str(raw)))
         if kind == "null":
             return axdr.NULL
-        cls = _SIMPLE[kind]
-        return cls(raw)  # type: ignore[call-arg]
+        return _SIMPLE[kind](raw)
     except (KeyError, ValueError, MeterError) as exc:
         raise ProfileError(f"{where}: bad value {spec!r}: {exc}") from exc

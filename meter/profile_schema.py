@@ -1,6 +1,6 @@
 """The schema of a meter profile (profiles/*.toml), as data: every key a profile may hold, its
 type, its range and what it means; the per-class keys of ``[[object]]`` entries are the ones
-meter/device/build.py and meter/device/device.py read for that class.
+the class's ``from_profile`` (its module in meter/cosem) and meter/device/device.py read.
 
 :func:`validate` checks a whole merged profile and returns every problem, each with the table
 and key it is about; meter/profile.py turns those into ``FILE:LINE`` messages. Nothing here
@@ -146,7 +146,7 @@ _SOURCE = Field("str", "live binding: energy|instant|pq|demand:KEY or "
 _SCALER = _int("scaler (power of ten)", -128, 127)
 _UNIT = _int("unit enum (Blue Book table 4)", 0, 255)
 _SECONDS = _int("s", 0, 0xFFFFFFFF)
-#: Keys an [[object]] of each class may hold besides OBJECT's (what build.py/device.py read).
+#: Keys an [[object]] of each class may hold besides OBJECT's (what from_profile/device.py read).
 CLASS_OPTIONS: dict[str, dict[str, Field]] = {
     "data": {"value": _VALUE, "source": _SOURCE},
     "register": {"scaler": _SCALER, "unit": _UNIT, "value": _VALUE, "source": _SOURCE},

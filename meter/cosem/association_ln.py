@@ -32,7 +32,7 @@ from meter.codec.axdr import (
 from meter.codec.obis import Obis
 from meter.cosem.base import (
     AccessMode, Attr, Context, CosemObject, Method, MethodAccessMode, bad_type, expect, fields,
-    integer, out_of_range)
+    integer, items, on_action, on_get, on_set, out_of_range)
 from meter.cosem.security_setup import POLICY_BITS, SecuritySetup
 from meter.cosem.names import CURRENT_ASSOCIATION
 from meter.errors import AccessError, DataAccessResult, DecodeError
@@ -137,15 +137,15 @@ class AssociationLN(CosemObject):
 
     @property
     def secret(self) -> bytes:
-        return self.value("secret").value  # type: ignore[attr-defined, no-any-return]
+        return self.octets("secret")
 
     @property
     def mechanism_id(self) -> int:
-        return int(self.value("authentication_mechanism_name").items[-1].value)  # type: ignore[attr-defined]
+        return integer(self.items("authentication_mechanism_name")[-1], "mechanism_id")
 
     @property
     def context_id(self) -> int:
-        return int(self.value("application_context_name").items[-1].value)  # type: ignore[attr-defined]
+        return integer(self.items("application_context_name")[-1], "context_id")
 
     def _rights_of(self, obis: Obis) -> tuple[dict[int, AccessMode], dict[int, MethodAccessMode]]:
         if obis == CURRENT_ASSOCIATION and obis not in self.rights:
@@ -192,6 +192,7 @@ class AssociationLN(CosemObject):
         if CURRENT_ASSOCIATION in self.rights and CURRENT_ASSOCIATION not in ctx.directory:
             yield self, CURRENT_ASSOCIATION
 
+    @on_get("object_list")
     def read_object_list(self, ctx: Context, selector: int | None,
                          parameters: Data | None) -> Data:
         visible = list(self._visible(ctx))
@@ -207,25 +208,27 @@ class AssociationLN(CosemObject):
 
     # --- per-connection and write-only attributes --------------------------------------------
 
+    @on_get("associated_partners_id")
     def read_associated_partners_id(self, ctx: Context, selector: int | None,
                                     parameters: Data | None) -> Data:
         return Structure((Integer(self.client_sap), LongUnsigned(self.server_sap)))
 
+    @on_get("association_status")
     def read_association_status(self, ctx: Context, selector: int | None,
                                 parameters: Data | None) -> Data:
         return Enum(int(self.status))
 
+    @on_get("secret")
     def read_secret(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
         raise AccessError(DataAccessResult.READ_WRITE_DENIED, "the secret is write-only")
 
+    @on_set("object_list", "associated_partners_id", "association_status", "current_user")
     def _read_only(self, value: Data, ctx: Context) -> None:
         raise AccessError(DataAccessResult.READ_WRITE_DENIED, "set by the association itself")
 
-    write_object_list = write_associated_partners_id = write_association_status = _read_only
-    write_current_user = _read_only
-
     # --- methods -------------------------------------------------------------------------------
 
+    @on_action("reply_to_HLS_authentication")
     def reply_to_hls_authentication(self, parameters: Data | None, ctx: Context) -> Data:
         challenge = expect(parameters, OctetString, "f(StoC)").value
         reply = self.hls_reply(challenge) if self.hls_reply is not None else None
@@ -234,6 +237,7 @@ class AssociationLN(CosemObject):
         self.status = AssociationStatus.ASSOCIATED
         return OctetString(reply)
 
+    @on_action("change_HLS_secret")
     def change_hls_secret(self, parameters: Data | None, ctx: Context) -> None:
         secret = expect(parameters, OctetString, "secret")
         if self.hls_change_secret is None:
@@ -241,6 +245,7 @@ class AssociationLN(CosemObject):
         elif not self.hls_change_secret(secret.value):
             raise out_of_range("secret")
 
+    @on_action("add_object")
     def add_object(self, parameters: Data | None, ctx: Context) -> None:
         class_id, _version, ln, access = fields(parameters, 4, "object_list_element")
         cid, obis = _object_id(Structure((class_id, ln)), "object_list_element")
@@ -258,23 +263,25 @@ class AssociationLN(CosemObject):
             methods[integer(index, "method_id")] = MethodAccessMode(integer(mode, "access_mode"))
         self.rights[obis] = (attrs, methods)
 
+    @on_action("remove_object")
     def remove_object(self, parameters: Data | None, ctx: Context) -> None:
         class_id, _version, ln, _access = fields(parameters, 4, "object_list_element")
         _cid, obis = _object_id(Structure((class_id, ln)), "object_list_element")
         if self.rights.pop(obis, None) is None:
             raise out_of_range("remove_object: not in the object list")
 
+    @on_action("add_user")
     def add_user(self, parameters: Data | None, ctx: Context) -> None:
         user_id, name = fields(parameters, 2, "user")
         entry = Structure((expect(user_id, Unsigned, "user_id"), expect(name, VisibleString, "")))
-        users = [u for u in self.value("user_list").items  # type: ignore[attr-defined]
-                 if u.items[0] != entry.items[0]]
+        users = [u for u in self.items("user_list") if items(u, "user")[0] != entry.items[0]]
         self.store("user_list", Array((*users, entry)))
 
+    @on_action("remove_user")
     def remove_user(self, parameters: Data | None, ctx: Context) -> None:
         user_id, _name = fields(parameters, 2, "user")
-        users = self.value("user_list").items  # type: ignore[attr-defined]
-        kept = tuple(u for u in users if u.items[0] != user_id)
+        users = self.items("user_list")
+        kept = tuple(u for u in users if items(u, "user")[0] != user_id)
         if len(kept) == len(users):
             raise out_of_range("remove_user: no such user")
         self.store("user_list", Array(kept))

@@ -4,11 +4,17 @@ Each interface class declares its attributes and methods in ONE table (``ATTRIBU
 and inherits generic ``get``/``set``/``action`` from :class:`CosemObject`:
 
 * an attribute value lives in the object, or is BOUND to a provider (a live metrology value);
-* a class customises attribute ``x`` with ``read_x(ctx, selector, parameters)`` and/or
-  ``write_x(value, ctx)``, and implements method ``m`` as ``m(parameters, ctx)`` (Blue Book names,
-  lower-cased for Python: ``reply_to_HLS_authentication`` -> ``reply_to_hls_authentication``);
-* a handler installed with :meth:`CosemObject.set_method_handler` takes precedence, which is how
-  later work (security key transfer, device scripts) adds behaviour without touching a table.
+* a class customises attribute ``x`` with a method decorated ``@on_get("x")``
+  (``(ctx, selector, parameters) -> Data``) and/or ``@on_set("x")`` (``(value, ctx)``), and
+  implements method ``m`` with one decorated ``@on_action("m")`` (``(parameters, ctx)``); names
+  are the table's (Blue Book names, compared lower-cased). ``__init_subclass__`` files each
+  handler under its row's index once, so a request finds it by index, and a name that is not in
+  the table fails at import. An override in a subclass replaces the handler of the same Python
+  name, decorated or not;
+* the values stored are read back typed with ``int_value``/``octets``/``items`` (and
+  ``integer``/``octets``/``items`` for the elements of a value);
+* a class builds itself from its profile entry with ``from_profile`` (by default its
+  ``profile_values``, which a class extends with its own options).
 
 Result codes chosen where the Blue Book leaves it open (the Green Book's Data-Access-Result has no
 "value out of range"):
@@ -28,7 +34,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from meter.codec import axdr
 from meter.codec.axdr import Data, OctetString
@@ -38,6 +44,7 @@ from meter.errors import AccessError, DataAccessResult
 
 if TYPE_CHECKING:
     from meter.cosem.association_ln import AssociationLN
+    from meter.cosem.profile_entry import ProfileEntry
     from meter.cosem.registry import ObjectDirectory
 
 #: Key of :meth:`CosemObject.dump_state` for state that is no attribute (a clock offset, demand
@@ -73,6 +80,14 @@ class MethodAccessMode(enum.IntFlag):
     DIGITALLY_SIGNED_RESPONSE = 128
 
 
+#: The protection bits of an access_mode (bits 2-4 request, 5-7 response); Security setup v1's
+#: security_policy uses the same bits (security_setup.py).
+REQUEST_PROTECTION = (AccessMode.AUTHENTICATED_REQUEST | AccessMode.ENCRYPTED_REQUEST
+                      | AccessMode.DIGITALLY_SIGNED_REQUEST)
+RESPONSE_PROTECTION = (AccessMode.AUTHENTICATED_RESPONSE | AccessMode.ENCRYPTED_RESPONSE
+                       | AccessMode.DIGITALLY_SIGNED_RESPONSE)
+
+
 @dataclass(frozen=True, slots=True)
 class Attr:
     """One row of an attribute table. ``type`` None = a CHOICE the class checks itself."""
@@ -97,6 +112,33 @@ class Method:
     @property
     def py_name(self) -> str:
         return self.name.lower()
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+#: Attribute of a decorated function: (service, row names) it handles.
+_HANDLES = "_cosem_handles"
+
+
+def _handler(service: str, names: tuple[str, ...]) -> Callable[[_F], _F]:
+    def mark(fn: _F) -> _F:
+        setattr(fn, _HANDLES, (service, tuple(n.lower() for n in names)))
+        return fn
+    return mark
+
+
+def on_get(*names: str) -> Callable[[_F], _F]:
+    """Serve GET of the named attributes with ``(self, ctx, selector, parameters) -> Data``."""
+    return _handler("get", names)
+
+
+def on_set(*names: str) -> Callable[[_F], _F]:
+    """Serve SET of the named attributes with ``(self, value, ctx)`` (type already checked)."""
+    return _handler("set", names)
+
+
+def on_action(*names: str) -> Callable[[_F], _F]:
+    """Implement the named methods with ``(self, parameters, ctx) -> Data | None``."""
+    return _handler("action", names)
 
 
 def _no_event(event: LogEvent) -> None:
@@ -131,8 +173,6 @@ class Context:
         return Context(self.directory, None, self.log_event, self.changed, self.persist)
 
 
-MethodHandler = Callable[[Data | None, Context], Data | None]
-
 #: class_id -> the Blue Book class; filled by __init_subclass__ (read through cosem.registry).
 CLASSES: dict[int, type[CosemObject]] = {}
 
@@ -159,11 +199,30 @@ def fields(value: Data | None, n: int, what: str) -> tuple[Data, ...]:
     return value.items
 
 
+_INTEGER_TYPES = frozenset(axdr.INTEGER_TYPES)
+
+
 def integer(value: Data | None, what: str) -> int:
     """The Python int of any integer-typed Data, else type-unmatched."""
-    if not isinstance(value, axdr.INTEGER_TYPES):
+    if value is not None and type(value) in _INTEGER_TYPES:  # a set: this is on the GET path
+        number = value.to_python()
+        if isinstance(number, int):
+            return number
+    raise bad_type(what)
+
+
+def octets(value: Data | None, what: str) -> bytes:
+    """The bytes of an octet-string, else type-unmatched."""
+    if not isinstance(value, OctetString):
         raise bad_type(what)
-    return value.value  # type: ignore[attr-defined, no-any-return]
+    return value.value
+
+
+def items(value: Data | None, what: str) -> tuple[Data, ...]:
+    """The elements of an array or structure, else type-unmatched."""
+    if not isinstance(value, (axdr.Array, axdr.Structure)):
+        raise bad_type(what)
+    return value.items
 
 
 def in_range(value: int, lo: int, hi: int, what: str) -> int:
@@ -184,23 +243,55 @@ class CosemObject:
     _ATTR_BY_INDEX: ClassVar[dict[int, Attr]]
     _ATTR_BY_NAME: ClassVar[dict[str, Attr]]
     _METHOD_BY_INDEX: ClassVar[dict[int, Method]]
+    #: index -> handler of the ``on_get``/``on_set``/``on_action`` rows (unbound functions).
+    _GETTERS: ClassVar[dict[int, Callable[..., Data]]] = {}
+    _SETTERS: ClassVar[dict[int, Callable[..., None]]] = {}
+    _ACTIONS: ClassVar[dict[int, Callable[..., Data | None]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._ATTR_BY_INDEX = {a.index: a for a in cls.ATTRIBUTES}
         cls._ATTR_BY_NAME = {a.py_name: a for a in cls.ATTRIBUTES}
         cls._METHOD_BY_INDEX = {m.index: m for m in cls.METHODS}
+        cls._file_handlers()
         # Only the class that defines a class_id is "the" class for it (MeasurementAlgorithm is
         # a Data too, but a client reading class 1 means Data).
         if "CLASS_ID" in cls.__dict__:
             CLASSES.setdefault(cls.CLASS_ID, cls)
+
+    @classmethod
+    def _file_handlers(cls) -> None:
+        """Index the decorated handlers of the class and its bases by table row."""
+        marks: dict[str, tuple[str, tuple[str, ...]]] = {}
+        functions: dict[str, Callable[..., Any]] = {}
+        for klass in reversed(cls.__mro__):
+            for py_name, member in vars(klass).items():
+                mark = getattr(member, _HANDLES, None)
+                if mark is not None:
+                    marks[py_name] = mark
+                if py_name in marks and callable(member):
+                    functions[py_name] = member  # an override keeps its base's rows
+        rows: dict[str, dict[str, int]] = {
+            "get": {n: a.index for n, a in cls._ATTR_BY_NAME.items()},
+            "set": {n: a.index for n, a in cls._ATTR_BY_NAME.items()},
+            "action": {m.py_name: m.index for m in cls.METHODS},
+        }
+        found: dict[str, dict[int, Callable[..., Any]]] = {"get": {}, "set": {}, "action": {}}
+        for py_name, (service, names) in marks.items():
+            for name in names:
+                index = rows[service].get(name)
+                if index is None:
+                    if py_name in cls.__dict__:  # a typo in this class; a base's extra row is fine
+                        raise TypeError(f"{cls.__name__}.{py_name}: no {service} row {name!r}")
+                    continue
+                found[service][index] = functions[py_name]
+        cls._GETTERS, cls._SETTERS, cls._ACTIONS = found["get"], found["set"], found["action"]
 
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         self.logical_name = logical_name
         self._values: dict[int, Data] = {
             a.index: a.default for a in self.ATTRIBUTES if a.default is not None}
         self._providers: dict[int, Callable[[], Data]] = {}
-        self._method_handlers: dict[int, MethodHandler] = {}
         for name, value in values.items():
             attr = self._ATTR_BY_NAME.get(name)
             if attr is None or attr.index == 1:
@@ -209,6 +300,20 @@ class CosemObject:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.logical_name})"
+
+    # --- building from a profile ---------------------------------------------------------------
+
+    @classmethod
+    def from_profile(cls, entry: ProfileEntry) -> CosemObject:
+        """The object of one ``[[object]]`` entry (without live bindings or a buffer store)."""
+        return cls(entry.obis, **cls.profile_values(entry))
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        """Initial attribute values from the entry's options; every class takes ``value``."""
+        if "value" not in entry.options:
+            return {}
+        return {"value": entry.typed_value(entry.options["value"])}
 
     # --- table lookups -----------------------------------------------------------------------
 
@@ -234,6 +339,18 @@ class CosemObject:
             return provider()
         return self._values.get(index, axdr.NULL)
 
+    def int_value(self, name: str) -> int:
+        """Attribute ``name`` as an int (its row holds an integer type)."""
+        return integer(self.value(name), name)
+
+    def octets(self, name: str) -> bytes:
+        """Attribute ``name`` as bytes (its row holds an octet-string)."""
+        return octets(self.value(name), name)
+
+    def items(self, name: str) -> tuple[Data, ...]:
+        """The elements of attribute ``name`` (its row holds an array or a structure)."""
+        return items(self.value(name), name)
+
     def store(self, name: str, value: Data) -> None:
         """Store attribute ``name`` without checks (class code and internal device updates)."""
         self._values[self._ATTR_BY_NAME[name].index] = value
@@ -247,12 +364,6 @@ class CosemObject:
     def is_bound(self, index: int) -> bool:
         return index in self._providers
 
-    def set_method_handler(self, index: int, handler: MethodHandler) -> None:
-        """Implement (or override) method ``index`` without touching the class table."""
-        if index not in self._METHOD_BY_INDEX:
-            raise KeyError(f"{type(self).__name__} has no method {index}")
-        self._method_handlers[index] = handler
-
     # --- generic services --------------------------------------------------------------------
 
     def get(self, index: int, ctx: Context, selector: int | None = None,
@@ -261,12 +372,15 @@ class CosemObject:
         if selector is not None and selector not in attr.selectors:
             raise AccessError(DataAccessResult.SCOPE_OF_ACCESS_VIOLATED,
                               f"attribute {index} has no selector {selector}")
-        reader = getattr(self, "read_" + attr.py_name, None)
-        if reader is not None:
-            return reader(ctx, selector, parameters)  # type: ignore[no-any-return]
+        getter = self._GETTERS.get(index)
+        if getter is not None:
+            return getter(self, ctx, selector, parameters)
         if index == 1:
             return OctetString(self.logical_name.to_bytes())
-        return self.value(attr.py_name)
+        provider = self._providers.get(index)
+        if provider is not None:
+            return provider()
+        return self._values.get(index, axdr.NULL)
 
     def set(self, index: int, value: Data, ctx: Context, selector: int | None = None,
             parameters: Data | None = None) -> None:
@@ -278,9 +392,9 @@ class CosemObject:
                               f"attribute {index} has no selector {selector}")
         if attr.type is not None and not isinstance(value, attr.type):
             raise bad_type(attr.name)
-        writer = getattr(self, "write_" + attr.py_name, None)
-        if writer is not None:
-            writer(value, ctx)
+        setter = self._SETTERS.get(index)
+        if setter is not None:
+            setter(self, value, ctx)
         elif index in self._providers:
             raise AccessError(DataAccessResult.READ_WRITE_DENIED, f"{attr.name} is a live value")
         else:
@@ -291,10 +405,10 @@ class CosemObject:
         method = self._METHOD_BY_INDEX.get(index)
         if method is None:
             raise AccessError(DataAccessResult.OBJECT_UNDEFINED, f"no method {index}")
-        handler = self._method_handlers.get(index) or getattr(self, method.py_name, None)
-        if handler is None:
+        implementation = self._ACTIONS.get(index)
+        if implementation is None:
             raise AccessError(DataAccessResult.OTHER_REASON, f"{method.name} not implemented")
-        result: Data | None = handler(parameters, ctx)
+        result = implementation(self, parameters, ctx)
         ctx.changed(self)
         return result
 

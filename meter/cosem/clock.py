@@ -29,9 +29,11 @@ from meter.codec.axdr import Boolean, Data, Enum, Float64, Integer, Long, OctetS
 from meter.codec.cosem_time import STATUS_DOUBTFUL, STATUS_DST_ACTIVE, STATUS_INVALID, CosemDateTime
 from meter.codec.obis import Obis
 from meter.cosem.base import (
-    Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, out_of_range)
+    Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, on_action, on_get,
+    on_set, out_of_range)
 from meter.cosem.events import StandardEvent
 from meter.cosem.names import LAST_CLOCK_SETTING
+from meter.cosem.profile_entry import ProfileEntry
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
 
@@ -96,6 +98,14 @@ class Clock(CosemObject):
         Method(6, "shift_time"),
     )
 
+    @classmethod
+    def from_profile(cls, entry: ProfileEntry) -> Clock:
+        """time_zone defaults to ``[meter] time_zone``; the time runs on the meter's timebase."""
+        default_zone = int(entry.meter.get("time_zone", 0))
+        return cls(entry.obis, entry.time_source,
+                   clock_base=Enum(entry.int_option("clock_base", 1)),
+                   time_zone=Long(entry.int_option("time_zone", default_zone)))
+
     def __init__(self, logical_name: Obis, time_source: Callable[[], float], *,
                  measuring_period: int = 900, **values: Data) -> None:
         super().__init__(logical_name, **values)
@@ -112,30 +122,27 @@ class Clock(CosemObject):
         """Meter time as UTC epoch seconds."""
         return self._time_source() + self._offset
 
-    def _int(self, name: str) -> int:
-        return self.value(name).value  # type: ignore[attr-defined, no-any-return]
-
     def dst_active(self, ts: float) -> bool:
         if not self.value("daylight_savings_enabled").to_python():
             return False
         std = dt.datetime.fromtimestamp(ts, _UTC).replace(tzinfo=None) - dt.timedelta(
-            minutes=self._int("time_zone"))
-        begin = _rule_instant(self.value("daylight_savings_begin").value, std.year)  # type: ignore[attr-defined]
-        end = _rule_instant(self.value("daylight_savings_end").value, std.year)  # type: ignore[attr-defined]
+            minutes=self.int_value("time_zone"))
+        begin = _rule_instant(self.octets("daylight_savings_begin"), std.year)
+        end = _rule_instant(self.octets("daylight_savings_end"), std.year)
         if begin is None or end is None:
             return False
-        end -= dt.timedelta(minutes=self._int("daylight_savings_deviation"))
+        end -= dt.timedelta(minutes=self.int_value("daylight_savings_deviation"))
         if begin <= end:
             return begin <= std < end
         return std >= begin or std < end  # southern hemisphere: DST spans the new year
 
     def local_offset(self, ts: float) -> int:
         """local − UTC in minutes at ``ts``."""
-        dst = self._int("daylight_savings_deviation") if self.dst_active(ts) else 0
-        return -self._int("time_zone") + dst
+        dst = self.int_value("daylight_savings_deviation") if self.dst_active(ts) else 0
+        return -self.int_value("time_zone") + dst
 
     def status_at(self, ts: float) -> int:
-        bits = self._int("status") & ~STATUS_DST_ACTIVE
+        bits = self.int_value("status") & ~STATUS_DST_ACTIVE
         return bits | (STATUS_DST_ACTIVE if self.dst_active(ts) else 0)
 
     def datetime_at(self, ts: float) -> dt.datetime:
@@ -158,9 +165,11 @@ class Clock(CosemObject):
 
     # --- attributes ----------------------------------------------------------------------------
 
+    @on_get("time")
     def read_time(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
         return OctetString(self.now_cosem().to_bytes())
 
+    @on_set("time")
     def write_time(self, value: Data, ctx: Context) -> None:
         cdt = _date_time(value, "time")
         try:
@@ -169,35 +178,43 @@ class Clock(CosemObject):
             raise out_of_range("time") from None
         self.set_time(ts, ctx)
 
+    @on_set("time_zone")
     def write_time_zone(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Long, "time_zone").value, -720, 840, "time_zone")
         self.store("time_zone", value)
 
+    @on_get("status")
     def read_status(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
         return Unsigned(self.status_at(self.timestamp()))
 
+    @on_set("status")
     def write_status(self, value: Data, ctx: Context) -> None:
         # Bit 7 follows the DST rules; only the other bits are stored.
         self.store("status", Unsigned(expect(value, Unsigned, "status").value & ~STATUS_DST_ACTIVE))
 
+    @on_set("daylight_savings_begin")
     def write_daylight_savings_begin(self, value: Data, ctx: Context) -> None:
         _date_time(value, "daylight_savings_begin")
         self.store("daylight_savings_begin", value)
 
+    @on_set("daylight_savings_end")
     def write_daylight_savings_end(self, value: Data, ctx: Context) -> None:
         _date_time(value, "daylight_savings_end")
         self.store("daylight_savings_end", value)
 
+    @on_set("daylight_savings_deviation")
     def write_daylight_savings_deviation(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Integer, "deviation").value, -120, 120, "deviation")
         self.store("daylight_savings_deviation", value)
 
+    @on_set("daylight_savings_enabled")
     def write_daylight_savings_enabled(self, value: Data, ctx: Context) -> None:
         changed = value != self.value("daylight_savings_enabled")
         self.store("daylight_savings_enabled", value)
         if changed:
             ctx.log_event(StandardEvent.DST_CHANGED)
 
+    @on_set("clock_base")
     def write_clock_base(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "clock_base").value, 0, 5, "clock_base")
         self.store("clock_base", value)
@@ -208,7 +225,7 @@ class Clock(CosemObject):
         """Move meter time to ``ts`` (UTC s), logging old and new time; a set time is valid."""
         ctx.log_event(StandardEvent.CLOCK_ADJUSTED_OLD_TIME)
         self._offset = ts - self._time_source()
-        self.store("status", Unsigned(self._int("status") & ~(STATUS_INVALID | STATUS_DOUBTFUL)))
+        self.store("status", Unsigned(self.int_value("status") & ~(STATUS_INVALID | STATUS_DOUBTFUL)))
         stamp = ctx.directory.get(LAST_CLOCK_SETTING)  # every setting stamps it, whatever the service
         if stamp is not None:
             stamp.store("value", OctetString(self.now_cosem().to_bytes()))
@@ -221,15 +238,19 @@ class Clock(CosemObject):
         local = ts + shift
         self.set_time(math.floor(local / step + 0.5) * step - shift, ctx)
 
+    @on_action("adjust_to_quarter")
     def adjust_to_quarter(self, parameters: Data | None, ctx: Context) -> None:
         self._round_local(900, ctx)
 
+    @on_action("adjust_to_measuring_period")
     def adjust_to_measuring_period(self, parameters: Data | None, ctx: Context) -> None:
         self._round_local(self.measuring_period, ctx)
 
+    @on_action("adjust_to_minute")
     def adjust_to_minute(self, parameters: Data | None, ctx: Context) -> None:
         self._round_local(60, ctx)
 
+    @on_action("preset_adjusting_time")
     def preset_adjusting_time(self, parameters: Data | None, ctx: Context) -> None:
         items = fields(parameters, 3, "preset_adjusting_time")
         try:
@@ -240,6 +261,7 @@ class Clock(CosemObject):
             raise out_of_range("validity interval")
         self._preset = (preset, start, end)
 
+    @on_action("adjust_to_preset_time")
     def adjust_to_preset_time(self, parameters: Data | None, ctx: Context) -> None:
         preset = self._preset
         if preset is None or not preset[1] <= self.timestamp() <= preset[2]:
@@ -247,6 +269,7 @@ class Clock(CosemObject):
         self._preset = None
         self.set_time(preset[0], ctx)
 
+    @on_action("shift_time")
     def shift_time(self, parameters: Data | None, ctx: Context) -> None:
         seconds = in_range(expect(parameters, Long, "shift_time").value, -900, 900, "shift_time")
         self.set_time(self.timestamp() + seconds, ctx)

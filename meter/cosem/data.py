@@ -10,10 +10,12 @@ itself is the wrong type (see base.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from meter.codec.axdr import NULL, Data as AxdrData, Enum, OctetString
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, expect, out_of_range
+from meter.cosem.base import Attr, Context, CosemObject, expect, on_set, out_of_range
+from meter.cosem.profile_entry import OptionError, ProfileEntry
 
 
 class Data(CosemObject):
@@ -35,6 +37,17 @@ class MeasurementAlgorithm(Data):
         Attr(2, "value", Enum, static=True),
     )
 
+    @classmethod
+    def from_profile(cls, entry: ProfileEntry) -> MeasurementAlgorithm:
+        """Allowed and selected values from ``[metrology.algorithms.<E>]`` of its OBIS code."""
+        e = entry.obis.e
+        algo = entry.metrology.get("algorithms", {}).get(str(e))
+        if algo is None:
+            raise OptionError(f"no [metrology.algorithms.{e}] table")
+        allowed = [0] + [int(v) for v in algo["values"]]
+        return cls(entry.obis, allowed, int(algo["selected"]),
+                   on_write=partial(entry.algorithm_written, e))
+
     def __init__(self, logical_name: Obis, allowed: Iterable[int], value: int,
                  on_write: Callable[[int], None] | None = None) -> None:
         self.allowed = frozenset(allowed)
@@ -44,6 +57,7 @@ class MeasurementAlgorithm(Data):
         #: Called with the new value after a successful write (the device switches metrology).
         self.on_write = on_write
 
+    @on_set("value")
     def write_value(self, value: AxdrData, ctx: Context) -> None:
         algorithm: int = expect(value, Enum, "measurement algorithm").value
         if algorithm not in self.allowed:

@@ -28,7 +28,10 @@ from meter.codec.axdr import (
     NULL, Array, Data, DoubleLong, DoubleLongUnsigned, Float64, LongUnsigned, OctetString,
     Structure)
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, Method, expect, fields, out_of_range
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, expect, fields, integer, on_action, on_get, on_set,
+    out_of_range)
+from meter.cosem.profile_entry import ProfileEntry
 from meter.cosem.register import UNSPECIFIED_DATE_TIME, check_scaler_unit, scaler_unit
 
 _I32 = (-(1 << 31), (1 << 31) - 1)
@@ -60,6 +63,13 @@ class DemandRegister(CosemObject):
     )
     METHODS = (Method(1, "reset"), Method(2, "next_period"))
 
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        return {**super().profile_values(entry),
+                "scaler_unit": scaler_unit(entry.int_option("scaler", 0), entry.int_option("unit", 255)),
+                "period": DoubleLongUnsigned(entry.int_option("period", 900)),
+                "number_of_periods": LongUnsigned(entry.int_option("number_of_periods", 1))}
+
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         super().__init__(logical_name, **values)
         self._restart()
@@ -77,11 +87,11 @@ class DemandRegister(CosemObject):
 
     @property
     def _period(self) -> int:
-        return int(self.value("period").value)  # type: ignore[attr-defined]
+        return self.int_value("period")
 
     @property
     def _n(self) -> int:
-        return int(self.value("number_of_periods").value)  # type: ignore[attr-defined]
+        return self.int_value("number_of_periods")
 
     # --- the demand computation ------------------------------------------------------------------
 
@@ -129,7 +139,7 @@ class DemandRegister(CosemObject):
     # --- attributes ------------------------------------------------------------------------------
 
     def _encode(self, x: float) -> Data:
-        scaler = int(self.value("scaler_unit").items[0].value)  # type: ignore[attr-defined]
+        scaler = integer(self.items("scaler_unit")[0], "scaler")
         return DoubleLong(min(max(round(x / 10.0**scaler), _I32[0]), _I32[1]))
 
     def _date_time(self, ts: float | None, ctx: Context) -> Data:
@@ -137,30 +147,36 @@ class DemandRegister(CosemObject):
             return UNSPECIFIED_DATE_TIME
         return OctetString(ctx.directory.clock.cosem_at(ts).to_bytes())
 
+    @on_get("current_average_value")
     def read_current_average_value(self, ctx: Context, selector: int | None,
                                    parameters: Data | None) -> Data:
         self.refresh()
         return self._encode(self.current_average)
 
+    @on_get("last_average_value")
     def read_last_average_value(self, ctx: Context, selector: int | None,
                                 parameters: Data | None) -> Data:
         self.refresh()
         return self._encode(self._last_average)
 
+    @on_get("capture_time")
     def read_capture_time(self, ctx: Context, selector: int | None,
                           parameters: Data | None) -> Data:
         self.refresh()
         return self._date_time(self._capture, ctx)
 
+    @on_get("start_time_current")
     def read_start_time_current(self, ctx: Context, selector: int | None,
                                 parameters: Data | None) -> Data:
         self.refresh()
         return self._date_time(self._start, ctx)
 
+    @on_set("scaler_unit")
     def write_scaler_unit(self, value: Data, ctx: Context) -> None:
         check_scaler_unit(value)
         self.store("scaler_unit", value)
 
+    @on_set("period")
     def write_period(self, value: Data, ctx: Context) -> None:
         if expect(value, DoubleLongUnsigned, "period").value == 0:
             raise out_of_range("period")
@@ -168,6 +184,7 @@ class DemandRegister(CosemObject):
         self.store("period", value)
         self._restart()
 
+    @on_set("number_of_periods")
     def write_number_of_periods(self, value: Data, ctx: Context) -> None:
         if expect(value, LongUnsigned, "number_of_periods").value == 0:
             raise out_of_range("number_of_periods")
@@ -177,6 +194,7 @@ class DemandRegister(CosemObject):
 
     # --- methods ---------------------------------------------------------------------------------
 
+    @on_action("reset")
     def reset(self, parameters: Data | None, ctx: Context) -> None:
         self.refresh()  # the energy before the reset is not the new period's
         now = ctx.directory.clock.timestamp()
@@ -184,6 +202,7 @@ class DemandRegister(CosemObject):
         self._start = self._last_update = self._capture = now
         self._last_average = 0.0
 
+    @on_action("next_period")
     def next_period(self, parameters: Data | None, ctx: Context) -> None:
         self.refresh()
         now = ctx.directory.clock.timestamp()

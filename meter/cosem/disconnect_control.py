@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 from meter.codec.axdr import Boolean, Data, Enum, OctetString
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, Method, expect, in_range
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, expect, in_range, on_action, on_get, on_set)
 from meter.cosem.events import DisconnectorEvent
 from meter.errors import AccessError, DataAccessResult
 
@@ -85,11 +86,11 @@ class DisconnectControl(CosemObject):
 
     @property
     def state(self) -> ControlState:
-        return ControlState(self.value("control_state").value)  # type: ignore[attr-defined]
+        return ControlState(self.int_value("control_state"))
 
     def trigger(self, trigger: Trigger, ctx: Context) -> None:
         """Apply a remote, manual (button) or local (limiter, supervision) trigger."""
-        mode = int(self.value("control_mode").value)  # type: ignore[attr-defined]
+        mode = self.int_value("control_mode")
         state = self.state
         for letter in MODES[mode]:
             cause, start, end = TRANSITIONS[letter]
@@ -110,21 +111,27 @@ class DisconnectControl(CosemObject):
             self.on_output(end == _C)
         ctx.changed(self)
 
+    @on_get("output_state")
     def read_output_state(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
         return Boolean(self.state == _C)
 
+    @on_set("output_state")
     def write_output_state(self, value: Data, ctx: Context) -> None:
         raise AccessError(DataAccessResult.READ_WRITE_DENIED, "output_state follows control_state")
 
+    @on_set("control_state")
     def write_control_state(self, value: Data, ctx: Context) -> None:
         raise AccessError(DataAccessResult.READ_WRITE_DENIED, "control_state moves by triggers")
 
+    @on_set("control_mode")
     def write_control_mode(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "control_mode").value, 0, 7, "control_mode")
         self.store("control_mode", value)
 
+    @on_action("remote_disconnect")
     def remote_disconnect(self, parameters: Data | None, ctx: Context) -> None:
         self.trigger(Trigger.REMOTE_DISCONNECT, ctx)
 
+    @on_action("remote_reconnect")
     def remote_reconnect(self, parameters: Data | None, ctx: Context) -> None:
         self.trigger(Trigger.REMOTE_RECONNECT, ctx)

@@ -6,8 +6,12 @@ makes each new HDLC connection's link settings from them (a SET applies to the n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from meter.codec.axdr import Data, Enum, LongUnsigned, OctetString, Unsigned
-from meter.cosem.base import Attr, Context, CosemObject, in_range
+from meter.cosem.base import Attr, Context, CosemObject, in_range, integer
+from meter.cosem.profile_entry import ProfileEntry
 
 #: attribute name -> inclusive range of its value.
 RANGES: dict[str, tuple[int, int]] = {
@@ -20,6 +24,20 @@ RANGES: dict[str, tuple[int, int]] = {
     "inactivity_time_out": (0, 65535),  # s, 0 = none
     "device_address": (0x0001, 0x3FFD),
 }
+
+
+def link_values(hdlc: Mapping[str, Any]) -> dict[str, Data]:
+    """Attributes from the profile's ``[hdlc]``: what the meter's HDLC link runs with."""
+    window = Unsigned(int(hdlc.get("window_size", 1)))
+    max_info = LongUnsigned(int(hdlc.get("max_info_field_length_limit", 2030)))
+    return {
+        "comm_speed": Enum(int(hdlc.get("comm_speed", 5))),
+        "window_size_transmit": window, "window_size_receive": window,
+        "max_info_field_length_transmit": max_info, "max_info_field_length_receive": max_info,
+        "inter_octet_time_out": LongUnsigned(int(hdlc.get("inter_octet_timeout", 25))),
+        "inactivity_time_out": LongUnsigned(int(hdlc.get("inactivity_timeout", 120))),
+        "device_address": LongUnsigned(int(hdlc.get("physical_address", 17))),
+    }
 
 
 class IecHdlcSetup(CosemObject):
@@ -38,16 +56,19 @@ class IecHdlcSetup(CosemObject):
         Attr(9, "device_address", LongUnsigned, default=LongUnsigned(0x10)),
     )
 
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        # [hdlc] gives the initial values; a SET by the head end overrides them (new_stack).
+        return {**super().profile_values(entry), **link_values(entry.hdlc)}
+
     def setting(self, name: str) -> int:
         """The integer value of attribute ``name`` (every attribute but logical_name is one)."""
-        value = self.value(name)
-        assert isinstance(value, (Enum, Unsigned, LongUnsigned)), name
-        return value.value
+        return self.int_value(name)
 
     def set(self, index: int, value: Data, ctx: Context, selector: int | None = None,
             parameters: Data | None = None) -> None:
         attr = self._attr(index)
         limits = RANGES.get(attr.py_name)
         if limits is not None and isinstance(value, attr.type or ()):
-            in_range(value.value, *limits, attr.name)  # type: ignore[attr-defined]
+            in_range(integer(value, attr.name), *limits, attr.name)
         super().set(index, value, ctx, selector, parameters)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable
+from typing import cast
 
 from meter.codec.axdr import (
     Data,
@@ -43,8 +44,10 @@ from meter.codec.axdr import (
     Unsigned,
 )
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, Method, expect, in_range, integer
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, expect, in_range, integer, on_action, on_get, on_set)
 from meter.cosem.events import FraudEvent
+from meter.cosem.profile_entry import OptionError, ProfileEntry
 from meter.errors import AccessError, DataAccessResult
 
 _U32 = 0xFFFFFFFF
@@ -84,6 +87,24 @@ class PortProtection(CosemObject):
              default=DoubleLongUnsigned(0)),
     )
     METHODS = (Method(1, "reset"),)
+    #: The lockout settings a profile may give (integers, typed by their rows).
+    SETTINGS = ("protection_mode", "allowed_failed_attempts", "initial_lockout_time",
+                "steepness_factor", "max_lockout_time")
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        """port_reference (required: the setup object of the guarded port) and settings."""
+        if "port_reference" not in entry.options:
+            raise OptionError("port_protection needs a port_reference (a setup object)")
+        values = super().profile_values(entry)
+        values["port_reference"] = OctetString(
+            Obis.parse(str(entry.options["port_reference"])).to_bytes())
+        for name in cls.SETTINGS:
+            if name in entry.options:
+                # Every integer type takes its int value as the one constructor argument.
+                make = cast(Callable[[int], Data], cls._ATTR_BY_NAME[name].type)
+                values[name] = make(int(entry.options[name]))
+        return values
 
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         super().__init__(logical_name, **values)
@@ -95,9 +116,6 @@ class PortProtection(CosemObject):
 
     # --- the state machine (pure: ``now`` in, no context) -------------------------------------
 
-    def _int(self, name: str) -> int:
-        return int(self.value(name).value)  # type: ignore[attr-defined]
-
     @property
     def port(self) -> Obis | None:
         """The logical name of the guarded port's setup object (None if not a valid name)."""
@@ -108,20 +126,20 @@ class PortProtection(CosemObject):
 
     def lockout_time(self, failed: int) -> int:
         """Seconds a port locks for after its ``failed``-th consecutive failure (0: no lock)."""
-        allowed = self._int("allowed_failed_attempts")
+        allowed = self.int_value("allowed_failed_attempts")
         if failed < allowed or failed == 0:
             return 0
         # Exact integer arithmetic, capped before it can grow without bound.
-        time = self._int("initial_lockout_time")
-        cap = self._int("max_lockout_time")
+        time = self.int_value("initial_lockout_time")
+        cap = self.int_value("max_lockout_time")
         for _ in range(failed - allowed):
             if time >= cap:
                 break
-            time *= self._int("steepness_factor")
+            time *= self.int_value("steepness_factor")
         return min(time, cap)
 
     def status(self, now: float) -> ProtectionStatus:
-        mode = self._int("protection_mode")
+        mode = self.int_value("protection_mode")
         if mode == ProtectionMode.LOCKED:
             return ProtectionStatus.LOCKED
         if mode == ProtectionMode.LOCKED_ON_FAILED_ATTEMPTS and now < self._locked_until:
@@ -134,12 +152,12 @@ class PortProtection(CosemObject):
     def record_failure(self, now: float) -> bool:
         """Count one failed authentication at ``now``; True when it starts a lock."""
         was_locked = self.is_locked(now)
-        failed = min(self._int("failed_attempts") + 1, _U32)
+        failed = min(self.int_value("failed_attempts") + 1, _U32)
         self.store("failed_attempts", DoubleLongUnsigned(failed))
         self.store("cumulative_failed_attempts",
-                   DoubleLongUnsigned(min(self._int("cumulative_failed_attempts") + 1, _U32)))
+                   DoubleLongUnsigned(min(self.int_value("cumulative_failed_attempts") + 1, _U32)))
         lockout = self.lockout_time(failed)
-        if lockout and self._int("protection_mode") == ProtectionMode.LOCKED_ON_FAILED_ATTEMPTS:
+        if lockout and self.int_value("protection_mode") == ProtectionMode.LOCKED_ON_FAILED_ATTEMPTS:
             self._locked_until = max(self._locked_until, now + lockout)
         return not was_locked and self.is_locked(now)
 
@@ -167,28 +185,32 @@ class PortProtection(CosemObject):
 
     # --- attributes and method ------------------------------------------------------------
 
+    @on_get("protection_status")
     def read_protection_status(self, ctx: Context, selector: int | None,
                                parameters: Data | None) -> Data:
         return Enum(int(self.status(self.monotonic())))
 
+    @on_set("protection_mode")
     def write_protection_mode(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "protection_mode").value, 0, 2, "protection_mode")
         self.store("protection_mode", value)
 
+    @on_set("steepness_factor")
     def write_steepness_factor(self, value: Data, ctx: Context) -> None:
         # 0 would make every lock after the first end at once; the Blue Book means a growth factor.
         in_range(expect(value, Unsigned, "steepness_factor").value, 1, 255, "steepness_factor")
         self.store("steepness_factor", value)
 
+    @on_set("port_reference")
     def write_port_reference(self, value: Data, ctx: Context) -> None:
         in_range(len(expect(value, OctetString, "port_reference").value), 6, 6, "port_reference")
         self.store("port_reference", value)
 
+    @on_set("protection_status", "failed_attempts", "cumulative_failed_attempts")
     def _dynamic(self, value: Data, ctx: Context) -> None:
         raise AccessError(DataAccessResult.READ_WRITE_DENIED, "port protection counters are dynamic")
 
-    write_protection_status = write_failed_attempts = write_cumulative_failed_attempts = _dynamic
-
+    @on_action("reset")
     def reset(self, parameters: Data | None, ctx: Context) -> None:
         integer(parameters, "reset parameter")
         self.clear()

@@ -32,8 +32,10 @@ from meter.codec.axdr import (
 from meter.codec.cosem_time import CosemDateTime
 from meter.codec.obis import Obis
 from meter.cosem.base import (
-    Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, integer, out_of_range)
+    Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, integer, items,
+    on_action, on_get, on_set, out_of_range)
 from meter.cosem.clock import Clock
+from meter.cosem.profile_entry import OptionError, ProfileEntry
 from meter.cosem.profile_buffer import MemoryProfileBuffer, ProfileBuffer
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
@@ -46,8 +48,6 @@ _RANK: dict[int, Callable[[float], float]] = {
     NEAREST_TO_ZERO: abs,
     FAREST_FROM_ZERO: lambda v: -abs(v),
 }
-
-CLOCK_CLASS_ID = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,20 +104,31 @@ class ProfileGeneric(CosemObject):
     )
     METHODS = (Method(1, "reset"), Method(2, "capture"))
 
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        """capture_objects lists ``[obis, attribute(, data_index)]``, each of an object built
+        before the profile (its class id is the object's)."""
+        columns = []
+        for column in entry.options.get("capture_objects", ()):
+            obis, attribute = Obis.parse(str(column[0])), int(column[1])
+            data_index = int(column[2]) if len(column) > 2 else 0
+            obj = entry.built.get(obis)
+            if obj is None:
+                raise OptionError(f"capture object {obis} is not in the profile")
+            columns.append(CaptureObject(obj.CLASS_ID, obis, attribute, data_index).to_data())
+        return {**super().profile_values(entry),
+                "capture_objects": Array(tuple(columns)),
+                "capture_period": DoubleLongUnsigned(entry.int_option("capture_period", 0)),
+                "profile_entries": DoubleLongUnsigned(entry.int_option("profile_entries", 100))}
+
     def __init__(self, logical_name: Obis, buffer: ProfileBuffer | None = None, *,
                  max_entries: int = 100_000, **values: Data) -> None:
         super().__init__(logical_name, **values)
         #: Upper bound a client may write into profile_entries (memory of the simulator).
         self.max_entries = max_entries
         self.buffer: ProfileBuffer = buffer if buffer is not None else MemoryProfileBuffer()
-        self.buffer.set_capacity(self._int("profile_entries"))
-        self._columns = tuple(CaptureObject.from_data(c) for c in self._array("capture_objects"))
-
-    def _int(self, name: str) -> int:
-        return int(self.value(name).value)  # type: ignore[attr-defined]
-
-    def _array(self, name: str) -> tuple[Data, ...]:
-        return self.value(name).items  # type: ignore[attr-defined, no-any-return]
+        self.buffer.set_capacity(self.int_value("profile_entries"))
+        self._columns = tuple(CaptureObject.from_data(c) for c in self.items("capture_objects"))
 
     @property
     def columns(self) -> tuple[CaptureObject, ...]:
@@ -125,8 +136,8 @@ class ProfileGeneric(CosemObject):
 
     def load_state(self, state: dict[int, Data]) -> None:
         super().load_state(state)
-        self._columns = tuple(CaptureObject.from_data(c) for c in self._array("capture_objects"))
-        self.buffer.set_capacity(self._int("profile_entries"))
+        self._columns = tuple(CaptureObject.from_data(c) for c in self.items("capture_objects"))
+        self.buffer.set_capacity(self.int_value("profile_entries"))
 
     # --- capture ---------------------------------------------------------------------------------
 
@@ -141,8 +152,8 @@ class ProfileGeneric(CosemObject):
         if column.data_index:
             if isinstance(value, (Raw, RawArray)):
                 value = axdr.decode(value.to_bytes())
-            items = getattr(value, "items", ())
-            return items[column.data_index - 1] if column.data_index <= len(items) else axdr.NULL
+            elements = value.items if isinstance(value, (Array, Structure, axdr.CompactArray)) else ()
+            return elements[column.data_index - 1] if column.data_index <= len(elements) else axdr.NULL
         return value
 
     def capture_now(self, ctx: Context) -> None:
@@ -159,7 +170,7 @@ class ProfileGeneric(CosemObject):
         return None
 
     def _insert(self, key: float, row: bytes) -> None:
-        buf, method = self.buffer, self._int("sort_method")
+        buf, method = self.buffer, self.int_value("sort_method")
         if method == LIFO:
             buf.insert(0, key, row)
         else:
@@ -170,7 +181,7 @@ class ProfileGeneric(CosemObject):
             rank = _RANK[method]
 
             def rank_of(encoded: bytes) -> float:
-                v = _number(axdr.decode(encoded).items[column])  # type: ignore[attr-defined]
+                v = _number(items(axdr.decode(encoded), "buffer row")[column])
                 return math.inf if v is None else rank(v)
 
             new = rank_of(row)
@@ -182,14 +193,17 @@ class ProfileGeneric(CosemObject):
         if len(buf) > buf.capacity:
             buf.pop()
 
+    @on_action("reset")
     def reset(self, parameters: Data | None, ctx: Context) -> None:
         self.buffer.clear()
 
+    @on_action("capture")
     def capture(self, parameters: Data | None, ctx: Context) -> None:
         self.capture_now(ctx)
 
     # --- reading the buffer ----------------------------------------------------------------------
 
+    @on_get("buffer")
     def read_buffer(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
         n = len(self.buffer)
         if selector is None:
@@ -205,8 +219,8 @@ class ProfileGeneric(CosemObject):
             return RawArray(rows)
         picked = []
         for encoded in rows:
-            items = axdr.decode(encoded).items  # type: ignore[attr-defined]
-            picked.append(Structure(tuple(items[c] for c in columns)))
+            row = items(axdr.decode(encoded), "buffer row")
+            picked.append(Structure(tuple(row[c] for c in columns)))
         return Array(tuple(picked))
 
     def _column_of(self, value: Data) -> int:
@@ -223,7 +237,7 @@ class ProfileGeneric(CosemObject):
         wanted = [self._column_of(c) for c in expect(selected, Array, "selected_values").items]
         columns = wanted or None
         col = self._columns[column]
-        if col.class_id == CLOCK_CLASS_ID and col.attribute_index == 2:
+        if col.class_id == Clock.CLASS_ID and col.attribute_index == 2:
             clock = ctx.directory.clock
             first, last = self._time_bound(lo, clock, -math.inf), self._time_bound(hi, clock, math.inf)
             return [i for i, k in enumerate(self.buffer.keys())
@@ -233,18 +247,16 @@ class ProfileGeneric(CosemObject):
             raise bad_type("range_descriptor from/to value")
         indices = []
         for i, encoded in enumerate(self.buffer.slice(0, len(self.buffer))):
-            v = _number(axdr.decode(encoded).items[column])  # type: ignore[attr-defined]
+            v = _number(items(axdr.decode(encoded), "buffer row")[column])
             if v is not None and low <= v <= high:
                 indices.append(i)
         return indices, columns
 
     @staticmethod
     def _time_bound(value: Data, clock: Clock, open_bound: float) -> float:
-        raw = getattr(value, "value", None)
-        if not isinstance(value, (OctetString, axdr.DateTime)) or not isinstance(raw, bytes) \
-                or len(raw) != 12:
+        if not isinstance(value, (OctetString, axdr.DateTime)) or len(value.value) != 12:
             raise bad_type("range_descriptor date-time")
-        cdt = CosemDateTime.from_bytes(raw)
+        cdt = CosemDateTime.from_bytes(value.value)
         if not cdt.is_fully_specified():
             return open_bound
         try:
@@ -269,35 +281,43 @@ class ProfileGeneric(CosemObject):
 
     # --- other attributes ------------------------------------------------------------------------
 
+    @on_set("buffer")
     def write_buffer(self, value: Data, ctx: Context) -> None:
         raise AccessError(DataAccessResult.READ_WRITE_DENIED, "the buffer is filled by capture")
 
+    @on_set("capture_objects")
     def write_capture_objects(self, value: Data, ctx: Context) -> None:
         columns = tuple(CaptureObject.from_data(c) for c in expect(value, Array, "").items)
         self.store("capture_objects", Array(tuple(c.to_data() for c in columns)))
         self._columns = columns
         self.buffer.clear()
 
+    @on_set("capture_period")
     def write_capture_period(self, value: Data, ctx: Context) -> None:
         self.store("capture_period", value)
         self.buffer.clear()
 
+    @on_set("sort_method")
     def write_sort_method(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "sort_method").value, FIFO, FAREST_FROM_ZERO, "sort_method")
         self.store("sort_method", value)
         self.buffer.clear()
 
+    @on_set("sort_object")
     def write_sort_object(self, value: Data, ctx: Context) -> None:
         self.store("sort_object", CaptureObject.from_data(value).to_data())
         self.buffer.clear()
 
+    @on_get("entries_in_use")
     def read_entries_in_use(self, ctx: Context, selector: int | None,
                             parameters: Data | None) -> Data:
         return DoubleLongUnsigned(len(self.buffer))
 
+    @on_set("entries_in_use")
     def write_entries_in_use(self, value: Data, ctx: Context) -> None:
         raise AccessError(DataAccessResult.READ_WRITE_DENIED, "entries_in_use is read-only")
 
+    @on_set("profile_entries")
     def write_profile_entries(self, value: Data, ctx: Context) -> None:
         entries = in_range(expect(value, DoubleLongUnsigned, "").value, 1, self.max_entries,
                            "profile_entries")

@@ -1,7 +1,7 @@
 """Register (class_id 3, v0) and Extended register (class_id 4, v0): Blue Book §4.3.2, §4.3.4.
 
 A register's value is usually BOUND to the metrology engine by the device; ``reset`` of a bound
-value is other-reason (the live source owns it) unless the device installs a reset handler.
+value is other-reason (the live source owns it).
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from typing import ClassVar
 
 from meter.codec import axdr
 from meter.codec.axdr import NULL, Data, DoubleLongUnsigned, Enum, Integer, OctetString, Structure
-from meter.cosem.base import Attr, Context, CosemObject, Method, bad_type, fields
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, bad_type, fields, octets, on_action, on_set)
+from meter.cosem.profile_entry import ProfileEntry
 from meter.errors import AccessError, DataAccessResult
 
 #: A date-time with every field "not specified" (Blue Book 4.1.6.1): the capture time of a value
@@ -38,7 +40,9 @@ def check_simple(value: Data, what: str) -> None:
 def zero_like(value: Data) -> Data:
     """The reset value of a register holding ``value``: zero of the same type."""
     if isinstance(value, axdr.INTEGER_TYPES):
-        return type(value)(0)  # type: ignore[call-arg]
+        # An integer's encoding is its tag and a fixed-size body: all-zero body = zero.
+        raw = value.to_bytes()
+        return axdr.decode(raw[:1] + bytes(len(raw) - 1))
     if isinstance(value, (axdr.Float32, axdr.Float64)):
         return type(value)(0.0)
     return NULL
@@ -55,14 +59,22 @@ class Register(CosemObject):
     )
     METHODS = (Method(1, "reset"),)
 
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        return {**super().profile_values(entry),
+                "scaler_unit": scaler_unit(entry.int_option("scaler", 0), entry.int_option("unit", 255))}
+
+    @on_set("value")
     def write_value(self, value: Data, ctx: Context) -> None:
         check_simple(value, "value")
         self.store("value", value)
 
+    @on_set("scaler_unit")
     def write_scaler_unit(self, value: Data, ctx: Context) -> None:
         check_scaler_unit(value)
         self.store("scaler_unit", value)
 
+    @on_action("reset")
     def reset(self, parameters: Data | None, ctx: Context) -> None:
         if self.is_bound(2):
             raise AccessError(DataAccessResult.OTHER_REASON, "value is live; no reset handler")
@@ -82,8 +94,9 @@ class ExtendedRegister(Register):
     )
     METHODS = (Method(1, "reset"),)
 
+    @on_set("capture_time")
     def write_capture_time(self, value: Data, ctx: Context) -> None:
-        if len(getattr(value, "value", b"")) != 12:
+        if len(octets(value, "capture_time")) != 12:
             raise bad_type("capture_time")
         self.store("capture_time", value)
 
@@ -94,6 +107,7 @@ class ExtendedRegister(Register):
             self.store("status", status)
         self.store("capture_time", OctetString(ctx.directory.clock.now_cosem().to_bytes()))
 
+    @on_action("reset")
     def reset(self, parameters: Data | None, ctx: Context) -> None:
         super().reset(parameters, ctx)
         self.store("status", NULL)

@@ -23,7 +23,9 @@ from collections.abc import Iterator
 from meter.codec.axdr import Array, BitString, Boolean, Data, Float64, LongUnsigned, OctetString, Structure
 from meter.codec.cosem_time import CosemDate, CosemTime
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, Method, bad_type, expect, fields, integer
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, bad_type, expect, fields, integer, octets, on_action,
+    on_set)
 from meter.cosem.single_action_schedule import LocalTime, local_times
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
@@ -34,36 +36,49 @@ _DAYS_AHEAD = 367
 _MAX_ENTRIES = 512
 
 
+_ENTRY_TYPES: tuple[type[Data], ...] = (
+    LongUnsigned, Boolean, OctetString, LongUnsigned, OctetString, LongUnsigned, BitString,
+    BitString, OctetString, OctetString)
+
+
 def _check_entry(value: Data) -> Structure:
     items = fields(value, 10, "schedule entry")
-    for item, cls in zip(items, (LongUnsigned, Boolean, OctetString, LongUnsigned, OctetString,
-                                 LongUnsigned, BitString, BitString, OctetString, OctetString),
-                         strict=True):
+    for item, cls in zip(items, _ENTRY_TYPES, strict=True):
         expect(item, cls, "schedule entry")
     try:
-        Obis.from_bytes(items[2].value)  # type: ignore[attr-defined]
-        CosemTime.from_bytes(items[4].value)  # type: ignore[attr-defined]
-        CosemDate.from_bytes(items[8].value)  # type: ignore[attr-defined]
-        CosemDate.from_bytes(items[9].value)  # type: ignore[attr-defined]
+        Obis.from_bytes(octets(items[2], "script_logical_name"))
+        CosemTime.from_bytes(octets(items[4], "switch_time"))
+        CosemDate.from_bytes(octets(items[8], "begin_date"))
+        CosemDate.from_bytes(octets(items[9], "end_date"))
     except (DecodeError, ValueError):
         raise bad_type("schedule entry") from None
-    if items[6].length != 7:  # type: ignore[attr-defined]
+    if expect(items[6], BitString, "exec_weekdays").length != 7:
         raise bad_type("exec_weekdays")
     assert isinstance(value, Structure)
     return value
 
 
+def _index(entry: Structure) -> int:
+    return integer(entry.items[0], "index")
+
+
+def _enabled(entry: Structure) -> bool:
+    return bool(expect(entry.items[1], Boolean, "enable").value)
+
+
 def _bound(raw: bytes) -> dt.date | None:
     d = CosemDate.from_bytes(raw)
+    if d.year is None or d.month is None or d.day is None:
+        return None
     try:
-        return dt.date(d.year, d.month, d.day) if None not in (d.year, d.month, d.day) else None  # type: ignore[arg-type]
+        return dt.date(d.year, d.month, d.day)
     except ValueError:
         return None
 
 
 def _days(entry: Structure, start: dt.date) -> Iterator[dt.date]:
-    weekdays = entry.items[6].bits  # type: ignore[attr-defined]
-    begin, end = _bound(entry.items[8].value), _bound(entry.items[9].value)  # type: ignore[attr-defined]
+    weekdays = expect(entry.items[6], BitString, "exec_weekdays").bits
+    begin, end = _bound(octets(entry.items[8], "begin_date")), _bound(octets(entry.items[9], "end_date"))
     for n in range(_DAYS_AHEAD):
         day = start + dt.timedelta(days=n)
         if end is not None and day > end:
@@ -73,7 +88,7 @@ def _days(entry: Structure, start: dt.date) -> Iterator[dt.date]:
 
 
 def _next(entry: Structure, after: float, clock: LocalTime) -> float | None:
-    time = CosemTime.from_bytes(entry.items[4].value)  # type: ignore[attr-defined]
+    time = CosemTime.from_bytes(octets(entry.items[4], "switch_time"))
     return next(local_times(_days(entry, _start_day(after)), time, after, clock), None)
 
 
@@ -98,10 +113,10 @@ class Schedule(CosemObject):
         self.checked: float | None = None
 
     def _entries(self) -> list[Structure]:
-        return list(self.value("entries").items)  # type: ignore[attr-defined]
+        return [expect(e, Structure, "schedule entry") for e in self.items("entries")]
 
     def next_after(self, after: float, clock: LocalTime) -> float | None:
-        times = (_next(e, after, clock) for e in self._entries() if e.items[1].value)  # type: ignore[attr-defined]
+        times = (_next(e, after, clock) for e in self._entries() if _enabled(e))
         return min((t for t in times if t is not None), default=None)
 
     def due(self, until: float, clock: LocalTime) -> list[tuple[float, Obis, int]]:
@@ -111,44 +126,49 @@ class Schedule(CosemObject):
             return []
         out = []
         for e in self._entries():
-            if not e.items[1].value:  # type: ignore[attr-defined]
+            if not _enabled(e):
                 continue
             t = _next(e, self.checked, clock)
-            window = e.items[5].value  # type: ignore[attr-defined]
+            window = integer(e.items[5], "validity_window")
             if t is not None and t <= until and (window == ALWAYS_VALID or until - t <= 60 * window):
-                out.append((t, Obis.from_bytes(e.items[2].value), int(e.items[3].value)))  # type: ignore[attr-defined]
+                out.append((t, Obis.from_bytes(octets(e.items[2], "script_logical_name")),
+                            integer(e.items[3], "script_selector")))
         return sorted(out, key=lambda d: d[0])
 
     def _reprogrammed(self, entries: list[Structure], ctx: Context) -> None:
         if len(entries) > _MAX_ENTRIES:
             raise AccessError(DataAccessResult.OTHER_REASON, "too many schedule entries")
-        self.store("entries", Array(tuple(sorted(entries, key=lambda e: e.items[0].value))))  # type: ignore[attr-defined]
+        ordered = sorted(entries, key=_index)
+        self.store("entries", Array(tuple(ordered)))
         self.checked = ctx.directory.clock.timestamp()
 
+    @on_set("entries")
     def write_entries(self, value: Data, ctx: Context) -> None:
         entries = [_check_entry(e) for e in expect(value, Array, "entries").items]
-        if len({e.items[0].value for e in entries}) != len(entries):  # type: ignore[attr-defined]
+        if len({_index(e) for e in entries}) != len(entries):
             raise AccessError(DataAccessResult.OTHER_REASON, "duplicate schedule entry index")
         self._reprogrammed(entries, ctx)
 
+    @on_action("enable_disable")
     def enable_disable(self, parameters: Data | None, ctx: Context) -> None:
         a0, a1, b0, b1 = (integer(v, "index") for v in fields(parameters, 4, "enable_disable"))
         entries = []
         for e in self._entries():
-            i = e.items[0].value  # type: ignore[attr-defined]
+            i = _index(e)
             enable = Boolean(True) if a0 <= i <= a1 else Boolean(False) if b0 <= i <= b1 else e.items[1]
             entries.append(Structure((e.items[0], enable, *e.items[2:])))
         self._reprogrammed(entries, ctx)
 
+    @on_action("insert")
     def insert(self, parameters: Data | None, ctx: Context) -> None:
         new = _check_entry(expect(parameters, Structure, "schedule entry"))
-        index = new.items[0].value  # type: ignore[attr-defined]
-        self._reprogrammed([e for e in self._entries() if e.items[0].value != index] + [new], ctx)  # type: ignore[attr-defined]
+        index = _index(new)
+        self._reprogrammed([e for e in self._entries() if _index(e) != index] + [new], ctx)
 
+    @on_action("delete")
     def delete(self, parameters: Data | None, ctx: Context) -> None:
         first, last = (integer(v, "index") for v in fields(parameters, 2, "delete"))
-        self._reprogrammed([e for e in self._entries()
-                            if not first <= e.items[0].value <= last], ctx)  # type: ignore[attr-defined]
+        self._reprogrammed([e for e in self._entries() if not first <= _index(e) <= last], ctx)
 
     def dump_private(self) -> Data | None:
         return None if self.checked is None else Float64(self.checked)

@@ -8,8 +8,9 @@ octet-string(6), index integer, parameter CHOICE}}; method 1 execute(long-unsign
 A script's actions run with the meter's own authority (an internal context): who may run the
 script at all is the right on method 1 (a head end) or the meter itself (a single action
 schedule). A script may also carry meter behaviour no COSEM service expresses (closing a billing
-period increments its counter): the device installs it with :meth:`ScriptTable.set_script_step`,
-run after the listed actions.
+period increments its counter): the profile marks the script with the step's key
+(``closes_billing``), the device supplies the step (``ProfileEntry.script_steps``), and it runs
+after the listed actions.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from collections.abc import Callable
 
 from meter.codec.axdr import Array, Data, Enum, Integer, LongUnsigned, OctetString, Structure
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, Method, bad_type, expect, fields, integer
-from meter.errors import AccessError, DataAccessResult
+from meter.cosem.base import (
+    Attr, Context, CosemObject, Method, bad_type, expect, fields, integer, items, on_action,
+    on_set)
+from meter.cosem.profile_entry import OptionError, ProfileEntry
+from meter.errors import AccessError, DataAccessResult, EncodeError
 
 #: service_id of a script action.
 WRITE_ATTRIBUTE, EXECUTE_METHOD = 1, 2
@@ -67,6 +71,38 @@ class ScriptTable(CosemObject):
     )
     METHODS = (Method(1, "execute"),)
 
+    @classmethod
+    def from_profile(cls, entry: ProfileEntry) -> ScriptTable:
+        """scripts = [{ id, actions = [{ service = execute|write, obis, index, parameter }] }];
+        a script may also carry a meter step by its key (``closes_billing = true``)."""
+        table = cls(entry.obis, **cls.profile_values(entry))
+        for script in entry.options.get("scripts", ()):
+            for key, step in entry.script_steps.items():
+                if script.get(key):
+                    table.set_script_step(int(script["id"]), step)
+        return table
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        """The scripts attribute; each action's class id is its target's."""
+        out = []
+        try:
+            for script in entry.options.get("scripts", ()):
+                actions = []
+                for a in script.get("actions", ()):
+                    target = Obis.parse(str(a["obis"]))
+                    class_id = entry.class_id_of(target)
+                    if class_id is None:
+                        raise OptionError(f"script action target {target} is not in the profile")
+                    parameter = entry.typed_value(a["parameter"]) if "parameter" in a else Integer(0)
+                    actions.append(action(SERVICES[a["service"]], class_id, target,
+                                          int(a["index"]), parameter))
+                out.append(Structure((LongUnsigned(int(script["id"])), Array(tuple(actions)))))
+        except (KeyError, ValueError, TypeError, AttributeError, EncodeError) as exc:
+            raise OptionError(f"scripts are {{ id, actions = [{{ service = execute|write, obis, "
+                              f"index, parameter }}] }}: {exc!r}") from None
+        return {**super().profile_values(entry), "scripts": Array(tuple(out))}
+
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         super().__init__(logical_name, **values)
         self._steps: dict[int, ScriptStep] = {}
@@ -75,6 +111,7 @@ class ScriptTable(CosemObject):
         """Meter behaviour run after script ``script_id``'s actions."""
         self._steps[script_id] = step
 
+    @on_set("scripts")
     def write_scripts(self, value: Data, ctx: Context) -> None:
         for script in expect(value, Array, "scripts").items:
             script_id, actions = fields(script, 2, "script")
@@ -83,16 +120,17 @@ class ScriptTable(CosemObject):
                 _check_action(a)
         self.store("scripts", value)
 
+    @on_action("execute")
     def execute(self, parameters: Data | None, ctx: Context) -> None:
         """Run script ``parameters`` (long-unsigned); an unknown id is other-reason."""
         self.run(expect(parameters, LongUnsigned, "script id").value, ctx)
 
     def run(self, script_id: int, ctx: Context) -> None:
         """The one execute-script path: a head end's execute and a schedule's run come here."""
-        for script in self.value("scripts").items:  # type: ignore[attr-defined]
-            sid, actions = script.items
-            if sid.value == script_id:
-                for a in actions.items:
+        for script in self.items("scripts"):
+            sid, actions = items(script, "script")
+            if integer(sid, "script_identifier") == script_id:
+                for a in items(actions, "actions"):
                     run_action(a, ctx)
                 step = self._steps.get(script_id)
                 if step is not None:

@@ -26,8 +26,10 @@ from typing import Protocol
 from meter.codec.axdr import Array, Data, Enum, Float64, LongUnsigned, OctetString, Structure
 from meter.codec.cosem_time import CosemDate, CosemTime
 from meter.codec.obis import Obis
-from meter.cosem.base import Attr, Context, CosemObject, bad_type, expect, fields, in_range
-from meter.errors import DecodeError
+from meter.cosem.base import (
+    Attr, Context, CosemObject, bad_type, expect, fields, in_range, integer, items, octets, on_set)
+from meter.cosem.profile_entry import OptionError, ProfileEntry
+from meter.errors import DecodeError, EncodeError
 
 #: Years a wildcard year is looked ahead for a match (Feb 29 recurs within 8).
 _YEARS_AHEAD = 9
@@ -83,7 +85,7 @@ def local_times(days: Iterable[dt.date], time: CosemTime, after: float,
 
 def next_occurrence(entry: Data, after: float, clock: LocalTime) -> float | None:
     """The first UTC time after ``after`` that one execution_time entry names (None: none)."""
-    time_raw, date_raw = (v.value for v in entry.items)  # type: ignore[attr-defined]
+    time_raw, date_raw = (octets(v, "execution_time entry") for v in items(entry, "execution_time"))
     time, date = CosemTime.from_bytes(time_raw), CosemDate.from_bytes(date_raw)
     # A day back: local midnight may be up to 14 h either side of UTC midnight.
     start = (dt.datetime.fromtimestamp(after, _UTC) - dt.timedelta(days=1)).date()
@@ -114,6 +116,24 @@ class SingleActionSchedule(CosemObject):
         Attr(4, "execution_time", Array, default=Array(())),
     )
 
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        """executed_script, type and execution_time (time and date in hex, wildcards 0xFF)."""
+        o = entry.options
+        try:
+            pairs = [(bytes.fromhex(t), bytes.fromhex(d)) for t, d in o.get("execution_time", ())]
+            script = Structure((OctetString(Obis.parse(str(o["script"])).to_bytes()),
+                                LongUnsigned(entry.int_option("script_selector", 1))))
+            kind = Enum(entry.int_option("type", 1))
+        except (KeyError, ValueError, TypeError, AttributeError, EncodeError) as exc:
+            raise OptionError(f"script (obis), script_selector, type and execution_time "
+                              f"([time, date] in hex) expected: {exc!r}") from None
+        if any(len(t) != 4 or len(d) != 5 for t, d in pairs):
+            raise OptionError("execution_time entries are [time (4 bytes), date (5 bytes)]")
+        times = tuple(Structure((OctetString(t), OctetString(d))) for t, d in pairs)
+        return {**super().profile_values(entry),
+                "executed_script": script, "type": kind, "execution_time": Array(times)}
+
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         super().__init__(logical_name, **values)
         #: Meter time (UTC s) up to which this schedule has run; None until the meter starts it.
@@ -122,11 +142,11 @@ class SingleActionSchedule(CosemObject):
     @property
     def script(self) -> tuple[Obis, int]:
         """(script table, script id) it executes."""
-        name, selector = self.value("executed_script").items  # type: ignore[attr-defined]
-        return Obis.from_bytes(name.value), int(selector.value)
+        name, selector = self.items("executed_script")
+        return Obis.from_bytes(octets(name, "script_logical_name")), integer(selector, "script_selector")
 
     def next_after(self, after: float, clock: LocalTime) -> float | None:
-        times = (next_occurrence(e, after, clock) for e in self.value("execution_time").items)  # type: ignore[attr-defined]
+        times = (next_occurrence(e, after, clock) for e in self.items("execution_time"))
         return min((t for t in times if t is not None), default=None)
 
     def due(self, until: float, clock: LocalTime) -> list[tuple[float, Obis, int]]:
@@ -139,6 +159,7 @@ class SingleActionSchedule(CosemObject):
         # A new program runs from now: times it names in the past do not fire.
         self.checked = ctx.directory.clock.timestamp()
 
+    @on_set("executed_script")
     def write_executed_script(self, value: Data, ctx: Context) -> None:
         name, selector = fields(value, 2, "executed_script")
         if len(expect(name, OctetString, "script_logical_name").value) != 6:
@@ -147,10 +168,12 @@ class SingleActionSchedule(CosemObject):
         self.store("executed_script", value)
         self._reprogrammed(ctx)
 
+    @on_set("type")
     def write_type(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "type").value, 1, 5, "type")
         self.store("type", value)
 
+    @on_set("execution_time")
     def write_execution_time(self, value: Data, ctx: Context) -> None:
         for entry in expect(value, Array, "execution_time").items:
             _check_entry(entry)

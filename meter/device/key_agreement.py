@@ -36,8 +36,7 @@ __all__ = ["AGREEABLE", "ALGORITHM_ID", "agree"]
 ALGORITHM_ID = {1: bytes.fromhex("60857405080300"), 2: bytes.fromhex("60857405080301")}
 _KEY_BYTES = {1: 16, 2: 32}
 #: Keys a key_agreement may set (the master key only travels by key_transfer's wrap).
-AGREEABLE = {KeyId.GLOBAL_UNICAST: "encryption", KeyId.GLOBAL_BROADCAST: "broadcast",
-             KeyId.AUTHENTICATION: "authentication"}
+AGREEABLE = frozenset({KeyId.GLOBAL_UNICAST, KeyId.GLOBAL_BROADCAST, KeyId.AUTHENTICATION})
 
 #: (system title, public key) of each client signing certificate of the Security setup.
 ClientKeys = Iterable[tuple[bytes, ec.EllipticCurvePublicKey]]
@@ -45,8 +44,8 @@ ClientKeys = Iterable[tuple[bytes, ec.EllipticCurvePublicKey]]
 
 def agree(parameters: Data | None, suite: int, server_title: bytes, server_key: ec.EllipticCurvePrivateKey | None,
           clients: ClientKeys,
-          new_ephemeral: Callable[[], ec.EllipticCurvePrivateKey]) -> tuple[dict[str, bytes], Data]:
-    """The agreed keys (stored name -> key) and the method's return value; AccessError
+          new_ephemeral: Callable[[], ec.EllipticCurvePrivateKey]) -> tuple[dict[KeyId, bytes], Data]:
+    """The agreed keys and the method's return value; AccessError
     other-reason when anything does not verify, type-unmatched for a malformed structure."""
     if suite not in ALGORITHM_ID or server_key is None:
         raise out_of_range(f"key_agreement needs suite 1 or 2 and a signing key (suite {suite})")
@@ -55,13 +54,13 @@ def agree(parameters: Data | None, suite: int, server_title: bytes, server_key: 
         raise out_of_range("key_agreement without keys")
     candidates = list(clients)
     size = 2 * ((server_key.curve.key_size + 7) // 8)  # x || y, and r || s alike
-    agreed: dict[str, bytes] = {}
+    agreed: dict[KeyId, bytes] = {}
     answers = []
     for entry in entries:
         key_id, data = fields(entry, 2, "key_agreement_data")
         kid = expect(key_id, Enum, "key_id").value
         blob = expect(data, OctetString, "key_ciphered_data").value
-        if kid not in [int(k) for k in AGREEABLE] or AGREEABLE[KeyId(kid)] in agreed:
+        if kid not in AGREEABLE or KeyId(kid) in agreed:
             raise out_of_range(f"key_id {kid} cannot be agreed (or twice)")
         if len(blob) != 2 * size:
             raise out_of_range(f"key_ciphered_data of {len(blob)} octets")
@@ -78,10 +77,10 @@ def agree(parameters: Data | None, suite: int, server_title: bytes, server_key: 
             z = ecc.ecdh(ephemeral, peer)
         except SecurityError as exc:
             raise out_of_range(f"key_agreement: {exc}") from None
-        agreed[AGREEABLE[KeyId(kid)]] = ecc.derive_key(z, ALGORITHM_ID[suite], client, server_title,
+        agreed[KeyId(kid)] = ecc.derive_key(z, ALGORITHM_ID[suite], client, server_title,
                                                        _KEY_BYTES[suite], server_key.curve)
         mine = ecc.point_bytes(ephemeral.public_key())
         answers.append(Structure((Enum(kid), OctetString(
             mine + ecc.sign(server_key, bytes((kid,)) + mine)))))
-        log.info("key_agreement of %s with client %s", AGREEABLE[KeyId(kid)], client.hex())
+        log.info("key_agreement of %s with client %s", KeyId(kid).name, client.hex())
     return agreed, Array(tuple(answers))

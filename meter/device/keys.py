@@ -2,8 +2,9 @@
 (Blue Book 4.4.7 "Security setup"; Green Book DLMS UA 1000-2 9.2.3.4 key transfer, 9.2.6
 certificates).
 
-One :class:`KeyManager` per Security setup object installs the method handlers on it (the cosem
-layer stays free of cryptography and storage) and owns what they change:
+One :class:`KeyManager` per Security setup object is that object's ``KeyStore``
+(cosem/security_setup.py: the cosem layer stays free of cryptography and storage) and owns what
+its methods change:
 
 * symmetric keys, persisted under ``keys/<setup>`` as JSON hex (``encryption``,
   ``authentication``, ``master``, ``broadcast``) with an fsync before the method answers;
@@ -55,7 +56,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PENDING_KEYS", "KeyManager", "stored_keys"]
 
-#: Standard event log code "global key(s) changed" (cosem-reference.md §4.1).
 #: SecurityContext.extra entry: keys accepted by key_transfer, not yet in force (name -> key).
 PENDING_KEYS = "pending_keys"
 
@@ -130,22 +130,17 @@ class KeyManager:
             for key_type in _FIRST_START_PAIRS:
                 self._new_key_pair(key_type)
             log.info("%s: server key pairs generated (suite %d)", self._name, self.suite)
-        setup.bind(6, self._certificates_value)
-        for index, handler in ((2, self.key_transfer), (3, self.key_agreement),
-                               (4, self.generate_key_pair),
-                               (5, self.generate_certificate_request), (6, self.import_certificate),
-                               (7, self.export_certificate), (8, self.remove_certificate)):
-            setup.set_method_handler(index, handler)
+        setup.use_key_store(self)
 
     # --- state ---------------------------------------------------------------------------------
 
     @property
     def suite(self) -> int:
-        return int(self._setup.value("security_suite").value)  # type: ignore[attr-defined]
+        return self._setup.int_value("security_suite")
 
     @property
     def server_system_title(self) -> bytes:
-        return bytes(self._setup.value("server_system_title").value)  # type: ignore[attr-defined]
+        return self._setup.octets("server_system_title")
 
     def _pair_key(self, key_type: C.CertificateType) -> str:
         return f"keypair/{self._name}/{int(key_type)}"
@@ -164,7 +159,7 @@ class KeyManager:
         self._store.put(f"certs/{self._name}", dump_json([c.der.hex() for c in self._certs]),
                         durable=True)
 
-    def _certificates_value(self) -> Data:
+    def certificates(self) -> Data:
         return Array(tuple(Structure((
             Enum(int(c.entity)), Enum(int(c.type)), OctetString(c.serial), OctetString(c.issuer),
             OctetString(c.subject), OctetString(c.subject_alt_name))) for c in self._certs))
@@ -242,9 +237,9 @@ class KeyManager:
         security = self._security
         if security is None:
             raise _refuse("key_agreement on a Security setup that no association uses")
-        new, answer = agree(parameters, self.suite, self.server_system_title, self.signing_key(),
-                            self.client_signing_keys(), lambda: C.generate_private_key(self.suite))
-        self._stage(security, new, ctx)
+        agreed, answer = agree(parameters, self.suite, self.server_system_title, self.signing_key(),
+                               self.client_signing_keys(), lambda: C.generate_private_key(self.suite))
+        self._stage(security, {_KEY_NAMES[k]: key for k, key in agreed.items()}, ctx)
         return answer
 
     def apply_pending(self) -> None:

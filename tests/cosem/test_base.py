@@ -6,7 +6,8 @@ from hypothesis import given, settings, strategies as st
 from meter.codec import axdr
 from meter.codec.axdr import Integer, OctetString, Structure, Unsigned
 from meter.codec.obis import Obis
-from meter.cosem.base import CosemObject, Method
+from meter.codec.axdr import Data as AxdrData
+from meter.cosem.base import Context, CosemObject, Method, on_action, on_get, on_set
 from meter.cosem.data import Data
 from meter.cosem.registry import ObjectDirectory, _all_classes, class_for, class_named
 from meter.errors import AccessError, DataAccessResult
@@ -26,12 +27,32 @@ def test_tables(cls: type[CosemObject]) -> None:
     assert [m.index for m in cls.METHODS] == list(range(1, len(cls.METHODS) + 1))
     assert len({m.py_name for m in cls.METHODS}) == len(cls.METHODS)
     assert cls.NAME and cls.CLASS_ID
-    # A hook for a name that is not in the table is a typo.
-    names = {a.py_name for a in cls.ATTRIBUTES}
-    for attr in dir(cls):
-        for prefix in ("read_", "write_"):
-            if attr.startswith(prefix):
-                assert attr[len(prefix):] in names, attr
+
+
+def test_a_handler_for_a_name_not_in_the_table_is_a_typo() -> None:
+    for decorator in (on_get, on_set):
+        with pytest.raises(TypeError):
+            class Typo(Data):
+                @decorator("valeu")
+                def handler(self) -> None: ...
+    with pytest.raises(TypeError):
+        class NoMethod(Data):
+            @on_action("reset")
+            def reset(self) -> None: ...
+
+
+def test_an_override_keeps_its_row() -> None:
+    class Doubled(Data):
+        @on_get("value")
+        def double(self, ctx: Context, selector: int | None, parameters: AxdrData | None) -> AxdrData:
+            return Unsigned(2 * self.int_value("value"))
+
+    class Tripled(Doubled):
+        def double(self, ctx: Context, selector: int | None, parameters: AxdrData | None) -> AxdrData:
+            return Unsigned(3 * self.int_value("value"))
+
+    obj = Tripled(LN, value=Unsigned(3))
+    assert obj.get(2, world(obj).ctx()) == Unsigned(9)
 
 
 def test_registry() -> None:
@@ -78,19 +99,23 @@ def test_unknown_initial_value() -> None:
         Data(LN, nope=Unsigned(1))
 
 
-def test_method_handler_hook() -> None:
+def test_method_handlers() -> None:
     class Thing(CosemObject):
         CLASS_ID = 9999
         NAME = "thing"
         METHODS = (Method(1, "frob"),)
+
+    class Frobber(Thing):
+        @on_action("frob")
+        def frob(self, parameters: AxdrData | None, ctx: Context) -> AxdrData | None:
+            return parameters
 
     thing = Thing(LN)
     ctx = world(thing).ctx()
     with pytest.raises(AccessError) as exc:
         thing.action(1, None, ctx)
     assert exc.value.result == DataAccessResult.OTHER_REASON
-    thing.set_method_handler(1, lambda p, c: p)
-    assert thing.action(1, Unsigned(7), ctx) == Unsigned(7)
+    assert Frobber(LN).action(1, Unsigned(7), ctx) == Unsigned(7)
 
 
 def test_directory() -> None:

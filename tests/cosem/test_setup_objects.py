@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 
 from meter.codec.axdr import (
-    Array, Enum, Integer, LongUnsigned, OctetString, Structure, Unsigned)
+    Array, Data, Enum, Integer, LongUnsigned, OctetString, Structure, Unsigned)
 from meter.codec.obis import Obis
+from meter.cosem.base import Context
 from meter.cosem.hdlc_setup import IecHdlcSetup
 from meter.cosem.sap_assignment import SapAssignment
 from meter.cosem.security_setup import SecuritySetup
@@ -65,8 +66,42 @@ def test_security_setup_policy_only_strengthens() -> None:
     assert result_of(lambda: obj.set(2, Enum(0x04), ctx)) == DataAccessResult.OTHER_REASON
     assert result_of(lambda: obj.set(5, OctetString(b"short"), ctx)) == \
         DataAccessResult.OTHER_REASON
-    for method in range(2, 9):  # the security work adds these through set_method_handler
+    for method in range(2, 9):  # served by the key store the device injects
         assert result_of(lambda: obj.action(method, Array(), ctx)) == \
             DataAccessResult.OTHER_REASON
-    obj.set_method_handler(2, lambda params, c: None)
-    assert obj.action(2, Array(), ctx) is None
+    store = _Store()
+    obj.use_key_store(store)
+    assert obj.action(2, Array(), ctx) is None and store.calls == ["key_transfer"]
+    assert obj.action(7, Array(), ctx) == OctetString(b"cert")
+    assert obj.get(6, ctx) == Array()
+
+
+class _Store:
+    """A KeyStore that records the methods called."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def key_transfer(self, parameters: Data | None, ctx: Context) -> None:
+        self.calls.append("key_transfer")
+
+    def key_agreement(self, parameters: Data | None, ctx: Context) -> Data:
+        return Array()
+
+    def generate_key_pair(self, parameters: Data | None, ctx: Context) -> None:
+        pass
+
+    def generate_certificate_request(self, parameters: Data | None, ctx: Context) -> Data:
+        return OctetString(b"csr")
+
+    def import_certificate(self, parameters: Data | None, ctx: Context) -> None:
+        pass
+
+    def export_certificate(self, parameters: Data | None, ctx: Context) -> Data:
+        return OctetString(b"cert")
+
+    def remove_certificate(self, parameters: Data | None, ctx: Context) -> None:
+        pass
+
+    def certificates(self) -> Data:
+        return Array()
