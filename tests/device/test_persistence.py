@@ -245,3 +245,26 @@ def test_history_backfill(state: Path) -> None:
     billing = profile_rows(dev, tb, BILLING)
     assert [r[0] for r in billing] == [START]
     dev.close()
+
+
+def test_a_read_writes_nothing(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GET of an energy register or of the clock changes nothing the meter keeps: no SQLite
+    transaction (a crash after it still never shows a lower value: see the crash cases above)."""
+    tb = FakeTimebase()
+    dev = open_device(state, tb)
+    client = reader(dev, tb)
+    transactions = []
+    real = dev.store._transaction
+
+    def counted(*args: object, **kwargs: object) -> object:
+        transactions.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dev.store, "_transaction", counted)
+    for _ in range(3):
+        tb.t += 1.0  # time moves on, within the clock's reserved mark
+        assert isinstance(client.get(3, ENERGY, 2), axdr.DoubleLongUnsigned)
+        assert isinstance(client.get(8, CLOCK, 2), axdr.OctetString)
+    assert transactions == []
+    monkeypatch.undo()
+    dev.close()
