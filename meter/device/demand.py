@@ -8,25 +8,28 @@ was fed with (its mark) is saved with the metrology snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 
+from meter.codec.obis import Obis
 from meter.cosem.base import CosemObject
-from meter.cosem.clock import Clock
 from meter.cosem.demand_register import DemandRegister
-from meter.device.bindings import Metrology
+from meter.cosem.registry import ObjectDirectory
+from meter.device.bindings import Metrology, Source, SourceKind
 
 __all__ = ["Demand"]
 
 
 class Demand:
-    def __init__(self, registers: Iterable[tuple[DemandRegister, str]], metrology: Metrology,
-                 clock: Clock, now: Callable[[], float], changed: Callable[[CosemObject], None],
-                 snapshot_due: Callable[[], None]) -> None:
-        """``registers``: (register, metrology key) of each demand source, found once (a
-        year of back-fill passes 35,040 period boundaries). ``now``: the meter's true time."""
-        self._registers = list(registers)
+    def __init__(self, directory: ObjectDirectory, bound: Mapping[Obis, Source],
+                 metrology: Metrology, now: Callable[[], float],
+                 changed: Callable[[CosemObject], None], snapshot_due: Callable[[], None]) -> None:
+        """``bound``: the profile's sources; ``now``: the meter's true time."""
+        # (register, metrology key) of each demand source, found once (a year of back-fill
+        # passes 35,040 period boundaries).
+        self._registers = [(dr, s.key) for obis, s in bound.items() if s.kind is SourceKind.DEMAND
+                           if isinstance(dr := directory[obis], DemandRegister)]
         self._metrology = metrology
-        self._clock = clock
+        self._clock = directory.clock
         self._now = now
         self._changed = changed
         self._snapshot_due = snapshot_due

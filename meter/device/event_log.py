@@ -5,7 +5,8 @@ is given: a power-quality disturbance is logged with the meter clock at its star
 not at the moment a request or tick brought the engine past it (minutes later in fast-forward),
 and the meter's own time never moves back to stamp it. Security events pass the fraud-log
 throttle (meter/device/event_throttle.py); standard events set the AMR status bits of the
-running load-profile interval (meter/device/amr_status.py).
+running load-profile interval (meter/device/amr_status.py), which the AMR profile status object
+reads.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from meter.codec import axdr
 from meter.cosem.base import Context
 from meter.cosem.events import FraudEvent, LogEvent, PowerQualityEvent
-from meter.cosem.names import last_event_code
+from meter.cosem.names import AMR_PROFILE_STATUS, last_event_code
 from meter.cosem.profile_generic import ProfileGeneric
 from meter.cosem.registry import ObjectDirectory
 from meter.device.amr_status import AmrStatus
@@ -43,6 +44,10 @@ class EventLog:
         self._snapshot_due = snapshot_due
         self.amr = AmrStatus()
         self.security_failures = 0
+        amr = directory.get(AMR_PROFILE_STATUS)
+        if amr is not None:
+            clock = directory.clock
+            amr.bind(2, lambda: axdr.Unsigned(self.amr.value(clock.status_at(clock.timestamp()))))
 
     def log_event(self, event: LogEvent, at: float) -> None:
         """Record ``event`` in its event log (and the log's last-event-code object) at meter
@@ -81,7 +86,3 @@ class EventLog:
         log.warning("security event %s: %s%s", event.name, detail,
                     f" ({folded} more since the last entry of this code)" if folded else "")
         self.log_event(event, at)
-
-    def amr_status(self, clock_status: int) -> axdr.Data:
-        """The AMR profile status byte now, given the clock's status bits."""
-        return axdr.Unsigned(self.amr.value(clock_status))
