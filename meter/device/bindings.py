@@ -113,37 +113,18 @@ def _factor(obj: CosemObject) -> float:
     return 10.0 ** -scaler
 
 
-def _energy(b: Bindings, obj: CosemObject, key: str) -> Provider:
-    factor = _factor(obj)
-    engine = b.metrology.engine
+def _measured(view: Callable[[Engine], Mapping[str, float]],
+              encode: Callable[[float], axdr.Data]) -> Callable[[Bindings, CosemObject, str], Provider]:
+    """A provider of the engine's ``view()[key]`` in the register's unit, measured up to the
+    meter's time when read."""
+    def factory(b: Bindings, obj: CosemObject, key: str) -> Provider:
+        factor = _factor(obj)
 
-    def value() -> axdr.Data:
-        b.metrology.to(b.now())
-        return axdr.DoubleLongUnsigned(min(int(engine.registers.get(key, 0.0) * factor), 0xFFFFFFFF))
-    return value
-
-
-def _pq(b: Bindings, obj: CosemObject, key: str) -> Provider:
-    # Counts, and durations in seconds to the resolution the register's scaler gives them
-    # (the engine measures whole cycles).
-    factor = _factor(obj)
-    engine = b.metrology.engine
-
-    def value() -> axdr.Data:
-        b.metrology.to(b.now())
-        return axdr.DoubleLongUnsigned(min(round(engine.pq.get(key, 0.0) * factor), 0xFFFFFFFF))
-    return value
-
-
-def _instant(b: Bindings, obj: CosemObject, key: str) -> Provider:
-    factor = _factor(obj)
-    engine = b.metrology.engine
-
-    def value() -> axdr.Data:
-        b.metrology.to(b.now())
-        v = round(engine.instantaneous.get(key, 0.0) * factor)
-        return axdr.DoubleLong(max(min(v, 0x7FFFFFFF), -0x80000000))
-    return value
+        def value() -> axdr.Data:
+            b.metrology.to(b.now())
+            return encode(view(b.metrology.engine).get(key, 0.0) * factor)
+        return value
+    return factory
 
 
 def _last_accepted_ic(b: Bindings, obj: CosemObject, key: str) -> Provider:
@@ -168,9 +149,14 @@ def _security_count(counter: str) -> Callable[[Bindings, CosemObject, str], Prov
 
 #: Source kind -> the provider factory of attribute 2 (demand: meter/device/demand.py).
 PROVIDERS: dict[SourceKind, Callable[[Bindings, CosemObject, str], Provider]] = {
-    SourceKind.ENERGY: _energy,
-    SourceKind.INSTANT: _instant,
-    SourceKind.PQ: _pq,
+    SourceKind.ENERGY: _measured(lambda e: e.registers,
+                                 lambda v: axdr.DoubleLongUnsigned(min(int(v), 0xFFFFFFFF))),
+    SourceKind.INSTANT: _measured(lambda e: e.instantaneous,
+                                  lambda v: axdr.DoubleLong(max(min(round(v), 0x7FFFFFFF), -0x80000000))),
+    # Counts, and durations in seconds to the resolution the register's scaler gives them
+    # (the engine measures whole cycles).
+    SourceKind.PQ: _measured(lambda e: e.pq,
+                             lambda v: axdr.DoubleLongUnsigned(min(round(v), 0xFFFFFFFF))),
     SourceKind.INVOCATION_COUNTER: _last_accepted_ic,
     SourceKind.DECRYPTION_FAILURES: _security_count("failures"),
     SourceKind.REPLAYS: _security_count("replays"),

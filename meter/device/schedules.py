@@ -2,11 +2,11 @@
 
 The scheduler (meter/device/scheduler.py) asks :meth:`Schedules.next_due` for the next time a
 schedule names (meter time, UTC seconds; execution times are local time, which the Clock's
-time zone and DST rules turn into UTC) and calls :meth:`Schedules.run` when its meter time reaches it, so a live run, a
-time-scaled one and a history back-fill all fire every occurrence once and in order. A schedule
-whose time was jumped over (the clock set forward, the meter off) fires once when the meter next
-runs; one passed again after the clock was set back does not fire again (each schedule
-remembers up to which meter time it has run).
+time zone and DST rules turn into UTC) and calls :meth:`Schedules.run` when its meter time
+reaches it, so a live run, a time-scaled one and a history back-fill all fire every occurrence
+once and in order. A schedule whose time was jumped over (the clock set forward, the meter off)
+fires once when the meter next runs; one passed again after the clock was set back does not
+fire again (each schedule remembers up to which meter time it has run).
 """
 
 from __future__ import annotations
