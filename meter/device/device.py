@@ -13,7 +13,6 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
@@ -106,7 +105,7 @@ class Device:
             p.changed(obj)
 
     @classmethod
-    def open(cls, profile: str | Path, state_dir: str | Path, timebase: Any, *,
+    def open(cls, profile: str | Path, state_dir: str | Path, timebase: startup.SimulatedTime, *,
              history: float | None = None, metrology_mode: str | None = None,
              lock: StateLock | None = None,
              stop: Callable[[], bool] = lambda: False) -> Device:

@@ -11,7 +11,7 @@ import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from meter.cosem.events import StandardEvent
 from meter.cosem.profile_generic import ProfileGeneric
@@ -23,7 +23,7 @@ from meter.profile import load as load_profile
 if TYPE_CHECKING:
     from meter.device.device import Device
 
-__all__ = ["BACKFILL_CHUNK", "open_device", "restore"]
+__all__ = ["BACKFILL_CHUNK", "SimulatedTime", "open_device", "restore"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,19 @@ log = logging.getLogger(__name__)
 BACKFILL_CHUNK = 86400.0
 
 
-def open_device(cls: type[Device], profile: str | Path, state_dir: str | Path, timebase: Any,
+class SimulatedTime(Protocol):
+    """What opening reads of the edge's meter/timebase.py Timebase (the device keeps none of
+    it but ``monotonic``, real seconds for the port lockout and the fraud log throttle)."""
+
+    def now(self) -> float: ...
+
+    def resume_at(self, t: float) -> None: ...
+
+    def monotonic(self) -> float: ...
+
+
+def open_device(cls: type[Device], profile: str | Path, state_dir: str | Path,
+                timebase: SimulatedTime,
                 history: float | None, metrology_mode: str | None, lock: StateLock | None,
                 stop: Callable[[], bool]) -> Device:
     """Device.open (documented there)."""
