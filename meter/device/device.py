@@ -2,8 +2,8 @@
 
 assemble.py (profile -> objects), bindings.py (metrology and live values), scheduler.py (time
 given by the caller: boundaries, captures, demand, schedules), event_log.py, environment.py
-(what the server asks), stacks.py (one connection's stack), persist.py (restore, and one commit
-per request of what it changed). Time comes in from the edges: :meth:`Device.at` brings the
+(what the server asks), stacks.py (one connection's stack), persist.py (one commit per request
+of what it changed), startup.py (open, restore, back-fill or resume). Time comes in from the edges: :meth:`Device.at` brings the
 meter to a simulated ``now``; the device reads no clock.
 """
 
@@ -84,7 +84,7 @@ class Device:
         # Demand periods run from the first start (a first boundary minutes later would lose
         # the energy before it).
         self.demand.update(self.clock.timestamp())
-        # Key and certificate management on every Security setup (after _restore: a suite
+        # Key and certificate management on every Security setup (after the restore: a suite
         # written by a client decides which key pairs a first start makes).
         self._key_managers = [KeyManager(o, built.security.get(o.logical_name), store,
                                          now=lambda: self.time.t, random_bytes=random)
