@@ -141,10 +141,12 @@ class ProfileGeneric(CosemObject):
 
     # --- capture ---------------------------------------------------------------------------------
 
-    def _capture_value(self, column: CaptureObject, ctx: Context) -> Data:
+    def _capture_value(self, column: CaptureObject, ctx: Context, at: float | None) -> Data:
         obj = ctx.directory.get(column.logical_name)
         if obj is None or obj is self or obj.CLASS_ID != column.class_id:
             return axdr.NULL
+        if at is not None and isinstance(obj, Clock) and column.attribute_index == 2:
+            return OctetString(obj.cosem_at(at).to_bytes())
         try:
             value = obj.get(column.attribute_index, ctx)
         except AccessError:
@@ -156,11 +158,13 @@ class ProfileGeneric(CosemObject):
             return elements[column.data_index - 1] if column.data_index <= len(elements) else axdr.NULL
         return value
 
-    def capture_now(self, ctx: Context) -> None:
-        """Append one entry: each capture object's attribute, read through the directory."""
+    def capture_now(self, ctx: Context, at: float | None = None) -> None:
+        """Append one entry: each capture object's attribute, read through the directory.
+        ``at``: the entry's meter time if not now (an event logged after it happened); the
+        clock's time column then reads that time."""
         inner = ctx.internal()
-        row = Structure(tuple(self._capture_value(c, inner) for c in self._columns)).to_bytes()
-        self._insert(ctx.directory.clock.timestamp(), row)
+        row = Structure(tuple(self._capture_value(c, inner, at) for c in self._columns)).to_bytes()
+        self._insert(ctx.directory.clock.timestamp() if at is None else at, row)
 
     def _sort_column(self) -> int | None:
         sort_object = CaptureObject.from_data(self.value("sort_object"))

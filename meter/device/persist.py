@@ -2,12 +2,16 @@
 
 Object state is the A-XDR encoding of ``dump_state()`` under ``obj/<obis>``. A profile buffer
 keeps its rows in memory for speed and mirrors them into the store's row table; appends are
-batched until the next commit, which happens before any response leaves the meter.
+batched until the next commit, which happens before any response leaves the meter. A commit
+writes what changed since the last one and nothing else: a request that changed nothing (a
+GET of a register or of the clock) runs no SQLite transaction.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable, Iterable
 
 from meter.codec import axdr
 from meter.cosem.base import CosemObject
@@ -48,7 +52,7 @@ def restore_object(store: Store, obj: CosemObject) -> None:
 class StoredProfileBuffer(MemoryProfileBuffer):
     """A profile buffer whose rows also live in the store (table ``table``)."""
 
-    __slots__ = ("_store", "_table", "_pending", "_rewrite")
+    __slots__ = ("_pending", "_rewrite", "_store", "_table")
 
     def __init__(self, store: Store, table: str, capacity: int = 1) -> None:
         super().__init__(capacity)
@@ -92,7 +96,6 @@ class StoredProfileBuffer(MemoryProfileBuffer):
         self._pending.clear()
 
 
-
 def dump_json(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
@@ -106,3 +109,88 @@ def load_json(store: Store, key: str) -> object | None:
         return loaded
     except ValueError as exc:
         raise StoreError(f"{store.path}: stored {key!r} unreadable: {exc}") from exc
+
+
+#: The clock's high-water mark: a time the meter has not answered past yet. It is reserved
+#: ahead the way the invocation counters are (meter/persistence/counters.py): committed before
+#: any response showing a later time leaves, ``clock_mark_ahead_s`` ahead ([limits]), so a
+#: crash never sets the clock back and costs one small write per that much simulated time.
+TIME_MARK = "device/t_mark"
+CLOCK_MARK_AHEAD_S = 10.0
+#: The metrology snapshot is written at least this often (simulated seconds) while running.
+SNAPSHOT_EVERY = 60.0
+
+
+class Persistence:
+    """The objects a request changed, written once at its end with what else changed."""
+
+    def __init__(self, store: Store, mark_ahead: float) -> None:
+        self.store = store
+        self._mark_ahead = mark_ahead
+        self._dirty: set[CosemObject] = set()
+        # Object states as last written: an object marked changed whose state is the same
+        # (a successful login resetting a zero failure count) costs no SQLite transaction.
+        self._saved: dict[str, bytes] = {}
+        self.buffers: list[StoredProfileBuffer] = []
+        self.snapshot_due = False  # the metrology snapshot changed in a way a restart must see
+        self._last_snapshot = -math.inf
+        self.time_mark = -math.inf  # as persisted under TIME_MARK
+        #: Told which objects each persist wrote or undid (the scheduler re-plans on them).
+        self.on_persist: Callable[[set[CosemObject]], None] = lambda objects: None
+
+    def changed(self, obj: CosemObject) -> None:
+        self._dirty.add(obj)
+
+    def mark_snapshot_due(self) -> None:
+        self.snapshot_due = True
+
+    def saved_now(self, objects: Iterable[CosemObject]) -> None:
+        """What the store holds (or the profile's values, for objects it has none of yet): a
+        change the store refuses is undone to this (persist)."""
+        self._saved = {object_key(o): encode_state(o.dump_state()) for o in objects}
+
+    def time_passed(self, t: float) -> None:
+        """The meter reached true time ``t``: a snapshot is due every SNAPSHOT_EVERY."""
+        if t - self._last_snapshot >= SNAPSHOT_EVERY:
+            self.snapshot_due = True
+
+    def commit(self, t: float, snapshot: Callable[[], dict[str, bytes]]) -> None:
+        """Persist whatever changed at true time ``t``; ``snapshot()`` gives the metrology
+        items when a snapshot is due. Called before every response and after every tick."""
+        taken = self.snapshot_due
+        items = snapshot() if taken else {}
+        mark = t + self._mark_ahead if t > self.time_mark else None
+        if mark is not None:
+            items[TIME_MARK] = repr(mark).encode()
+        self.persist(items)
+        if taken:
+            self.snapshot_due = False
+            self._last_snapshot = t
+        if mark is not None:
+            self.time_mark = mark
+        for buf in self.buffers:
+            buf.flush()
+
+    def persist(self, items: dict[str, bytes] | None = None) -> None:
+        """Write the changed objects' states (and ``items``) in one transaction. If the store
+        refuses (disk full), the objects go back to their stored states and StoreError is
+        raised: a change the store does not hold must not take effect, now or after a restart."""
+        dirty = set(self._dirty)
+        self._dirty.clear()
+        self.on_persist(dirty)  # before a refusal restores them: changed either way
+        states = {}
+        for obj in dirty:
+            key, state = object_key(obj), encode_state(obj.dump_state())
+            if self._saved.get(key) != state:
+                states[key] = state
+        if not (states or items):
+            return
+        try:
+            self.store.put_many({**states, **(items or {})})
+        except StoreError:
+            for obj in dirty:
+                saved = self._saved.get(object_key(obj))
+                if saved is not None:
+                    obj.load_state(decode_state(saved))
+            raise
+        self._saved.update(states)

@@ -1,104 +1,107 @@
-"""The single action schedules and Schedule entries, run on meter time given by the caller.
+"""The meter's time, moved on by the caller's ``now``: period boundaries (demand, load-profile
+captures) and the schedules' firings (meter/device/schedules.py), in order.
 
-The device asks :meth:`Scheduler.next_due` for the next time a schedule names (meter time, UTC
-seconds; execution times are local time, which the Clock's time zone and DST rules turn into
-UTC) and calls :meth:`Scheduler.run` when its meter time reaches it, so a live run, a
-time-scaled one and a history back-fill all fire every occurrence once and in order. A schedule
-whose time was jumped over (the clock set forward, the meter off) fires once when the meter next
-runs; one passed again after the clock was set back does not fire again (each schedule
-remembers up to which meter time it has run).
+``MeterTime.t`` is the true simulated time the meter has reached (UTC seconds). The COSEM clock
+is ``t`` plus the meter's own offset (set by clock synchronisation); captures, demand periods
+and the single action schedules run on the meter clock, the metrology engine on true time. To
+reach ``now`` the scheduler steps ``t`` from one boundary to the next and does what falls due
+there, so a live run, a time-scaled one and a history back-fill do the same work in the same
+order.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
-from typing import Protocol
+import math
+from collections.abc import Callable
 
-from meter.codec.obis import Obis
-from meter.cosem.base import Context, CosemObject
-from meter.cosem.names import CLOCK
+from meter.cosem.base import Context
+from meter.cosem.profile_generic import ProfileGeneric
 from meter.cosem.registry import ObjectDirectory
-from meter.cosem.schedule import Schedule
-from meter.cosem.script_table import ScriptTable
-from meter.cosem.single_action_schedule import LocalTime, SingleActionSchedule
-from meter.errors import AccessError
+from meter.device.amr_status import AmrStatus
+from meter.device.bindings import ENGINE_LAG, Metrology
+from meter.device.demand import Demand
+from meter.device.schedules import Schedules
 
-log = logging.getLogger(__name__)
+__all__ = ["MeterTime", "Scheduler"]
 
 
-class Timed(Protocol):
-    """What Single action schedule and Schedule offer the scheduler."""
+class MeterTime:
+    """The true simulated time the meter has reached (UTC seconds)."""
 
-    logical_name: Obis
-    checked: float | None
+    __slots__ = ("t",)
 
-    def next_after(self, after: float, clock: LocalTime) -> float | None: ...
-
-    def due(self, until: float, clock: LocalTime) -> list[tuple[float, Obis, int]]: ...
+    def __init__(self, t: float) -> None:
+        self.t = t
 
 
 class Scheduler:
-    def __init__(self, directory: ObjectDirectory) -> None:
+    def __init__(self, time: MeterTime, directory: ObjectDirectory, metrology: Metrology,
+                 demand: Demand, amr: AmrStatus, context: Callable[[], Context]) -> None:
+        """``context``: the device-internal context captures and scripts run in."""
+        self._time = time
         self._directory = directory
-        self._schedules: list[Timed] = [
-            o for o in directory if isinstance(o, (SingleActionSchedule, Schedule))]
-        # next_due is asked before every request: the plan is kept until a schedule or the
-        # clock changes (the device reports what each request changed, see changed()) or a run.
-        self._watched: set[object] = {*self._schedules, directory.get(CLOCK)}
-        self._stale = True
-        self._plan: list[tuple[float, Timed]] = []
+        self._metrology = metrology
+        self._demand = demand
+        self._amr = amr
+        self._context = context
+        self.schedules = Schedules(directory)
+        # The directory is fixed once built; its profiles are looked at before every request
+        # (next capture boundary), so found once here rather than by a scan each time.
+        self._profiles = [o for o in directory if isinstance(o, ProfileGeneric)]
 
-    def start(self, meter_t: float) -> list[CosemObject]:
-        """Schedules the meter runs for the first time run from ``meter_t``; returns them."""
-        new = [s for s in self._schedules if s.checked is None]
-        for s in new:
-            s.checked = meter_t
-        return [s for s in new if isinstance(s, CosemObject)]
-
-    def changed(self, objects: Iterable[object]) -> None:
-        """``objects`` changed (written, acted on, restored): a schedule or the clock re-plans."""
-        if not self._watched.isdisjoint(objects):
-            self._stale = True
-
-    def _planned(self) -> list[tuple[float, Timed]]:
-        if self._stale and self._schedules:
-            clock = self._directory.clock
-            plan = []
-            for s in self._schedules:
-                due = s.next_after(s.checked, clock) if s.checked is not None else None
-                if due is not None:
-                    plan.append((due, s))
-            self._plan = sorted(plan, key=lambda p: p[0])
-        self._stale = False
-        return self._plan
-
-    def next_due(self) -> float | None:
-        """The earliest meter time a schedule fires (earlier than now: overdue)."""
-        plan = self._planned()
-        return plan[0][0] if plan else None
-
-    def run(self, meter_t: float, ctx: Context) -> None:
-        """Run, in order, what each schedule has due at or before ``meter_t`` (once each)."""
+    def advance(self, now: float) -> None:
+        """Run captures, demand and the schedules up to true time ``now``."""
         clock = self._directory.clock
-        due: list[tuple[float, Obis, int, Obis]] = []
-        for _, schedule in [p for p in self._planned() if p[0] <= meter_t]:
-            due += [(t, table, script, schedule.logical_name) for t, table, script in schedule.due(meter_t, clock)]
-            schedule.checked = meter_t
-            if isinstance(schedule, CosemObject):
-                ctx.changed(schedule)
-        self._stale = True  # checked moved; the scripts may have written schedules or the clock
-        for t, name, script_id, by in sorted(due, key=lambda d: d[0]):
-            self._execute(by, t, name, script_id, ctx)
+        while True:
+            meter_t = clock.timestamp()
+            offset = meter_t - self._time.t
+            periodic = self._next_boundary(meter_t)
+            due = self.schedules.next_due()  # overdue (before meter_t) after a clock jump
+            boundary = min((b for b in (periodic, due) if b is not None), default=None)
+            if boundary is None or boundary - offset > now:
+                break
+            at = max(boundary, meter_t)
+            self._time.t = at - offset
+            self._metrology.to(self._time.t)
+            self._at_boundary(at, periodic == at, due is not None and due <= at)
+        self._time.t = max(self._time.t, now)
+        if self._time.t - self._metrology.engine.now >= ENGINE_LAG:
+            self._metrology.to(self._time.t)
 
-    def _execute(self, by: Obis, due: float, name: Obis, script_id: int, ctx: Context) -> None:
-        table = self._directory.get(name)
-        if not isinstance(table, ScriptTable):
-            log.warning("%s: no script table %s", by, name)
-            return
-        log.info("%s due at %.0f: script %d of %s", by, due, script_id, name)
-        try:
-            table.run(script_id, ctx)
-        except AccessError as exc:
-            # A bad program is the head end's; the meter logs it and keeps running.
-            log.warning("%s: script %d of %s failed: %s", by, script_id, name, exc)
+    def next_deadline(self) -> float | None:
+        """The true time of the next boundary or firing."""
+        meter_t = self._directory.clock.timestamp()
+        times = [b for b in (self._next_boundary(meter_t), self.schedules.next_due()) if b is not None]
+        return min(times) - (meter_t - self._time.t) if times else None
+
+    def _periodic(self) -> list[tuple[ProfileGeneric, int]]:
+        """Profiles capturing on a period, with it (read each time: capture_period is writable)."""
+        out = []
+        for o in self._profiles:
+            period = int(o.value("capture_period").value)  # type: ignore[attr-defined]
+            if period > 0:
+                out.append((o, period))
+        return out
+
+    def _next_boundary(self, meter_t: float) -> float | None:
+        periods = self._periodic()
+        if not periods:
+            return None
+        return min((math.floor(meter_t / p) + 1) * p for _, p in periods)
+
+    def _at_boundary(self, meter_t: float, periodic: bool, scheduled: bool) -> None:
+        ctx = self._context()
+        # Demand first and captures last: a billing capture at a period's end holds the
+        # period just closed, and the load profile row the state after the scripts.
+        if periodic:
+            self._demand.update(meter_t)
+        if scheduled:
+            self.schedules.run(meter_t, ctx)
+        if periodic:
+            captured = False
+            for p, period in self._periodic():
+                if round(meter_t) % period == 0:
+                    p.capture_now(ctx)
+                    captured = True
+            if captured:
+                self._amr.interval_closed()

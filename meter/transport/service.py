@@ -41,7 +41,8 @@ _MAX_TICK_INTERVAL = 1.0
 class Device(Protocol):
     """What the transports need from meter.device.Device."""
 
-    def new_stack(self, framing: str, *, serial: bool = False) -> Stack: ...
+    def new_stack(self, framing: str, *, serial: bool = False, now: Callable[[], float]) -> Stack:
+        """``now``: the simulated time the device is brought to before each request."""
 
     def tick(self, now: float) -> None: ...
 
@@ -239,7 +240,7 @@ class MeterService:
 
     def _stack_factory(self, framing: str, *, serial: bool = False) -> Callable[[], Stack]:
         """``serial``: HDLC on a serial line (port, pty, optical probe), not over TCP."""
-        return lambda: self.device.new_stack(framing, serial=serial)
+        return lambda: self.device.new_stack(framing, serial=serial, now=self._timebase.now)
 
     def _tick(self) -> None:
         try:

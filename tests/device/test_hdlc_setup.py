@@ -27,7 +27,7 @@ def snrm(physical: int) -> bytes:
 def answer(meter: Meter, frame: bytes, gap: float = 0.0, *, serial: bool = False) -> bytes:
     """What a new HDLC connection answers to ``frame`` sent in two halves ``gap`` seconds apart
     (the stack's timers run in between, as the transport runs them)."""
-    stack = meter.device.new_stack("hdlc", serial=serial)
+    stack = meter.device.new_stack("hdlc", serial=serial, now=meter.timebase.now)
     stack.connection_made(T0)
     half = len(frame) // 2
     out = stack.receive_data(frame[:half], T0)

@@ -16,7 +16,7 @@ from meter.codec import axdr
 from meter.codec.cosem_time import CosemDateTime
 from meter.codec.obis import Obis
 from meter.device import Device
-from meter.device.device import CLOCK_MARK_AHEAD_S
+from meter.device.persist import CLOCK_MARK_AHEAD_S
 
 from .helpers import (
     BILLING,
@@ -81,8 +81,12 @@ def test_registers_and_load_profile_continue(state: Path, stop: str) -> None:
     dev.close() if stop == "close" else crash(dev)
     off = resumed_ahead(stop)
 
-    dev = open_device(state, tb)  # same instant: no gap (but the crash's)
-    assert energy(dev, tb) == before_energy
+    dev = open_device(state, tb)  # same instant: no gap
+    # A crash resumes at the clock's mark and the meter measured up to there: the read wrote
+    # nothing, and the mark bounds the time of every answer, so no value shown goes back.
+    assert energy(dev, tb) == pytest.approx(before_energy + POWER_W * off / HOUR, abs=1.5)
+    if stop == "close":
+        assert energy(dev, tb) == before_energy
     assert profile_rows(dev, tb, LOAD_PROFILE) == before_rows
     tb.t += HOUR
     after = profile_rows(dev, tb, LOAD_PROFILE)
@@ -90,10 +94,9 @@ def test_registers_and_load_profile_continue(state: Path, stop: str) -> None:
     new = after[96:]
     assert [r[0] for r in new] == [START + QUARTER * k for k in range(1, 5)]
     # Energy columns keep rising by one quarter of an hour of load per row.
-    for k, (prev, row) in enumerate(zip(after[95:], new, strict=False)):
-        on = QUARTER - (off if k == 0 else 0.0)
-        assert row[2] - prev[2] == pytest.approx(POWER_W * on / HOUR, abs=1.5)  # type: ignore[operator]
-    assert energy(dev, tb) - before_energy == pytest.approx(POWER_W, abs=1.5)  # tb resumed too
+    for prev, row in zip(after[95:], new, strict=False):
+        assert row[2] - prev[2] == pytest.approx(POWER_W * QUARTER / HOUR, abs=1.5)  # type: ignore[operator]
+    assert energy(dev, tb) - before_energy == pytest.approx(POWER_W * (HOUR + off) / HOUR, abs=1.5)
     dev.close()
 
 
@@ -202,7 +205,7 @@ def test_algorithm_selection_survives(state: Path, stop: str) -> None:
     dev = open_device(state, tb)
     assert reader(dev, tb).get(1, ALGORITHM_P, 2) == axdr.Enum(2)
     # The metrology engine measures with the restored selection, not the profile's default.
-    assert dev._engine.selection[2] == 2
+    assert dev.metrology.engine.selection[2] == 2
     dev.close()
 
 
@@ -241,4 +244,27 @@ def test_history_backfill(state: Path) -> None:
     # One billing reset: the month changed from December to January at START.
     billing = profile_rows(dev, tb, BILLING)
     assert [r[0] for r in billing] == [START]
+    dev.close()
+
+
+def test_a_read_writes_nothing(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GET of an energy register or of the clock changes nothing the meter keeps: no SQLite
+    transaction (a crash after it still never shows a lower value: see the crash cases above)."""
+    tb = FakeTimebase()
+    dev = open_device(state, tb)
+    client = reader(dev, tb)
+    transactions = []
+    real = dev.store._transaction
+
+    def counted(*args: object, **kwargs: object) -> object:
+        transactions.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dev.store, "_transaction", counted)
+    for _ in range(3):
+        tb.t += 1.0  # time moves on, within the clock's reserved mark
+        assert isinstance(client.get(3, ENERGY, 2), axdr.DoubleLongUnsigned)
+        assert isinstance(client.get(8, CLOCK, 2), axdr.OctetString)
+    assert transactions == []
+    monkeypatch.undo()
     dev.close()

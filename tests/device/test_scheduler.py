@@ -16,7 +16,7 @@ from meter.cosem.names import CLOCK
 from meter.cosem.registry import ObjectDirectory
 from meter.cosem.script_table import WRITE_ATTRIBUTE, ScriptTable, action
 from meter.cosem.single_action_schedule import SingleActionSchedule
-from meter.device.scheduler import Scheduler
+from meter.device.schedules import Schedules
 
 T0 = dt.datetime(2026, 1, 10, tzinfo=dt.timezone.utc).timestamp()
 TABLE = Obis.parse("0.0.10.0.100.255")
@@ -39,7 +39,7 @@ def test_due_scripts_run_in_time_order_once_and_a_bad_one_is_logged(caplog: pyte
     schedules = [sas(1, 9, 1), sas(2, 6, 2), sas(3, 7, 1, Obis.parse("0.0.10.0.99.255"))]
     directory = ObjectDirectory([Clock(CLOCK, lambda: now[0]), target, table, *schedules])
     ctx = Context(directory)
-    scheduler = Scheduler(directory)
+    scheduler = Schedules(directory)
     assert len(scheduler.start(T0)) == 3
     assert scheduler.next_due() == T0 + 6 * 3600
     # The meter was off until 10:00: everything overdue runs once, in the order of its times.

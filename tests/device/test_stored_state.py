@@ -26,7 +26,7 @@ from support import SETUP, START, Meter
 from support.faults import DiskFull
 
 from meter.codec import axdr
-from meter.device.device import TIME_MARK
+from meter.device.persist import TIME_MARK
 from meter.errors import DataAccessResult
 from meter.persistence.store import DB_NAME
 from meter.security import keywrap

@@ -6,11 +6,15 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from support import START, Meter
+import pytest
+from support import START, FakeTimebase, Meter
+from support.process import profile_with
 
 from meter.codec import axdr
 from meter.codec.cosem_time import CosemDateTime
 from meter.codec.obis import Obis
+
+from .helpers import rows
 
 DEMAND = Obis.parse("1.0.1.4.0.255")
 CLOCK = Obis.parse("0.0.1.0.0.255")
@@ -121,5 +125,37 @@ def test_demand_reset_starts_an_empty_period(tmp_path: Path) -> None:
         full = c.get(5, DEMAND, 3).to_python()  # the period 450-1350 s
         assert isinstance(after, int) and isinstance(full, int) and full > 1000
         assert abs(after - full / 6) <= full * 0.01, (after, full)
+    finally:
+        meter.close()
+
+
+SAG_START, SAG_LENGTH = 10.0, 10.0
+POWER_QUALITY_LOG = Obis.parse("0.0.99.98.4.255")
+UNDER_VOLTAGE_L1, VOLTAGE_NORMAL_L1 = 76, 85  # IDIS power-quality event codes
+
+
+def test_a_sag_is_logged_at_its_start_and_end_without_winding_time_back(tmp_path: Path) -> None:
+    """The engine reports a disturbance once it is over, here minutes later in one step: the log
+    entries carry the meter clock at its start and its end, and the meter's own time stays
+    where the request brought it."""
+    profile = profile_with(tmp_path, f"""
+[[metrology.scenario.events]]
+kind = "sag"
+phases = ["A"]
+start = {SAG_START}
+duration = {SAG_LENGTH}
+v_scale = 0.7
+""")
+    meter = Meter(tmp_path / "state", profile, timebase=FakeTimebase(START, scale=3600.0))
+    try:
+        c = meter.reader()
+        at(meter, 600)
+        entries = rows(c.get(7, POWER_QUALITY_LOG, 2))
+        assert meter.device.t == START + 600
+        assert [code for _, code in entries] == [UNDER_VOLTAGE_L1, VOLTAGE_NORMAL_L1]
+        (t_under, _), (t_normal, _) = entries
+        assert t_under - START == pytest.approx(SAG_START, abs=0.05)  # type: ignore[operator]
+        assert t_normal - t_under == pytest.approx(SAG_LENGTH, abs=0.05)  # type: ignore[operator]
+        assert _seconds(_clock(c)) == START + 600  # the clock reads the meter's time, not the sag's
     finally:
         meter.close()

@@ -107,7 +107,7 @@ class HdlcClient(MemoryClient):
     """The in-memory test client over an HDLC link instead of the wrapper."""
 
     def __init__(self, meter: Meter, client_sap: int = PUBLIC) -> None:
-        super().__init__(meter.device.new_stack("hdlc"), meter.timebase, client_sap)
+        super().__init__(meter.device.new_stack("hdlc", now=meter.timebase.now), meter.timebase, client_sap)
         self.station: HdlcStation | None = None
 
     def _transfer(self, payload: bytes) -> bytes:

@@ -48,7 +48,7 @@ def test_hdlc_stack_sessions_in_every_state(meter: Meter, state: str,
     for later in (2.0, 1000.0):  # the inter-octet and the inactivity timeout
         check_hdlc_reply(h, h.stack.handle_timer(h.now + later))
     h.stack.connection_lost()
-    fresh = HdlcStation(meter.device.new_stack("hdlc"))
+    fresh = HdlcStation(meter.device.new_stack("hdlc", now=meter.timebase.now))
     fresh.connect()
     aare = A.decode_apdu(fresh.request(make_aarq().to_bytes()))
     assert isinstance(aare, A.AARE) and aare.result == 0

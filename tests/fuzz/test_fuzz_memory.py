@@ -109,7 +109,7 @@ def test_hdlc_server_mutated_frames(tmp_path: Path) -> None:
     for n in range(400):
         if time.monotonic() > deadline:
             break
-        station = HdlcStation(meter.device.new_stack("hdlc"))
+        station = HdlcStation(meter.device.new_stack("hdlc", now=meter.timebase.now))
         if n % 2:
             station.connect()
         apdu = rng.choice(CORPUS)
@@ -127,7 +127,7 @@ def still_serves(meter: Meter) -> None:
     c = meter.connect(PUBLIC)
     assert c.associate().result == 0
     assert isinstance(c.get(8, CLOCK, 2), axdr.OctetString)
-    h = HdlcStation(meter.device.new_stack("hdlc"))
+    h = HdlcStation(meter.device.new_stack("hdlc", now=meter.timebase.now))
     h.connect()
     aare = A.decode_apdu(h.request(make_aarq().to_bytes()))
     assert isinstance(aare, A.AARE) and aare.result == 0
@@ -160,7 +160,7 @@ def test_hdlc_stack_associated_and_not(tmp_path: Path, connected: bool) -> None:
     for n in range(150):
         if time.monotonic() > deadline:
             break
-        h = HdlcStation(meter.device.new_stack("hdlc"))
+        h = HdlcStation(meter.device.new_stack("hdlc", now=meter.timebase.now))
         if connected:
             h.connect()
             if n % 2:

@@ -220,7 +220,7 @@ class HlsMeter(Meter):
         return keys
 
     def client(self, client_sap: int, setup: Obis = SETUP0, **kw: object) -> HlsClient:
-        return HlsClient(self.device.new_stack("wrapper"), self.timebase, client_sap, self.hls_keys(setup, **kw))
+        return HlsClient(self.device.new_stack("wrapper", now=self.timebase.now), self.timebase, client_sap, self.hls_keys(setup, **kw))
 
     def hls_management(self) -> HlsClient:
         """Client 1 (HLS-GMAC), through the meter's own refclient-style exchange."""

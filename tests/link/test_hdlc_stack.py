@@ -71,7 +71,7 @@ class Line:
 @pytest.fixture
 def line(tmp_path: Path) -> Iterator[Line]:
     meter = Meter(tmp_path / "s", history=None)
-    yield Line(meter.device.new_stack("hdlc"))
+    yield Line(meter.device.new_stack("hdlc", now=meter.timebase.now))
     meter.close()
 
 

@@ -67,7 +67,7 @@ def open_meter(tmp_path: Path, policy: int, protection: str = "[]") -> tuple[Dev
 
 
 def management(device: Device, timebase: FakeTimebase, sc: int = 0x30) -> ScClient:
-    c = ScClient(device.new_stack("wrapper"), timebase, 1)
+    c = ScClient(device.new_stack("wrapper", now=timebase.now), timebase, 1)
     c.associate(mechanism=5, keys=Keys(invocation_counter=device.security_context(SETUP).rx.last + 1))
     c.sc = sc
     return c
@@ -171,7 +171,7 @@ def test_dedicated_key_requests_are_counter_checked(tmp_path: Path) -> None:
     """A dedicated key from the AARQ (Green Book 9.2.3.3.5): ded-ciphered requests need an
     invocation counter above the last accepted one like glo ones."""
     device, timebase = open_meter(tmp_path, AUTH_REQ | ENC_REQ)
-    c = ScClient(device.new_stack("wrapper"), timebase, 1)
+    c = ScClient(device.new_stack("wrapper", now=timebase.now), timebase, 1)
     keys = Keys(invocation_counter=1)
     dedicated = os.urandom(16)
     init = A.InitiateRequest(proposed_conformance=A.Conformance(0x00501F), client_max_receive_pdu_size=0xFFFF,

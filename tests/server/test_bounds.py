@@ -95,13 +95,13 @@ def test_get_response_bytes_bounded(meter: Meter) -> None:
     whole = meter.reader().get(7, LOAD_PROFILE, 2)
     size = len(whole.to_bytes())
     # A bound between one and two copies of the buffer (3 days: ~11 kB).
-    meter.device.service_limits = ServiceLimits(response_bytes=size + size // 2)
+    meter.device.environment.service_limits = ServiceLimits(response_bytes=size + size // 2)
     c = meter.reader()
     reply = c.exchange(buffer_in_list(5))
     assert isinstance(reply, A.GetResponseWithList)
     assert reply.results[0] == whole
     assert reply.results[1:] == (DAR.SCOPE_OF_ACCESS_VIOLATED,) * 4
-    meter.device.service_limits = ServiceLimits(response_bytes=size - 1)
+    meter.device.environment.service_limits = ServiceLimits(response_bytes=size - 1)
     c = meter.reader()
     single = c.exchange(A.GetRequestNormal(0xC1, A.CosemAttributeDescriptor(7, LOAD_PROFILE, 2)))
     assert single == A.GetResponseNormal(0xC1, DAR.SCOPE_OF_ACCESS_VIOLATED)

@@ -58,7 +58,7 @@ def device(tmp_path: Path) -> Iterator[Device]:
 class _Gurux:
     def __init__(self, device: Device, client_sap: int, mechanism: Authentication, secret: bytes) -> None:
         self.device = device
-        self.stack = device.new_stack("wrapper")
+        self.stack = device.new_stack("wrapper", now=lambda: device.t)
         self.client = GXDLMSSecureClient(True, client_sap, 1, mechanism, secret, InterfaceType.WRAPPER)
 
     def exchange(self, frame: Any) -> GXReplyData:

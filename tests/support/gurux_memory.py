@@ -20,7 +20,7 @@ class GuruxMemoryClient:
                  password: bytes | None, *, title: str, ek: bytes, ak: bytes,
                  invocation_counter: int, suite: int = 0) -> None:
         self.meter = meter
-        self.stack = meter.device.new_stack("wrapper")
+        self.stack = meter.device.new_stack("wrapper", now=meter.timebase.now)
         self.client = GXDLMSSecureClient(True, client_sap, 1, authentication, password,
                                          InterfaceType.WRAPPER)
         c = self.client.ciphering

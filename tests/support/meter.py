@@ -25,7 +25,7 @@ __all__ = ["LLS_SECRET", "MANAGEMENT", "PUBLIC", "READER", "SERVER_TITLE", "SETU
 def connect(device: Device, timebase: FakeTimebase, client_sap: int = PUBLIC,
             port: Obis | None = None, *, framing: str = "wrapper", general: bool = False) -> MemoryClient:
     """A new connection (``port``: the setup object of the port it arrives on), not associated."""
-    return MemoryClient(device.new_stack(framing, port), timebase, client_sap, general=general)
+    return MemoryClient(device.new_stack(framing, port, now=timebase.now), timebase, client_sap, general=general)
 
 
 def next_ic(device: Device, setup: Obis = SETUP) -> int:

@@ -72,7 +72,8 @@ class FakeDevice:
         self.closed = False
         self.framings: list[str] = []
 
-    def new_stack(self, framing: str, *, serial: bool = False) -> EchoStack:
+    def new_stack(self, framing: str, *, serial: bool = False,
+                  now: Callable[[], float] = lambda: 0.0) -> EchoStack:
         self.framings.append(framing)
         return EchoStack(framing)
 

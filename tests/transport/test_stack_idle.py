@@ -28,7 +28,7 @@ def meter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meter]:
 
 
 def _stack(meter: Meter, framing: str) -> MeterStack:
-    stack = meter.device.new_stack(framing)
+    stack = meter.device.new_stack(framing, now=meter.timebase.now)
     stack.connection_made(T0)
     return stack
 

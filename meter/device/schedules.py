@@ -1,0 +1,104 @@
+"""The single action schedules and Schedule entries, run on meter time given by the caller.
+
+The scheduler (meter/device/scheduler.py) asks :meth:`Schedules.next_due` for the next time a
+schedule names (meter time, UTC seconds; execution times are local time, which the Clock's
+time zone and DST rules turn into UTC) and calls :meth:`Schedules.run` when its meter time
+reaches it, so a live run, a time-scaled one and a history back-fill all fire every occurrence
+once and in order. A schedule whose time was jumped over (the clock set forward, the meter off)
+fires once when the meter next runs; one passed again after the clock was set back does not
+fire again (each schedule remembers up to which meter time it has run).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+from meter.codec.obis import Obis
+from meter.cosem.base import Context, CosemObject
+from meter.cosem.names import CLOCK
+from meter.cosem.registry import ObjectDirectory
+from meter.cosem.schedule import Schedule
+from meter.cosem.script_table import ScriptTable
+from meter.cosem.single_action_schedule import LocalTime, SingleActionSchedule
+from meter.errors import AccessError
+
+log = logging.getLogger(__name__)
+
+
+class Timed(Protocol):
+    """What Single action schedule and Schedule offer the scheduler."""
+
+    logical_name: Obis
+    checked: float | None
+
+    def next_after(self, after: float, clock: LocalTime) -> float | None: ...
+
+    def due(self, until: float, clock: LocalTime) -> list[tuple[float, Obis, int]]: ...
+
+
+class Schedules:
+    def __init__(self, directory: ObjectDirectory) -> None:
+        self._directory = directory
+        self._schedules: list[Timed] = [
+            o for o in directory if isinstance(o, (SingleActionSchedule, Schedule))]
+        # next_due is asked before every request: the plan is kept until a schedule or the
+        # clock changes (the device reports what each request changed, see changed()) or a run.
+        self._watched: set[object] = {*self._schedules, directory.get(CLOCK)}
+        self._stale = True
+        self._plan: list[tuple[float, Timed]] = []
+
+    def start(self, meter_t: float) -> list[CosemObject]:
+        """Schedules the meter runs for the first time run from ``meter_t``; returns them."""
+        new = [s for s in self._schedules if s.checked is None]
+        for s in new:
+            s.checked = meter_t
+        return [s for s in new if isinstance(s, CosemObject)]
+
+    def changed(self, objects: Iterable[object]) -> None:
+        """``objects`` changed (written, acted on, restored): a schedule or the clock re-plans."""
+        if not self._watched.isdisjoint(objects):
+            self._stale = True
+
+    def _planned(self) -> list[tuple[float, Timed]]:
+        if self._stale and self._schedules:
+            clock = self._directory.clock
+            plan = []
+            for s in self._schedules:
+                due = s.next_after(s.checked, clock) if s.checked is not None else None
+                if due is not None:
+                    plan.append((due, s))
+            self._plan = sorted(plan, key=lambda p: p[0])
+        self._stale = False
+        return self._plan
+
+    def next_due(self) -> float | None:
+        """The earliest meter time a schedule fires (earlier than now: overdue)."""
+        plan = self._planned()
+        return plan[0][0] if plan else None
+
+    def run(self, meter_t: float, ctx: Context) -> None:
+        """Run, in order, what each schedule has due at or before ``meter_t`` (once each)."""
+        clock = self._directory.clock
+        due: list[tuple[float, Obis, int, Obis]] = []
+        for _, schedule in [p for p in self._planned() if p[0] <= meter_t]:
+            due += [(t, table, script, schedule.logical_name) for t, table, script in schedule.due(meter_t, clock)]
+            schedule.checked = meter_t
+            if isinstance(schedule, CosemObject):
+                ctx.changed(schedule)
+        self._stale = True  # checked moved; the scripts may have written schedules or the clock
+        for t, name, script_id, by in sorted(due, key=lambda d: d[0]):
+            self._execute(by, t, name, script_id, ctx)
+
+    def _execute(self, by: Obis, due: float, name: Obis, script_id: int, ctx: Context) -> None:
+        table = self._directory.get(name)
+        if not isinstance(table, ScriptTable):
+            log.warning("%s: no script table %s", by, name)
+            return
+        log.info("%s due at %.0f: script %d of %s", by, due, script_id, name)
+        try:
+            table.run(script_id, ctx)
+        except AccessError as exc:
+            # A bad program is the head end's; the meter logs it and keeps running.
+            log.warning("%s: script %d of %s failed: %s", by, script_id, name, exc)
