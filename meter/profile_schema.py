@@ -1,6 +1,6 @@
 """The schema of a meter profile (profiles/*.toml), as data: every key a profile may hold, its
 type, its range and what it means; the per-class keys of ``[[object]]`` entries are the ones
-the class's ``from_profile`` (its module in meter/cosem) and meter/device/device.py read.
+the class's ``from_profile`` (its module in meter/cosem) and meter/device/bindings.py read.
 
 :func:`validate` checks a whole merged profile and returns every problem, each with the table
 and key it is about; meter/profile.py turns those into ``FILE:LINE`` messages. Nothing here
@@ -30,7 +30,7 @@ KEY_NAMES = ("encryption", "authentication", "master", "broadcast")
 SECRET_MECHANISMS = (1, 3, 4, 6)
 PROTECTION = ("authenticated_request", "encrypted_request", "signed_request",
               "authenticated_response", "encrypted_response", "signed_response")
-#: ``source`` bindings (meter/device/device.py): metrology keys, or a Security setup's counters.
+#: ``source`` bindings (meter/device/bindings.py): metrology keys, or a Security setup's counters.
 METROLOGY_SOURCES = ("energy", "instant", "pq", "demand")
 SCRIPT_SERVICES = ("execute", "write")
 SECURITY_SOURCES = ("invocation_counter", "decryption_failures", "replays")

@@ -14,6 +14,8 @@ LAST_CLOCK_SETTING = Obis(0, 0, 96, 2, 12, 255)
 AMR_PROFILE_STATUS = Obis(0, 0, 96, 10, 1, 255)
 BILLING_COUNTER = Obis(1, 0, 0, 1, 0, 255)
 LAST_BILLING_TIME = Obis(1, 0, 0, 1, 2, 255)
+#: SAP assignment: the logical devices and their names.
+SAP_ASSIGNMENT = Obis(0, 0, 41, 0, 0, 255)
 
 # Event logs (profile generic, class 7) and the last-event-code object of each (0.0.96.11.E.255).
 STANDARD_LOG = Obis(0, 0, 99, 98, 0, 255)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
-from meter.cosem.base import CosemObject
-from meter.cosem.names import CURRENT_ASSOCIATION
+from meter.cosem.base import REQUEST_PROTECTION, CosemObject
+from meter.cosem.names import CURRENT_ASSOCIATION, SAP_ASSIGNMENT
 from meter.cosem.profile_generic import ProfileGeneric
 from meter.cosem.registry import ObjectDirectory
 from meter.device import build
@@ -25,8 +25,6 @@ from meter.server.protection import SecurityContext
 
 __all__ = ["Assembly", "assemble"]
 
-#: SAP assignment: the logical devices and their names.
-SAP_ASSIGNMENT = Obis(0, 0, 41, 0, 0, 255)
 
 
 @dataclass
@@ -51,7 +49,7 @@ def assemble(p: Profile, store: Store, server_sap: int, time_source: Callable[[]
             buf = StoredProfileBuffer(store, f"profile/{spec.obis}", len(store.rows(f"profile/{spec.obis}")) or 1)
             obj.buffer = buf
             restore_object(store, obj)  # capacity and columns before rows are trusted
-            buf.set_capacity(int(obj.value("profile_entries").value))  # type: ignore[attr-defined]
+            buf.set_capacity(obj.int_value("profile_entries"))
             out.buffers.append(buf)
         built[spec.obis] = (spec, obj)
     for a in p.associations:
@@ -74,7 +72,7 @@ def assemble(p: Profile, store: Store, server_sap: int, time_source: Callable[[]
         out.policies[a.client_sap] = ClientPolicy(
             client_sap=a.client_sap, name=a.name, association=a.obis, mechanism=a.mechanism,
             context=a.context, secret=a.secret, security_setup=a.security_setup,
-            required_protection=build.protection_bits(a) & 0x1C)
+            required_protection=build.protection_bits(a) & REQUEST_PROTECTION)
         if a.security_setup is not None and a.security_setup not in out.security:
             out.security[a.security_setup] = _security_context(
                 p, store, out.directory, specs.get(a.security_setup), a.security_setup)
@@ -91,7 +89,7 @@ def _security_context(p: Profile, store: Store, directory: ObjectDirectory,
     own = spec.options.get("keys", {}) if spec is not None else {}
     keys = stored_keys(store, setup, {**p.keys, **{k: bytes.fromhex(v) for k, v in own.items()}})
     setup_obj = directory.get(setup) or None
-    suite = int(setup_obj.value("security_suite").value) if setup_obj is not None else 0  # type: ignore[attr-defined]
+    suite = setup_obj.int_value("security_suite") if setup_obj is not None else 0
     return SecurityContext(
         suite=suite,
         server_system_title=p.system_title,

@@ -18,7 +18,7 @@ from meter.cosem.names import BILLING_COUNTER, LAST_BILLING_TIME
 def close_billing_period(ctx: Context) -> None:
     counter = ctx.directory.get(BILLING_COUNTER)
     if counter is not None:
-        n = int(counter.value("value").value) + 1  # type: ignore[attr-defined]
+        n = counter.int_value("value") + 1
         counter.store("value", axdr.Unsigned(n % 256))
         ctx.changed(counter)
     stamp = ctx.directory.get(LAST_BILLING_TIME)

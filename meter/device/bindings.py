@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from meter.codec import axdr
 from meter.codec.obis import Obis
-from meter.cosem.base import CosemObject
+from meter.cosem.base import CosemObject, integer
 from meter.cosem.registry import ObjectDirectory
 from meter.metrology.engine import Engine, PqEvent
 from meter.profile import Profile
@@ -75,7 +75,7 @@ def make_engine(profile: Profile, directory: ObjectDirectory, start: float, mode
     scenario.setdefault("voltage", float(m.get("voltage", 230.0)))
     scenario.setdefault("current", float(m.get("current", 5.0)))
     scenario.setdefault("pf", float(m.get("power_factor", 1.0)))
-    selection = {o.logical_name.e: int(o.value("value").value)  # type: ignore[attr-defined]
+    selection = {o.logical_name.e: o.int_value("value")
                  for o in directory if o.NAME == "measurement_algorithm"}
     return Engine(scenario, profile.metrology.get("algorithms", {}), selection,
                   start_time=start, mode=mode, period_s=900.0)
@@ -109,7 +109,7 @@ class Bindings:
 
 def _factor(obj: CosemObject) -> float:
     """10^-scaler: the register's unit per engine unit."""
-    scaler = int(obj.value("scaler_unit").items[0].value)  # type: ignore[attr-defined]
+    scaler = integer(obj.items("scaler_unit")[0], "scaler")
     return 10.0 ** -scaler
 
 

@@ -78,7 +78,7 @@ class Scheduler:
         """Profiles capturing on a period, with it (read each time: capture_period is writable)."""
         out = []
         for o in self._profiles:
-            period = int(o.value("capture_period").value)  # type: ignore[attr-defined]
+            period = o.int_value("capture_period")
             if period > 0:
                 out.append((o, period))
         return out
