@@ -52,6 +52,7 @@ from meter.profile import load as load_profile
 from meter.server.association import ClientPolicy
 from meter.server.protection import SecurityContext
 from meter.server.services import ServiceLimits
+from meter.link.framing import Framing
 from meter.link.hdlc.connection import HdlcConfig
 from meter.stack import MeterStack
 
@@ -65,7 +66,7 @@ PQ_EVENTS = {"sag": PowerQualityEvent.SAG_L1, "swell": PowerQualityEvent.SWELL_L
 FRAUD_LOG_REPEAT_WINDOW = 60.0
 #: The setup object (profile class) that names the port a framing comes in on, for
 #: Communication port protection: the wrapper runs on TCP, HDLC on serial, optical or TCP.
-PORT_SETUP = {"wrapper": "tcp_udp_setup", "hdlc": "hdlc_setup"}
+PORT_SETUP = {Framing.WRAPPER: "tcp_udp_setup", Framing.HDLC: "hdlc_setup"}
 #: Profile ``source`` kinds bound to a SecurityContext counter (field name).
 _SECURITY_COUNTERS = {"decryption_failures": "failures", "replays": "replays"}
 #: The metrology snapshot is written at least this often (simulated seconds) while running.
@@ -581,7 +582,7 @@ class Device:
         manager = self._key_manager(setup)
         return None if manager is None else manager.client_signing_key(system_title)
 
-    def new_stack(self, framing: str, port: Obis | None = None, *,
+    def new_stack(self, framing: Framing, port: Obis | None = None, *,
                   serial: bool = False) -> MeterStack:
         """One connection's stack; ``port`` (a setup object's logical name) defaults to the
         first setup object of the framing's medium (PORT_SETUP). ``serial``: HDLC on a serial
@@ -591,7 +592,7 @@ class Device:
                          if o.NAME == PORT_SETUP.get(framing)), None)
         return MeterStack(framing, self, self.commit, before=self.sync,
                           server_wport=int(self.profile.tcp.get("server_wport", 1)),
-                          hdlc_config=self._hdlc_config(port, serial) if framing == "hdlc" else None,
+                          hdlc_config=self._hdlc_config(port, serial) if framing == Framing.HDLC else None,
                           port=port,
                           idle_timeout=self._inactivity_time_out(port))
 

@@ -22,10 +22,18 @@ from meter.codec import axdr
 from meter.codec.buffer import Reader, Writer, encode_length
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
-from meter.cosem.base import AccessMode, Context, CosemObject, MethodAccessMode
+from meter.cosem.base import Context, CosemObject
 from meter.cosem.names import CURRENT_ASSOCIATION
 from meter.cosem.registry import ObjectDirectory
 from meter.errors import AccessError, ActionResult, DataAccessResult, DecodeError, StoreError
+from meter.server.access_bits import (
+    METHOD_ACCESS,
+    READ,
+    REQUEST_PROTECTION,
+    RESPONSE_PROTECTION,
+    WRITE,
+)
+from meter.server.reply import Reply, exception
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +65,13 @@ class ServiceLimits:
                    int(limits.get("max_response_bytes", default.response_bytes)),
                    int(limits.get("max_list_items", default.list_items)))
 
-# Plain ints: IntFlag arithmetic builds enum members, several microseconds per request.
-_REQUEST_PROTECTION = int(
-    AccessMode.AUTHENTICATED_REQUEST | AccessMode.ENCRYPTED_REQUEST | AccessMode.DIGITALLY_SIGNED_REQUEST
-)
-_RESPONSE_PROTECTION = int(
-    AccessMode.AUTHENTICATED_RESPONSE | AccessMode.ENCRYPTED_RESPONSE | AccessMode.DIGITALLY_SIGNED_RESPONSE
-)
-_READ = int(AccessMode.READ)
-_WRITE = int(AccessMode.WRITE)
-_METHOD_ACCESS = int(MethodAccessMode.ACCESS)
+#: The response APDU of each request APDU (by tag): what every reply of its service is, short
+#: of an exception-response.
+_RESPONSE_TAG = {
+    A.GetRequestNormal.TAG: A.GetResponseNormal.TAG,
+    A.SetRequestNormal.TAG: A.SetResponseNormal.TAG,
+    A.ActionRequestNormal.TAG: A.ActionResponseNormal.TAG,
+}
 
 
 def block_size(max_send_pdu: int, envelope_overhead: int) -> int:
@@ -146,7 +151,8 @@ def _to_action_result(result: DataAccessResult) -> ActionResult:
 
 
 class Services:
-    """GET/SET/ACTION for one association. ``handle`` takes a decoded request, returns bytes."""
+    """GET/SET/ACTION for one association. ``handle`` takes a decoded request and returns its
+    :class:`Reply`."""
 
     def __init__(
         self,
@@ -178,7 +184,8 @@ class Services:
         self._response_protection = 0
         # The services this association negotiated (Green Book 9.4.6.1), fixed for its life:
         # one dict lookup per request instead of a conformance check.
-        self._handlers = {kind: handler for kind, handler in self._HANDLERS.items()
+        self._handlers = {kind: (handler, _RESPONSE_TAG[kind.TAG])
+                          for kind, handler in self._HANDLERS.items()
                           if not self._NEEDS[kind] or self._NEEDS[kind] & conformance}
 
     @property
@@ -190,21 +197,22 @@ class Services:
         """The client's max-receive-PDU-size: no response of this association may be longer."""
         return self._max_send
 
-    @property
-    def response_protection(self) -> int:
-        """access_mode v3 response bits of what the last request touched (its response must
-        carry at least that protection)."""
-        return self._response_protection
-
     # --- dispatch ----------------------------------------------------------------------------
 
-    def handle(self, req: object, sec: RequestSecurity = PLAIN) -> bytes:
+    def handle(self, req: A.Apdu, sec: RequestSecurity = PLAIN) -> Reply:
         self._response_protection = 0
-        handler = self._handlers.get(type(req))
-        if handler is None:  # unknown, or not negotiated
-            return A.ExceptionResponse(A.StateError.SERVICE_NOT_ALLOWED,
-                                       A.ServiceError.SERVICE_NOT_SUPPORTED).to_bytes()
-        return handler(self, req, sec)
+        entry = self._handlers.get(type(req))
+        if entry is None:  # unknown, or not negotiated
+            return exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.SERVICE_NOT_SUPPORTED)
+        handler, tag = entry
+        data = handler(self, req, sec)
+        return Reply(tag, data, self._response_protection)
+
+    def may_invoke(self, desc: A.CosemMethodDescriptor, sec: RequestSecurity) -> tuple[ActionResult, int]:
+        """Whether this association may invoke the method (SUCCESS, else why not) and the
+        response protection its access mode asks for; for an ACTION the server runs itself."""
+        self._response_protection = 0
+        return self._invoke_denied(desc, sec), self._response_protection
 
     def _ctx(self) -> Context:
         """The association's context: the same for every request, so built once."""
@@ -229,16 +237,16 @@ class Services:
         return obj
 
     def _check_protection(self, required: int, sec: RequestSecurity) -> None:
-        if required & _REQUEST_PROTECTION & ~sec.bits:
+        if required & REQUEST_PROTECTION & ~sec.bits:
             raise AccessError(DataAccessResult.READ_WRITE_DENIED, "request not protected enough")
-        self._response_protection |= required & _RESPONSE_PROTECTION
+        self._response_protection |= required & RESPONSE_PROTECTION
 
     def _read(self, desc: A.CosemAttributeDescriptor, access: A.SelectiveAccess | None,
               sec: RequestSecurity) -> axdr.Data | DataAccessResult:
         try:
             obj = self._resolve(desc.class_id, desc.instance_id)
             mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
-            if not mode & _READ:
+            if not mode & READ:
                 if not obj.has_attribute(desc.attribute_id):
                     raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
                 raise AccessError(DataAccessResult.READ_WRITE_DENIED)
@@ -264,7 +272,7 @@ class Services:
         """The object whose attribute this association may write; AccessError if not."""
         obj = self._resolve(desc.class_id, desc.instance_id)
         mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
-        return self._granted(obj, mode, _WRITE, lambda: obj.has_attribute(desc.attribute_id), sec)
+        return self._granted(obj, mode, WRITE, lambda: obj.has_attribute(desc.attribute_id), sec)
 
     def _write_denied(self, desc: A.CosemAttributeDescriptor, sec: RequestSecurity) -> DataAccessResult:
         """SUCCESS if this association may write the attribute, else why not."""
@@ -300,7 +308,7 @@ class Services:
         """The object whose method this association may invoke; AccessError if not."""
         obj = self._resolve(desc.class_id, desc.instance_id)
         mode = int(self._association.method_access(desc.instance_id, desc.method_id))
-        return self._granted(obj, mode, _METHOD_ACCESS, lambda: obj.has_method(desc.method_id), sec)
+        return self._granted(obj, mode, METHOD_ACCESS, lambda: obj.has_method(desc.method_id), sec)
 
     def _granted(self, obj: CosemObject, mode: int, needed: int, defined: Callable[[], bool],
                  sec: RequestSecurity) -> CosemObject:
@@ -615,7 +623,7 @@ class Services:
             results = tuple(self._invoke(m, p, sec) for m, p in zip(methods, values, strict=True))
         return A.ActionResponseWithList(iip, results).to_bytes()
 
-    _HANDLERS: dict[type, Callable[..., bytes]] = {
+    _HANDLERS: dict[type[A.Apdu], Callable[..., bytes]] = {
         A.GetRequestNormal: _get_normal,
         A.GetRequestNext: _get_next,
         A.GetRequestWithList: _get_with_list,
