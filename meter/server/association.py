@@ -68,14 +68,18 @@ class ApplicationServer:
             apdu = A.decode_apdu(data)
         except DecodeError as exc:
             log.info("client %d: undecodable APDU (%s): %s", client_sap, exc, data[:64].hex())
-            if data and data[0] in A.KNOWN_TAGS:
-                return _refusal(A.ServiceError.OTHER_REASON)
-            return exception(A.StateError.SERVICE_UNKNOWN, A.ServiceError.SERVICE_NOT_SUPPORTED).data
+            if isinstance(exc, A.UnknownApdu):
+                return exception(A.StateError.SERVICE_UNKNOWN, A.ServiceError.SERVICE_NOT_SUPPORTED).data
+            return _refusal(A.ServiceError.OTHER_REASON)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("client %d ->\n%s", client_sap, describe(apdu))
         kind = acse.ACSE_KINDS.get(type(apdu), Kind.REQUEST)
+        assoc = self._by_client.get(client_sap)
         try:
-            response = self._dispatch(client_sap, kind, apdu)
+            if kind is Kind.REQUEST and assoc is not None:
+                response: bytes | None = self._request(assoc, apdu)
+            else:
+                response = self._acse_step(client_sap, assoc, kind, apdu)
         except Exception:  # a bug must not leave the client without an answer
             log.exception("client %d: %s failed", client_sap, type(apdu).__name__)
             response = _refusal(A.ServiceError.OTHER_REASON)
@@ -92,20 +96,22 @@ class ApplicationServer:
             log.debug("client %d <- %s", client_sap, response.hex())
         return response
 
-    def _dispatch(self, client_sap: int, kind: Kind, apdu: A.Apdu) -> bytes | None:
-        assoc = self._by_client.get(client_sap)
-        if assoc is None:
-            step = acse.STEPS[(State.IDLE, kind)]
-        elif kind is Kind.REQUEST:
-            opened = assoc.channel.open(apdu)
-            if isinstance(opened, bytes):
-                return opened  # the channel's refusal
-            state = assoc.state
-            if state is State.PENDING and acse.is_hls_reply(opened.apdu, CURRENT_ASSOCIATION):
-                kind = Kind.HLS_REPLY
-            return assoc.channel.seal(self._STEPS[acse.STEPS[(state, kind)]](self, assoc, opened), opened)
-        else:
-            step = acse.STEPS[(assoc.state, kind)]
+    def _request(self, assoc: Association, apdu: A.Apdu) -> bytes:
+        """An xDLMS request inside an association: opened by its channel, then the step of its
+        state and kind (acse.STEPS), and its reply sealed as the request came."""
+        opened = assoc.channel.open(apdu)
+        if isinstance(opened, bytes):
+            return opened  # the channel's refusal
+        state = assoc.state
+        kind = Kind.HLS_REPLY if state is State.PENDING and acse.is_hls_reply(
+            opened.apdu, CURRENT_ASSOCIATION) else Kind.REQUEST
+        reply = self._STEPS[acse.STEPS[(state, kind)]](self, assoc, opened)
+        return assoc.channel.seal(reply, opened)
+
+    def _acse_step(self, client_sap: int, assoc: Association | None, kind: Kind,
+                   apdu: A.Apdu) -> bytes:
+        """AARQ and RLRQ in any state, and any request without an association (acse.STEPS)."""
+        step = acse.STEPS[(assoc.state if assoc is not None else State.IDLE, kind)]
         if step is Step.ASSOCIATE:
             assert isinstance(apdu, A.AARQ)
             if assoc is not None:  # a new AARQ replaces whatever this client had

@@ -33,6 +33,7 @@ from meter.server.access_bits import (
 )
 from meter.server.environment import Environment
 from meter.server.protection import (
+    GENERAL_KINDS,
     GENERAL_OVERHEAD,
     Envelope,
     ReplayError,
@@ -229,7 +230,7 @@ class SecureChannel:
 
     def _wrap(self, reply: Reply, envelope: Envelope) -> bytes:
         security = self.security
-        if security is None or (reply.tag == A.ExceptionResponse.TAG and not envelope.kind.general):
+        if security is None or (reply.tag == A.ExceptionResponse.TAG and envelope.kind not in GENERAL_KINDS):
             # exception-response has no service-specific ciphered tag (Green Book 9.5 table of
             # glo-/ded- APDUs): it goes back plain; a general envelope can carry it.
             return reply.data

@@ -90,15 +90,12 @@ class EnvelopeKind(enum.Enum):
     GENERAL_GLO = "general-glo"
     GENERAL_DED = "general-ded"
 
-    @property
-    def dedicated(self) -> bool:
-        """Under the association's dedicated key (from the AARQ's InitiateRequest)."""
-        return self is EnvelopeKind.DED or self is EnvelopeKind.GENERAL_DED
 
-    @property
-    def general(self) -> bool:
-        """general-glo/ded-ciphering: carries the system title and any APDU."""
-        return self is EnvelopeKind.GENERAL_GLO or self is EnvelopeKind.GENERAL_DED
+#: Under the association's dedicated key (from the AARQ's InitiateRequest). Tuples: ``in``
+#: compares members by identity, with no enum hashing on the per-request path.
+DEDICATED_KINDS = (EnvelopeKind.DED, EnvelopeKind.GENERAL_DED)
+#: general-glo/ded-ciphering: carries the system title and any APDU.
+GENERAL_KINDS = (EnvelopeKind.GENERAL_GLO, EnvelopeKind.GENERAL_DED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +179,12 @@ def wrap(tag: int, plain: bytes, envelope: Envelope, ctx: SecurityContext,
     """Protect a response (APDU ``tag``, encoded ``plain``) the way its request was protected."""
     sc = envelope.security_control
     kind = envelope.kind
-    if not kind.general:
+    if kind not in GENERAL_KINDS:
         try:
             tag = A.ciphered_tag_for(tag, kind is EnvelopeKind.DED)
         except EncodeError as exc:
             raise SecurityError(f"no ciphered form for APDU tag 0x{tag:02X}") from exc
-    key = dedicated_key if kind.dedicated else ctx.encryption_key
+    key = dedicated_key if kind in DEDICATED_KINDS else ctx.encryption_key
     if key is None:
         raise SecurityError("dedicated ciphering without a dedicated key")
     ic = ctx.tx.next()
