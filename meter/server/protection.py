@@ -17,9 +17,6 @@ from typing import Protocol
 from meter import apdu as A
 from meter.errors import EncodeError, SecurityError
 from meter.security import gcm
-
-# Security control bit 6 "key set" is 0 unicast, 1 broadcast key; bit 7 compression (Green
-# Book 9.2.7.2.4, security header). The meter compresses nothing.
 from meter.security.gcm import (
     SC_AUTHENTICATION,
     SC_BROADCAST_KEY,

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 from meter import apdu as A
 from meter.apdu.initiate import Conformance
 from meter.codec import axdr
-from meter.codec.buffer import Reader, Writer, encode_length
+from meter.codec.buffer import encode_length
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
 from meter.cosem.base import Context, CosemObject
@@ -33,14 +33,11 @@ from meter.server.access_bits import (
     RESPONSE_PROTECTION,
     WRITE,
 )
+from meter.server.blocks import Incoming, Outgoing, block_size, decode_data_sequence, pieces_of
 from meter.server.reply import Reply, exception
 
 log = logging.getLogger(__name__)
 
-
-# Bytes around the raw data of a block response: tag, choice, invoke-id, last-block, block number
-# (4), raw-data choice and its length (up to 3) -- 12 at most.
-BLOCK_HEADER = 12
 
 @dataclass(frozen=True, slots=True)
 class ServiceLimits:
@@ -74,13 +71,6 @@ _RESPONSE_TAG = {
 }
 
 
-def block_size(max_send_pdu: int, envelope_overhead: int) -> int:
-    """Raw data per block of a long response: what ciphering and signing add around a response
-    (``envelope_overhead``) comes off too, so the protected block still fits the client's
-    max-receive-PDU-size. Never below 16: a client that small gets an exception-response."""
-    return max(16, max_send_pdu - BLOCK_HEADER - envelope_overhead)
-
-
 @dataclass(frozen=True, slots=True)
 class RequestSecurity:
     """How the request arrived (security control of its envelope), as access_mode v3 bits."""
@@ -91,40 +81,6 @@ class RequestSecurity:
 PLAIN = RequestSecurity()
 
 
-@dataclass(slots=True)
-class _Outgoing:
-    """A response being sent in blocks, front to back: its raw data as pieces (a profile
-    buffer's stored rows, never joined whole), where the next block starts, and the last block
-    number sent."""
-
-    pieces: Sequence[bytes]
-    block_size: int
-    sent: int = 0
-    response_protection: int = 0  # what the attributes asked for: every block gets it
-    _index: int = 0  # the piece the next block starts in
-    _offset: int = 0  # and where in it
-
-    def next_block(self) -> tuple[bool, bytes]:
-        """(last, data) of the block after the ones already taken."""
-        parts, need = [], self.block_size
-        while need and self._index < len(self.pieces):
-            piece = self.pieces[self._index]
-            part = piece[self._offset : self._offset + need]
-            parts.append(part)
-            need -= len(part)
-            self._offset += len(part)
-            if self._offset == len(piece):
-                self._index, self._offset = self._index + 1, 0
-        return self._index >= len(self.pieces), b"".join(parts)
-
-
-def _pieces(value: axdr.Data) -> list[bytes]:
-    """The encoding of ``value`` in pieces, without joining a RawArray (a profile buffer)."""
-    return value.pieces() if isinstance(value, axdr.RawArray) else [value.to_bytes()]
-
-
-
-_First = TypeVar("_First", bound=A.Apdu)
 #: Bytes before the data of a get-response-normal (tag, choice, invoke-id, result choice) and of
 #: a get-response-with-list (tag, choice, invoke-id; the count is in the data).
 _NORMAL_HEADER = 4
@@ -132,15 +88,6 @@ _LIST_HEADER = 3
 #: The answer to a request whose response would pass a bound of ServiceLimits: it asks for
 #: more than the meter serves in one go (Green Book: the scope of access is violated).
 _TOO_MUCH = DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
-
-
-@dataclass(slots=True)
-class _Incoming(Generic[_First]):
-    """A request arriving in blocks: its first block (what it targets) and the data so far."""
-
-    first: _First
-    block_number: int
-    data: bytearray = field(default_factory=bytearray)
 
 
 def _to_action_result(result: DataAccessResult) -> ActionResult:
@@ -175,11 +122,11 @@ class Services:
         self._max_request = limits.request_bytes
         self._max_response = limits.response_bytes
         self._max_items = limits.list_items
-        self._get_out: _Outgoing | None = None
-        self._action_out: _Outgoing | None = None
-        self._set_in: _Incoming[A.SetRequestWithFirstDataBlock | A.SetRequestWithListAndFirstDataBlock] \
+        self._get_out: Outgoing | None = None
+        self._action_out: Outgoing | None = None
+        self._set_in: Incoming[A.SetRequestWithFirstDataBlock | A.SetRequestWithListAndFirstDataBlock] \
             | None = None
-        self._action_in: _Incoming[A.ActionRequestWithFirstPBlock | A.ActionRequestWithListAndFirstPBlock] \
+        self._action_in: Incoming[A.ActionRequestWithFirstPBlock | A.ActionRequestWithListAndFirstPBlock] \
             | None = None
         self._response_protection = 0
         # The services this association negotiated (Green Book 9.4.6.1), fixed for its life:
@@ -354,7 +301,7 @@ class Services:
         result = self._read(req.attribute, req.access, sec)
         if isinstance(result, DataAccessResult):
             return A.GetResponseNormal(req.invoke_id_and_priority, result).to_bytes()
-        pieces = _pieces(result)
+        pieces = pieces_of(result)
         length = sum(map(len, pieces))
         if length > self._max_response:
             log.info("GET response of %d bytes over the %d allowed", length, self._max_response)
@@ -377,7 +324,7 @@ class Services:
         for d, a in req.items:
             result = self._read(d, a, sec) if budget >= 0 else _TOO_MUCH
             if not isinstance(result, DataAccessResult):
-                encoded = _pieces(result)
+                encoded = pieces_of(result)
                 budget -= sum(map(len, encoded))
                 if budget >= 0:
                     pieces.append(b"\x00")  # Get-Data-Result: data
@@ -395,7 +342,7 @@ class Services:
             log.info("response of %d bytes needs block transfer, which was not negotiated",
                      sum(map(len, pieces)))
             return A.GetResponseNormal(iip, DataAccessResult.OTHER_REASON).to_bytes()
-        self._get_out = _Outgoing(pieces, self._block_size, response_protection=self._response_protection)
+        self._get_out = Outgoing(pieces, self._block_size, response_protection=self._response_protection)
         return self._next_get_block(iip, 1)
 
     def _next_get_block(self, iip: int, n: int) -> bytes:
@@ -438,7 +385,7 @@ class Services:
 
     def _set_first_block(self, req: A.SetRequestWithFirstDataBlock | A.SetRequestWithListAndFirstDataBlock,
                          sec: RequestSecurity) -> bytes:
-        self._set_in = _Incoming(req, req.block_number, bytearray(req.raw_data))
+        self._set_in = Incoming(req, req.block_number, bytearray(req.raw_data))
         if req.block_number != 1:
             return self._set_abort(req.invoke_id_and_priority, req.block_number,
                                    DataAccessResult.DATA_BLOCK_NUMBER_INVALID)
@@ -501,7 +448,7 @@ class Services:
                                               n).to_bytes()
         items = first.items  # a with-list SET: the raw data is the SEQUENCE OF Data
         try:
-            values = _decode_data_sequence(data)
+            values = decode_data_sequence(data)
         except DecodeError:
             values = ()
         if len(values) != len(items):
@@ -523,7 +470,7 @@ class Services:
             return response
         if not self._conformance & Conformance.BLOCK_TRANSFER_WITH_ACTION:
             return A.ActionResponseNormal(iip, ActionResult.OTHER_REASON).to_bytes()
-        self._action_out = _Outgoing([data.to_bytes()], self._block_size,
+        self._action_out = Outgoing([data.to_bytes()], self._block_size,
                                      response_protection=self._response_protection)
         return self._next_action_block(iip, 1)
 
@@ -559,7 +506,7 @@ class Services:
     def _action_first_block(self, req: A.ActionRequestWithFirstPBlock | A.ActionRequestWithListAndFirstPBlock,
                             sec: RequestSecurity) -> bytes:
         self._action_out = None
-        self._action_in = _Incoming(req, req.block_number, bytearray(req.raw_data))
+        self._action_in = Incoming(req, req.block_number, bytearray(req.raw_data))
         if req.block_number != 1:
             self._action_in = None
             return A.ActionResponseNormal(req.invoke_id_and_priority, ActionResult.OTHER_REASON).to_bytes()
@@ -613,7 +560,7 @@ class Services:
             return self._action_reply(iip, result, out)
         methods = first.methods
         try:
-            values = _decode_data_sequence(data)
+            values = decode_data_sequence(data)
         except DecodeError:
             values = ()
         results: tuple[tuple[ActionResult, axdr.Data | None], ...]
@@ -657,23 +604,3 @@ class Services:
         A.ActionRequestWithListAndFirstPBlock: Conformance.ACTION | Conformance.BLOCK_TRANSFER_WITH_ACTION,
         A.ActionRequestWithPBlock: Conformance.ACTION | Conformance.BLOCK_TRANSFER_WITH_ACTION,
     }
-
-
-def _decode_data_sequence(data: bytes) -> tuple[axdr.Data, ...]:
-    """A-XDR SEQUENCE OF Data: a count, then the values (the raw data of with-list blocks)."""
-    r = Reader(data)
-    n = r.length()
-    if n > r.remaining():
-        raise DecodeError("sequence longer than its data")
-    values = tuple(axdr.read(r) for _ in range(n))
-    r.expect_end("sequence of Data")
-    return values
-
-
-def encode_data_sequence(values: tuple[axdr.Data, ...]) -> bytes:
-    w = Writer()
-    w.length(len(values))
-    for v in values:
-        v.encode(w)
-    return w.getvalue()
-

@@ -17,7 +17,7 @@ from meter.errors import EncodeError
 from meter.server import channel, services, signing
 from meter.server.channel import response_overhead
 from meter.server.protection import Envelope, EnvelopeKind, SecurityContext, wrap
-from meter.server.services import BLOCK_HEADER, block_size
+from meter.server.blocks import BLOCK_HEADER, Outgoing, block_size
 
 from .harness import IC_OBJECT, LOAD_PROFILE
 
@@ -115,7 +115,7 @@ def test_a_response_that_cannot_be_encoded_still_gets_an_answer(meter: Meter,
 def test_blocks_of_pieces_round_trip(pieces: list[bytes], size: int) -> None:
     """A long response kept in pieces (a profile buffer's rows) comes out as full blocks, then a
     last one, which joined give back exactly its bytes."""
-    out = services._Outgoing(pieces, size)
+    out = Outgoing(pieces, size)
     blocks, last = [], False
     while not last:
         last, block = out.next_block()
