@@ -3,7 +3,8 @@ under the xDLMS application server.
 
 Bytes and ``now`` go in, bytes come out; the transport only pumps. Before any response leaves,
 the device commits what the request changed (``commit``), so nothing acknowledged on the wire is
-lost to a crash. ``now`` is wire time (real seconds): it only drives link timers.
+lost to a crash. ``now`` is wire time (real seconds): it drives the link timers and goes with
+each APDU to the application server.
 
 A stack ends (``closed``) when its connection has nothing more to carry: on the wrapper, after
 ``idle_timeout`` seconds without a complete PDU (TCP-UDP setup inactivity_time_out; a
