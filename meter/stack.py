@@ -3,7 +3,8 @@ under the xDLMS application server.
 
 Bytes and ``now`` go in, bytes come out; the transport only pumps. Before any response leaves,
 the device commits what the request changed (``commit``), so nothing acknowledged on the wire is
-lost to a crash. ``now`` is wire time (real seconds): it only drives link timers.
+lost to a crash. ``now`` is wire time (real seconds): it drives the link timers and goes with
+each APDU to the application server.
 
 A stack ends (``closed``) when its connection has nothing more to carry: on the wrapper, after
 ``idle_timeout`` seconds without a complete PDU (TCP-UDP setup inactivity_time_out; a
@@ -19,6 +20,7 @@ from collections.abc import Callable
 
 from meter.codec.obis import Obis
 from meter.errors import RemoteProtocolError, StoreError
+from meter.link.framing import Framing
 from meter.link.hdlc.connection import HdlcConfig, HdlcServer, State
 from meter.link.hdlc.events import ApduReceived, Connected, Disconnected
 from meter.link.wrapper import WrapperConnection, WrapperPdu
@@ -32,7 +34,7 @@ class MeterStack:
 
     def __init__(
         self,
-        framing: str,
+        framing: Framing,
         env: Environment,
         commit: Callable[[], None],
         *,
@@ -54,9 +56,9 @@ class MeterStack:
         self._server_wport = server_wport
         self._wrapper: WrapperConnection | None = None
         self._hdlc: HdlcServer | None = None
-        if framing == "wrapper":
+        if framing == Framing.WRAPPER:
             self._wrapper = WrapperConnection()
-        elif framing == "hdlc":
+        elif framing == Framing.HDLC:
             self._hdlc = HdlcServer(hdlc_config or HdlcConfig())
             self._idle_timeout = self._hdlc.config.inactivity_timeout
         else:
@@ -66,9 +68,9 @@ class MeterStack:
         """The connection opened at ``now``: its idle time counts from here."""
         self._heard = now
 
-    def _apdu(self, client: int, apdu: bytes) -> bytes | None:
+    def _apdu(self, client: int, apdu: bytes, now: float) -> bytes | None:
         self._before()
-        response = self._server.handle(client, apdu)
+        response = self._server.handle(client, apdu, now)
         try:
             self._commit()
         except StoreError as exc:
@@ -99,7 +101,7 @@ class MeterStack:
             if pdu.destination_wport != self._server_wport:
                 log.info("wrapper PDU for wPort %d ignored", pdu.destination_wport)
                 continue
-            response = self._apdu(pdu.source_wport, pdu.payload)
+            response = self._apdu(pdu.source_wport, pdu.payload, now)
             if response is not None:
                 out.append(WrapperPdu(self._server_wport, pdu.source_wport, response).to_bytes())
         return b"".join(out)
@@ -118,7 +120,7 @@ class MeterStack:
         link_ended = False
         while (event := self._hdlc.next_event(now)) is not None:
             if isinstance(event, ApduReceived):
-                response = self._apdu(event.client_address, event.apdu)
+                response = self._apdu(event.client_address, event.apdu, now)
                 if response is not None:
                     self._hdlc.send_apdu(event.client_address, response)
             elif isinstance(event, (Connected, Disconnected)):

@@ -73,7 +73,7 @@ from meter.apdu.get import (
 )
 from meter.apdu.initiate import VAA_NAME_LN, Conformance, InitiateRequest, InitiateResponse
 from meter.apdu.notification import DataNotification, EventNotificationRequest
-from meter.apdu.registry import Apdu, decode_apdu, known_tags
+from meter.apdu.registry import Apdu, UnknownApdu, decode_apdu, known_tags
 from meter.apdu.set import (
     SetRequestNormal,
     SetRequestWithDataBlock,
@@ -106,7 +106,7 @@ __all__ = [
     "GetResponseWithDataBlock", "GetResponseWithList",
     "VAA_NAME_LN", "Conformance", "InitiateRequest", "InitiateResponse",
     "DataNotification", "EventNotificationRequest",
-    "Apdu", "KNOWN_TAGS", "decode_apdu", "known_tags",
+    "Apdu", "KNOWN_TAGS", "UnknownApdu", "decode_apdu", "known_tags",
     "SetRequestNormal", "SetRequestWithDataBlock", "SetRequestWithFirstDataBlock",
     "SetRequestWithList", "SetRequestWithListAndFirstDataBlock", "SetResponseDataBlock",
     "SetResponseLastDataBlock", "SetResponseLastDataBlockWithList", "SetResponseNormal",

@@ -16,6 +16,12 @@ K = TypeVar("K")
 
 _BY_TAG: dict[int, type[Apdu]] = {}
 _BY_CHOICE: dict[tuple[int, int], type[Apdu]] = {}
+_CHOICE_TAGS: set[int] = set()  # the first octets of _BY_CHOICE
+
+
+class UnknownApdu(DecodeError):
+    """Not an APDU this meter knows at all (empty, or an unknown first octet), as opposed to a
+    known one that is malformed: the server answers the two differently (Green Book 9.5)."""
 
 
 class Apdu:
@@ -43,6 +49,7 @@ class Apdu:
                 _register(_BY_TAG, tag, cls)
             else:
                 _register(_BY_CHOICE, (tag, choice), cls)
+                _CHOICE_TAGS.add(tag)
 
     # --- subclass hooks ---------------------------------------------------------------------
 
@@ -86,11 +93,16 @@ def _register(table: dict[K, type[Apdu]], key: K, cls: type[Apdu]) -> None:
 
 
 def decode_apdu(data: bytes) -> Apdu:
-    """Decode exactly one APDU filling ``data``. Raises only :class:`DecodeError`."""
+    """Decode exactly one APDU filling ``data``. Raises only :class:`DecodeError`
+    (:class:`UnknownApdu` for an empty one or an unknown tag)."""
+    if not data:
+        raise UnknownApdu("empty APDU")
     r = Reader(data)
     tag = r.u8()
     cls = _BY_TAG.get(tag)
     if cls is None:
+        if tag not in _CHOICE_TAGS:
+            raise UnknownApdu(f"unknown APDU tag 0x{tag:02X}")
         choice = r.u8()
         cls = _BY_CHOICE.get((tag, choice))
         if cls is None:

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Protocol
 
 from meter.codec.axdr import (
     NULL, Array, BitString, Data, Enum, Integer, LongUnsigned, OctetString, Structure, Unsigned,
@@ -45,6 +46,15 @@ class AssociationStatus(enum.IntEnum):
     NON_ASSOCIATED = 0
     ASSOCIATION_PENDING = 1
     ASSOCIATED = 2
+
+
+class HlsSecret(Protocol):
+    """Where change_HLS_secret puts a new HLS secret when it is not attribute 7 (e.g. the keys
+    of HLS-GMAC); injected when the association is made."""
+
+    def change(self, secret: bytes) -> bool:
+        """Take ``secret``; False refuses it."""
+        ...
 
 
 def _arcs(kind: int, last: int) -> Structure:
@@ -111,26 +121,23 @@ class AssociationLN(CosemObject):
         Method(6, "remove_user"),
     )
 
+    #: Where change_HLS_secret goes, injected by whoever makes the association (the device);
+    #: None: attribute 7 (secret).
+    hls_secret: HlsSecret | None = None
+
     def __init__(self, logical_name: Obis, rights: Rights | None = None, **values: Data) -> None:
         super().__init__(logical_name, **values)
         self.rights: Rights = rights if rights is not None else {}
         self.client_sap = 0
         self.server_sap = 0
+        #: Written by the application server from its association state (server/acse.py).
         self.status = AssociationStatus.NON_ASSOCIATED
-        #: Set by the server for HLS pass 3/4: checks the client's f(StoC), returns f(CtoS) or
-        #: None when the check fails.
-        self.hls_reply: Callable[[bytes], bytes | None] | None = None
-        #: Set by the server when the HLS secret lives elsewhere (keys of HLS-GMAC); returns
-        #: False to refuse. Without it change_HLS_secret replaces attribute 7.
-        self.hls_change_secret: Callable[[bytes], bool] | None = None
 
     def copy_for_connection(self) -> AssociationLN:
         """A per-connection instance sharing configuration, secret and rights with this one."""
         clone = copy.copy(self)
         clone.client_sap = clone.server_sap = 0
         clone.status = AssociationStatus.NON_ASSOCIATED
-        clone.hls_reply = None
-        clone.hls_change_secret = None
         return clone
 
     # --- for the server ----------------------------------------------------------------------
@@ -230,19 +237,17 @@ class AssociationLN(CosemObject):
 
     @on_action("reply_to_HLS_authentication")
     def reply_to_hls_authentication(self, parameters: Data | None, ctx: Context) -> Data:
-        challenge = expect(parameters, OctetString, "f(StoC)").value
-        reply = self.hls_reply(challenge) if self.hls_reply is not None else None
-        if reply is None:
-            raise AccessError(DataAccessResult.OTHER_REASON, "HLS authentication failed")
-        self.status = AssociationStatus.ASSOCIATED
-        return OctetString(reply)
+        # Pass 3 of a pending HLS association is the application server's own (it holds the
+        # challenges); one that reaches the object has no exchange to answer.
+        expect(parameters, OctetString, "f(StoC)")
+        raise AccessError(DataAccessResult.OTHER_REASON, "no HLS authentication pending")
 
     @on_action("change_HLS_secret")
     def change_hls_secret(self, parameters: Data | None, ctx: Context) -> None:
         secret = expect(parameters, OctetString, "secret")
-        if self.hls_change_secret is None:
+        if self.hls_secret is None:
             self.store("secret", secret)
-        elif not self.hls_change_secret(secret.value):
+        elif not self.hls_secret.change(secret.value):
             raise out_of_range("secret")
 
     @on_action("add_object")

@@ -32,6 +32,7 @@ from meter.device.keys import KeyManager
 from meter.device.persist import CLOCK_MARK_AHEAD_S, TIME_MARK, Persistence, dump_json
 from meter.device.scheduler import MeterTime, Scheduler
 from meter.device.stacks import StackFactory
+from meter.link.framing import Framing
 from meter.metrology.engine import PqEvent
 from meter.persistence.lock import StateLock
 from meter.persistence.store import Store
@@ -164,7 +165,7 @@ class Device:
 
     # --- driven by the edges ---------------------------------------------------------------
 
-    def new_stack(self, framing: str, port: Obis | None = None, *, serial: bool = False,
+    def new_stack(self, framing: Framing, port: Obis | None = None, *, serial: bool = False,
                   now: Callable[[], float]) -> MeterStack:
         """One connection's stack; ``port`` (a setup object's logical name) defaults to the
         first setup object of the framing's medium (stacks.PORT_SETUP). ``serial``: HDLC on a

@@ -13,6 +13,7 @@ from meter.cosem.hdlc_setup import IecHdlcSetup
 from meter.cosem.registry import ObjectDirectory
 from meter.cosem.tcp_udp_setup import TcpUdpSetup
 from meter.device import build
+from meter.link.framing import Framing
 from meter.link.hdlc.connection import HdlcConfig
 from meter.profile import Profile
 from meter.server.association import Environment
@@ -22,7 +23,7 @@ __all__ = ["PORT_SETUP", "StackFactory"]
 
 #: The setup object (profile class) that names the port a framing comes in on, for
 #: Communication port protection: the wrapper runs on TCP, HDLC on serial, optical or TCP.
-PORT_SETUP = {"wrapper": "tcp_udp_setup", "hdlc": "hdlc_setup"}
+PORT_SETUP = {Framing.WRAPPER: "tcp_udp_setup", Framing.HDLC: "hdlc_setup"}
 
 
 class StackFactory:
@@ -36,7 +37,7 @@ class StackFactory:
         self._at = at
         self._server_wport = int(profile.tcp.get("server_wport", 1))
 
-    def new_stack(self, framing: str, port: Obis | None, *, serial: bool,
+    def new_stack(self, framing: Framing, port: Obis | None, *, serial: bool,
                   now: Callable[[], float]) -> MeterStack:
         """See Device.new_stack."""
         if port is None:
@@ -45,7 +46,7 @@ class StackFactory:
         at = self._at
         return MeterStack(framing, self._env, self._commit, before=lambda: at(now()),
                           server_wport=self._server_wport,
-                          hdlc_config=self._hdlc_config(port, serial) if framing == "hdlc" else None,
+                          hdlc_config=self._hdlc_config(port, serial) if framing is Framing.HDLC else None,
                           port=port,
                           idle_timeout=self._inactivity_time_out(port))
 

@@ -1,19 +1,60 @@
 """Pass 3 -> 4 of HLS authentication, per mechanism (Green Book DLMS UA 1000-2 9.2.7.4): check
-the client's f(StoC), return the server's f(CtoS), or None when the check fails. Pure functions
-of the challenges, titles and keys; the association decides what follows a failure.
+the client's f(StoC), return the server's f(CtoS), or None when the check fails. Functions of
+the challenges, titles and keys; the association decides what follows a failure.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from meter.apdu.acse import MechanismName
 from meter.security import hls
-from meter.server.protection import SC_AUTHENTICATION, SecurityContext
+from meter.security.gcm import SC_AUTHENTICATION
+from meter.server.channel import SecureChannel
+from meter.server.protection import SecurityContext
 
-__all__ = ["digest_reply", "ecdsa_reply", "gmac_reply", "sha256_reply"]
+__all__ = ["DIGESTS", "SIGNED_MECHANISMS", "Challenges", "digest_reply", "ecdsa_reply", "f_ctos",
+           "gmac_reply", "sha256_reply"]
+
+#: MD5 and SHA-1 (deprecated by the Green Book) run only for an association whose profile names
+#: them: f() covers neither system title, so they need no ciphered context.
+DIGESTS: dict[int, Callable[[bytes, bytes], bytes]] = {MechanismName.HIGH_MD5: hls.md5_response, MechanismName.HIGH_SHA1: hls.sha1_response}
+#: The mechanisms whose f() covers both system titles, so they need a security context.
+SIGNED_MECHANISMS = (MechanismName.HIGH_GMAC, MechanismName.HIGH_SHA256, MechanismName.HIGH_ECDSA)
+
+
+@dataclass(frozen=True, slots=True)
+class Challenges:
+    """The challenges of one HLS association (passes 1 and 2) and its mechanism."""
+
+    mechanism: int
+    stoc: bytes
+    ctos: bytes
+
+
+def f_ctos(challenges: Challenges, f_stoc: bytes, secret: bytes, channel: SecureChannel) -> bytes | None:
+    """Pass 3: f(CtoS) if the client's ``f_stoc`` is right for the association's mechanism
+    (its HLS ``secret``, its channel's keys and titles), else None."""
+    security, title = channel.security, channel.client_system_title
+    mechanism, stoc, ctos = challenges.mechanism, challenges.stoc, challenges.ctos
+    digest = DIGESTS.get(mechanism)
+    if digest is not None:
+        return digest_reply(digest, secret, stoc, ctos, f_stoc)
+    if security is None or title is None:
+        return None
+    server = security.server_system_title
+    if mechanism == MechanismName.HIGH_GMAC:
+        return gmac_reply(security, title, stoc, ctos, f_stoc)
+    if mechanism == MechanismName.HIGH_SHA256:
+        return sha256_reply(secret, title, server, stoc, ctos, f_stoc)
+    public, private = channel.key_pair(title)
+    if public is None or private is None:
+        return None
+    return ecdsa_reply(public, private, title, server, stoc, ctos, f_stoc)
 
 
 def digest_reply(f: Callable[[bytes, bytes], bytes], secret: bytes, stoc: bytes, ctos: bytes,

@@ -10,30 +10,21 @@ the response (:func:`response_envelope`).
 
 from __future__ import annotations
 
-import logging
+import enum
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from meter import apdu as A
-from meter.cosem.base import AccessMode
-from meter.errors import DecodeError, SecurityError
+from meter.errors import EncodeError, SecurityError
 from meter.security import gcm
-
-log = logging.getLogger(__name__)
-
-SC_AUTHENTICATION = 0x10
-SC_ENCRYPTION = 0x20
-SC_SUITE_MASK = 0x0F
-#: Security control bit 6 "key set": 0 unicast, 1 broadcast key; bit 7 compression
-#: (Green Book 9.2.7.2.4, security header). The meter compresses nothing.
-SC_BROADCAST_KEY = 0x40
-SC_COMPRESSION = 0x80
-#: Security setup v1 security_policy bits are the access_mode v3 protection bits (Blue Book
-#: 4.4.7 security_policy v1 and 4.4.3 access_mode v3 use the same positions 2-7).
-REQUEST_PROTECTION = int(AccessMode.AUTHENTICATED_REQUEST | AccessMode.ENCRYPTED_REQUEST
-                         | AccessMode.DIGITALLY_SIGNED_REQUEST)
-AUTHENTICATED_RESPONSE = int(AccessMode.AUTHENTICATED_RESPONSE)
-ENCRYPTED_RESPONSE = int(AccessMode.ENCRYPTED_RESPONSE)
+from meter.security.gcm import (
+    SC_AUTHENTICATION,
+    SC_BROADCAST_KEY,
+    SC_COMPRESSION,
+    SC_ENCRYPTION,
+    SC_SUITE_MASK,
+)
+from meter.server.access_bits import AUTHENTICATED_RESPONSE, ENCRYPTED_RESPONSE
 
 #: Bytes a service-specific envelope adds: tag, length (<= 3), SC, IC (4) and the GCM tag (12).
 GLO_OVERHEAD = 1 + 3 + 1 + 4 + 12
@@ -87,13 +78,29 @@ class SecurityContext:
                         self.encryption_key, self.authentication_key, challenge)
 
 
+class EnvelopeKind(enum.Enum):
+    """The ciphering APDUs a request may come in (Green Book 9.5); its response goes back in
+    the same kind."""
+
+    GLO = "glo"
+    DED = "ded"
+    GENERAL_GLO = "general-glo"
+    GENERAL_DED = "general-ded"
+
+
+#: Under the association's dedicated key (from the AARQ's InitiateRequest). Tuples: ``in``
+#: compares members by identity, with no enum hashing on the per-request path.
+DEDICATED_KINDS = (EnvelopeKind.DED, EnvelopeKind.GENERAL_DED)
+#: general-glo/ded-ciphering: carries the system title and any APDU.
+GENERAL_KINDS = (EnvelopeKind.GENERAL_GLO, EnvelopeKind.GENERAL_DED)
+
+
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """How a request was protected, so the response is protected the same way."""
 
-    kind: str  # "glo", "ded", "general-glo", "general-ded"
+    kind: EnvelopeKind
     security_control: int
-    plain_tag: int
 
 
 def unwrap(
@@ -108,11 +115,11 @@ def unwrap(
     """
     if isinstance(apdu, A.CipheredApdu):
         dedicated = not A.is_global(apdu.tag)
-        kind = "ded" if dedicated else "glo"
+        kind = EnvelopeKind.DED if dedicated else EnvelopeKind.GLO
         system_title = client_system_title
     else:
         dedicated = isinstance(apdu, A.GeneralDedCiphering)
-        kind = "general-ded" if dedicated else "general-glo"
+        kind = EnvelopeKind.GENERAL_DED if dedicated else EnvelopeKind.GENERAL_GLO
         system_title = apdu.system_title
         if client_system_title is not None and system_title != client_system_title:
             raise SecurityError("system title differs from the one given in the AARQ")
@@ -146,41 +153,41 @@ def unwrap(
         ctx.replays += 1
         raise ReplayError(ic, ctx.rx.last + 1)
     # The response goes under the unicast key whatever key set the request used.
-    return plain, Envelope(kind, sc & ~SC_BROADCAST_KEY, plain[0])
+    return plain, Envelope(kind, sc & ~SC_BROADCAST_KEY)
 
 
-def response_envelope(envelope: Envelope | None, response_bits: int, suite: int,
-                      request_tag: int) -> Envelope | None:
+def response_envelope(envelope: Envelope | None, response_bits: int, suite: int) -> Envelope | None:
     """How a response goes out: as its request came (``envelope``; None: plain), with at least
     the protection that ``response_bits`` (access_mode v3 / security policy v1 bits) ask for.
 
-    A plain request (tag ``request_tag``) whose response must be protected gets a glo-ciphered
-    response.
+    A plain request whose response must be protected gets a glo-ciphered response.
     """
     extra = (SC_AUTHENTICATION if response_bits & AUTHENTICATED_RESPONSE else 0) | (
         SC_ENCRYPTION if response_bits & ENCRYPTED_RESPONSE else 0)
     if envelope is None:
-        return Envelope("glo", suite | extra, request_tag) if extra else None
+        return Envelope(EnvelopeKind.GLO, suite | extra) if extra else None
     if not extra & ~envelope.security_control:
         return envelope
     return replace(envelope, security_control=envelope.security_control | extra)
 
 
-def wrap(plain: bytes, envelope: Envelope, ctx: SecurityContext, dedicated_key: bytes | None) -> bytes:
-    """Protect a response the way its request was protected."""
+def wrap(tag: int, plain: bytes, envelope: Envelope, ctx: SecurityContext,
+         dedicated_key: bytes | None) -> bytes:
+    """Protect a response (APDU ``tag``, encoded ``plain``) the way its request was protected."""
     sc = envelope.security_control
-    ic = ctx.tx.next()
-    dedicated = envelope.kind in ("ded", "general-ded")
-    key = dedicated_key if dedicated else ctx.encryption_key
+    kind = envelope.kind
+    if kind not in GENERAL_KINDS:
+        try:
+            tag = A.ciphered_tag_for(tag, kind is EnvelopeKind.DED)
+        except EncodeError as exc:
+            raise SecurityError(f"no ciphered form for APDU tag 0x{tag:02X}") from exc
+    key = dedicated_key if kind in DEDICATED_KINDS else ctx.encryption_key
     if key is None:
         raise SecurityError("dedicated ciphering without a dedicated key")
+    ic = ctx.tx.next()
     payload = gcm.protect(sc, ctx.server_system_title, ic, key, ctx.authentication_key, plain)
-    if envelope.kind == "general-glo":
+    if kind is EnvelopeKind.GENERAL_GLO:
         return A.GeneralGloCiphering(ctx.server_system_title, sc, ic, payload).to_bytes()
-    if envelope.kind == "general-ded":
+    if kind is EnvelopeKind.GENERAL_DED:
         return A.GeneralDedCiphering(ctx.server_system_title, sc, ic, payload).to_bytes()
-    try:
-        tag = A.ciphered_tag_for(plain[0], dedicated)
-    except (KeyError, ValueError, DecodeError) as exc:
-        raise SecurityError(f"no ciphered form for APDU tag 0x{plain[0]:02X}") from exc
     return A.CipheredApdu(tag, sc, ic, payload).to_bytes()

@@ -13,26 +13,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 from meter import apdu as A
 from meter.apdu.initiate import Conformance
 from meter.codec import axdr
-from meter.codec.buffer import Reader, Writer, encode_length
+from meter.codec.buffer import encode_length
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
-from meter.cosem.base import AccessMode, Context, CosemObject, MethodAccessMode
+from meter.cosem.base import Context, CosemObject
 from meter.cosem.names import CURRENT_ASSOCIATION
 from meter.cosem.registry import ObjectDirectory
 from meter.errors import AccessError, ActionResult, DataAccessResult, DecodeError, StoreError
+from meter.server.access_bits import (
+    METHOD_ACCESS,
+    READ,
+    REQUEST_PROTECTION,
+    RESPONSE_PROTECTION,
+    WRITE,
+)
+from meter.server.blocks import Incoming, Outgoing, block_size, decode_data_sequence, pieces_of
+from meter.server.reply import Reply, exception
 
 log = logging.getLogger(__name__)
 
-
-# Bytes around the raw data of a block response: tag, choice, invoke-id, last-block, block number
-# (4), raw-data choice and its length (up to 3) -- 12 at most.
-BLOCK_HEADER = 12
 
 @dataclass(frozen=True, slots=True)
 class ServiceLimits:
@@ -57,23 +62,13 @@ class ServiceLimits:
                    int(limits.get("max_response_bytes", default.response_bytes)),
                    int(limits.get("max_list_items", default.list_items)))
 
-# Plain ints: IntFlag arithmetic builds enum members, several microseconds per request.
-_REQUEST_PROTECTION = int(
-    AccessMode.AUTHENTICATED_REQUEST | AccessMode.ENCRYPTED_REQUEST | AccessMode.DIGITALLY_SIGNED_REQUEST
-)
-_RESPONSE_PROTECTION = int(
-    AccessMode.AUTHENTICATED_RESPONSE | AccessMode.ENCRYPTED_RESPONSE | AccessMode.DIGITALLY_SIGNED_RESPONSE
-)
-_READ = int(AccessMode.READ)
-_WRITE = int(AccessMode.WRITE)
-_METHOD_ACCESS = int(MethodAccessMode.ACCESS)
-
-
-def block_size(max_send_pdu: int, envelope_overhead: int) -> int:
-    """Raw data per block of a long response: what ciphering and signing add around a response
-    (``envelope_overhead``) comes off too, so the protected block still fits the client's
-    max-receive-PDU-size. Never below 16: a client that small gets an exception-response."""
-    return max(16, max_send_pdu - BLOCK_HEADER - envelope_overhead)
+#: The response APDU of each request APDU (by tag): what every reply of its service is, short
+#: of an exception-response.
+_RESPONSE_TAG = {
+    A.GetRequestNormal.TAG: A.GetResponseNormal.TAG,
+    A.SetRequestNormal.TAG: A.SetResponseNormal.TAG,
+    A.ActionRequestNormal.TAG: A.ActionResponseNormal.TAG,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,40 +81,6 @@ class RequestSecurity:
 PLAIN = RequestSecurity()
 
 
-@dataclass(slots=True)
-class _Outgoing:
-    """A response being sent in blocks, front to back: its raw data as pieces (a profile
-    buffer's stored rows, never joined whole), where the next block starts, and the last block
-    number sent."""
-
-    pieces: Sequence[bytes]
-    block_size: int
-    sent: int = 0
-    response_protection: int = 0  # what the attributes asked for: every block gets it
-    _index: int = 0  # the piece the next block starts in
-    _offset: int = 0  # and where in it
-
-    def next_block(self) -> tuple[bool, bytes]:
-        """(last, data) of the block after the ones already taken."""
-        parts, need = [], self.block_size
-        while need and self._index < len(self.pieces):
-            piece = self.pieces[self._index]
-            part = piece[self._offset : self._offset + need]
-            parts.append(part)
-            need -= len(part)
-            self._offset += len(part)
-            if self._offset == len(piece):
-                self._index, self._offset = self._index + 1, 0
-        return self._index >= len(self.pieces), b"".join(parts)
-
-
-def _pieces(value: axdr.Data) -> list[bytes]:
-    """The encoding of ``value`` in pieces, without joining a RawArray (a profile buffer)."""
-    return value.pieces() if isinstance(value, axdr.RawArray) else [value.to_bytes()]
-
-
-
-_First = TypeVar("_First", bound=A.Apdu)
 #: Bytes before the data of a get-response-normal (tag, choice, invoke-id, result choice) and of
 #: a get-response-with-list (tag, choice, invoke-id; the count is in the data).
 _NORMAL_HEADER = 4
@@ -127,15 +88,6 @@ _LIST_HEADER = 3
 #: The answer to a request whose response would pass a bound of ServiceLimits: it asks for
 #: more than the meter serves in one go (Green Book: the scope of access is violated).
 _TOO_MUCH = DataAccessResult.SCOPE_OF_ACCESS_VIOLATED
-
-
-@dataclass(slots=True)
-class _Incoming(Generic[_First]):
-    """A request arriving in blocks: its first block (what it targets) and the data so far."""
-
-    first: _First
-    block_number: int
-    data: bytearray = field(default_factory=bytearray)
 
 
 def _to_action_result(result: DataAccessResult) -> ActionResult:
@@ -146,7 +98,8 @@ def _to_action_result(result: DataAccessResult) -> ActionResult:
 
 
 class Services:
-    """GET/SET/ACTION for one association. ``handle`` takes a decoded request, returns bytes."""
+    """GET/SET/ACTION for one association. ``handle`` takes a decoded request and returns its
+    :class:`Reply`."""
 
     def __init__(
         self,
@@ -169,16 +122,17 @@ class Services:
         self._max_request = limits.request_bytes
         self._max_response = limits.response_bytes
         self._max_items = limits.list_items
-        self._get_out: _Outgoing | None = None
-        self._action_out: _Outgoing | None = None
-        self._set_in: _Incoming[A.SetRequestWithFirstDataBlock | A.SetRequestWithListAndFirstDataBlock] \
+        self._get_out: Outgoing | None = None
+        self._action_out: Outgoing | None = None
+        self._set_in: Incoming[A.SetRequestWithFirstDataBlock | A.SetRequestWithListAndFirstDataBlock] \
             | None = None
-        self._action_in: _Incoming[A.ActionRequestWithFirstPBlock | A.ActionRequestWithListAndFirstPBlock] \
+        self._action_in: Incoming[A.ActionRequestWithFirstPBlock | A.ActionRequestWithListAndFirstPBlock] \
             | None = None
         self._response_protection = 0
         # The services this association negotiated (Green Book 9.4.6.1), fixed for its life:
         # one dict lookup per request instead of a conformance check.
-        self._handlers = {kind: handler for kind, handler in self._HANDLERS.items()
+        self._handlers = {kind: (handler, _RESPONSE_TAG[kind.TAG])
+                          for kind, handler in self._HANDLERS.items()
                           if not self._NEEDS[kind] or self._NEEDS[kind] & conformance}
 
     @property
@@ -190,21 +144,22 @@ class Services:
         """The client's max-receive-PDU-size: no response of this association may be longer."""
         return self._max_send
 
-    @property
-    def response_protection(self) -> int:
-        """access_mode v3 response bits of what the last request touched (its response must
-        carry at least that protection)."""
-        return self._response_protection
-
     # --- dispatch ----------------------------------------------------------------------------
 
-    def handle(self, req: object, sec: RequestSecurity = PLAIN) -> bytes:
+    def handle(self, req: A.Apdu, sec: RequestSecurity = PLAIN) -> Reply:
         self._response_protection = 0
-        handler = self._handlers.get(type(req))
-        if handler is None:  # unknown, or not negotiated
-            return A.ExceptionResponse(A.StateError.SERVICE_NOT_ALLOWED,
-                                       A.ServiceError.SERVICE_NOT_SUPPORTED).to_bytes()
-        return handler(self, req, sec)
+        entry = self._handlers.get(type(req))
+        if entry is None:  # unknown, or not negotiated
+            return exception(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.SERVICE_NOT_SUPPORTED)
+        handler, tag = entry
+        data = handler(self, req, sec)
+        return Reply(tag, data, self._response_protection)
+
+    def may_invoke(self, desc: A.CosemMethodDescriptor, sec: RequestSecurity) -> tuple[ActionResult, int]:
+        """Whether this association may invoke the method (SUCCESS, else why not) and the
+        response protection its access mode asks for; for an ACTION the server runs itself."""
+        self._response_protection = 0
+        return self._invoke_denied(desc, sec), self._response_protection
 
     def _ctx(self) -> Context:
         """The association's context: the same for every request, so built once."""
@@ -229,16 +184,16 @@ class Services:
         return obj
 
     def _check_protection(self, required: int, sec: RequestSecurity) -> None:
-        if required & _REQUEST_PROTECTION & ~sec.bits:
+        if required & REQUEST_PROTECTION & ~sec.bits:
             raise AccessError(DataAccessResult.READ_WRITE_DENIED, "request not protected enough")
-        self._response_protection |= required & _RESPONSE_PROTECTION
+        self._response_protection |= required & RESPONSE_PROTECTION
 
     def _read(self, desc: A.CosemAttributeDescriptor, access: A.SelectiveAccess | None,
               sec: RequestSecurity) -> axdr.Data | DataAccessResult:
         try:
             obj = self._resolve(desc.class_id, desc.instance_id)
             mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
-            if not mode & _READ:
+            if not mode & READ:
                 if not obj.has_attribute(desc.attribute_id):
                     raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
                 raise AccessError(DataAccessResult.READ_WRITE_DENIED)
@@ -264,7 +219,7 @@ class Services:
         """The object whose attribute this association may write; AccessError if not."""
         obj = self._resolve(desc.class_id, desc.instance_id)
         mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
-        return self._granted(obj, mode, _WRITE, lambda: obj.has_attribute(desc.attribute_id), sec)
+        return self._granted(obj, mode, WRITE, lambda: obj.has_attribute(desc.attribute_id), sec)
 
     def _write_denied(self, desc: A.CosemAttributeDescriptor, sec: RequestSecurity) -> DataAccessResult:
         """SUCCESS if this association may write the attribute, else why not."""
@@ -300,7 +255,7 @@ class Services:
         """The object whose method this association may invoke; AccessError if not."""
         obj = self._resolve(desc.class_id, desc.instance_id)
         mode = int(self._association.method_access(desc.instance_id, desc.method_id))
-        return self._granted(obj, mode, _METHOD_ACCESS, lambda: obj.has_method(desc.method_id), sec)
+        return self._granted(obj, mode, METHOD_ACCESS, lambda: obj.has_method(desc.method_id), sec)
 
     def _granted(self, obj: CosemObject, mode: int, needed: int, defined: Callable[[], bool],
                  sec: RequestSecurity) -> CosemObject:
@@ -346,7 +301,7 @@ class Services:
         result = self._read(req.attribute, req.access, sec)
         if isinstance(result, DataAccessResult):
             return A.GetResponseNormal(req.invoke_id_and_priority, result).to_bytes()
-        pieces = _pieces(result)
+        pieces = pieces_of(result)
         length = sum(map(len, pieces))
         if length > self._max_response:
             log.info("GET response of %d bytes over the %d allowed", length, self._max_response)
@@ -369,7 +324,7 @@ class Services:
         for d, a in req.items:
             result = self._read(d, a, sec) if budget >= 0 else _TOO_MUCH
             if not isinstance(result, DataAccessResult):
-                encoded = _pieces(result)
+                encoded = pieces_of(result)
                 budget -= sum(map(len, encoded))
                 if budget >= 0:
                     pieces.append(b"\x00")  # Get-Data-Result: data
@@ -387,7 +342,7 @@ class Services:
             log.info("response of %d bytes needs block transfer, which was not negotiated",
                      sum(map(len, pieces)))
             return A.GetResponseNormal(iip, DataAccessResult.OTHER_REASON).to_bytes()
-        self._get_out = _Outgoing(pieces, self._block_size, response_protection=self._response_protection)
+        self._get_out = Outgoing(pieces, self._block_size, response_protection=self._response_protection)
         return self._next_get_block(iip, 1)
 
     def _next_get_block(self, iip: int, n: int) -> bytes:
@@ -430,7 +385,7 @@ class Services:
 
     def _set_first_block(self, req: A.SetRequestWithFirstDataBlock | A.SetRequestWithListAndFirstDataBlock,
                          sec: RequestSecurity) -> bytes:
-        self._set_in = _Incoming(req, req.block_number, bytearray(req.raw_data))
+        self._set_in = Incoming(req, req.block_number, bytearray(req.raw_data))
         if req.block_number != 1:
             return self._set_abort(req.invoke_id_and_priority, req.block_number,
                                    DataAccessResult.DATA_BLOCK_NUMBER_INVALID)
@@ -493,7 +448,7 @@ class Services:
                                               n).to_bytes()
         items = first.items  # a with-list SET: the raw data is the SEQUENCE OF Data
         try:
-            values = _decode_data_sequence(data)
+            values = decode_data_sequence(data)
         except DecodeError:
             values = ()
         if len(values) != len(items):
@@ -515,7 +470,7 @@ class Services:
             return response
         if not self._conformance & Conformance.BLOCK_TRANSFER_WITH_ACTION:
             return A.ActionResponseNormal(iip, ActionResult.OTHER_REASON).to_bytes()
-        self._action_out = _Outgoing([data.to_bytes()], self._block_size,
+        self._action_out = Outgoing([data.to_bytes()], self._block_size,
                                      response_protection=self._response_protection)
         return self._next_action_block(iip, 1)
 
@@ -551,7 +506,7 @@ class Services:
     def _action_first_block(self, req: A.ActionRequestWithFirstPBlock | A.ActionRequestWithListAndFirstPBlock,
                             sec: RequestSecurity) -> bytes:
         self._action_out = None
-        self._action_in = _Incoming(req, req.block_number, bytearray(req.raw_data))
+        self._action_in = Incoming(req, req.block_number, bytearray(req.raw_data))
         if req.block_number != 1:
             self._action_in = None
             return A.ActionResponseNormal(req.invoke_id_and_priority, ActionResult.OTHER_REASON).to_bytes()
@@ -605,7 +560,7 @@ class Services:
             return self._action_reply(iip, result, out)
         methods = first.methods
         try:
-            values = _decode_data_sequence(data)
+            values = decode_data_sequence(data)
         except DecodeError:
             values = ()
         results: tuple[tuple[ActionResult, axdr.Data | None], ...]
@@ -615,7 +570,7 @@ class Services:
             results = tuple(self._invoke(m, p, sec) for m, p in zip(methods, values, strict=True))
         return A.ActionResponseWithList(iip, results).to_bytes()
 
-    _HANDLERS: dict[type, Callable[..., bytes]] = {
+    _HANDLERS: dict[type[A.Apdu], Callable[..., bytes]] = {
         A.GetRequestNormal: _get_normal,
         A.GetRequestNext: _get_next,
         A.GetRequestWithList: _get_with_list,
@@ -649,23 +604,3 @@ class Services:
         A.ActionRequestWithListAndFirstPBlock: Conformance.ACTION | Conformance.BLOCK_TRANSFER_WITH_ACTION,
         A.ActionRequestWithPBlock: Conformance.ACTION | Conformance.BLOCK_TRANSFER_WITH_ACTION,
     }
-
-
-def _decode_data_sequence(data: bytes) -> tuple[axdr.Data, ...]:
-    """A-XDR SEQUENCE OF Data: a count, then the values (the raw data of with-list blocks)."""
-    r = Reader(data)
-    n = r.length()
-    if n > r.remaining():
-        raise DecodeError("sequence longer than its data")
-    values = tuple(axdr.read(r) for _ in range(n))
-    r.expect_end("sequence of Data")
-    return values
-
-
-def encode_data_sequence(values: tuple[axdr.Data, ...]) -> bytes:
-    w = Writer()
-    w.length(len(values))
-    for v in values:
-        v.encode(w)
-    return w.getvalue()
-

@@ -17,31 +17,63 @@ one accepted under that Security setup, so a recorded signed request cannot be r
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from meter import apdu as A
+from meter.codec.obis import Obis
 from meter.errors import SecurityError
 from meter.security import ecc
 from meter.server.protection import ReplayError, SecurityContext
 
-__all__ = ["MAX_TRANSACTION_ID", "SignedRequest", "check_transaction", "open_signed", "overhead",
-           "sign", "signed_octets"]
+__all__ = ["MAX_TRANSACTION_ID", "SignedRequest", "SigningKeys", "check_transaction", "key_pair",
+           "open_signed", "overhead", "sign", "signed_octets", "signs"]
+
+log = logging.getLogger(__name__)
 
 #: transaction-id of a plain signed request: a 32-bit invocation counter in at most 8 octets.
 MAX_TRANSACTION_ID = 8
-#: Octets of a raw r || s ECDSA signature per suite (P-256, P-384).
-_SIGNATURE = {1: 64, 2: 96}
+
+
+def signs(suite: int) -> bool:
+    """Whether a security context of ``suite`` signs (suites 1 and 2, ECDSA)."""
+    return suite in ecc.CURVES
 
 
 def overhead(suite: int) -> int:
     """What general-signing adds around a response of up to 64 kB (0 for a suite that does not
     sign): tag, transaction-id (length + at most 8), two system titles (1 + 8 each), empty
-    date-time and other-information (1 each), the content's length (up to 3), the signature."""
-    if suite not in _SIGNATURE:
+    date-time and other-information (1 each), the content's length (up to 3), the signature
+    (raw r || s, each of the curve's size)."""
+    if not signs(suite):
         return 0
-    return 1 + (1 + MAX_TRANSACTION_ID) + 2 * (1 + 8) + 1 + 1 + 3 + 1 + _SIGNATURE[suite]
+    signature = 2 * ((ecc.CURVES[suite]().key_size + 7) // 8)
+    return 1 + (1 + MAX_TRANSACTION_ID) + 2 * (1 + 8) + 1 + 1 + 3 + 1 + signature
+
+
+class SigningKeys(Protocol):
+    """Where the signing keys of a Security setup are (the device's key store)."""
+
+    def signing_key(self, setup: Obis) -> ec.EllipticCurvePrivateKey | None: ...
+    def client_signing_key(self, setup: Obis, system_title: bytes) -> ec.EllipticCurvePublicKey | None: ...
+
+
+def key_pair(keys: SigningKeys, setup: Obis | None, security: SecurityContext | None,
+             originator: bytes) -> tuple[ec.EllipticCurvePublicKey | None, ec.EllipticCurvePrivateKey | None]:
+    """The client's (by system title ``originator``) and the server's signing keys of the
+    Security setup ``setup``; None for one that is missing or not on the suite's curve."""
+    if setup is None or security is None or not signs(security.suite):
+        return None, None
+    curve = ecc.CURVES[security.suite]
+    public = keys.client_signing_key(setup, originator)
+    private = keys.signing_key(setup)
+    if public is None or private is None:
+        log.info("no signing key pair for client %s (suite %d)", originator.hex(), security.suite)
+    return (public if public is not None and isinstance(public.curve, curve) else None,
+            private if private is not None and isinstance(private.curve, curve) else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +108,6 @@ def open_signed(apdu: A.GeneralSigning, ctx: SecurityContext, client_key: ec.Ell
         raise SecurityError("general-signing signature does not verify")
     if not apdu.content:
         raise SecurityError("general-signing without content")
-    if apdu.content[0] == A.GeneralSigning.TAG:
-        raise SecurityError("general-signing inside general-signing")
     return apdu.content, SignedRequest(apdu.transaction_id, originator)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from meter.link.framing import Framing
 from meter.link.iec62056_21 import ModeEOpening
 from meter.timebase import Timebase
 from meter.transport.optical import OpticalPort
@@ -41,7 +42,7 @@ _MAX_TICK_INTERVAL = 1.0
 class Device(Protocol):
     """What the transports need from meter.device.Device."""
 
-    def new_stack(self, framing: str, *, serial: bool = False, now: Callable[[], float]) -> Stack:
+    def new_stack(self, framing: Framing, *, serial: bool = False, now: Callable[[], float]) -> Stack:
         """``now``: the simulated time the device is brought to before each request."""
 
     def tick(self, now: float) -> None: ...
@@ -134,8 +135,8 @@ class MeterService:
         self._opened = True
         self._limits = ConnectionLimits(_max_connections(config), config.max_unsent_bytes)
         try:
-            for label, framing, address in (("tcp", "wrapper", config.tcp),
-                                            ("hdlc-tcp", "hdlc", config.hdlc_tcp)):
+            for label, framing, address in (("tcp", Framing.WRAPPER, config.tcp),
+                                            ("hdlc-tcp", Framing.HDLC, config.hdlc_tcp)):
                 if address is not None:
                     self._bound[label] = await self._tcp(address, framing, label)
             if config.serial is not None:
@@ -185,7 +186,7 @@ class MeterService:
         self._starters.clear()
         self._opened = False
 
-    async def _tcp(self, address: tuple[str, int], framing: str, label: str) -> tuple[str, int]:
+    async def _tcp(self, address: tuple[str, int], framing: Framing, label: str) -> tuple[str, int]:
         server = await start_tcp_server(
             address[0], address[1], self._stack_factory(framing), None, label, self._limits,
             start_serving=False,
@@ -195,7 +196,7 @@ class MeterService:
 
     def _serial(self, loop: asyncio.AbstractEventLoop, url: str, baud: int) -> Callable[[], str]:
         """Open the port (or create the pty) now; the returned starter serves it."""
-        factory = self._stack_factory("hdlc", serial=True)
+        factory = self._stack_factory(Framing.HDLC, serial=True)
         if url == "pty":
             port = PtyPort(loop, "serial-pty")
             self._closers.append(port.close)
@@ -222,7 +223,7 @@ class MeterService:
         """Create the probe's pty now (its HDLC session comes with a sign-on); the returned
         starter serves it."""
         port = OpticalPort(
-            loop, WireClock(loop), self._stack_factory("hdlc", serial=True), self._opening_factory
+            loop, WireClock(loop), self._stack_factory(Framing.HDLC, serial=True), self._opening_factory
         )
         self._closers.append(port.close)
 
@@ -238,7 +239,7 @@ class MeterService:
             raise RuntimeError("MeterService has no device before start()")
         return self._device
 
-    def _stack_factory(self, framing: str, *, serial: bool = False) -> Callable[[], Stack]:
+    def _stack_factory(self, framing: Framing, *, serial: bool = False) -> Callable[[], Stack]:
         """``serial``: HDLC on a serial line (port, pty, optical probe), not over TCP."""
         return lambda: self.device.new_stack(framing, serial=serial, now=self._timebase.now)
 

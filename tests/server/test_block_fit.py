@@ -14,16 +14,16 @@ from support import Meter
 
 from meter import apdu as A
 from meter.errors import EncodeError
-from meter.server import association, services, signing
-from meter.server.association import response_overhead
-from meter.server.protection import Envelope, SecurityContext, wrap
-from meter.server.services import BLOCK_HEADER, block_size
+from meter.server import channel, services, signing
+from meter.server.channel import response_overhead
+from meter.server.protection import Envelope, EnvelopeKind, SecurityContext, wrap
+from meter.server.blocks import BLOCK_HEADER, Outgoing, block_size
 
 from .harness import IC_OBJECT, LOAD_PROFILE
 
 TITLE = bytes.fromhex("4143450000000001")
 CLIENT = bytes.fromhex("4D4D4D0000000001")
-KINDS = ("glo", "ded", "general-glo", "general-ded")
+KINDS = tuple(EnvelopeKind)
 KEYS = {suite: ec.generate_private_key(ec.SECP256R1() if suite == 1 else ec.SECP384R1())
         for suite in (1, 2)}
 
@@ -50,7 +50,7 @@ def context(suite: int) -> SecurityContext:
 
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from((0, 1, 2)), st.sampled_from(KINDS), st.booleans(), st.data())
-def test_every_block_fits_every_envelope(suite: int, kind: str, signed: bool, data: st.DataObject) -> None:
+def test_every_block_fits_every_envelope(suite: int, kind: EnvelopeKind, signed: bool, data: st.DataObject) -> None:
     overhead = response_overhead(suite)
     # Below that not even the smallest block (16 bytes) fits: see the test after this one.
     pdu = data.draw(st.integers(BLOCK_HEADER + overhead + 16, 0xFFFF), "client max PDU")
@@ -61,7 +61,8 @@ def test_every_block_fits_every_envelope(suite: int, kind: str, signed: bool, da
     for number in sorted({1, last_block}):
         chunk = bytes(min(size, raw_length - (number - 1) * size))
         block = A.GetResponseWithDataBlock(0xC1, number == last_block, number, chunk).to_bytes()
-        wire = wrap(block, Envelope(kind, 0x30 | suite, block[0]), ctx, bytes(len(ctx.encryption_key)))
+        wire = wrap(A.GetResponseWithDataBlock.TAG, block, Envelope(kind, 0x30 | suite), ctx,
+                    bytes(len(ctx.encryption_key)))
         if signed and suite in KEYS:
             wire = signing.sign(wire, KEYS[suite], ctx, CLIENT, bytes(signing.MAX_TRANSACTION_ID))
         assert len(wire) <= pdu, (len(wire), pdu)
@@ -104,7 +105,7 @@ def test_a_response_that_cannot_be_encoded_still_gets_an_answer(meter: Meter,
     def broken(*args: object) -> bytes:
         raise EncodeError("cannot encode")
 
-    monkeypatch.setattr(association, "wrap", broken)
+    monkeypatch.setattr(channel, "wrap", broken)
     reply = c.exchange(A.GetRequestNormal(0xC1, A.CosemAttributeDescriptor(7, LOAD_PROFILE, 2)))
     assert reply == A.ExceptionResponse(A.StateError.SERVICE_NOT_ALLOWED, A.ServiceError.OTHER_REASON)
 
@@ -114,7 +115,7 @@ def test_a_response_that_cannot_be_encoded_still_gets_an_answer(meter: Meter,
 def test_blocks_of_pieces_round_trip(pieces: list[bytes], size: int) -> None:
     """A long response kept in pieces (a profile buffer's rows) comes out as full blocks, then a
     last one, which joined give back exactly its bytes."""
-    out = services._Outgoing(pieces, size)
+    out = Outgoing(pieces, size)
     blocks, last = [], False
     while not last:
         last, block = out.next_block()
