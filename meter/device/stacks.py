@@ -46,7 +46,7 @@ class StackFactory:
         at = self._at
         return MeterStack(framing, self._env, self._commit, before=lambda: at(now()),
                           server_wport=self._server_wport,
-                          hdlc_config=self._hdlc_config(port, serial) if framing is Framing.HDLC else None,
+                          hdlc_config=self._hdlc_config(port, serial) if framing == Framing.HDLC else None,
                           port=port,
                           idle_timeout=self._inactivity_time_out(port))
 
