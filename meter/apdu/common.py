@@ -6,9 +6,10 @@ DataBlock-SA, and the A-XDR forms of OPTIONAL, SEQUENCE OF and ENUMERATED fields
 from __future__ import annotations
 
 import enum
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, overload
+from typing import TypeVar, cast, overload
 
 from meter.codec import axdr
 from meter.codec.axdr import Data
@@ -95,6 +96,9 @@ def write_octets(w: Writer, value: bytes) -> None:
 
 # --- descriptors --------------------------------------------------------------------------
 
+# class-id, instance-id, attribute/method-id in one unpack: every request starts with one.
+_DESCRIPTOR = struct.Struct(">H6sb")
+
 
 @dataclass(frozen=True, slots=True)
 class CosemAttributeDescriptor:
@@ -108,13 +112,11 @@ class CosemAttributeDescriptor:
         _check_descriptor(self.class_id, self.attribute_id)
 
     def encode(self, w: Writer) -> None:
-        w.u16(self.class_id)
-        w.write(self.instance_id.to_bytes())
-        w.u8(self.attribute_id & 0xFF)
+        w.write(_DESCRIPTOR.pack(self.class_id, self.instance_id.to_bytes(), self.attribute_id))
 
     @classmethod
     def read(cls, r: Reader) -> CosemAttributeDescriptor:
-        return cls(r.u16(), Obis.from_bytes(r.bytes(6)), _int8(r.u8()))
+        return cls(*_read_descriptor(r))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +131,11 @@ class CosemMethodDescriptor:
         _check_descriptor(self.class_id, self.method_id)
 
     def encode(self, w: Writer) -> None:
-        w.u16(self.class_id)
-        w.write(self.instance_id.to_bytes())
-        w.u8(self.method_id & 0xFF)
+        w.write(_DESCRIPTOR.pack(self.class_id, self.instance_id.to_bytes(), self.method_id))
 
     @classmethod
     def read(cls, r: Reader) -> CosemMethodDescriptor:
-        return cls(r.u16(), Obis.from_bytes(r.bytes(6)), _int8(r.u8()))
+        return cls(*_read_descriptor(r))
 
 
 def _check_descriptor(class_id: int, index: int) -> None:
@@ -146,8 +146,10 @@ def _check_descriptor(class_id: int, index: int) -> None:
         raise EncodeError(f"attribute/method id {index} out of range")
 
 
-def _int8(b: int) -> int:
-    return b - 256 if b > 127 else b
+def _read_descriptor(r: Reader) -> tuple[int, Obis, int]:
+    # The id is an Integer8 ("b"): negative ids address manufacturer-specific elements.
+    class_id, instance, index = cast(tuple[int, bytes, int], r.unpack(_DESCRIPTOR))
+    return class_id, Obis.from_bytes(instance), index
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from meter.apdu.blocks import BlockNumberApdu
 from meter.apdu.common import (
     AttributeWithSelection,
     CosemAttributeDescriptor,
@@ -25,10 +26,9 @@ from meter.apdu.common import (
     write_get_data_result,
     write_optional,
 )
-from meter.apdu.blocks import BlockNumberApdu
 from meter.apdu.registry import Apdu
 from meter.codec.buffer import Reader, Writer
-from meter.errors import DataAccessResult, DecodeError
+from meter.errors import DataAccessResult, DecodeError, EncodeError
 
 GET_REQUEST = 0xC0
 GET_RESPONSE = 0xC4
@@ -51,6 +51,9 @@ class GetRequestNormal(Apdu):
     def decode_body(cls, r: Reader, tag: int) -> GetRequestNormal:
         iip = r.u8()
         attribute = CosemAttributeDescriptor.read(r)
+        if r.peek_u8() == 0:  # no selective access: most requests, so without the OPTIONAL helper
+            r.pos += 1
+            return cls(iip, attribute)
         return cls(iip, attribute, read_optional(r, SelectiveAccess.read))
 
 
@@ -94,13 +97,11 @@ class GetResponseNormal(Apdu):
     @staticmethod
     def encode_raw(invoke_id_and_priority: int, data_bytes: bytes) -> bytes:
         """A successful response around an already A-XDR-encoded Data value (not re-parsed)."""
-        w = Writer()
-        w.u8(GET_RESPONSE)
-        w.u8(1)
-        w.u8(invoke_id_and_priority)
-        w.u8(0)  # Get-Data-Result: data
-        w.write(data_bytes)
-        return w.getvalue()
+        # Get-Data-Result 0: data. bytes() refuses an invoke-id-and-priority above one octet.
+        try:
+            return bytes((GET_RESPONSE, 1, invoke_id_and_priority, 0)) + data_bytes
+        except ValueError:
+            raise EncodeError(f"{invoke_id_and_priority} does not fit in one byte") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from meter.codec.buffer import Reader, Writer, encode_length

@@ -24,7 +24,7 @@ MAX_LENGTH = 1 << 24
 class Reader:
     """Reads big-endian fields from ``data`` starting at ``pos``; raises DecodeError on overrun."""
 
-    __slots__ = ("data", "pos", "end")
+    __slots__ = ("data", "end", "pos")
 
     def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
         self.data = data
@@ -53,16 +53,27 @@ class Reader:
             raise DecodeError(f"need 1 byte at offset {self.pos}, have 0")
         return self.data[self.pos]
 
+    # The fixed-size reads check their bounds inline rather than through _need: they run a
+    # dozen times per request, and a method call costs more than the read itself.
     def u8(self) -> int:
-        p = self._need(1)
+        p = self.pos
+        if p >= self.end:
+            raise DecodeError(f"need 1 byte(s) at offset {p}, have 0")
+        self.pos = p + 1
         return self.data[p]
 
     def u16(self) -> int:
-        p = self._need(2)
+        p = self.pos
+        if p + 2 > self.end:
+            raise DecodeError(f"need 2 byte(s) at offset {p}, have {self.end - p}")
+        self.pos = p + 2
         return int(_U16.unpack_from(self.data, p)[0])
 
     def u32(self) -> int:
-        p = self._need(4)
+        p = self.pos
+        if p + 4 > self.end:
+            raise DecodeError(f"need 4 byte(s) at offset {p}, have {self.end - p}")
+        self.pos = p + 4
         return int(_U32.unpack_from(self.data, p)[0])
 
     def u64(self) -> int:
@@ -70,7 +81,10 @@ class Reader:
         return int(_U64.unpack_from(self.data, p)[0])
 
     def unpack(self, st: struct.Struct) -> tuple[object, ...]:
-        p = self._need(st.size)
+        p = self.pos
+        if p + st.size > self.end:
+            raise DecodeError(f"need {st.size} byte(s) at offset {p}, have {self.end - p}")
+        self.pos = p + st.size
         return st.unpack_from(self.data, p)
 
     # The method named ``bytes`` shadows the builtin inside the class body, so annotations
@@ -86,7 +100,11 @@ class Reader:
 
     def length(self) -> int:
         """A-XDR / BER definite length."""
-        first = self.u8()
+        p = self.pos
+        if p >= self.end:
+            raise DecodeError(f"need 1 byte(s) at offset {p}, have 0")
+        first = self.data[p]
+        self.pos = p + 1
         if first < 0x80:
             return first
         n = first & 0x7F
@@ -99,7 +117,12 @@ class Reader:
 
     def sized(self) -> builtins.bytes:
         """A length-prefixed byte string."""
-        return self.bytes(self.length())
+        n = self.length()
+        p = self.pos
+        if p + n > self.end:
+            raise DecodeError(f"need {n} byte(s) at offset {p}, have {self.end - p}")
+        self.pos = p + n
+        return bytes(self.data[p : p + n])
 
 
 class Writer:

@@ -85,9 +85,21 @@ class CosemDateTime:
     clock_status: int | None = None
 
     def to_bytes(self) -> bytes:
-        return (self.date.to_bytes() + self.time.to_bytes()
-                + struct.pack(">hB", _raw(self.deviation, NOT_SPECIFIED_DEVIATION),
-                              _raw(self.clock_status, 0xFF)))
+        d, t = self.date, self.time
+        dev, status = self.deviation, self.clock_status
+        try:  # one pack, no calls: the clock's time attribute is encoded on every read of it
+            return _DT.pack(
+                0xFFFF if d.year is None else d.year, 0xFF if d.month is None else d.month,
+                0xFF if d.day is None else d.day, 0xFF if d.weekday is None else d.weekday,
+                0xFF if t.hour is None else t.hour, 0xFF if t.minute is None else t.minute,
+                0xFF if t.second is None else t.second,
+                0xFF if t.hundredths is None else t.hundredths,
+                NOT_SPECIFIED_DEVIATION if dev is None else dev, 0xFF if status is None else status)
+        except struct.error:
+            # The fields one by one, for the error the parts give (a time field over 255
+            # raises ValueError from bytes(), as CosemTime.to_bytes does).
+            return d.to_bytes() + t.to_bytes() + struct.pack(
+                ">hB", _raw(dev, NOT_SPECIFIED_DEVIATION), _raw(status, 0xFF))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CosemDateTime:

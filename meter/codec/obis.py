@@ -9,6 +9,19 @@ from meter.errors import DecodeError, EncodeError
 
 _SPLIT = re.compile(r"[.\-:*]")
 
+# Codes seen so far, by their six bytes: decoding a known code costs one dict lookup, and the
+# object it gives is the very one the object directory is keyed by (profiles are read through
+# :meth:`Obis.parse`), so the lookups of every request hit on identity. Bounded, since the wire
+# may name any of 2**48 codes: once full, further codes are built each time as before.
+_KNOWN: dict[bytes, Obis] = {}
+_MAX_KNOWN = 4096
+
+
+def _remember(obis: Obis, raw: bytes) -> Obis:
+    if len(_KNOWN) < _MAX_KNOWN:
+        return _KNOWN.setdefault(raw, obis)
+    return obis
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Obis:
@@ -32,13 +45,18 @@ class Obis:
             parts.append("255")
         if len(parts) != 6 or not all(p.isdigit() for p in parts):
             raise EncodeError(f"not an OBIS code: {text!r}")
-        return cls(*(int(p) for p in parts))
+        obis = cls(*(int(p) for p in parts))
+        return _remember(obis, obis.to_bytes())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Obis:
+        known = _KNOWN.get(data) if type(data) is bytes else None
+        if known is not None:
+            return known
         if len(data) != 6:
             raise DecodeError(f"logical name must be 6 bytes, got {len(data)}")
-        return cls(*data)
+        raw = bytes(data)
+        return _remember(cls(*raw), raw)
 
     def to_bytes(self) -> bytes:
         return bytes((self.a, self.b, self.c, self.d, self.e, self.f))

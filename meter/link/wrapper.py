@@ -29,13 +29,17 @@ class WrapperPdu:
     version: int = VERSION
 
     def to_bytes(self) -> bytes:
-        for name, v in (("source_wport", self.source_wport),
-                        ("destination_wport", self.destination_wport),
-                        ("version", self.version), ("length", len(self.payload))):
-            if not 0 <= v <= 0xFFFF:
-                raise EncodeError(f"wrapper {name} {v} does not fit in two bytes")
-        return _HEADER.pack(self.version, self.source_wport, self.destination_wport,
-                            len(self.payload)) + self.payload
+        try:
+            header = _HEADER.pack(self.version, self.source_wport, self.destination_wport,
+                                  len(self.payload))
+        except struct.error:  # the one check per reply is the pack's own range check
+            for name, v in (("source_wport", self.source_wport),
+                            ("destination_wport", self.destination_wport),
+                            ("version", self.version), ("length", len(self.payload))):
+                if not 0 <= v <= 0xFFFF:
+                    raise EncodeError(f"wrapper {name} {v} does not fit in two bytes") from None
+            raise
+        return header + self.payload
 
     @classmethod
     def from_bytes(cls, data: bytes) -> WrapperPdu:
@@ -57,7 +61,7 @@ class WrapperConnection:
     framing to resynchronise on, the transport must close the connection.
     """
 
-    __slots__ = ("max_payload", "_buffer", "_error")
+    __slots__ = ("_buffer", "_error", "max_payload")
 
     def __init__(self, max_payload: int = 0xFFFF) -> None:
         self.max_payload = max_payload
@@ -68,6 +72,12 @@ class WrapperConnection:
         if self._error is not None:
             raise RemoteProtocolError(self._error)
         buf = self._buffer
+        if not buf and len(data) >= HEADER_SIZE:
+            # Nothing held back and exactly one whole PDU: a request as a client sends it.
+            version, source, destination, length = _HEADER.unpack_from(data)
+            if (len(data) == HEADER_SIZE + length and version == VERSION
+                    and length <= self.max_payload):
+                return [WrapperPdu(source, destination, bytes(data[HEADER_SIZE:]))]
         buf += data
         pdus: list[WrapperPdu] = []
         pos = 0

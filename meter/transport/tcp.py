@@ -109,6 +109,10 @@ class _StackProtocol(asyncio.Protocol):
         self._feed(data)
 
     def _feed(self, data: bytes) -> None:
+        if len(data) <= _FEED_SLICE:  # one request: no slicing
+            if data and self._session is not None:
+                self._session.feed(data)
+            return
         for pos in range(0, len(data), _FEED_SLICE):
             if self._session is None:
                 return
