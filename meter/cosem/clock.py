@@ -129,6 +129,17 @@ class Clock(CosemObject):
             return begin <= std < end
         return std >= begin or std < end  # southern hemisphere: DST spans the new year
 
+    def dst_change(self, year: int, begin: bool) -> dt.datetime | None:
+        """The local instant DST begins (``begin``) or ends in ``year`` by the rules; None when
+        DST is off or a rule names no instant that year (schedules' DST month wildcards)."""
+        rule = self.value("daylight_savings_begin" if begin else "daylight_savings_end")
+        if not self.value("daylight_savings_enabled").to_python() or not isinstance(rule, OctetString):
+            return None
+        try:
+            return _rule_instant(rule.value, year)
+        except OverflowError:  # a weekday shift past 9999-12-31
+            return None
+
     def local_offset(self, ts: float) -> int:
         """local − UTC in minutes at ``ts``."""
         dst = self._int("daylight_savings_deviation") if self.dst_active(ts) else 0

@@ -10,8 +10,10 @@ GXDLMSSchedule] sends them), 2 insert(entry), 3 delete(structure {first_index, l
 
 An enabled entry runs its script at switch_time (local time; hour or minute 0xFF: every one) on
 the weekdays exec_weekdays marks (first bit Monday), between begin_date and end_date (a date
-with wildcards bounds nothing). A switch time the meter passed late (it was off, or the clock
-was set forward) still runs if no more than validity_window minutes late (0xFFFF: always).
+with a year bounds, its month and day may be the DST / last-day wildcards of
+meter.cosem.local_dates; one without a year bounds nothing). A switch time the meter passed
+late (it was off, or the clock was set forward) still runs if no more than validity_window
+minutes late (0xFFFF: always).
 exec_specdays needs a Special days table (class 11), which this meter has not yet: ignored.
 """
 
@@ -24,7 +26,7 @@ from meter.codec.axdr import Array, BitString, Boolean, Data, Float64, LongUnsig
 from meter.codec.cosem_time import CosemDate, CosemTime
 from meter.codec.obis import Obis
 from meter.cosem.base import Attr, Context, CosemObject, Method, bad_type, expect, fields, integer
-from meter.cosem.single_action_schedule import LocalTime, local_times
+from meter.cosem.local_dates import LocalTime, calendar_date, local_times, start_day
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
 #: validity_window meaning "run however late".
@@ -32,13 +34,14 @@ ALWAYS_VALID = 0xFFFF
 #: Days looked ahead for an entry's next switch time (a year and a day: every weekday and date).
 _DAYS_AHEAD = 367
 _MAX_ENTRIES = 512
+_ENTRY_TYPES: tuple[type[Data], ...] = (
+    LongUnsigned, Boolean, OctetString, LongUnsigned, OctetString, LongUnsigned, BitString,
+    BitString, OctetString, OctetString)
 
 
 def _check_entry(value: Data) -> Structure:
     items = fields(value, 10, "schedule entry")
-    for item, cls in zip(items, (LongUnsigned, Boolean, OctetString, LongUnsigned, OctetString,
-                                 LongUnsigned, BitString, BitString, OctetString, OctetString),
-                         strict=True):
+    for item, cls in zip(items, _ENTRY_TYPES, strict=True):
         expect(item, cls, "schedule entry")
     try:
         Obis.from_bytes(items[2].value)  # type: ignore[attr-defined]
@@ -53,17 +56,10 @@ def _check_entry(value: Data) -> Structure:
     return value
 
 
-def _bound(raw: bytes) -> dt.date | None:
-    d = CosemDate.from_bytes(raw)
-    try:
-        return dt.date(d.year, d.month, d.day) if None not in (d.year, d.month, d.day) else None  # type: ignore[arg-type]
-    except ValueError:
-        return None
-
-
-def _days(entry: Structure, start: dt.date) -> Iterator[dt.date]:
+def _days(entry: Structure, start: dt.date, clock: LocalTime) -> Iterator[dt.date]:
     weekdays = entry.items[6].bits  # type: ignore[attr-defined]
-    begin, end = _bound(entry.items[8].value), _bound(entry.items[9].value)  # type: ignore[attr-defined]
+    begin, end = (calendar_date(CosemDate.from_bytes(expect(entry.items[i], OctetString, "date").value),
+                                clock) for i in (8, 9))
     for n in range(_DAYS_AHEAD):
         day = start + dt.timedelta(days=n)
         if end is not None and day > end:
@@ -74,12 +70,7 @@ def _days(entry: Structure, start: dt.date) -> Iterator[dt.date]:
 
 def _next(entry: Structure, after: float, clock: LocalTime) -> float | None:
     time = CosemTime.from_bytes(entry.items[4].value)  # type: ignore[attr-defined]
-    return next(local_times(_days(entry, _start_day(after)), time, after, clock), None)
-
-
-def _start_day(after: float) -> dt.date:
-    # A day back: local midnight may be up to 14 h either side of UTC midnight.
-    return (dt.datetime.fromtimestamp(after, dt.timezone.utc) - dt.timedelta(days=1)).date()
+    return next(local_times(_days(entry, start_day(after), clock), time, after, clock), None)
 
 
 class Schedule(CosemObject):

@@ -17,11 +17,12 @@ from typing import Protocol
 
 from meter.codec.obis import Obis
 from meter.cosem.base import Context, CosemObject
+from meter.cosem.local_dates import LocalTime
 from meter.cosem.names import CLOCK
 from meter.cosem.registry import ObjectDirectory
 from meter.cosem.schedule import Schedule
 from meter.cosem.script_table import ScriptTable
-from meter.cosem.single_action_schedule import LocalTime, SingleActionSchedule
+from meter.cosem.single_action_schedule import SingleActionSchedule
 from meter.errors import AccessError
 
 log = logging.getLogger(__name__)
