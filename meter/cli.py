@@ -23,7 +23,7 @@ from typing import Any
 
 from meter import __version__
 from meter import profile as profiles
-from meter.device.opening import opening_factory
+from meter.device.port_setups import opening_factory, tcp_udp_setup
 from meter.errors import MeterError
 from meter.persistence.lock import StateLock
 from meter.security.certificates import SELF_SIGNED_DAYS
@@ -258,10 +258,12 @@ def _serve(args: argparse.Namespace) -> int:
         return device
 
     try:
-        # The optical sign-on offers the device's HDLC setup comm_speed (none before it opens).
+        # The optical sign-on offers the device's HDLC setup comm_speed, the wrapper listener
+        # follows its TCP-UDP setup (neither before the device is open).
         openings = opening_factory(str(profile.meter["manufacturer"]),
                                    lambda: () if device is None else device.directory)
-        service = MeterService(None, timebase, openings)
+        service = MeterService(None, timebase, openings,
+                               lambda: None if device is None else tcp_udp_setup(device.directory))
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(_run(service, config, open_device, stop))
     finally:

@@ -1,12 +1,22 @@
 """TCP-UDP setup (class_id 41, version 0; Blue Book "TCP-UDP setup", cosem-reference.md §2.2).
 
-Values are validated on write; the transport reads them when it (re)opens its listener.
+Values are validated on write. The wrapper listener follows them (meter.transport.tcp_setup):
+TCP_UDP_port is where it listens, nb_of_sim_conn how many wrapper connections it serves at once,
+MSS the maximum segment size it announces, inactivity_time_out when an idle connection is
+closed. A SET applies to connections accepted after the connection that made it ends; the
+connections open then are not touched.
 """
 
 from __future__ import annotations
 
-from meter.codec.axdr import Data, LongUnsigned, OctetString, Unsigned
+from meter.codec.axdr import Boolean, Data, LongUnsigned, OctetString, Unsigned
+from meter.codec.obis import Obis
 from meter.cosem.base import Attr, Context, CosemObject, expect, in_range, out_of_range
+
+#: nb_of_sim_conn is an unsigned, so 255 is the most it can say, while the meter serves
+#: thousands of connections at once (the soak test holds 2,200): 255, the default, reads "255
+#: or more" and leaves the cap to [limits] max_connections; a smaller value caps.
+UNCAPPED = 255
 
 
 class TcpUdpSetup(CosemObject):
@@ -18,9 +28,46 @@ class TcpUdpSetup(CosemObject):
         Attr(2, "TCP_UDP_port", LongUnsigned, default=LongUnsigned(4059)),  # IANA DLMS/COSEM
         Attr(3, "IP_reference", OctetString, default=OctetString(bytes((0, 0, 25, 1, 0, 255)))),
         Attr(4, "MSS", LongUnsigned, default=LongUnsigned(576)),
-        Attr(5, "nb_of_sim_conn", Unsigned, default=Unsigned(1)),
+        Attr(5, "nb_of_sim_conn", Unsigned, default=Unsigned(UNCAPPED)),
         Attr(6, "inactivity_time_out", LongUnsigned, default=LongUnsigned(180)),
     )
+
+    def __init__(self, logical_name: Obis, **values: Data) -> None:
+        super().__init__(logical_name, **values)
+        #: A head end set TCP_UDP_port (persisted with it): the listener moves there, and is
+        #: there after a restart. Until then the command line says where it listens, and
+        #: TCP_UDP_port tells where that is (listening_on).
+        self.port_set = False
+
+    def _number(self, name: str) -> int:
+        value = self.value(name)
+        assert isinstance(value, (LongUnsigned, Unsigned)), name
+        return value.value
+
+    @property
+    def port(self) -> int | None:
+        """The port a head end set; None: wherever the command line put the listener."""
+        return self._number("tcp_udp_port") if self.port_set else None
+
+    @property
+    def max_connections(self) -> int | None:
+        """nb_of_sim_conn as a cap on wrapper connections; None for UNCAPPED."""
+        count = self._number("nb_of_sim_conn")
+        return None if count == UNCAPPED else count
+
+    @property
+    def mss(self) -> int:
+        return self._number("mss")
+
+    def listening_on(self, port: int) -> None:
+        """The listener is on ``port`` (the command line's, no head end having set one)."""
+        if not self.port_set:
+            self.store("tcp_udp_port", LongUnsigned(port))
+
+    def write_tcp_udp_port(self, value: Data, ctx: Context) -> None:
+        in_range(expect(value, LongUnsigned, "TCP_UDP_port").value, 1, 65535, "TCP_UDP_port")
+        self.store("tcp_udp_port", value)
+        self.port_set = True
 
     def write_ip_reference(self, value: Data, ctx: Context) -> None:
         if len(expect(value, OctetString, "IP_reference").value) != 6:
@@ -32,5 +79,11 @@ class TcpUdpSetup(CosemObject):
         self.store("mss", value)
 
     def write_nb_of_sim_conn(self, value: Data, ctx: Context) -> None:
-        in_range(expect(value, Unsigned, "").value, 1, 255, "nb_of_sim_conn")
+        in_range(expect(value, Unsigned, "nb_of_sim_conn").value, 1, UNCAPPED, "nb_of_sim_conn")
         self.store("nb_of_sim_conn", value)
+
+    def dump_private(self) -> Data | None:
+        return Boolean(True) if self.port_set else None
+
+    def load_private(self, value: Data) -> None:
+        self.port_set = bool(expect(value, Boolean, "port_set").value)

@@ -15,7 +15,7 @@ from meter.codec.obis import Obis
 from meter.cosem.base import Context
 from meter.cosem.hdlc_setup import IecHdlcSetup
 from meter.cosem.registry import ObjectDirectory
-from meter.device.opening import opening_factory
+from meter.device.port_setups import opening_factory
 from meter.errors import AccessError, DataAccessResult
 from meter.link.iec62056_21 import BAUD_RATES, baud_character
 from meter.timebase import Timebase
