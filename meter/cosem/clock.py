@@ -26,7 +26,8 @@ import math
 from collections.abc import Callable
 
 from meter.codec.axdr import Boolean, Data, Enum, Float64, Integer, Long, OctetString, Unsigned
-from meter.codec.cosem_time import STATUS_DOUBTFUL, STATUS_DST_ACTIVE, STATUS_INVALID, CosemDateTime
+from meter.codec.cosem_time import (
+    DAY_LAST, DAY_SECOND_LAST, STATUS_DOUBTFUL, STATUS_DST_ACTIVE, STATUS_INVALID, CosemDateTime)
 from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, out_of_range)
@@ -61,9 +62,11 @@ def _rule_instant(raw: bytes, year: int) -> dt.datetime | None:
     if (d.year is not None and d.year != year) or d.month is None or not 1 <= d.month <= 12:
         return None
     last = calendar.monthrange(year, d.month)[1]
-    backwards = d.day in (0xFD, 0xFE)
-    day = {None: 1, 0xFE: last, 0xFD: last - 1}.get(d.day, d.day)
-    if day is None or not 1 <= day <= last:
+    backwards = d.day in (DAY_SECOND_LAST, DAY_LAST)
+    day = d.day_in(last)
+    if day is None:
+        day = 1
+    if not 1 <= day <= last:
         return None
     date = dt.date(year, d.month, day)
     if d.weekday is not None and 1 <= d.weekday <= 7:

@@ -15,15 +15,10 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
-from meter.codec.cosem_time import CosemDate, CosemTime
+from meter.codec.cosem_time import MONTH_DST_BEGIN, MONTH_DST_END, CosemDate, CosemTime
 
-__all__ = ["DST_BEGIN_MONTH", "DST_END_MONTH", "LAST_DAY", "SECOND_LAST_DAY", "LocalTime",
-           "calendar_date", "dates", "local_times", "start_day"]
+__all__ = ["LocalTime", "calendar_date", "dates", "local_times", "start_day"]
 
-DST_END_MONTH = 0xFD
-DST_BEGIN_MONTH = 0xFE
-SECOND_LAST_DAY = 0xFD
-LAST_DAY = 0xFE
 #: Years a wildcard year is looked ahead for a match (Feb 29 recurs within 8).
 _YEARS_AHEAD = 9
 _UTC = dt.timezone.utc
@@ -44,17 +39,17 @@ class LocalTime(Protocol):
 def _months(month: int | None, year: int, clock: LocalTime) -> Sequence[int]:
     if month is None:
         return range(1, 13)
-    if month in (DST_END_MONTH, DST_BEGIN_MONTH):
-        change = clock.dst_change(year, begin=month == DST_BEGIN_MONTH)
+    if month in (MONTH_DST_END, MONTH_DST_BEGIN):
+        change = clock.dst_change(year, begin=month == MONTH_DST_BEGIN)
         return [change.month] if change is not None else []
     return [month] if 1 <= month <= 12 else []
 
 
-def _days(day: int | None, last: int) -> Sequence[int]:
+def _days(date: CosemDate, last: int) -> Sequence[int]:
+    day = date.day_in(last)
     if day is None:
         return range(1, last + 1)
-    number = {LAST_DAY: last, SECOND_LAST_DAY: last - 1}.get(day, day)
-    return [number] if 1 <= number <= last else []
+    return [day] if 1 <= day <= last else []
 
 
 def dates(date: CosemDate, start: dt.date, clock: LocalTime) -> Iterator[dt.date]:
@@ -67,7 +62,7 @@ def dates(date: CosemDate, start: dt.date, clock: LocalTime) -> Iterator[dt.date
         for m in sorted(set(_months(date.month, y, clock))):
             if (y, m) < (start.year, start.month):
                 continue
-            for d in _days(date.day, calendar.monthrange(y, m)[1]):
+            for d in _days(date, calendar.monthrange(y, m)[1]):
                 day = dt.date(y, m, d)
                 if day >= start and (date.weekday is None or day.isoweekday() == date.weekday):
                     yield day

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from meter.codec import axdr
 from meter.codec.axdr import Array, BitString, Boolean, LongUnsigned, OctetString, Structure
-from meter.codec.cosem_time import CosemDate
+from meter.codec.cosem_time import MONTH_DST_BEGIN, MONTH_DST_END, CosemDate
 from meter.codec.obis import Obis
 from meter.cosem.base import Context
 from meter.cosem.clock import Clock
-from meter.cosem.local_dates import DST_BEGIN_MONTH, DST_END_MONTH, dates
+from meter.cosem.local_dates import dates
 from meter.cosem.names import CLOCK
 from meter.cosem.registry import ObjectDirectory
 from meter.cosem.schedule import Schedule
@@ -72,10 +72,10 @@ def utc(*args: int) -> float:
 def test_last_day_of_the_dst_begin_month_fires_there() -> None:
     """The regression: on main, months 0xFD / 0xFE matched no date, so such a SAS never fired."""
     clock = _clock()  # CET/CEST: DST begins in March, ends in October
-    begin_last_day = _entry(bytes(4), CosemDate(None, DST_BEGIN_MONTH, 0xFE))
+    begin_last_day = _entry(bytes(4), CosemDate(None, MONTH_DST_BEGIN, 0xFE))
     # Local midnight of March 31 (still standard time, UTC+1) is 23:00 UTC the day before.
     assert next_occurrence(begin_last_day, utc(2024, 1, 15), clock) == utc(2024, 3, 30, 23)
-    end_first_day = _entry(bytes(4), CosemDate(None, DST_END_MONTH, 1))
+    end_first_day = _entry(bytes(4), CosemDate(None, MONTH_DST_END, 1))
     # October 1 is summer time (UTC+2).
     assert next_occurrence(end_first_day, utc(2024, 1, 15), clock) == utc(2024, 9, 30, 22)
     assert next_occurrence(end_first_day, utc(2024, 10, 15), clock) == utc(2025, 9, 30, 22)
@@ -83,7 +83,7 @@ def test_last_day_of_the_dst_begin_month_fires_there() -> None:
 
 def test_without_dst_the_dst_months_name_no_date() -> None:
     clock = _clock(enabled=False)
-    for month in (DST_BEGIN_MONTH, DST_END_MONTH):
+    for month in (MONTH_DST_BEGIN, MONTH_DST_END):
         assert next_occurrence(_entry(bytes(4), CosemDate(None, month, 1)), T0, clock) is None
 
 
@@ -91,7 +91,7 @@ def test_schedule_bounds_with_a_year_resolve_the_wildcards() -> None:
     """A Schedule entry between 2024-01-01 and the second last day of the 2024 DST end month
     (October 30): daily at 12:00 local, it runs on October 30 and not on October 31."""
     clock = _clock()
-    end = CosemDate(2024, DST_END_MONTH, 0xFD)
+    end = CosemDate(2024, MONTH_DST_END, 0xFD)
     entry = Structure((LongUnsigned(1), Boolean(True), OctetString(SCRIPTS.to_bytes()),
                        LongUnsigned(1), OctetString(bytes((12, 0, 0, 0))), LongUnsigned(0xFFFF),
                        BitString.from_bits("1111111"), BitString.from_bits("0" * 50),
@@ -109,7 +109,7 @@ _DAYS = st.one_of(st.none(), st.sampled_from([0xFD, 0xFE]), st.integers(1, 31))
 @given(begin=st.integers(1, 12), end=st.integers(1, 12), year=st.integers(1990, 2100),
        day=_DAYS, weekday=st.one_of(st.none(), st.integers(1, 7)),
        time_zone=st.integers(-12, 12).map(lambda h: 60 * h), which=st.sampled_from(
-           [DST_BEGIN_MONTH, DST_END_MONTH]))
+           [MONTH_DST_BEGIN, MONTH_DST_END]))
 def test_dst_months_match_where_the_offset_changes(begin: int, end: int, year: int,
                                                    day: int | None, weekday: int | None,
                                                    time_zone: int, which: int) -> None:
@@ -119,7 +119,7 @@ def test_dst_months_match_where_the_offset_changes(begin: int, end: int, year: i
         return  # no DST period
     clock = _clock(begin, end, time_zone)
     up, down = _offset_changes(clock, year)
-    months = up if which == DST_BEGIN_MONTH else down
+    months = up if which == MONTH_DST_BEGIN else down
     date = CosemDate(year, which, day, weekday)
     found = list(dates(date, dt.date(year, 1, 1), clock))
     expected = []
@@ -134,7 +134,7 @@ def test_dst_months_match_where_the_offset_changes(begin: int, end: int, year: i
 
 @settings(max_examples=40, deadline=None)
 @given(after=st.floats(utc(2000, 1, 1), utc(2090, 1, 1)), hour=st.integers(0, 23),
-       minute=st.integers(0, 59), which=st.sampled_from([DST_BEGIN_MONTH, DST_END_MONTH]),
+       minute=st.integers(0, 59), which=st.sampled_from([MONTH_DST_BEGIN, MONTH_DST_END]),
        day=st.sampled_from([0xFD, 0xFE]))
 def test_next_occurrence_lands_on_the_local_date_and_time(after: float, hour: int, minute: int,
                                                           which: int, day: int) -> None:
@@ -146,6 +146,6 @@ def test_next_occurrence_lands_on_the_local_date_and_time(after: float, hour: in
     assert t is not None and after < t <= after + 367 * 86400
     local = clock.datetime_at(t)
     last = calendar.monthrange(local.year, local.month)[1]
-    assert local.month == (3 if which == DST_BEGIN_MONTH else 10)
+    assert local.month == (3 if which == MONTH_DST_BEGIN else 10)
     assert local.day == (last if day == 0xFE else last - 1)
     assert (local.hour, local.minute) == (hour, minute)
