@@ -9,7 +9,7 @@ connections open then are not touched.
 
 from __future__ import annotations
 
-from meter.codec.axdr import Boolean, Data, LongUnsigned, OctetString, Unsigned
+from meter.codec.axdr import Data, LongUnsigned, OctetString, Unsigned
 from meter.codec.obis import Obis
 from meter.cosem.base import Attr, Context, CosemObject, expect, in_range, out_of_range
 
@@ -17,6 +17,10 @@ from meter.cosem.base import Attr, Context, CosemObject, expect, in_range, out_o
 #: thousands of connections at once (the soak test holds 2,200): 255, the default, reads "255
 #: or more" and leaves the cap to [limits] max_connections; a smaller value caps.
 UNCAPPED = 255
+#: What the listener follows only once a head end has set it (persisted): until then the
+#: command line's port holds (and TCP_UDP_port reads it), and the OS's segment size (the Blue
+#: Book's default MSS, 576, would cut every loopback and LAN transfer into small segments).
+_CHOSEN = ("tcp_udp_port", "mss")
 
 
 class TcpUdpSetup(CosemObject):
@@ -34,10 +38,8 @@ class TcpUdpSetup(CosemObject):
 
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         super().__init__(logical_name, **values)
-        #: A head end set TCP_UDP_port (persisted with it): the listener moves there, and is
-        #: there after a restart. Until then the command line says where it listens, and
-        #: TCP_UDP_port tells where that is (listening_on).
-        self.port_set = False
+        #: Which of _CHOSEN a head end has set.
+        self.chosen: set[str] = set()
 
     def _number(self, name: str) -> int:
         value = self.value(name)
@@ -47,7 +49,7 @@ class TcpUdpSetup(CosemObject):
     @property
     def port(self) -> int | None:
         """The port a head end set; None: wherever the command line put the listener."""
-        return self._number("tcp_udp_port") if self.port_set else None
+        return self._number("tcp_udp_port") if "tcp_udp_port" in self.chosen else None
 
     @property
     def max_connections(self) -> int | None:
@@ -56,18 +58,19 @@ class TcpUdpSetup(CosemObject):
         return None if count == UNCAPPED else count
 
     @property
-    def mss(self) -> int:
-        return self._number("mss")
+    def mss(self) -> int | None:
+        """The MSS a head end set; None: the OS's."""
+        return self._number("mss") if "mss" in self.chosen else None
 
     def listening_on(self, port: int) -> None:
         """The listener is on ``port`` (the command line's, no head end having set one)."""
-        if not self.port_set:
+        if "tcp_udp_port" not in self.chosen:
             self.store("tcp_udp_port", LongUnsigned(port))
 
     def write_tcp_udp_port(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, LongUnsigned, "TCP_UDP_port").value, 1, 65535, "TCP_UDP_port")
         self.store("tcp_udp_port", value)
-        self.port_set = True
+        self.chosen.add("tcp_udp_port")
 
     def write_ip_reference(self, value: Data, ctx: Context) -> None:
         if len(expect(value, OctetString, "IP_reference").value) != 6:
@@ -77,13 +80,16 @@ class TcpUdpSetup(CosemObject):
     def write_mss(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, LongUnsigned, "MSS").value, 40, 65535, "MSS")
         self.store("mss", value)
+        self.chosen.add("mss")
 
     def write_nb_of_sim_conn(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Unsigned, "nb_of_sim_conn").value, 1, UNCAPPED, "nb_of_sim_conn")
         self.store("nb_of_sim_conn", value)
 
     def dump_private(self) -> Data | None:
-        return Boolean(True) if self.port_set else None
+        bits = sum(1 << i for i, name in enumerate(_CHOSEN) if name in self.chosen)
+        return Unsigned(bits) if bits else None
 
     def load_private(self, value: Data) -> None:
-        self.port_set = bool(expect(value, Boolean, "port_set").value)
+        bits = expect(value, Unsigned, "chosen").value
+        self.chosen = {name for i, name in enumerate(_CHOSEN) if bits >> i & 1}

@@ -8,9 +8,9 @@
 - nb_of_sim_conn: wrapper connections served at once. The shared [limits] max_connections also
   applies, and the smaller wins: that one bounds what the meter's file descriptors hold (the
   meter's own safety, which no head end may raise), this one is the head end's choice below it.
-- MSS: set as TCP_MAXSEG on the listening socket, so the SYN-ACK of every later connection
-  announces it and the accepted sockets inherit it (Linux refuses values under 88: logged,
-  the OS default stays).
+- MSS: once a head end sets it, TCP_MAXSEG on the listening socket, so the SYN-ACK of every
+  later connection announces it and the accepted sockets inherit it (Linux refuses values
+  under 88: logged, the OS's choice stays).
 
 The settings are read when the listener starts and whenever a wrapper connection ends.
 """
@@ -40,7 +40,7 @@ class PortSetup(Protocol):
     def max_connections(self) -> int | None: ...
 
     @property
-    def mss(self) -> int: ...
+    def mss(self) -> int | None: ...
 
     def listening_on(self, port: int) -> None: ...
 
@@ -98,8 +98,8 @@ class WrapperListener:
         self._apply_mss(setup.mss)
         return here
 
-    def _apply_mss(self, mss: int) -> None:
-        if mss == self._mss or self._server is None:
+    def _apply_mss(self, mss: int | None) -> None:
+        if mss is None or mss == self._mss or self._server is None:
             return
         self._mss = mss
         for sock in self._server.sockets:

@@ -40,9 +40,13 @@ def test_the_command_line_port_holds_until_a_head_end_sets_one_which_persists() 
 def test_cap_and_mss() -> None:
     setup = TcpUdpSetup(OBIS)
     assert setup.value("nb_of_sim_conn") == Unsigned(UNCAPPED) and setup.max_connections is None
+    assert setup.mss is None  # the OS's until a head end sets one
     setup.set(5, Unsigned(3), _ctx(setup))
     setup.set(4, LongUnsigned(1400), _ctx(setup))
     assert (setup.max_connections, setup.mss) == (3, 1400)
+    restored = TcpUdpSetup(OBIS)
+    restored.load_state(setup.dump_state())
+    assert (restored.max_connections, restored.mss, restored.port) == (3, 1400, None)
 
 
 @pytest.mark.parametrize(("index", "value", "result"), [
