@@ -58,8 +58,7 @@ def dates(date: CosemDate, start: dt.date, clock: LocalTime) -> Iterator[dt.date
     for y in years:
         if not dt.MINYEAR <= y <= dt.MAXYEAR:
             continue
-        # The DST months of a year can come in either order (southern hemisphere): sorted.
-        for m in sorted(set(_months(date.month, y, clock))):
+        for m in _months(date.month, y, clock):
             if (y, m) < (start.year, start.month):
                 continue
             for d in _days(date, calendar.monthrange(y, m)[1]):
