@@ -23,8 +23,8 @@ from typing import Any
 
 from meter import __version__
 from meter import profile as profiles
+from meter.device.port_setups import opening_factory, tcp_udp_setup
 from meter.errors import MeterError
-from meter.link.iec62056_21 import ModeEOpening
 from meter.persistence.lock import StateLock
 from meter.security.certificates import SELF_SIGNED_DAYS
 from meter.timebase import MAX_SCALE, Timebase
@@ -258,7 +258,12 @@ def _serve(args: argparse.Namespace) -> int:
         return device
 
     try:
-        service = MeterService(None, timebase, _opening_factory(profile))
+        # The optical sign-on offers the device's HDLC setup comm_speed, the wrapper listener
+        # follows its TCP-UDP setup (neither before the device is open).
+        openings = opening_factory(str(profile.meter["manufacturer"]),
+                                   lambda: () if device is None else device.directory)
+        service = MeterService(None, timebase, openings,
+                               lambda: None if device is None else tcp_udp_setup(device.directory))
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(_run(service, config, open_device, stop))
     finally:
@@ -273,11 +278,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def _opening_factory(profile: profiles.Profile) -> Callable[[], ModeEOpening]:
-    manufacturer = str(profile.meter["manufacturer"])
-    return lambda: ModeEOpening(manufacturer=manufacturer)
 
 
 async def _run(service: MeterService, config: ServeConfig,

@@ -19,6 +19,12 @@ _DT = struct.Struct(">HBBBBBBBhB")
 NOT_SPECIFIED_YEAR = 0xFFFF
 NOT_SPECIFIED_DEVIATION = -0x8000  # 0x8000 read as a signed long
 
+# Date wildcards besides "not specified" (Blue Book 4.1.6.1).
+MONTH_DST_END = 0xFD
+MONTH_DST_BEGIN = 0xFE
+DAY_SECOND_LAST = 0xFD
+DAY_LAST = 0xFE
+
 # Clock status bits (Blue Book; cosem-reference.md §2.2 Clock).
 STATUS_INVALID = 0x01
 STATUS_DOUBTFUL = 0x02
@@ -38,9 +44,16 @@ def _raw(v: int | None, unspecified: int) -> int:
 @dataclass(frozen=True, slots=True)
 class CosemDate:
     year: int | None
-    month: int | None  # 0xFD / 0xFE (DST end / begin) are kept as plain values
-    day: int | None  # 0xFD / 0xFE: second-last / last day of month
+    month: int | None  # MONTH_DST_END / MONTH_DST_BEGIN are kept as plain values
+    day: int | None  # DAY_SECOND_LAST / DAY_LAST too
     weekday: int | None = None  # 1 = Monday
+
+    def day_in(self, last: int) -> int | None:
+        """The day of month this date names in a month of ``last`` days (the last and second
+        last day wildcards resolved; not checked against ``last``); None if not specified."""
+        if self.day is None:
+            return None
+        return {DAY_LAST: last, DAY_SECOND_LAST: last - 1}.get(self.day, self.day)
 
     def to_bytes(self) -> bytes:
         try:

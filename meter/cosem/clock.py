@@ -26,7 +26,8 @@ import math
 from collections.abc import Callable
 
 from meter.codec.axdr import Boolean, Data, Enum, Float64, Integer, Long, OctetString, Unsigned
-from meter.codec.cosem_time import STATUS_DOUBTFUL, STATUS_DST_ACTIVE, STATUS_INVALID, CosemDateTime
+from meter.codec.cosem_time import (
+    DAY_LAST, DAY_SECOND_LAST, STATUS_DOUBTFUL, STATUS_DST_ACTIVE, STATUS_INVALID, CosemDateTime)
 from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, on_action, on_get,
@@ -63,9 +64,11 @@ def _rule_instant(raw: bytes, year: int) -> dt.datetime | None:
     if (d.year is not None and d.year != year) or d.month is None or not 1 <= d.month <= 12:
         return None
     last = calendar.monthrange(year, d.month)[1]
-    backwards = d.day in (0xFD, 0xFE)
-    day = {None: 1, 0xFE: last, 0xFD: last - 1}.get(d.day, d.day)
-    if day is None or not 1 <= day <= last:
+    backwards = d.day in (DAY_SECOND_LAST, DAY_LAST)
+    day = d.day_in(last)
+    if day is None:
+        day = 1
+    if not 1 <= day <= last:
         return None
     date = dt.date(year, d.month, day)
     if d.weekday is not None and 1 <= d.weekday <= 7:
@@ -135,6 +138,17 @@ class Clock(CosemObject):
         if begin <= end:
             return begin <= std < end
         return std >= begin or std < end  # southern hemisphere: DST spans the new year
+
+    def dst_change(self, year: int, begin: bool) -> dt.datetime | None:
+        """The local instant DST begins (``begin``) or ends in ``year`` by the rules; None when
+        DST is off or a rule names no instant that year (schedules' DST month wildcards)."""
+        rule = self.value("daylight_savings_begin" if begin else "daylight_savings_end")
+        if not self.value("daylight_savings_enabled").to_python() or not isinstance(rule, OctetString):
+            return None
+        try:
+            return _rule_instant(rule.value, year)
+        except OverflowError:  # a weekday shift past 9999-12-31
+            return None
 
     def local_offset(self, ts: float) -> int:
         """local − UTC in minutes at ``ts``."""

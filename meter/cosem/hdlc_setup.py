@@ -1,7 +1,9 @@
 """IEC HDLC setup (class_id 23, version 1; Blue Book "IEC HDLC setup", cosem-reference.md §2.2).
 
 Every attribute is range-checked on write (ranges: [SP iec_hdlc_setup/ver1.py, GX-NET]); the device
-makes each new HDLC connection's link settings from them (a SET applies to the next connection).
+makes each new HDLC connection's link settings from them (a SET applies to the next connection),
+and the optical port each sign-on's offered baud rate from comm_speed (a SET applies to the next
+opening).
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from meter.codec.axdr import Data, Enum, LongUnsigned, OctetString, Unsigned
 from meter.cosem.base import Attr, Context, CosemObject, in_range, integer
 from meter.cosem.profile_entry import ProfileEntry
 
+#: comm_speed enum -> line speed in baud (Blue Book; cosem-reference.md "Baud enum").
+BAUD_RATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
 #: attribute name -> inclusive range of its value.
 RANGES: dict[str, tuple[int, int]] = {
-    "comm_speed": (0, 9),  # baud enum 0 = 300 .. 9 = 115200
+    "comm_speed": (0, len(BAUD_RATES) - 1),
     "window_size_transmit": (1, 7),
     "window_size_receive": (1, 7),
     "max_info_field_length_transmit": (32, 2030),
@@ -64,6 +69,11 @@ class IecHdlcSetup(CosemObject):
     def setting(self, name: str) -> int:
         """The integer value of attribute ``name`` (every attribute but logical_name is one)."""
         return self.int_value(name)
+
+    @property
+    def baud(self) -> int:
+        """The line speed comm_speed names: the optical port offers it in the mode E opening."""
+        return BAUD_RATES[self.setting("comm_speed")]
 
     def set(self, index: int, value: Data, ctx: Context, selector: int | None = None,
             parameters: Data | None = None) -> None:

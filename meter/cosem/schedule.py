@@ -10,8 +10,10 @@ GXDLMSSchedule] sends them), 2 insert(entry), 3 delete(structure {first_index, l
 
 An enabled entry runs its script at switch_time (local time; hour or minute 0xFF: every one) on
 the weekdays exec_weekdays marks (first bit Monday), between begin_date and end_date (a date
-with wildcards bounds nothing). A switch time the meter passed late (it was off, or the clock
-was set forward) still runs if no more than validity_window minutes late (0xFFFF: always).
+with a year bounds, its month and day may be the DST / last-day wildcards of
+meter.cosem.local_dates; one without a year bounds nothing). A switch time the meter passed
+late (it was off, or the clock was set forward) still runs if no more than validity_window
+minutes late (0xFFFF: always).
 exec_specdays needs a Special days table (class 11), which this meter has not yet: ignored.
 """
 
@@ -26,7 +28,7 @@ from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, bad_type, expect, fields, integer, octets, on_action,
     on_set)
-from meter.cosem.single_action_schedule import LocalTime, local_times
+from meter.cosem.local_dates import LocalTime, calendar_date, local_times, start_day
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
 #: validity_window meaning "run however late".
@@ -34,8 +36,6 @@ ALWAYS_VALID = 0xFFFF
 #: Days looked ahead for an entry's next switch time (a year and a day: every weekday and date).
 _DAYS_AHEAD = 367
 _MAX_ENTRIES = 512
-
-
 _ENTRY_TYPES: tuple[type[Data], ...] = (
     LongUnsigned, Boolean, OctetString, LongUnsigned, OctetString, LongUnsigned, BitString,
     BitString, OctetString, OctetString)
@@ -66,19 +66,10 @@ def _enabled(entry: Structure) -> bool:
     return bool(expect(entry.items[1], Boolean, "enable").value)
 
 
-def _bound(raw: bytes) -> dt.date | None:
-    d = CosemDate.from_bytes(raw)
-    if d.year is None or d.month is None or d.day is None:
-        return None
-    try:
-        return dt.date(d.year, d.month, d.day)
-    except ValueError:
-        return None
-
-
-def _days(entry: Structure, start: dt.date) -> Iterator[dt.date]:
+def _days(entry: Structure, start: dt.date, clock: LocalTime) -> Iterator[dt.date]:
     weekdays = expect(entry.items[6], BitString, "exec_weekdays").bits
-    begin, end = _bound(octets(entry.items[8], "begin_date")), _bound(octets(entry.items[9], "end_date"))
+    begin, end = (calendar_date(CosemDate.from_bytes(expect(entry.items[i], OctetString, "date").value),
+                                clock) for i in (8, 9))
     for n in range(_DAYS_AHEAD):
         day = start + dt.timedelta(days=n)
         if end is not None and day > end:
@@ -89,12 +80,7 @@ def _days(entry: Structure, start: dt.date) -> Iterator[dt.date]:
 
 def _next(entry: Structure, after: float, clock: LocalTime) -> float | None:
     time = CosemTime.from_bytes(octets(entry.items[4], "switch_time"))
-    return next(local_times(_days(entry, _start_day(after)), time, after, clock), None)
-
-
-def _start_day(after: float) -> dt.date:
-    # A day back: local midnight may be up to 14 h either side of UTC midnight.
-    return (dt.datetime.fromtimestamp(after, dt.timezone.utc) - dt.timedelta(days=1)).date()
+    return next(local_times(_days(entry, start_day(after), clock), time, after, clock), None)
 
 
 class Schedule(CosemObject):
@@ -138,7 +124,7 @@ class Schedule(CosemObject):
     def _reprogrammed(self, entries: list[Structure], ctx: Context) -> None:
         if len(entries) > _MAX_ENTRIES:
             raise AccessError(DataAccessResult.OTHER_REASON, "too many schedule entries")
-        ordered = sorted(entries, key=_index)
+        ordered: list[Structure] = sorted(entries, key=_index)
         self.store("entries", Array(tuple(ordered)))
         self.checked = ctx.directory.clock.timestamp()
 

@@ -4,9 +4,9 @@ Attributes (cosem-reference.md, Single action schedule): 2 executed_script {scri
 octet-string, script_selector long-unsigned}; 3 type enum 1..5; 4 execution_time array of
 {time octet-string(4), date octet-string(5)}. No methods.
 
-execution_time is local time (the Clock's time_zone and DST, Blue Book 4.5.7), with wildcards
-(0xFF / year 0xFFFF: every value; day 0xFE / 0xFD: last / second-last day of the month; a day of
-week narrows the dates it matches). Month 0xFD / 0xFE (DST end / begin) match no date here.
+execution_time is local time (the Clock's time_zone and DST, Blue Book 4.5.7), with the date
+wildcards of meter.cosem.local_dates (every value; month 0xFD / 0xFE: the month DST ends /
+begins; day 0xFD / 0xFE: second last / last day of the month; a day of week narrows them).
 ``type`` says how many entries a head end may expect (1 one entry; 2-5 several, with or without
 date wildcards) but writes of type and execution_time come one at a time, so only each value's
 own shape is checked: every entry fires.
@@ -18,78 +18,21 @@ again after the clock was set back does not fire twice.
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
-from collections.abc import Iterable, Iterator
-from typing import Protocol
-
 from meter.codec.axdr import Array, Data, Enum, Float64, LongUnsigned, OctetString, Structure
 from meter.codec.cosem_time import CosemDate, CosemTime
 from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, bad_type, expect, fields, in_range, integer, items, octets, on_set)
 from meter.cosem.profile_entry import OptionError, ProfileEntry
+from meter.cosem.local_dates import LocalTime, dates, local_times, start_day
 from meter.errors import DecodeError, EncodeError
-
-#: Years a wildcard year is looked ahead for a match (Feb 29 recurs within 8).
-_YEARS_AHEAD = 9
-_UTC = dt.timezone.utc
-
-
-class LocalTime(Protocol):
-    """What the schedule needs of the Clock: local − UTC in minutes at a UTC time."""
-
-    def local_offset(self, ts: float) -> int: ...
-
-
-def _dates(date: CosemDate, start: dt.date) -> Iterator[dt.date]:
-    """The dates ``date`` matches, from ``start`` on, in order."""
-    years = [date.year] if date.year is not None else range(start.year, start.year + _YEARS_AHEAD)
-    for y in years:
-        for m in [date.month] if date.month is not None else range(1, 13):
-            if not 1 <= m <= 12 or (y, m) < (start.year, start.month):
-                continue
-            last = calendar.monthrange(y, m)[1]
-            days = {None: range(1, last + 1), 0xFE: [last], 0xFD: [last - 1]}.get(date.day, [date.day or 0])
-            for d in days:
-                if not 1 <= d <= last:
-                    continue
-                day = dt.date(y, m, d)
-                if day >= start and (date.weekday is None or day.isoweekday() == date.weekday):
-                    yield day
-
-
-def _times(time: CosemTime) -> Iterator[dt.time]:
-    for h in [time.hour] if time.hour is not None else range(24):
-        for m in [time.minute] if time.minute is not None else range(60):
-            if 0 <= h <= 23 and 0 <= m <= 59 and 0 <= (time.second or 0) <= 59:
-                yield dt.time(h, m, time.second or 0)
-
-
-def _utc(local: dt.datetime, clock: LocalTime) -> float:
-    """UTC seconds of a local wall-clock time (the offset in force then, DST included)."""
-    wall = local.replace(tzinfo=_UTC).timestamp()
-    guess = wall - 60 * clock.local_offset(wall)  # the offset near it, then the one at it
-    return wall - 60 * clock.local_offset(guess)
-
-
-def local_times(days: Iterable[dt.date], time: CosemTime, after: float,
-                clock: LocalTime) -> Iterator[float]:
-    """The UTC times after ``after`` of local ``time`` (with wildcards) on ``days``, in order."""
-    for day in days:
-        for t in _times(time):
-            ts = _utc(dt.datetime.combine(day, t), clock)
-            if ts > after:
-                yield ts
 
 
 def next_occurrence(entry: Data, after: float, clock: LocalTime) -> float | None:
     """The first UTC time after ``after`` that one execution_time entry names (None: none)."""
     time_raw, date_raw = (octets(v, "execution_time entry") for v in items(entry, "execution_time"))
     time, date = CosemTime.from_bytes(time_raw), CosemDate.from_bytes(date_raw)
-    # A day back: local midnight may be up to 14 h either side of UTC midnight.
-    start = (dt.datetime.fromtimestamp(after, _UTC) - dt.timedelta(days=1)).date()
-    return next(local_times(_dates(date, start), time, after, clock), None)
+    return next(local_times(dates(date, start_day(after), clock), time, after, clock), None)
 
 
 def _check_entry(value: Data) -> None:

@@ -21,7 +21,8 @@ from meter.cosem.names import CLOCK
 from meter.cosem.registry import ObjectDirectory
 from meter.cosem.schedule import Schedule
 from meter.cosem.script_table import ScriptTable
-from meter.cosem.single_action_schedule import LocalTime, SingleActionSchedule
+from meter.cosem.local_dates import LocalTime
+from meter.cosem.single_action_schedule import SingleActionSchedule
 from meter.errors import AccessError
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 from meter.errors import EncodeError
 
-__all__ = ["BAUD_RATES", "BaudRateChange", "EnterHdlc", "Failed", "ModeEOpening", "Phase"]
+__all__ = ["BAUD_RATES", "BaudRateChange", "EnterHdlc", "Failed", "ModeEOpening", "Phase",
+           "baud_character"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,12 @@ _MAX_LINE = 64  # "/?" + 32-character address + "!" CR LF fits easily
 #: Max time between characters of a message, and for the client's ack (IEC 62056-21 6.3.14:
 #: inter-character time out 1 500 ms; reaction time tr up to 1 500 ms).
 TIMEOUT = 1.5
+
+
+def baud_character(baud: int) -> str:
+    """The baud character a port running at ``baud`` offers: the fastest the table names that
+    is not above it (the table stops at '6', 19200; slower than 300 still offers '0')."""
+    return max((c for c, rate in BAUD_RATES.items() if rate <= baud), default="0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +101,11 @@ class ModeEOpening:
         self._out = bytearray()
         self._last_byte = 0.0
         self._ack_deadline = 0.0
+
+    @property
+    def idle(self) -> bool:
+        """Waiting for a request with nothing of one received yet."""
+        return self.phase is Phase.WAIT_REQUEST and not self._line
 
     def receive_data(self, data: bytes, now: float) -> list[ModeEEvent]:
         """Bytes from the line. Bytes after a valid ack are dropped: they were sent at a baud

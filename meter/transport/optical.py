@@ -77,6 +77,8 @@ class OpticalPort:
         if self._session is not None:
             self._session.feed(data)
             return
+        if self._opening.idle:  # a new sign-on: offered as the settings are now (comm_speed)
+            self._opening = self._opening_factory()
         # The opening gets one byte at a time, so that what a client sends right behind its
         # ack (SNRM, on a pty that has no baud rate to garble it) reaches HDLC, not the void.
         for i in range(len(data)):

@@ -25,10 +25,12 @@ from meter.transport.session import DeadlineTimer, Stack, StackSession, WireCloc
 from meter.transport.tcp import (
     DEFAULT_MAX_UNSENT,
     ConnectionLimits,
+    ListenerHooks,
     bound_address,
     fd_headroom,
     start_tcp_server,
 )
+from meter.transport.tcp_setup import PortSetup, WrapperListener
 
 __all__ = ["Device", "MeterService", "Ready", "ServeConfig", "loop_factory"]
 
@@ -114,10 +116,13 @@ class MeterService:
         device: Device | None,
         timebase: Timebase,
         opening_factory: Callable[[], ModeEOpening] = ModeEOpening,
+        tcp_setup: Callable[[], PortSetup | None] = lambda: None,
     ) -> None:
         self._device = device
         self._timebase = timebase
         self._opening_factory = opening_factory
+        self._tcp_setup = tcp_setup  # the wrapper listener follows it (transport/tcp_setup.py)
+        self._wrapper: WrapperListener | None = None
         self._servers: list[asyncio.Server] = []
         self._bound: dict[str, tuple[str, int]] = {}  # "tcp"/"hdlc-tcp" -> where it listens
         self._closers: list[Callable[[], None]] = []
@@ -157,6 +162,8 @@ class MeterService:
         try:
             if not self._opened:
                 await self.bind(config)
+            if self._wrapper is not None:
+                self._bound["tcp"] = await self._wrapper.follow_setup(serving=False)
             for server in self._servers:
                 await server.start_serving()
             for label, (host, port) in self._bound.items():
@@ -184,9 +191,20 @@ class MeterService:
         self._bound.clear()
         self._closers.clear()
         self._starters.clear()
+        self._wrapper = None
         self._opened = False
 
     async def _tcp(self, address: tuple[str, int], framing: Framing, label: str) -> tuple[str, int]:
+        if framing == Framing.WRAPPER:
+            factory = self._stack_factory(framing)
+
+            async def bind(host: str, port: int, hooks: ListenerHooks, serving: bool) -> asyncio.Server:
+                return await start_tcp_server(host, port, factory, None, label, self._limits,
+                                              start_serving=serving, hooks=hooks)
+
+            self._wrapper = WrapperListener(address[0], bind, self._tcp_setup, self._servers, label)
+            self._closers.append(self._wrapper.close)
+            return await self._wrapper.bind(address[1])
         server = await start_tcp_server(
             address[0], address[1], self._stack_factory(framing), None, label, self._limits,
             start_serving=False,

@@ -15,12 +15,12 @@ import os
 import resource
 import socket
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 
 from meter.transport.session import Clock, StackFactory, StackSession, WireClock
 
-__all__ = ["DEFAULT_PORT", "ConnectionLimits", "bound_address", "fd_headroom", "parse_host_port",
-           "start_tcp_server"]
+__all__ = ["DEFAULT_PORT", "ConnectionLimits", "ListenerHooks", "bound_address", "fd_headroom",
+           "parse_host_port", "start_tcp_server"]
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,26 @@ class ConnectionLimits:
     active: int = field(default=0, init=False)
 
 
+class ListenerHooks(Protocol):
+    """One listener's own say on its connections, besides the shared ConnectionLimits."""
+
+    def admits(self) -> bool: ...
+
+    def opened(self) -> None: ...
+
+    def closed(self) -> None: ...
+
+
 class _StackProtocol(asyncio.Protocol):
     """One TCP connection: bytes into its own stack, replies back out."""
 
     def __init__(self, stack_factory: StackFactory, clock: Clock | None, label: str,
-                 limits: ConnectionLimits) -> None:
+                 limits: ConnectionLimits, hooks: ListenerHooks | None = None) -> None:
         self._factory = stack_factory
         self._clock = clock
         self._label = label
         self._limits = limits
+        self._hooks = hooks
         self._transport: asyncio.Transport | None = None
         self._session: StackSession | None = None
         self._counted = False
@@ -73,7 +84,8 @@ class _StackProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # create_server gives stream transports
         limits = self._limits
-        if limits.active >= limits.max_connections:
+        if limits.active >= limits.max_connections or (
+                self._hooks is not None and not self._hooks.admits()):
             # A flood of refusals is rate-limited by the log filter (meter.transport.logfilter).
             log.warning("%s: %d connections open, the limit: connection refused",
                         self._label, limits.active)
@@ -81,6 +93,8 @@ class _StackProtocol(asyncio.Protocol):
             return
         limits.active += 1
         self._counted = True
+        if self._hooks is not None:
+            self._hooks.opened()
         self._transport = transport
         half = max(1, limits.max_unsent_bytes // 2)
         transport.set_write_buffer_limits(high=limits.max_unsent_bytes, low=half)
@@ -141,6 +155,8 @@ class _StackProtocol(asyncio.Protocol):
         if self._counted:
             self._counted = False
             self._limits.active -= 1
+            if self._hooks is not None:
+                self._hooks.closed()
         self._held = b""
         if self._session is not None:
             log.info("%s: disconnected%s", self._session.name, f" ({exc})" if exc else "")
@@ -162,18 +178,20 @@ async def start_tcp_server(
     limits: ConnectionLimits | None = None,
     *,
     start_serving: bool = True,
+    hooks: ListenerHooks | None = None,
 ) -> asyncio.Server:
     """Listen on host:port (port 0 = any free port); every connection gets ``stack_factory()``.
 
     ``clock`` times the stacks' wire timers (default: the loop's real time); ``limits`` may be
-    shared by several listeners (default: no connection cap). ``start_serving=False`` binds
+    shared by several listeners (default: no connection cap), ``hooks`` are this listener's
+    own (meter.transport.tcp_setup). ``start_serving=False`` binds
     without accepting or logging (``server.start_serving()`` later, by a caller that logs where
     it listens).
     """
     loop = asyncio.get_running_loop()
     shared = limits or ConnectionLimits(max_connections=1 << 62)
     server = await loop.create_server(
-        lambda: _StackProtocol(stack_factory, clock, label, shared),
+        lambda: _StackProtocol(stack_factory, clock, label, shared, hooks),
         host,
         port,
         reuse_address=True,
