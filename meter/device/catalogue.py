@@ -13,8 +13,7 @@ import csv
 import io
 import json
 import re
-import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from meter.cosem.association_ln import AssociationLN, Rights
 from meter.cosem.base import AccessMode, CosemObject, MethodAccessMode
 from meter.cosem.names import CURRENT_ASSOCIATION
 from meter.device import build
-from meter.profile import ObjectSpec, Profile, resolve
+from meter.profile import ObjectSpec, Profile, files
 from meter.security.hls import Mechanism
 
 __all__ = ["Entry", "access_text", "catalogue", "render"]
@@ -60,11 +59,13 @@ def catalogue(profile: Profile) -> list[Entry]:
         rights[a.name] = build.rights_for(a, built)
         rights[a.name][a.obis] = rights[a.name][CURRENT_ASSOCIATION] = \
             build.own_association_rights(a, own)
-    # The current association is an Association LN like the others (its rights are each one's own).
-    built[CURRENT_ASSOCIATION] = built[profile.associations[0].obis]
+    order = [*(s.obis for s in profile.objects), *(a.obis for a in profile.associations)]
+    if profile.associations:
+        # The current association is an Association LN like the others; its rights are each
+        # client's own.
+        built[CURRENT_ASSOCIATION] = built[profile.associations[0].obis]
+        order.append(CURRENT_ASSOCIATION)
     names = _names(profile.path)
-    order = [*(s.obis for s in profile.objects), *(a.obis for a in profile.associations),
-             CURRENT_ASSOCIATION]
     entries = []
     for obis in order:
         spec, obj = built[obis]
@@ -101,23 +102,11 @@ def _association_name(profile: Profile, obis: Obis) -> str:
 def _names(path: Path) -> dict[Obis, str]:
     """OBIS -> the comment on its ``obis = "..."`` line, the extending file's over its base's."""
     names: dict[Obis, str] = {}
-    for file in reversed(list(_chain(path))):
+    for file in reversed(files(path)):
         for line in file.read_text(encoding="utf-8").splitlines():
             if (m := _OBIS_LINE.match(line)) is not None:
                 names[Obis.parse(m[1])] = m[2]
     return names
-
-
-def _chain(path: Path) -> Iterator[Path]:
-    """The profile file and those it ``extends``, child first (meter.profile resolves them alike)."""
-    for _ in range(9):
-        yield path
-        with path.open("rb") as f:
-            parent = tomllib.load(f).get("extends")
-        if not isinstance(parent, str):
-            return
-        beside = path.parent / parent
-        path = beside if beside.is_file() else resolve(parent)
 
 
 def access_text(obj: CosemObject, attrs: Mapping[int, AccessMode],

@@ -40,8 +40,9 @@ def test_every_object_of_the_profile_is_listed_once(name: str) -> None:
     assert listed == expected
 
 
-def test_the_catalogue_shows_the_rights_the_meter_serves(tmp_path: Path) -> None:
-    meter = Meter(tmp_path / "state")
+@pytest.mark.parametrize("name", BUNDLED)
+def test_the_catalogue_shows_the_rights_the_meter_serves(name: str, tmp_path: Path) -> None:
+    meter = Meter(tmp_path / "state", profiles.resolve(name))
     try:
         profile = profiles.load(meter.profile)
         entries = {e.obis: e for e in catalogue.catalogue(profile)}
