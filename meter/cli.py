@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="validate a profile (a path or a bundled name) without serving")
     check.add_argument("profile", help="the profile: a TOML path or a bundled name")
     check.set_defaults(run=_profile_check)
+    objects = profile_tools.add_parser(
+        "objects", help="list every object of a profile and what each association may do with it")
+    objects.add_argument("profile", nargs="?", default=DEFAULT_PROFILE,
+                         help="the profile: a TOML path or a bundled name (default: acesm)")
+    objects.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    objects.set_defaults(run=_profile_objects)
 
     metrology = commands.add_parser("metrology", help="metrology tools")
     tools = metrology.add_subparsers(dest="tool", required=True)
@@ -317,6 +323,15 @@ def _profile_check(args: argparse.Namespace) -> int:
     profile = profiles.load(args.profile)
     sys.stdout.write(f"{profile.path}: ok ({len(profile.objects)} objects, "
                      f"{len(profile.associations)} associations)\n")
+    return 0
+
+
+def _profile_objects(args: argparse.Namespace) -> int:
+    """The object catalogue (meter/device/catalogue.py) on stdout."""
+    from meter.device import catalogue
+
+    profile = profiles.load(profiles.resolve(args.profile))
+    sys.stdout.write(catalogue.render(profile, catalogue.catalogue(profile), args.format))
     return 0
 
 

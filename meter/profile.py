@@ -251,6 +251,13 @@ def _report(problems: list[Problem], files: list[Path]) -> str:
     return f"profile {files[0]}: {count}\n" + "\n".join(lines)
 
 
+def files(name: str | Path) -> list[Path]:
+    """The files profile ``name`` is read from: itself first, then what it ``extends``."""
+    read: list[Path] = []
+    _read(resolve(name), read)
+    return read
+
+
 def load(name: str | Path) -> Profile:
     """The profile ``name`` (a path or a bundled name), merged and validated as a whole: every
     problem is reported at once, with its file and line (ProfileError)."""

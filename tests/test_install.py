@@ -31,7 +31,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_carries_every_profile(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {Path(n).name for n in names if "/data/share/acesm-meter/profiles/" in n}
-    assert shipped == {p.name for p in (ROOT / "profiles").glob("*.toml")}
+    # Each profile with its generated object catalogue (acesm-meter profile objects).
+    assert shipped == {p.name for pattern in ("*.toml", "*.objects.md")
+                       for p in (ROOT / "profiles").glob(pattern)}
 
 
 def test_installed_profiles_are_found_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

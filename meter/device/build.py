@@ -122,6 +122,13 @@ def hdlc_setup_values(profile: Profile) -> dict[str, axdr.Data]:
     return link_values(profile.hdlc)
 
 
+def association_entry(spec: AssociationSpec) -> ObjectSpec:
+    """An association's own object entry: management may write every association's secret
+    (attribute 7; Blue Book 4.4.3 Association LN sets the LLS secret with SET attribute 7)."""
+    return ObjectSpec(spec.obis, "association_ln", "management", "management", "none",
+                      {"writable": (7,)})
+
+
 def association_object(spec: AssociationSpec, profile: Profile) -> AssociationLN:
     values: dict[str, axdr.Data] = {
         "application_context_name": context_name(spec.context),
