@@ -53,11 +53,7 @@ def assemble(p: Profile, store: Store, server_sap: int, time_source: Callable[[]
             out.buffers.append(buf)
         built[spec.obis] = (spec, obj)
     for a in p.associations:
-        obj = build.association_object(a, p)
-        # Management may write every association's secret (attribute 7): the Blue Book sets
-        # the LLS secret with SET attribute 7 (4.4.3 Association LN, secret).
-        built[a.obis] = (ObjectSpec(a.obis, "association_ln", "management", "management", "none",
-                                    {"writable": (7,)}), obj)
+        built[a.obis] = (build.association_entry(a), build.association_object(a, p))
     for spec in p.objects:  # directory order = profile order
         out.directory.add(built[spec.obis][1])
     specs = {spec.obis: spec for spec in p.objects}
