@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from meter.apdu.acse import MechanismName
+
 __all__ = ["ASSOCIATION", "CLASS_OPTIONS", "LIMITS", "OBJECT", "Problem", "SECTIONS",
            "VALUE_KINDS", "Field", "validate"]
 
@@ -26,8 +28,9 @@ VALUE_KINDS = ("boolean", "integer", "long", "double_long", "unsigned", "long_un
 #: for suite 2; the master key (KEK) wraps keys of its own size.
 KEY_BYTES = {0: 16, 1: 16, 2: 32}
 KEY_NAMES = ("encryption", "authentication", "master", "broadcast")
-#: Mechanisms that authenticate with the association's secret: LLS, HLS-MD5, -SHA1, -SHA256.
-SECRET_MECHANISMS = (1, 3, 4, 6)
+#: Mechanisms that authenticate with the association's secret.
+SECRET_MECHANISMS = (MechanismName.LOW, MechanismName.HIGH_MD5, MechanismName.HIGH_SHA1,
+                     MechanismName.HIGH_SHA256)
 PROTECTION = ("authenticated_request", "encrypted_request", "signed_request",
               "authenticated_response", "encrypted_response", "signed_response")
 #: ``source`` bindings (meter/device/bindings.py): metrology keys, or a Security setup's counters.

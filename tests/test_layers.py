@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "metrology": set(),
     "server": {"codec", "apdu", "security", "cosem"},
     "stack": {"codec", "link", "server"},
-    "profile_schema": set(),
+    "profile_schema": {"apdu"},
     "profile": {"codec", "profile_schema"},
     "device": {"codec", "apdu", "security", "persistence", "cosem", "server", "stack", "metrology",
                "profile", "profile_schema", "link", "timebase"},
