@@ -42,9 +42,18 @@ def _run_and_kill(state_dir: Path, block: int, delay: float) -> list[int]:
     stdout = child.stdout
     assert stdout is not None
     chunks: list[bytes] = []
-    # Drain the pipe while the child runs, so it never blocks on a full pipe.
-    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: stdout.read1(65536), b"")))
+    started = threading.Event()
+
+    def drain() -> None:  # so the child never blocks on a full pipe
+        for chunk in iter(lambda: stdout.read1(65536), b""):
+            chunks.append(chunk)
+            started.set()
+
+    reader = threading.Thread(target=drain)
     reader.start()
+    # The kill lands ``delay`` after the child's first value, not after its start: interpreter
+    # start-up alone can take longer than the delay on a loaded machine.
+    started.wait(60)
     time.sleep(delay)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
