@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4059  # IANA "dlms-cosem" (IEC 62056-9-7)
 DEFAULT_MAX_UNSENT = 64 * 1024
-# Received bytes go to the stack in slices this big, so that a client pipelining requests without
-# reading the replies is paused after one slice's replies, not after a whole read (256 KiB).
+# Received bytes go to the stack one slice this big per turn of the event loop, and reading pauses
+# while bytes wait: a client pipelining requests gets one slice's worth served, then every other
+# connection gets its turn (a whole read, 256 KiB of pipelined GETs, held the loop for seconds), and
+# one that does not read its replies is paused after one slice's replies.
 _FEED_SLICE = 1024
 # Connections the loop may accept in one go before any of them reaches the protocol (the stdlib
 # loop accepts up to ``backlog`` per wake-up): the cap keeps that many descriptors free, so a
@@ -47,7 +49,8 @@ class ConnectionLimits:
     ``max_unsent_bytes``: replies a connection may have waiting for the client to read; above it
     the meter stops reading that connection until the client drains them (backpressure). What
     one connection can make the meter hold on the input side is then bounded too: the rest of
-    one read (the loop reads at most 256 KiB at a time) plus a partial wrapper PDU (64 KiB).
+    one read (the loop reads at most 256 KiB at a time; reading pauses while bytes wait) plus a
+    partial wrapper PDU (64 KiB).
     """
 
     max_connections: int
@@ -79,7 +82,9 @@ class _StackProtocol(asyncio.Protocol):
         self._session: StackSession | None = None
         self._counted = False
         self._paused = False  # the client is not reading our replies
-        self._held = b""  # received bytes not yet fed while paused (at most one read)
+        self._held = bytearray()  # received bytes not fed yet (at most about one read)
+        self._turn_pending = False  # a later loop turn will feed the next slice
+        self._reading = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # create_server gives stream transports
@@ -117,36 +122,46 @@ class _StackProtocol(asyncio.Protocol):
         log.info("%s: connected", name)
 
     def data_received(self, data: bytes) -> None:
-        if self._paused:
-            self._held += data  # a read already under way when reading was paused
-            return
-        self._feed(data)
-
-    def _feed(self, data: bytes) -> None:
-        if len(data) <= _FEED_SLICE:  # one request: no slicing
-            if data and self._session is not None:
+        if not self._held and not self._paused and len(data) <= _FEED_SLICE:
+            if self._session is not None:  # the common case, one request: fed as it came
                 self._session.feed(data)
             return
-        for pos in range(0, len(data), _FEED_SLICE):
-            if self._session is None:
-                return
-            self._session.feed(data[pos:pos + _FEED_SLICE])
-            if self._paused:
-                self._held = data[pos + _FEED_SLICE:] + self._held
-                return
+        self._held += data
+        self._feed_slice()
+
+    def _feed_slice(self) -> None:
+        """Feed one slice of what is held; the rest waits for a later loop turn."""
+        self._turn_pending = False
+        if self._session is None or self._paused:
+            return  # closed, or resume_writing comes back here
+        if self._held:
+            piece = bytes(self._held[:_FEED_SLICE])
+            del self._held[:_FEED_SLICE]
+            self._session.feed(piece)
+        if self._held and not self._paused and not self._turn_pending:
+            self._turn_pending = True
+            asyncio.get_running_loop().call_soon(self._feed_slice)
+        self._read(not self._held and not self._paused)
+
+    def _read(self, on: bool) -> None:
+        """Read from the client only while nothing it sent waits and it reads our replies."""
+        transport = self._transport
+        if on == self._reading or transport is None or transport.is_closing():
+            return
+        self._reading = on
+        if on:
+            transport.resume_reading()
+        else:
+            transport.pause_reading()
 
     def pause_writing(self) -> None:
         # Replies pile up unread: stop reading requests until the client catches up.
         self._paused = True
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.pause_reading()
+        self._read(False)
 
     def resume_writing(self) -> None:
         self._paused = False
-        held, self._held = self._held, b""
-        self._feed(held)
-        if not self._paused and self._transport is not None and not self._transport.is_closing():
-            self._transport.resume_reading()
+        self._feed_slice()
 
     def eof_received(self) -> bool | None:
         return None  # half-close from the client: close our side too
@@ -157,7 +172,7 @@ class _StackProtocol(asyncio.Protocol):
             self._limits.active -= 1
             if self._hooks is not None:
                 self._hooks.closed()
-        self._held = b""
+        self._held.clear()
         if self._session is not None:
             log.info("%s: disconnected%s", self._session.name, f" ({exc})" if exc else "")
             self._session.close()

@@ -203,3 +203,41 @@ def test_a_client_not_reading_its_replies_is_not_read_either(run: Callable[..., 
         await server.wait_closed()
 
     run(main())
+
+
+class _OrderedEcho(EchoStack):
+    """An echo stack that records, across connections, the order messages were served in."""
+
+    order: list[bytes] = []
+
+    def _message(self, data: bytes, now: float) -> bytes:
+        _OrderedEcho.order.append(data)
+        return super()._message(data, now)
+
+
+def test_one_client_pipelining_cannot_hold_the_others(run: Callable[..., None]) -> None:
+    """64 KiB of pipelined requests arrive in one read; another client's request that arrives
+    with them is served after one slice of them, not after all (one slice per loop turn)."""
+    async def main() -> None:
+        _OrderedEcho.order.clear()
+        server = await start_tcp_server("127.0.0.1", 0, _OrderedEcho)
+        port = bound_address(server)[1]
+        busy = socket.create_connection(("127.0.0.1", port))
+        other = socket.create_connection(("127.0.0.1", port))
+        await asyncio.sleep(0.05)  # both connections made
+        burst = b"".join(b"%05d" % i + b"x" * 58 + b"\n" for i in range(1024))  # 64 KiB
+        busy.sendall(burst)  # the loop does not run in between: both arrive together
+        other.sendall(b"ping\n")
+        loop = asyncio.get_running_loop()
+        while len(_OrderedEcho.order) < 1025:
+            await asyncio.sleep(0.01)
+        other.setblocking(False)
+        assert await loop.sock_recv(other, 16) == b"ping\n"
+        served = _OrderedEcho.order
+        assert served.index(b"ping\n") < 64, "the other client waited for the whole burst"
+        busy.close()
+        other.close()
+        server.close()
+        await server.wait_closed()
+
+    run(main())
