@@ -203,6 +203,11 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
         "manufacturer_key": Field("hex", "P-256 public key x || y that signs firmware images",
                                   64, 64),
     },
+    "function_control": {
+        "functions": Field("list", "functions: { name, objects = [obis of profile objects], "
+                                   "enabled (default true) }; a disabled one refuses their "
+                                   "SET and ACTION"),
+    },
 }
 METROLOGY: dict[str, Field] = {
     "algorithms": Field("table", "E -> {selected, values = {value -> reference key}}"),
