@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 #: Default [limits] max_image_bytes.
 MAX_IMAGE_BYTES = 1 << 20
 MAX_IDENTIFIER_BYTES = 255
+#: Default image_block_size: one block per ACTION within the meter's 1024-byte PDU.
+BLOCK_SIZE = 512
 
 
 class TransferStatus(enum.IntEnum):
@@ -97,6 +99,8 @@ class ImageBlocks(Protocol):
 
 
 class MemoryImageBlocks:
+    """Blocks in memory (the device's subclass mirrors them into the store)."""
+
     def __init__(self) -> None:
         self._blocks: dict[int, bytes] = {}
 
@@ -123,7 +127,7 @@ class ImageTransfer(CosemObject):
     NAME = "image_transfer"
     ATTRIBUTES = (
         Attr(1, "logical_name", OctetString),
-        Attr(2, "image_block_size", DoubleLongUnsigned, default=DoubleLongUnsigned(512)),
+        Attr(2, "image_block_size", DoubleLongUnsigned, default=DoubleLongUnsigned(BLOCK_SIZE)),
         Attr(3, "image_transferred_blocks_status", BitString, static=False),
         Attr(4, "image_first_not_transferred_block_number", DoubleLongUnsigned, static=False),
         Attr(5, "image_transfer_enabled", Boolean, default=Boolean(True)),
@@ -138,7 +142,7 @@ class ImageTransfer(CosemObject):
         """image_block_size, image_transfer_enabled and manufacturer_key (hex x || y)."""
         o = entry.options
         values: dict[str, Data] = {
-            "image_block_size": DoubleLongUnsigned(entry.int_option("image_block_size", 512)),
+            "image_block_size": DoubleLongUnsigned(entry.int_option("image_block_size", BLOCK_SIZE)),
             "image_transfer_enabled": Boolean(bool(o.get("image_transfer_enabled", True)))}
         try:
             key = bytes.fromhex(o["manufacturer_key"]) if "manufacturer_key" in o else None

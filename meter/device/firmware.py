@@ -10,11 +10,12 @@ table is rewritten. Verification opens the image with the manufacturer key the p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from meter.cosem.image_transfer import MAX_IMAGE_BYTES, ImageTransfer, VerifiedImage
+from meter.cosem.image_transfer import (
+    MAX_IMAGE_BYTES, ImageTransfer, MemoryImageBlocks, VerifiedImage)
 from meter.cosem.registry import ObjectDirectory
 from meter.errors import SecurityError
 from meter.persistence.store import Store
@@ -25,34 +26,30 @@ from meter.security.firmware_image import SUITE, open_image
 __all__ = ["StoredImageBlocks", "attach"]
 
 
-class StoredImageBlocks:
+class StoredImageBlocks(MemoryImageBlocks):
     """Image blocks in memory, mirrored into the store's row table ``table``."""
 
     def __init__(self, store: Store, table: str) -> None:
+        super().__init__()
         self._store, self._table = store, table
         self._blocks = {int(n): block for n, block in store.rows(table)}
-
-    def numbers(self) -> Iterable[int]:
-        return self._blocks.keys()
-
-    def get(self, number: int) -> bytes | None:
-        return self._blocks.get(number)
 
     def put(self, number: int, block: bytes) -> None:
         before = self._blocks.get(number)
         if before == block:
             return
-        blocks = {**self._blocks, number: block}
         if before is None:
             self._store.append_rows(self._table, [(float(number), block)])
         else:  # a block replaced: rewrite, so the table never holds two rows for one block
+            # (a crash in between loses blocks, which the head end sees as gaps and re-sends)
+            rows = [(float(n), block if n == number else b) for n, b in sorted(self._blocks.items())]
             self._store.clear(self._table)
-            self._store.append_rows(self._table, [(float(n), b) for n, b in sorted(blocks.items())])
-        self._blocks = blocks  # only what the store holds
+            self._store.append_rows(self._table, rows)
+        self._blocks[number] = block  # after the store took it (StoreError: nothing changed)
 
     def clear(self) -> None:
-        self._blocks.clear()
         self._store.clear(self._table)
+        self._blocks.clear()
 
 
 def _open(key: bytes, image: bytes) -> VerifiedImage:
