@@ -94,3 +94,11 @@ def test_the_attributes_change_only_by_method_and_the_state_survives_a_restore()
     again = FunctionControl(LN)
     again.load_state(control.dump_state())
     assert again.refusal(RELAY) is not None
+
+
+def test_the_readme_table_names_the_refusal() -> None:
+    from support.paths import ROOT
+
+    table = (ROOT / "README.md").read_text(encoding="utf-8").split("### When the meter says no")[1]
+    assert DataAccessResult.OBJECT_UNAVAILABLE == 11
+    assert any("object-unavailable (11)" in line and str(LN) in line for line in table.splitlines())
