@@ -9,10 +9,11 @@ dlu, value octet-string}), 3 image_verify(int0), 4 image_activate(int0).
 
 Rules (ours where the Blue Book leaves it to the meter):
 
-1. initiate needs image_transfer_enabled and 1 <= size <= ``max_image_size`` ([limits]
-   max_image_bytes). The same identifier and size as the image held and not yet activated
-   RESUMES it: the blocks received so far are kept (a head end resumes after a dropped
-   connection or a restart by reading attribute 3 or 4). Anything else starts afresh.
+1. initiate and block transfer need image_transfer_enabled (else read-write-denied); initiate
+   needs 1 <= size <= ``max_image_size`` ([limits] max_image_bytes). The same identifier and
+   size as the image held and not yet activated RESUMES it: the blocks received so far are
+   kept (a head end resumes after a dropped connection or a restart by reading attribute 3 or
+   4). Anything else starts afresh.
 2. A block is accepted while an image is held and not activated: its number below
    ceil(size / block_size), its length block_size (the last block: the rest). A block makes the
    status "initiated" again (what was verified may have changed).
@@ -216,6 +217,10 @@ class ImageTransfer(CosemObject):
         self._set_status(TransferStatus.VERIFICATION_SUCCESSFUL, ctx)
         return found
 
+    def _check_transfer_enabled(self) -> None:
+        if self.value("image_transfer_enabled") != Boolean(True):
+            raise AccessError(DataAccessResult.READ_WRITE_DENIED, "image transfer is disabled")
+
     # --- attributes --------------------------------------------------------------------------
 
     @on_get("image_transferred_blocks_status")
@@ -241,8 +246,7 @@ class ImageTransfer(CosemObject):
         identifier, size = fields(parameters, 2, "image_transfer_initiate")
         ident = expect(identifier, OctetString, "image_identifier").value
         nbytes = expect(size, DoubleLongUnsigned, "image_size").value
-        if self.value("image_transfer_enabled") != Boolean(True):
-            raise AccessError(DataAccessResult.READ_WRITE_DENIED, "image transfer is disabled")
+        self._check_transfer_enabled()
         if not 1 <= nbytes <= self.max_image_size or len(ident) > MAX_IDENTIFIER_BYTES:
             raise _refused(f"image of {nbytes} bytes (at most {self.max_image_size}) or "
                            f"identifier of {len(ident)} bytes refused")
@@ -257,6 +261,7 @@ class ImageTransfer(CosemObject):
         number, value = fields(parameters, 2, "image_block_transfer")
         n = expect(number, DoubleLongUnsigned, "image_block_number").value
         block = expect(value, OctetString, "image_block_value").value
+        self._check_transfer_enabled()
         if self.status in _CLOSED:
             raise _refused("no image transfer initiated")
         if n >= self.block_count:

@@ -167,9 +167,11 @@ def test_initiate_bounds_and_the_enabled_switch() -> None:
     refused(lambda: initiate(w, obj, bytes(256), 100))
     refused(lambda: send(w, obj, 0, bytes(100)))  # nothing initiated
     refused(lambda: obj.action(VERIFY, Integer(0), w.ctx()))
+    initiate(w, obj, b"fw", 100)
     obj.set(5, Boolean(False), w.ctx())
     refused(lambda: initiate(w, obj, b"fw", 100), DataAccessResult.READ_WRITE_DENIED)
-    assert status(w, obj) == S.NOT_INITIATED
+    refused(lambda: send(w, obj, 0, bytes(100)), DataAccessResult.READ_WRITE_DENIED)
+    assert status(w, obj) == S.INITIATED
     with pytest.raises(AccessError) as caught:
         obj.action(INITIATE, OctetString(b"fw"), w.ctx())
     assert caught.value.result == DataAccessResult.TYPE_UNMATCHED
