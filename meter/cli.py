@@ -5,6 +5,8 @@
 ``decode``     show a hex wrapper PDU, HDLC frame or bare APDU as text (Gurux's translator idea),
                deciphering glo-/ded-/general-ciphered APDUs when keys are given.
 ``metrology``  offline tools of meter.metrology (``metrology evaluate FILE.json``).
+``firmware``   ``firmware make``: a signed test image for Image transfer (its format:
+               meter/security/firmware_image.py).
 """
 
 from __future__ import annotations
@@ -169,6 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = tools.add_parser("evaluate", help="evaluate a metrology scenario file")
     evaluate.add_argument("args", nargs=argparse.REMAINDER, help="FILE.json and its options")
     evaluate.set_defaults(run=_metrology_evaluate)
+
+    firmware = commands.add_parser("firmware", help="firmware image tools")
+    firmware_tools = firmware.add_subparsers(dest="tool", required=True)
+    make = firmware_tools.add_parser("make", help="build a signed ACESM firmware image")
+    make.add_argument("--version", dest="firmware_version", required=True,
+                      help="firmware identifier it activates as (1..64 ASCII characters)")
+    make.add_argument("--key", type=Path, required=True,
+                      help="manufacturer private key, PEM (P-256); the profile names its public key")
+    make.add_argument("--payload", type=Path, help="firmware payload file (default: --size bytes)")
+    make.add_argument("--size", type=int, default=200 * 1024,
+                      help="bytes of generated payload when no --payload (default 204800)")
+    make.add_argument("-o", "--out", type=Path, required=True, help="image file to write")
+    make.set_defaults(run=_firmware_make)
     return parser
 
 
@@ -444,6 +459,31 @@ def _metrology_evaluate(args: argparse.Namespace) -> int:
 
     result = evaluate(list(args.args))
     return int(result or 0)
+
+
+# --- firmware ------------------------------------------------------------------------------
+
+
+def _firmware_make(args: argparse.Namespace) -> int:
+    """Write the image; print its size and the profile line naming the key's public half."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from meter.security.ecc import point_bytes
+    from meter.security.firmware_image import make_image
+
+    key = load_pem_private_key(args.key.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{args.key}: not an EC private key")
+    # A generated payload is a repeating counter: the same --size gives the same image bytes
+    # before the signature.
+    payload = (args.payload.read_bytes() if args.payload is not None
+               else bytes(i & 0xFF for i in range(args.size)))
+    image = make_image(args.firmware_version, payload, key)
+    args.out.write_bytes(image)
+    sys.stdout.write(f"{args.out}: {len(image)} bytes, version {args.firmware_version}; "
+                     f"manufacturer_key = \"{point_bytes(key.public_key()).hex().upper()}\"\n")
+    return 0
 
 
 if __name__ == "__main__":

@@ -120,6 +120,8 @@ LIMITS: dict[str, Field] = {
     "max_list_items": _int("attributes in one GET/SET/ACTION-with-list", 1, 1024),
     "fraud_log_repeat_window": _float("real s: one fraud-log entry per event code per window",
                                       0, 86400),
+    "max_image_bytes": _int("bytes of a firmware image Image transfer accepts (kept in the store)",
+                            1024, 1 << 26),
 }
 
 ASSOCIATION: dict[str, Field] = {
@@ -198,6 +200,17 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
     "hdlc_setup": {},
     "tcp_udp_setup": {},
     "disconnect_control": {},
+    "image_transfer": {
+        "image_block_size": _int("bytes per image block (a block travels in one ACTION)", 16, 65535),
+        "image_transfer_enabled": Field("bool", "image_transfer_enabled at first start"),
+        "manufacturer_key": Field("hex", "P-256 public key x || y that signs firmware images",
+                                  64, 64),
+    },
+    "function_control": {
+        "functions": Field("list", "functions: { name, objects = [obis of profile objects], "
+                                   "enabled (default true) }; a disabled one refuses their "
+                                   "SET and ACTION"),
+    },
 }
 METROLOGY: dict[str, Field] = {
     "algorithms": Field("table", "E -> {selected, values = {value -> reference key}}"),

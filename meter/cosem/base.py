@@ -392,6 +392,7 @@ class CosemObject:
                               f"attribute {index} has no selector {selector}")
         if attr.type is not None and not isinstance(value, attr.type):
             raise bad_type(attr.name)
+        self._check_enabled(ctx)
         setter = self._SETTERS.get(index)
         if setter is not None:
             setter(self, value, ctx)
@@ -408,9 +409,17 @@ class CosemObject:
         implementation = self._ACTIONS.get(index)
         if implementation is None:
             raise AccessError(DataAccessResult.OTHER_REASON, f"{method.name} not implemented")
+        self._check_enabled(ctx)
         result = implementation(self, parameters, ctx)
         ctx.changed(self)
         return result
+
+    def _check_enabled(self, ctx: Context) -> None:
+        """SET and ACTION of an object whose function Function control disabled (class 122) are
+        object-unavailable, for head ends and the meter's scripts alike; GET still answers."""
+        why = ctx.directory.refusal(self.logical_name)
+        if why is not None:
+            raise AccessError(DataAccessResult.OBJECT_UNAVAILABLE, why)
 
     # --- persistence -------------------------------------------------------------------------
 

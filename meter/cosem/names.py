@@ -27,3 +27,9 @@ POWER_QUALITY_LOG = Obis(0, 0, 99, 98, 4, 255)
 def last_event_code(log: Obis) -> Obis:
     """The "last event code" data object that shadows event log ``log``."""
     return Obis(0, 0, 96, 11, log.e, 255)
+
+
+#: Active firmware identifier and signature (Blue Book OBIS 1.0.0.2.0/8.255): Image transfer
+#: writes them when it activates an image.
+ACTIVE_FIRMWARE_ID = Obis(1, 0, 0, 2, 0, 255)
+ACTIVE_FIRMWARE_SIGNATURE = Obis(1, 0, 0, 2, 8, 255)

@@ -17,7 +17,9 @@ from meter.cosem import (  # noqa: F401  (imported for their class registration)
     data,
     demand_register,
     disconnect_control,
+    function_control,
     hdlc_setup,
+    image_transfer,
     port_protection,
     profile_generic,
     register,
@@ -61,6 +63,7 @@ class ObjectDirectory:
 
     def __init__(self, objects: Iterable[CosemObject] = ()) -> None:
         self._objects: dict[Obis, CosemObject] = {}
+        self._function_controls: list[function_control.FunctionControl] = []
         for obj in objects:
             self.add(obj)
 
@@ -68,6 +71,17 @@ class ObjectDirectory:
         if obj.logical_name in self._objects:
             raise ValueError(f"duplicate logical name {obj.logical_name}")
         self._objects[obj.logical_name] = obj
+        if isinstance(obj, function_control.FunctionControl):
+            self._function_controls.append(obj)
+
+    def refusal(self, obis: Obis) -> str | None:
+        """Why SET and ACTION on ``obis`` are refused now (a Function control disabled its
+        function), or None."""
+        for control in self._function_controls:
+            why = control.refusal(obis)
+            if why is not None:
+                return why
+        return None
 
     def get(self, obis: Obis) -> CosemObject | None:
         return self._objects.get(obis)

@@ -21,7 +21,7 @@ from meter.cosem.clock import Clock
 from meter.cosem.events import LogEvent, StandardEvent
 from meter.cosem.port_protection import PortProtection
 from meter.cosem.security_setup import SecuritySetup
-from meter.device import startup
+from meter.device import firmware, startup
 from meter.device.assemble import assemble
 from meter.device.bindings import Bindings, Metrology, bind_sources, make_engine, sources
 from meter.device.demand import Demand
@@ -66,6 +66,7 @@ class Device:
         built = assemble(profile, store, int(profile.meter.get("logical_device", 1)),
                          lambda: self.time.t, self._algorithm_written)
         self.directory = built.directory
+        firmware.attach(self.directory, store, limits)
         p.buffers = built.buffers
         self.events = EventLog(self.directory, lambda: self.context(None), EventThrottle(
             float(limits.get("fraud_log_repeat_window", FRAUD_LOG_REPEAT_WINDOW)), monotonic),
