@@ -166,7 +166,9 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
     "script_table": {
         "scripts": Field("list", "scripts: { id, actions = [{ service = execute|write, obis, "
                                  "index, parameter (a value, default integer 0) }], "
-                                 "closes_billing (the meter closes the billing period after) }"),
+                                 "closes_billing (the meter closes the billing period after), "
+                                 "local_disconnect / local_reconnect (the supply relay's local "
+                                 "triggers, after the actions) }"),
     },
     "schedule": {},  # entries are programmed by the head end (SET 2, insert)
     "single_action_schedule": {
@@ -194,7 +196,23 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
     "sap_assignment": {},
     "hdlc_setup": {},
     "tcp_udp_setup": {},
-    "disconnect_control": {},
+    "disconnect_control": {
+        "control_mode": _int("control_mode 0..7 (Blue Book state diagram; default 4)", 0, 7),
+        "load": Field("str", "the [metrology.scenario] loads entry this relay switches; "
+                             "none: the supply relay (the whole load)"),
+    },
+    "limiter": {
+        "monitored": Field("list", "[obis, attribute] of the monitored value"),
+        "threshold_normal": _VALUE,
+        "threshold_emergency": _VALUE,
+        "min_over": _SECONDS,
+        "min_under": _SECONDS,
+        "emergency_profile": Field("list", "[id, activation date-time (12 bytes hex), duration s]"),
+        "emergency_groups": Field("list", "active emergency profile group ids",
+                                  item=_int("group id", 0, 0xFFFF)),
+        "action_over": Field("list", "[script table obis, script id] run over the threshold"),
+        "action_under": Field("list", "[script table obis, script id] run under the threshold"),
+    },
 }
 METROLOGY: dict[str, Field] = {
     "algorithms": Field("table", "E -> {selected, values = {value -> reference key}}"),

@@ -18,6 +18,7 @@ from meter.cosem import (  # noqa: F401  (imported for their class registration)
     demand_register,
     disconnect_control,
     hdlc_setup,
+    limiter,
     port_protection,
     profile_generic,
     register,

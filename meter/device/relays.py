@@ -1,0 +1,135 @@
+"""The relays made physical: each Disconnect control object switches load in the metrology
+engine, and the limiters supervise what the engine measures.
+
+The supply relay (no ``load`` option, 0.0.96.3.10.255) cuts the whole load current when open;
+a load-management relay (``load = "NAME"``) cuts the share the scenario gives that named load
+(``[metrology.scenario] loads``). The supply voltage stays, so voltage, frequency and PQ
+events on the supply side still measure while energy and demand stop (Scenario.switched).
+The relay states live in the objects (persisted); the engine is told at start and at each move.
+
+Limiter supervision (meter/cosem/limiter.py) runs on the scheduler's steps: a limiter compares
+when the load may have changed (a scenario boundary: a load step, a disturbance, a switching),
+SETTLE_S after it so the instantaneous values are measured on the new load alone, and dates the
+change at the boundary itself, so a step over the threshold trips min_over_threshold_duration
+after the step; a limiter on a demand register compares every SAMPLE_S (its value creeps).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+from collections.abc import Callable
+
+from meter.codec.obis import Obis
+from meter.cosem.base import Context
+from meter.cosem.demand_register import DemandRegister
+from meter.cosem.disconnect_control import ControlState, DisconnectControl
+from meter.cosem.limiter import Limiter
+from meter.cosem.registry import ObjectDirectory
+from meter.device.bindings import Metrology
+from meter.errors import AccessError, DataAccessResult
+
+__all__ = ["SAMPLE_S", "SETTLE_S", "LimiterSupervision", "Relays"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds after a load change the limiter compares: one measuring block of the engine.
+SETTLE_S = 1.0
+#: Seconds between the comparisons of a limiter that monitors a demand register.
+SAMPLE_S = 1.0
+
+
+class Relays:
+    def __init__(self, directory: ObjectDirectory, metrology: Metrology,
+                 now: Callable[[], float]) -> None:
+        """``now``: the meter's true time (the engine is measured up to it before a switch)."""
+        self._relays = [o for o in directory if isinstance(o, DisconnectControl)]
+        self._metrology = metrology
+        self._now = now
+        for relay in self._relays:
+            relay.on_output = self._switched
+
+    def apply(self) -> None:
+        """Tell the engine which relays are open (at start; after each move)."""
+        self._switched(True)
+
+    def _switched(self, connected: bool) -> None:
+        engine = self._metrology.engine
+        scale = 1.0
+        for relay in self._relays:
+            if not relay.connected:
+                scale = 0.0 if relay.load is None else scale - engine.scenario.load_share(relay.load)
+        self._metrology.to(self._now())  # what was measured so far keeps the old load
+        engine.scale_load(max(scale, 0.0))
+
+    def press_button(self, name: Obis, ctx: Context) -> ControlState:
+        """The customer's button on relay ``name``; AccessError when its mode refuses."""
+        relay = next((r for r in self._relays if r.logical_name == name), None)
+        if relay is None:
+            raise AccessError(DataAccessResult.OBJECT_UNDEFINED, f"no relay {name}")
+        relay.press_button(ctx)
+        return relay.state
+
+
+class LimiterSupervision:
+    """When each limiter compares, on meter time (what the scheduler asks of a timer)."""
+
+    def __init__(self, directory: ObjectDirectory, metrology: Metrology,
+                 now: Callable[[], float]) -> None:
+        """``now``: the meter's true time (scenario boundaries are on true time)."""
+        self._directory = directory
+        self._limiters = [o for o in directory if isinstance(o, Limiter)]
+        self._metrology = metrology
+        self._now = now
+        self._compared: float | None = None  # meter time of the last comparison
+        self._edges: tuple[object, list[float]] = (None, [])
+
+    def _boundaries(self) -> list[float]:
+        """The scenario's finite boundaries on true time (cached per scenario)."""
+        engine = self._metrology.engine
+        if self._edges[0] is not engine.scenario:
+            edges = [engine.origin + b for b in engine.scenario.boundaries() if math.isfinite(b)]
+            self._edges = (engine.scenario, sorted(edges))
+        return self._edges[1]
+
+    def _change(self, offset: float, compared: float) -> float | None:
+        """The first load change (meter time) not yet compared after, or None."""
+        edges = self._boundaries()
+        k = bisect.bisect_right(edges, compared - offset - SETTLE_S)
+        return edges[k] + offset if k < len(edges) else None
+
+    def next_due(self) -> float | None:
+        """The meter time of the next comparison (None: no limiter)."""
+        if not self._limiters:
+            return None
+        clock = self._directory.clock
+        meter_t = clock.timestamp()
+        if self._compared is None:
+            return meter_t
+        times = [t for t in (lim.next_due(meter_t, clock) for lim in self._limiters) if t is not None]
+        change = self._change(meter_t - self._now(), self._compared)
+        if change is not None:
+            times.append(change + SETTLE_S)
+        if any(self._on_demand(lim) for lim in self._limiters):
+            times.append(self._compared + SAMPLE_S)
+        return min(times, default=None)
+
+    def run(self, ctx: Context) -> None:
+        """Compare every limiter now (the scheduler's step is at the meter clock's now)."""
+        meter_t = self._directory.clock.timestamp()
+        offset = meter_t - self._now()
+        changed = meter_t
+        if self._compared is not None:
+            edges = self._boundaries()
+            lo = bisect.bisect_right(edges, self._compared - offset - SETTLE_S)
+            hi = bisect.bisect_right(edges, meter_t - offset - SETTLE_S)
+            if hi > lo:  # the change this comparison is for (the latest, if several)
+                changed = edges[hi - 1] + offset
+        for limiter in self._limiters:
+            limiter.supervise(limiter.monitored(ctx), changed, ctx)
+        self._compared = meter_t
+
+    def _on_demand(self, limiter: Limiter) -> bool:
+        class_id, name, _ = limiter.items("monitored_value")
+        return class_id.to_python() == DemandRegister.CLASS_ID
