@@ -131,5 +131,5 @@ class LimiterSupervision:
         self._compared = meter_t
 
     def _on_demand(self, limiter: Limiter) -> bool:
-        class_id, name, _ = limiter.items("monitored_value")
+        class_id, _, _ = limiter.items("monitored_value")
         return class_id.to_python() == DemandRegister.CLASS_ID

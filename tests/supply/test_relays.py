@@ -5,7 +5,7 @@ test_relays_wire.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -67,7 +67,7 @@ def log_rows(meter: Meter) -> list[tuple[float, int]]:
 
 def cosem_time(t: float) -> bytes:
     """UTC seconds as a 12-byte COSEM date-time (the profile's time zone is UTC)."""
-    return CosemDateTime.from_datetime(datetime.fromtimestamp(t, timezone.utc)).to_bytes()
+    return CosemDateTime.from_datetime(datetime.fromtimestamp(t, UTC)).to_bytes()
 
 
 def state(meter: Meter, obis: Obis = RELAY) -> int:
