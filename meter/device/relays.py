@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 SETTLE_S = 1.0
 #: Seconds between the comparisons of a limiter that monitors a demand register.
 SAMPLE_S = 1.0
+#: Clock offsets (meter - true time, s) closer than this are the same (float rounding).
+_SAME_OFFSET = 1e-3
 
 
 class Relays:
@@ -78,12 +80,16 @@ class LimiterSupervision:
     def __init__(self, directory: ObjectDirectory, metrology: Metrology,
                  now: Callable[[], float]) -> None:
         """``now``: the meter's true time (scenario boundaries are on true time)."""
-        self._directory = directory
         self._limiters = [o for o in directory if isinstance(o, Limiter)]
+        self._clock = directory.clock if self._limiters else None
         self._metrology = metrology
         self._now = now
         self._compared: float | None = None  # meter time of the last comparison
+        self._first: float | None = None  # meter time of the first one
         self._edges: tuple[object, list[float]] = (None, [])
+        # next_due is asked before every request: kept until a comparison runs, a limiter is
+        # written, the scenario changes (a relay switched) or the clock is set.
+        self._plan: tuple[object, float, float | None] | None = None  # (scenario, offset, due)
 
     def _boundaries(self) -> list[float]:
         """The scenario's finite boundaries on true time (cached per scenario)."""
@@ -101,23 +107,39 @@ class LimiterSupervision:
 
     def next_due(self) -> float | None:
         """The meter time of the next comparison (None: no limiter)."""
-        if not self._limiters:
+        clock = self._clock
+        if clock is None:
             return None
-        clock = self._directory.clock
         meter_t = clock.timestamp()
         if self._compared is None:
-            return meter_t
+            # The first comparison after a start: once the engine has measured the load.
+            if self._first is None:
+                self._first = meter_t + SETTLE_S
+            return self._first
+        offset = meter_t - self._now()
+        scenario = self._metrology.engine.scenario
+        plan = self._plan
+        if plan is not None and plan[0] is scenario and abs(plan[1] - offset) < _SAME_OFFSET:
+            for lim in self._limiters:
+                if lim.stale:
+                    break
+            else:
+                return plan[2]
         times = [t for t in (lim.next_due(meter_t, clock) for lim in self._limiters) if t is not None]
-        change = self._change(meter_t - self._now(), self._compared)
+        change = self._change(offset, self._compared)
         if change is not None:
             times.append(change + SETTLE_S)
         if any(self._on_demand(lim) for lim in self._limiters):
             times.append(self._compared + SAMPLE_S)
-        return min(times, default=None)
+        due = min(times, default=None)
+        self._plan = (scenario, offset, due)
+        return due
 
     def run(self, ctx: Context) -> None:
         """Compare every limiter now (the scheduler's step is at the meter clock's now)."""
-        meter_t = self._directory.clock.timestamp()
+        if self._clock is None:
+            return
+        meter_t = self._clock.timestamp()
         offset = meter_t - self._now()
         changed = meter_t
         if self._compared is not None:
@@ -129,6 +151,7 @@ class LimiterSupervision:
         for limiter in self._limiters:
             limiter.supervise(limiter.monitored(ctx), changed, ctx)
         self._compared = meter_t
+        self._plan = None
 
     def _on_demand(self, limiter: Limiter) -> bool:
         class_id, _, _ = limiter.items("monitored_value")

@@ -31,6 +31,7 @@ DEMAND = Obis.parse("1.0.1.4.0.255")
 SAG_COUNT = Obis.parse("1.0.32.32.0.255")
 DISCONNECT_SAS = Obis.parse("0.0.15.0.1.255")
 OUTPUT_SCRIPT = Obis.parse("0.0.10.0.103.255")
+OUTPUT_SAS = Obis.parse("0.0.15.0.3.255")
 FULL_W = 3 * 230.0 * 5.0 * 0.95  # profiles/acesm.toml [meter]
 
 
@@ -137,16 +138,18 @@ def test_load_relay_removes_its_share(meter: Meter) -> None:
     assert power(meter) == pytest.approx(FULL_W, abs=2)
 
 
-def test_disconnect_schedule_runs_the_disconnector_script(meter: Meter) -> None:
+@pytest.mark.parametrize("schedule, relay", [(DISCONNECT_SAS, RELAY), (OUTPUT_SAS, HEATER)])
+def test_schedule_runs_the_relay_script(meter: Meter, schedule: Obis, relay: Obis) -> None:
     at = meter.timebase.t + 3600  # the meter clock is true time (never set here)
     local = cosem_time(at)
     entry = axdr.Structure((axdr.OctetString(local[5:9]), axdr.OctetString(local[0:5])))
-    meter.management().set(22, DISCONNECT_SAS, 4, axdr.Array((entry,)))
+    meter.management().set(22, schedule, 4, axdr.Array((entry,)))
     meter.timebase.t += 3000
-    assert state(meter) == ControlState.CONNECTED
+    assert state(meter, relay) == ControlState.CONNECTED
     meter.timebase.t += 700
-    assert state(meter) == ControlState.DISCONNECTED
+    assert state(meter, relay) == ControlState.DISCONNECTED
     assert log_rows(meter)[-1] == (at, 62)
+    assert power(meter) == pytest.approx(0 if relay == RELAY else 0.7 * FULL_W, abs=2)
 
 
 @pytest.mark.parametrize("mode, refused", [(0, True), (1, False), (4, False)])
@@ -214,4 +217,31 @@ def test_limiter_emergency_profile_lowers_the_threshold_for_its_duration(tmp_pat
     assert state(meter) == ControlState.CONNECTED and power(meter) > 10000
     codes = [code for _, code in log_rows(meter)]
     assert codes.count(67) >= 3 and codes.count(64) == 1
+    meter.close()
+
+
+def test_limiter_state_survives_a_restart_mid_duration(tmp_path: Path) -> None:
+    meter = _limited(tmp_path, "[[object]]\nobis = \"0.0.17.0.0.255\"\nmin_over = 600\n")
+    start = meter.timebase.t
+    meter.timebase.t += 900  # over since 600 s
+    assert state(meter) == ControlState.CONNECTED
+    meter.restart()  # off for a minute
+    meter.timebase.t += 400
+    assert state(meter) == ControlState.READY_FOR_RECONNECTION
+    assert (start + 1200, 64) in log_rows(meter)
+    meter.close()
+
+
+def test_limiter_on_the_demand_register(tmp_path: Path) -> None:
+    """Block demand grows through its quarter hour: 3277.5 W * s / 900 s passes 1000 W at
+    274.6 s; compared every second, the relay opens 60 s after 275 s."""
+    profile = profile_with(tmp_path, "[[object]]\nobis = \"0.0.17.0.0.255\"\n"
+                           'monitored = ["1.0.1.4.0.255", 2]\n'
+                           "threshold_normal = { double_long = 1000 }\n")
+    meter = Meter(tmp_path / "state", profile, timebase=FakeTimebase(scale=3600.0))
+    start = meter.timebase.t  # a quarter-hour boundary
+    meter.timebase.t += 600
+    assert state(meter) == ControlState.READY_FOR_RECONNECTION
+    assert [row for row in log_rows(meter) if row[1] in (65, 64)] == [(start + 275, 65),
+                                                                      (start + 335, 64)]
     meter.close()
