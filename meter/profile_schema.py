@@ -412,6 +412,12 @@ def _object(o: Mapping[str, Any], kinds: Mapping[str, object],
                                         "object of the profile")
     if kind == "measurement_algorithm":
         yield from _algorithm(section, str(o.get("obis")), data)
+    if kind == "disconnect_control" and "load" in o:
+        metrology = data.get("metrology", {})
+        scenario = metrology.get("scenario", {}) if isinstance(metrology, Mapping) else {}
+        loads = scenario.get("loads", {}) if isinstance(scenario, Mapping) else {}
+        if not isinstance(loads, Mapping) or o["load"] not in loads:
+            yield Problem(section, "load", f"{o['load']!r} is not in [metrology.scenario] loads")
 
 
 def _algorithm(section: str, obis: str, data: Mapping[str, Any]) -> Iterator[Problem]:

@@ -17,6 +17,8 @@ from meter.codec.cosem_time import CosemDateTime
 from meter.codec.obis import Obis
 from meter.cosem.disconnect_control import ControlState
 from meter.errors import AccessError
+from meter.profile import ProfileError
+from meter.profile import load as load_profile
 
 RELAY = Obis.parse("0.0.96.3.10.255")
 HEATER = Obis.parse("0.1.96.3.10.255")
@@ -245,3 +247,9 @@ def test_limiter_on_the_demand_register(tmp_path: Path) -> None:
     assert [row for row in log_rows(meter) if row[1] in (65, 64)] == [(start + 275, 65),
                                                                       (start + 335, 64)]
     meter.close()
+
+
+def test_a_load_relay_names_a_load_of_the_scenario(tmp_path: Path) -> None:
+    profile = profile_with(tmp_path, '[[object]]\nobis = "0.1.96.3.10.255"\nload = "boiler"\n')
+    with pytest.raises(ProfileError, match="'boiler' is not in \\[metrology.scenario\\] loads"):
+        load_profile(profile)
