@@ -253,3 +253,12 @@ def test_a_load_relay_names_a_load_of_the_scenario(tmp_path: Path) -> None:
     profile = profile_with(tmp_path, '[[object]]\nobis = "0.1.96.3.10.255"\nload = "boiler"\n')
     with pytest.raises(ProfileError, match="'boiler' is not in \\[metrology.scenario\\] loads"):
         load_profile(profile)
+
+
+def test_button_disconnects_where_the_mode_has_manual_disconnection(meter: Meter) -> None:
+    meter.management().set(70, RELAY, 4, axdr.Enum(1))  # mode 1: f and e
+    assert meter.device.press_button() == ControlState.READY_FOR_RECONNECTION
+    meter.timebase.t += 60
+    assert power(meter) == 0
+    assert meter.device.press_button() == ControlState.CONNECTED
+    assert [code for _, code in log_rows(meter)] == [60, 59, 61]

@@ -209,3 +209,18 @@ def test_emergency_profile_lowers_the_threshold_for_its_duration_over_gurux(tmp_
         assert opened == start + timedelta(seconds=60)
         wait_for(m, EMERGENCY_ACTIVE, False)
         assert read(m, THRESHOLD_ACTIVE) == 10000
+
+
+def test_load_relay_removes_its_share_over_gurux(tmp_path: Path) -> None:
+    from gurux_dlms.objects import GXDLMSDisconnectControl
+
+    heater = GXDLMSDisconnectControl("0.1.96.3.10.255")
+    with serve(tmp_path / "state", "--time-scale", "60") as m:
+        wait_for(m, POWER, lambda w: w > 3000)
+        full = read(m, POWER)
+        assert int(m._exchange(heater.remoteDisconnect(m.client)).error) == SUCCESS
+        wait_for(m, POWER, lambda w: abs(w - 0.7 * full) <= 2)  # water_heater = 0.3 of the load
+        assert read(m, CONTROL_STATE) == CONNECTED and read(m, Ref(70, heater.logicalName, 3)) == 0
+        assert int(m._exchange(heater.remoteReconnect(m.client)).error) == SUCCESS
+        wait_for(m, POWER, full)
+        assert codes(m) == [62, 63]
