@@ -42,6 +42,11 @@ from meter.errors import AccessError, DataAccessResult, DecodeError
 
 log = logging.getLogger(__name__)
 
+#: Seconds by which the meter time of a comparison may miss the time it was planned for (the
+#: scheduler steps true time; float rounding of the clock offset): what is due that close is
+#: due now, or the same time would be planned again.
+_EPS = 1e-6
+
 _NO_SCRIPT = OctetString(bytes(6))
 _NO_OBJECT = Structure((LongUnsigned(0), OctetString(bytes(6)), Integer(0)))
 _NO_ACTION = Structure((_NO_SCRIPT, LongUnsigned(0)))
@@ -153,7 +158,7 @@ class Limiter(CosemObject):
             ctx.log_event(DisconnectorEvent.LIMITER_THRESHOLD_EXCEEDED if over
                           else DisconnectorEvent.LIMITER_THRESHOLD_OK)
             ctx.changed(self)
-        if now >= self._since + self._duration():
+        if now + _EPS >= self._since + self._duration():
             self._over, self._since = over, None
             ctx.changed(self)
             self._act(ctx)
@@ -163,14 +168,14 @@ class Limiter(CosemObject):
         profile starting or ending; ``now`` if something was written)."""
         if self.stale:
             return now
-        times = [t for t in self._emergency_window(clock) if t > now]
+        times = [t for t in self._emergency_window(clock) if t > now + _EPS]
         if self._since is not None:
             times.append(self._since + self._duration())
         return min(times, default=None)
 
     def emergency_active(self, now: float, clock: Clock) -> bool:
         start, end = self._emergency_window(clock)
-        return start <= now < end
+        return start <= now + _EPS < end
 
     def _emergency_window(self, clock: Clock) -> tuple[float, float]:
         """Meter times the emergency profile is active between (empty: not in the groups)."""

@@ -40,6 +40,8 @@ SETTLE_S = 1.0
 SAMPLE_S = 1.0
 #: Clock offsets (meter - true time, s) closer than this are the same (float rounding).
 _SAME_OFFSET = 1e-3
+#: Seconds by which a step's time may miss the time it was planned for (float rounding).
+_EPS = 1e-6
 
 
 class Relays:
@@ -75,7 +77,13 @@ class Relays:
 
 
 class LimiterSupervision:
-    """When each limiter compares, on meter time (what the scheduler asks of a timer)."""
+    """When each limiter compares, on meter time (what the scheduler asks of a timer).
+
+    Load changes are kept on true time (a clock setting moves no scenario boundary): the
+    boundaries up to ``_consumed`` have been compared after; a comparison consumes those at
+    least SETTLE_S old (with _EPS to spare, so float rounding of the step's time can never
+    leave the boundary it ran for pending and run it again).
+    """
 
     def __init__(self, directory: ObjectDirectory, metrology: Metrology,
                  now: Callable[[], float]) -> None:
@@ -84,8 +92,9 @@ class LimiterSupervision:
         self._clock = directory.clock if self._limiters else None
         self._metrology = metrology
         self._now = now
-        self._compared: float | None = None  # meter time of the last comparison
-        self._first: float | None = None  # meter time of the first one
+        self._first: float | None = None  # meter time of the first comparison after a start
+        self._last: float | None = None  # true time of the last comparison
+        self._consumed = -math.inf  # true time up to which load changes have been compared
         self._edges: tuple[object, list[float]] = (None, [])
         # next_due is asked before every request: kept until a comparison runs, a limiter is
         # written, the scenario changes (a relay switched) or the clock is set.
@@ -99,19 +108,13 @@ class LimiterSupervision:
             self._edges = (engine.scenario, sorted(edges))
         return self._edges[1]
 
-    def _change(self, offset: float, compared: float) -> float | None:
-        """The first load change (meter time) not yet compared after, or None."""
-        edges = self._boundaries()
-        k = bisect.bisect_right(edges, compared - offset - SETTLE_S)
-        return edges[k] + offset if k < len(edges) else None
-
     def next_due(self) -> float | None:
         """The meter time of the next comparison (None: no limiter)."""
         clock = self._clock
         if clock is None:
             return None
         meter_t = clock.timestamp()
-        if self._compared is None:
+        if self._last is None:
             # The first comparison after a start: once the engine has measured the load.
             if self._first is None:
                 self._first = meter_t + SETTLE_S
@@ -126,11 +129,12 @@ class LimiterSupervision:
             else:
                 return plan[2]
         times = [t for t in (lim.next_due(meter_t, clock) for lim in self._limiters) if t is not None]
-        change = self._change(offset, self._compared)
-        if change is not None:
-            times.append(change + SETTLE_S)
+        edges = self._boundaries()
+        k = bisect.bisect_right(edges, self._consumed)
+        if k < len(edges):
+            times.append(edges[k] + SETTLE_S + offset)
         if any(self._on_demand(lim) for lim in self._limiters):
-            times.append(self._compared + SAMPLE_S)
+            times.append(self._last + SAMPLE_S + offset)
         due = min(times, default=None)
         self._plan = (scenario, offset, due)
         return due
@@ -140,18 +144,18 @@ class LimiterSupervision:
         if self._clock is None:
             return
         meter_t = self._clock.timestamp()
-        offset = meter_t - self._now()
+        now = self._now()
+        consumed = max(self._consumed, now - SETTLE_S + _EPS)
         changed = meter_t
-        if self._compared is not None:
+        if self._last is not None:
             edges = self._boundaries()
-            lo = bisect.bisect_right(edges, self._compared - offset - SETTLE_S)
-            hi = bisect.bisect_right(edges, meter_t - offset - SETTLE_S)
+            lo = bisect.bisect_right(edges, self._consumed)
+            hi = bisect.bisect_right(edges, consumed)
             if hi > lo:  # the change this comparison is for (the latest, if several)
-                changed = edges[hi - 1] + offset
+                changed = edges[hi - 1] + meter_t - now
         for limiter in self._limiters:
             limiter.supervise(limiter.monitored(ctx), changed, ctx)
-        self._compared = meter_t
-        self._plan = None
+        self._last, self._consumed, self._plan = now, consumed, None
 
     def _on_demand(self, limiter: Limiter) -> bool:
         class_id, _, _ = limiter.items("monitored_value")

@@ -262,3 +262,15 @@ def test_button_disconnects_where_the_mode_has_manual_disconnection(meter: Meter
     assert power(meter) == 0
     assert meter.device.press_button() == ControlState.CONNECTED
     assert [code for _, code in log_rows(meter)] == [60, 59, 61]
+
+
+def test_limiter_on_a_shifted_clock(tmp_path: Path) -> None:
+    """The clock 777.3 s ahead of true time (float offsets round): still once, still exact."""
+    meter = _limited(tmp_path)
+    start = meter.timebase.t
+    meter.management().action_result(Obis.parse("0.0.1.0.0.255"), 6, axdr.Long(777), class_id=8)
+    meter.device.directory.clock.set_time(meter.device.clock.timestamp() + 0.3, meter.device.context(None))
+    meter.timebase.t += 1200
+    assert state(meter) == ControlState.READY_FOR_RECONNECTION
+    assert [row for row in log_rows(meter) if row[1] == 64] == [(pytest.approx(start + 660 + 777.3), 64)]
+    meter.close()
