@@ -148,7 +148,7 @@ class DisconnectControl(CosemObject):
 
     @on_get("output_state")
     def read_output_state(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
-        return Boolean(self.state == _C)
+        return Boolean(self.connected)
 
     @on_set("output_state")
     def write_output_state(self, value: Data, ctx: Context) -> None:
