@@ -171,7 +171,9 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
     "script_table": {
         "scripts": Field("list", "scripts: { id, actions = [{ service = execute|write, obis, "
                                  "index, parameter (a value, default integer 0) }], "
-                                 "closes_billing (the meter closes the billing period after) }"),
+                                 "closes_billing (the meter closes the billing period after), "
+                                 "local_disconnect / local_reconnect (the supply relay's local "
+                                 "triggers, after the actions) }"),
     },
     "schedule": {},  # entries are programmed by the head end (SET 2, insert)
     "single_action_schedule": {
@@ -199,7 +201,23 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
     "sap_assignment": {},
     "hdlc_setup": {},
     "tcp_udp_setup": {},
-    "disconnect_control": {},
+    "disconnect_control": {
+        "control_mode": _int("control_mode 0..7 (Blue Book state diagram; default 4)", 0, 7),
+        "load": Field("str", "the [metrology.scenario] loads entry this relay switches; "
+                             "none: the supply relay (the whole load)"),
+    },
+    "limiter": {
+        "monitored": Field("list", "[obis, attribute] of the monitored value"),
+        "threshold_normal": _VALUE,
+        "threshold_emergency": _VALUE,
+        "min_over": _SECONDS,
+        "min_under": _SECONDS,
+        "emergency_profile": Field("list", "[id, activation date-time (12 bytes hex), duration s]"),
+        "emergency_groups": Field("list", "active emergency profile group ids",
+                                  item=_int("group id", 0, 0xFFFF)),
+        "action_over": Field("list", "[script table obis, script id] run over the threshold"),
+        "action_under": Field("list", "[script table obis, script id] run under the threshold"),
+    },
     "image_transfer": {
         "image_block_size": _int("bytes per image block (a block travels in one ACTION)", 16, 65535),
         "image_transfer_enabled": Field("bool", "image_transfer_enabled at first start"),
@@ -410,6 +428,12 @@ def _object(o: Mapping[str, Any], kinds: Mapping[str, object],
                                         "object of the profile")
     if kind == "measurement_algorithm":
         yield from _algorithm(section, str(o.get("obis")), data)
+    if kind == "disconnect_control" and "load" in o:
+        metrology = data.get("metrology", {})
+        scenario = metrology.get("scenario", {}) if isinstance(metrology, Mapping) else {}
+        loads = scenario.get("loads", {}) if isinstance(scenario, Mapping) else {}
+        if not isinstance(loads, Mapping) or o["load"] not in loads:
+            yield Problem(section, "load", f"{o['load']!r} is not in [metrology.scenario] loads")
 
 
 def _algorithm(section: str, obis: str, data: Mapping[str, Any]) -> Iterator[Problem]:

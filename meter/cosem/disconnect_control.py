@@ -7,6 +7,13 @@ trigger whose destination is already the current state is a no-op (disconnecting
 meter succeeds); any other trigger is refused with other-reason. Edge "i" (mode 7 only) is not
 public; we take it as remote_reconnect from ready_for_reconnection to connected (L).
 Each move is logged in the disconnector control log with the IDIS codes of §4.1.
+
+control_mode comes from the profile (default 4, the IDIS choice: the head end disconnects and
+reconnects directly, a local trigger such as the limiter opens to ready_for_reconnection and the
+customer's button closes again; no manual disconnect). A ``load`` option names the part of the
+scenario's load a load-management relay switches; without it the object is the supply relay.
+The manual button and the local triggers are the device's to press (meter/device/relays.py);
+scripts reach the local triggers through the ``local_disconnect``/``local_reconnect`` steps.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, expect, in_range, on_action, on_get, on_set)
 from meter.cosem.events import DisconnectorEvent
+from meter.cosem.names import DISCONNECT_CONTROL
+from meter.cosem.profile_entry import ProfileEntry
 from meter.errors import AccessError, DataAccessResult
 
 
@@ -54,6 +63,9 @@ TRANSITIONS: dict[str, tuple[Trigger, ControlState, ControlState]] = {
     "i": (Trigger.REMOTE_RECONNECT, _R, _C),
 }
 
+#: control_mode of a profile entry that names none (see the module docstring).
+DEFAULT_MODE = 4
+
 MODES: dict[int, str] = {
     0: "",
     1: "bcfgde",
@@ -83,6 +95,24 @@ class DisconnectControl(CosemObject):
         #: Called with the new output state (True = connected) when it changes (the device
         #: opens or closes the simulated relay).
         self.on_output: Callable[[bool], None] | None = None
+        #: The scenario load this relay switches; None: the whole supply.
+        self.load: str | None = None
+
+    @classmethod
+    def from_profile(cls, entry: ProfileEntry) -> DisconnectControl:
+        obj = cls(entry.obis, **cls.profile_values(entry))
+        load = entry.options.get("load")
+        obj.load = None if load is None else str(load)
+        return obj
+
+    @classmethod
+    def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
+        return {**super().profile_values(entry),
+                "control_mode": Enum(entry.int_option("control_mode", DEFAULT_MODE))}
+
+    @property
+    def connected(self) -> bool:
+        return self.state == _C
 
     @property
     def state(self) -> ControlState:
@@ -111,9 +141,14 @@ class DisconnectControl(CosemObject):
             self.on_output(end == _C)
         ctx.changed(self)
 
+    def press_button(self, ctx: Context) -> None:
+        """The customer's push button: closes a relay that is ready for reconnection and opens
+        a connected one (manual disconnection, where the mode has it)."""
+        self.trigger(Trigger.MANUAL_RECONNECT if self.state == _R else Trigger.MANUAL_DISCONNECT, ctx)
+
     @on_get("output_state")
     def read_output_state(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
-        return Boolean(self.state == _C)
+        return Boolean(self.connected)
 
     @on_set("output_state")
     def write_output_state(self, value: Data, ctx: Context) -> None:
@@ -135,3 +170,20 @@ class DisconnectControl(CosemObject):
     @on_action("remote_reconnect")
     def remote_reconnect(self, parameters: Data | None, ctx: Context) -> None:
         self.trigger(Trigger.REMOTE_RECONNECT, ctx)
+
+
+def _local(trigger: Trigger) -> Callable[[Context], None]:
+    def step(ctx: Context) -> None:
+        relay = ctx.directory.get(DISCONNECT_CONTROL)
+        if not isinstance(relay, DisconnectControl):
+            raise AccessError(DataAccessResult.OBJECT_UNDEFINED, "no supply relay")
+        relay.trigger(trigger, ctx)
+    return step
+
+
+#: Script steps (a script marked ``local_disconnect = true`` ...) that move the supply relay by
+#: a local trigger: the limiter's actions (transitions g and h).
+LOCAL_STEPS: dict[str, Callable[[Context], None]] = {
+    "local_disconnect": _local(Trigger.LOCAL_DISCONNECT),
+    "local_reconnect": _local(Trigger.LOCAL_RECONNECT),
+}

@@ -16,6 +16,9 @@ BILLING_COUNTER = Obis(1, 0, 0, 1, 0, 255)
 LAST_BILLING_TIME = Obis(1, 0, 0, 1, 2, 255)
 #: SAP assignment: the logical devices and their names.
 SAP_ASSIGNMENT = Obis(0, 0, 41, 0, 0, 255)
+#: The supply relay (disconnect control, class 70) and its limiter (class 71).
+DISCONNECT_CONTROL = Obis(0, 0, 96, 3, 10, 255)
+LIMITER = Obis(0, 0, 17, 0, 0, 255)
 
 # Event logs (profile generic, class 7) and the last-event-code object of each (0.0.96.11.E.255).
 STANDARD_LOG = Obis(0, 0, 99, 98, 0, 255)

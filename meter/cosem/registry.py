@@ -20,6 +20,7 @@ from meter.cosem import (  # noqa: F401  (imported for their class registration)
     function_control,
     hdlc_setup,
     image_transfer,
+    limiter,
     port_protection,
     profile_generic,
     register,

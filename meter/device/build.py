@@ -14,6 +14,7 @@ from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN, Rights, context_name, mechanism_name
 from meter.cosem.base import AccessMode, CosemObject, MethodAccessMode
+from meter.cosem.disconnect_control import LOCAL_STEPS
 from meter.cosem.hdlc_setup import link_values
 from meter.cosem.profile_entry import OptionError, ProfileEntry
 from meter.cosem.registry import class_named
@@ -36,7 +37,7 @@ _NEVER_WRITABLE = {"logical_name", "buffer", "entries_in_use", "object_list",
                    "last_average_value", "capture_time", "start_time_current"}
 _SECRET = "secret"
 #: Meter behaviour a script marked with the key runs after its actions.
-_SCRIPT_STEPS = {"closes_billing": close_billing_period}
+_SCRIPT_STEPS = {"closes_billing": close_billing_period, **LOCAL_STEPS}
 
 
 def _allows(role: str, needed: str) -> bool:

@@ -18,7 +18,9 @@ from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
 from meter.cosem.base import Context
 from meter.cosem.clock import Clock
+from meter.cosem.disconnect_control import ControlState
 from meter.cosem.events import LogEvent, StandardEvent
+from meter.cosem.names import DISCONNECT_CONTROL
 from meter.cosem.port_protection import PortProtection
 from meter.cosem.security_setup import SecuritySetup
 from meter.device import firmware, startup
@@ -30,6 +32,7 @@ from meter.device.event_log import EventLog
 from meter.device.event_throttle import EventThrottle
 from meter.device.keys import KeyManager
 from meter.device.persist import CLOCK_MARK_AHEAD_S, TIME_MARK, Persistence, dump_json
+from meter.device.relays import LimiterSupervision, Relays
 from meter.device.scheduler import MeterTime, Scheduler
 from meter.device.stacks import StackFactory
 from meter.link.framing import Framing
@@ -103,6 +106,10 @@ class Device:
         self.scheduler = Scheduler(self.time, self.directory, self.metrology, self.demand,
                                    self.events.amr, lambda: self.context(None))
         p.on_persist = self.scheduler.schedules.changed
+        self.relays = Relays(self.directory, self.metrology, lambda: self.time.t)
+        self.relays.apply()
+        self.scheduler.supervision = LimiterSupervision(self.directory, self.metrology,
+                                                        lambda: self.time.t)
         for obj in self.scheduler.schedules.start(self.clock.timestamp()):
             p.changed(obj)
 
@@ -165,6 +172,14 @@ class Device:
         return self.environment.port_locked(port)
 
     # --- driven by the edges ---------------------------------------------------------------
+
+    def press_button(self, relay: Obis = DISCONNECT_CONTROL) -> ControlState:
+        """The customer presses the button of ``relay`` (the supply relay by default): a relay
+        ready for reconnection closes, a connected one opens where its control_mode allows
+        manual disconnection (else AccessError). The move is logged and committed."""
+        state = self.relays.press_button(relay, self.context(None))
+        self.commit()
+        return state
 
     def new_stack(self, framing: Framing, port: Obis | None = None, *, serial: bool = False,
                   now: Callable[[], float]) -> MeterStack:

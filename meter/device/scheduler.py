@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 from meter.cosem.base import Context
 from meter.cosem.profile_generic import ProfileGeneric
@@ -23,6 +24,14 @@ from meter.device.demand import Demand
 from meter.device.schedules import Schedules
 
 __all__ = ["MeterTime", "Scheduler"]
+
+
+class Supervision(Protocol):
+    """A part that compares on meter time (the limiters, meter/device/relays.py)."""
+
+    def next_due(self) -> float | None: ...
+
+    def run(self, ctx: Context) -> None: ...
 
 
 class MeterTime:
@@ -45,6 +54,7 @@ class Scheduler:
         self._amr = amr
         self._context = context
         self.schedules = Schedules(directory)
+        self.supervision: Supervision | None = None
         # The directory is fixed once built; its profiles are looked at before every request
         # (next capture boundary), so found once here rather than by a scan each time.
         self._profiles = [o for o in directory if isinstance(o, ProfileGeneric)]
@@ -57,13 +67,15 @@ class Scheduler:
             offset = meter_t - self._time.t
             periodic = self._next_boundary(meter_t)
             due = self.schedules.next_due()  # overdue (before meter_t) after a clock jump
-            boundary = min((b for b in (periodic, due) if b is not None), default=None)
+            watch = self.supervision.next_due() if self.supervision is not None else None
+            boundary = min((b for b in (periodic, due, watch) if b is not None), default=None)
             if boundary is None or boundary - offset > now:
                 break
             at = max(boundary, meter_t)
             self._time.t = at - offset
             self._metrology.to(self._time.t)
-            self._at_boundary(at, periodic == at, due is not None and due <= at)
+            self._at_boundary(at, periodic == at, due is not None and due <= at,
+                              watch is not None and watch <= at)
         self._time.t = max(self._time.t, now)
         if self._time.t - self._metrology.engine.now >= ENGINE_LAG:
             self._metrology.to(self._time.t)
@@ -71,7 +83,9 @@ class Scheduler:
     def next_deadline(self) -> float | None:
         """The true time of the next boundary or firing."""
         meter_t = self._directory.clock.timestamp()
-        times = [b for b in (self._next_boundary(meter_t), self.schedules.next_due()) if b is not None]
+        watch = self.supervision.next_due() if self.supervision is not None else None
+        times = [b for b in (self._next_boundary(meter_t), self.schedules.next_due(), watch)
+                 if b is not None]
         return min(times) - (meter_t - self._time.t) if times else None
 
     def _periodic(self) -> list[tuple[ProfileGeneric, int]]:
@@ -89,7 +103,8 @@ class Scheduler:
             return None
         return min((math.floor(meter_t / p) + 1) * p for _, p in periods)
 
-    def _at_boundary(self, meter_t: float, periodic: bool, scheduled: bool) -> None:
+    def _at_boundary(self, meter_t: float, periodic: bool, scheduled: bool,
+                     supervised: bool = False) -> None:
         ctx = self._context()
         # Demand first and captures last: a billing capture at a period's end holds the
         # period just closed, and the load profile row the state after the scripts.
@@ -97,6 +112,8 @@ class Scheduler:
             self._demand.update(meter_t)
         if scheduled:
             self.schedules.run(meter_t, ctx)
+        if supervised and self.supervision is not None:
+            self.supervision.run(ctx)
         if periodic:
             captured = False
             for p, period in self._periodic():

@@ -132,6 +132,10 @@ class Engine:
         new = scenario if isinstance(scenario, Scenario) else Scenario.from_dict(scenario)
         self.scenario = self.scenario.then(self._u / self.fs, new)
 
+    def scale_load(self, i_scale: float) -> None:
+        """From now on the load current is ``i_scale`` times the scenario's (the relays)."""
+        self.scenario = self.scenario.switched(self._u / self.fs, i_scale)
+
     def snapshot(self) -> dict[str, float]:
         """Accumulators and clock as a flat dict of floats (persistence)."""
         out = {f"reg.{k}": v for k, v in self._reg.items()}

@@ -8,7 +8,8 @@ span). Two input forms are accepted:
   rms, phase_deg], ...] and cycle-based `segments`;
 * a simpler profile form: `voltage`, `current`, `pf` or `angle_deg`, relative `harmonics`,
   timed `events` [{kind, phases, start, duration, v_scale, i_scale}] and load `steps`
-  [{at, current, pf, ...}] that override the base load from time `at`.
+  [{at, current, pf, ...}] that override the base load from time `at`, and named `loads`
+  {name = share of the current} that load-management relays switch (Scenario.switched).
 
 Phase order A, B, C with B lagging A by 120 degrees (3P4W); the NA split-phase 3-wire service
 (1P3W, 120/240 V) has two legs 180 degrees apart around the neutral.
@@ -32,6 +33,9 @@ WIRINGS: dict[str, tuple[str, ...]] = {
 }
 _LEG_ANGLE = {"1P2W": (0.0,), "1P3W": (0.0, 180.0), "3P4W": (0.0, -120.0, 120.0)}
 _SEGMENT_EPS = 1e-9  # the vector rule floor(t*f + 1e-9)
+#: Event kind of a relay's switching (Scenario.switched): open-ended, current only.
+SWITCH = "switch"
+_SWITCH_KEPT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,8 @@ class Scenario:
     f_nominal: float
     states: tuple[tuple[float, LoadState], ...]
     events: tuple[Event, ...] = ()
+    #: Named parts of the load a load-management relay switches: (name, share of the current).
+    loads: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.wiring not in WIRINGS:
@@ -113,6 +119,8 @@ class Scenario:
         for _, st in self.states:
             if len(st.phases) != n or st.f <= 0:
                 raise ScenarioError(f"{self.wiring} needs {n} phases and f > 0")
+        if any(not 0.0 <= share <= 1.0 for _, share in self.loads):
+            raise ScenarioError("a named load's share is between 0 and 1")
 
     @property
     def n_phases(self) -> int:
@@ -140,6 +148,25 @@ class Scenario:
         for e in self.events:
             out += [e.t_start, e.t_end]
         return sorted(out)
+
+    def switched(self, t: float, i_scale: float) -> Scenario:
+        """This timeline with the load current scaled by ``i_scale`` from t on (the relays: 0 =
+        the supply relay open, 1 - share = a load relay open); the supply voltage is untouched,
+        so voltage, frequency and supply-side PQ events still measure. Replaces the switching
+        in force at t."""
+        # Switchings over for a second are dropped: the engine never synthesises that far back
+        # (a few cycles), and a relay switched all day must not grow the timeline.
+        kept = tuple(e if e.kind != SWITCH or e.t_end <= t else replace(e, t_end=t)
+                     for e in self.events
+                     if e.kind != SWITCH or (e.t_start < t and e.t_end > t - _SWITCH_KEPT_S))
+        if i_scale == 1.0:
+            return replace(self, events=kept)
+        switch = Event(SWITCH, t, math.inf, tuple(range(self.n_phases)), 1.0, i_scale)
+        return replace(self, events=(*kept, switch))
+
+    def load_share(self, name: str) -> float:
+        """The share of the load named ``name`` (``loads`` in the profile form), 0 if unnamed."""
+        return dict(self.loads).get(name, 0.0)
 
     def then(self, t: float, other: Scenario) -> Scenario:
         """This timeline up to t, then `other` re-based so that its time 0 is t."""
@@ -255,4 +282,6 @@ def _from_profile(d: Mapping[str, Any]) -> Scenario:
                 float(e.get("i_scale", di)),
             )
         )
-    return Scenario(wiring, float(d.get("f_nominal", states[0][1].f)), tuple(states), tuple(events))
+    loads = tuple((str(k), float(v)) for k, v in dict(d.get("loads", {})).items())
+    return Scenario(wiring, float(d.get("f_nominal", states[0][1].f)), tuple(states), tuple(events),
+                    loads)
