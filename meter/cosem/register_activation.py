@@ -11,11 +11,17 @@ the ones that accumulate: the tariff scripts switch the rate by writing active_m
 "currently active tariff" is the position of the active mask in mask_list (1-based; 0 none).
 Every write keeps the three consistent: a mask naming a position the assignment has not, or an
 active mask that is no mask, is refused with other-reason and nothing changes.
+
+The object also keeps, for the device (meter/device/tariffs.py), how the energy was split when
+the active set last changed (``split``, persisted with it): it is told before every change that
+may switch the registers (``before_switch``).
 """
 
 from __future__ import annotations
 
-from meter.codec.axdr import Array, Data, LongUnsigned, OctetString, Structure, Unsigned
+from collections.abc import Callable
+
+from meter.codec.axdr import Array, Data, Float64, LongUnsigned, OctetString, Structure, Unsigned
 from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, bad_type, expect, fields, octets, on_action, on_set)
@@ -89,16 +95,32 @@ class RegisterActivation(CosemObject):
             raise OptionError(f"registers, masks [{{ name, registers }}] and active_mask: {exc}") from None
         return {**super().profile_values(entry), **values}
 
+    def __init__(self, logical_name: Obis, **values: Data) -> None:
+        super().__init__(logical_name, **values)
+        #: Named amounts the device keeps with the masks (meter/device/tariffs.py).
+        self.split: dict[str, float] = {}
+        #: Called before a change that may switch the registers (the device closes the split).
+        self.before_switch: Callable[[], None] = lambda: None
+        self._active: tuple[tuple[Data, ...], frozenset[Obis]] | None = None
+
     # --- what the meter reads ------------------------------------------------------------------
 
+    def assigned(self) -> list[Obis]:
+        """register_assignment's registers, in order."""
+        return [_register(r) for r in self.items("register_assignment")]
+
     def active_registers(self) -> frozenset[Obis]:
-        """The registers the active mask enables."""
-        registers = [_register(r) for r in self.items("register_assignment")]
-        for mask in self.items("mask_list"):
-            name, indices = _mask(mask)
-            if name == self.octets("active_mask"):
-                return frozenset(registers[i - 1] for i in indices)
-        return frozenset()
+        """The registers the active mask enables (found once per value: read per GET)."""
+        raw = tuple(self.value(n) for n in ("register_assignment", "mask_list", "active_mask"))
+        if self._active is None or any(a is not b for a, b in zip(self._active[0], raw, strict=True)):
+            registers = self.assigned()
+            found: frozenset[Obis] = frozenset()
+            for mask in self.items("mask_list"):
+                name, indices = _mask(mask)
+                if name == self.octets("active_mask"):
+                    found = frozenset(registers[i - 1] for i in indices)
+            self._active = (raw, found)
+        return self._active[1]
 
     def rate(self) -> int:
         """The position of the active mask in mask_list (1-based); 0 when none is active."""
@@ -111,6 +133,7 @@ class RegisterActivation(CosemObject):
     def _change(self, ctx: Context, **values: Data) -> None:
         merged = {n: values.get(n, self.value(n)) for n in ("register_assignment", "mask_list", "active_mask")}
         _consistent(merged["register_assignment"], merged["mask_list"], merged["active_mask"])
+        self.before_switch()
         for name, value in values.items():
             self.store(name, value)
 
@@ -149,6 +172,17 @@ class RegisterActivation(CosemObject):
         if name == self.octets("active_mask"):
             raise _refused("the active mask cannot be deleted")
         self._change(ctx, mask_list=Array(kept))
+
+
+    def dump_private(self) -> Data | None:
+        return Array(tuple(Structure((OctetString(k.encode()), Float64(v)))
+                           for k, v in sorted(self.split.items())))
+
+    def load_private(self, value: Data) -> None:
+        self.split = {}
+        for item in expect(value, Array, "split").items:
+            name, amount = fields(item, 2, "split")
+            self.split[octets(name, "split").decode()] = float(expect(amount, Float64, "split").value)
 
 
 def _consistent(assignment: Data, mask_list: Data, active: Data) -> None:

@@ -21,6 +21,7 @@ from meter.device.amr_status import AmrStatus
 from meter.device.bindings import ENGINE_LAG, Metrology
 from meter.device.demand import Demand
 from meter.device.schedules import Schedules
+from meter.device.tariffs import Tariffs
 
 __all__ = ["MeterTime", "Scheduler"]
 
@@ -45,6 +46,8 @@ class Scheduler:
         self._amr = amr
         self._context = context
         self.schedules = Schedules(directory)
+        # The tariff scripts the calendar runs switch the rate registers on the meter's time.
+        self.tariffs = Tariffs(directory, metrology, lambda: time.t, context)
         # The directory is fixed once built; its profiles are looked at before every request
         # (next capture boundary), so found once here rather than by a scan each time.
         self._profiles = [o for o in directory if isinstance(o, ProfileGeneric)]
