@@ -275,3 +275,32 @@ def test_register_activation_keeps_its_masks_consistent() -> None:
     with pytest.raises(AccessError):
         ra.action(3, OctetString(b"T1"), ctx)  # the active mask
     assert ra.active_registers() == {energy}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=60), st.integers(0, 3 * 86400))
+def test_garbage_programs_never_crash(raw: bytes, later: int) -> None:
+    """Any A-XDR a head end may send to a tariff object is stored or refused with a
+    data-access-result, and whatever is stored still plans and looks a day up."""
+    try:
+        value = axdr.decode(raw)
+    except Exception:  # noqa: BLE001 - not A-XDR: never reaches the object
+        return
+    w, schedules = tou_world(active_calendar(), utc(2026, 1, 14))
+    ctx = w.ctx()
+    cal, table, ra = (w.directory[o] for o in (ACTIVITY_CALENDAR, SPECIAL_DAYS, REGISTER_ACTIVATION))
+    for obj, index in [(cal, 6), (cal, 7), (cal, 8), (cal, 9), (cal, 10), (table, 2), (ra, 2),
+                       (ra, 3), (ra, 4)]:
+        try:
+            obj.set(index, value, ctx)
+        except AccessError:
+            continue
+    for obj, method in [(cal, 1), (table, 1), (table, 2), (ra, 1), (ra, 2), (ra, 3)]:
+        try:
+            obj.action(method, value, ctx)
+        except AccessError:
+            continue
+    schedules.changed(w.changes)
+    run_until(w, schedules, utc(2026, 1, 14) + later)
+    assert isinstance(cal, ActivityCalendar)
+    cal.action_at(utc(2026, 1, 14) + later, w.clock)

@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 
 import pytest
-from device.helpers import POWER_W, crash, fast_timebase, open_device
+from device.helpers import BILLING, POWER_W, crash, fast_timebase, open_device, rows
 
 from meter.codec import axdr
 from meter.codec.axdr import OctetString
@@ -94,4 +94,19 @@ def test_rates_add_up_after_crashes_at_random_moments(tmp_path: Path) -> None:
     device.at(t)
     assert_rates_add_up(device)
     assert min(rates(device)) > 0
+    device.close()
+
+
+def test_the_month_end_billing_row_holds_each_rate(tmp_path: Path) -> None:
+    timebase = fast_timebase(utc(2026, 1, 31, 20))
+    device = open_device(tmp_path, timebase)
+    device.at(timebase.t)
+    timebase.t = utc(2026, 2, 1)  # the end-of-billing schedule: day 1, 00:00 local
+    device.tick(timebase.t)
+    buffer = device.directory[BILLING].get(2, device.context(None))
+    row = rows(axdr.decode(buffer.to_bytes()))[-1]  # the encoded rows, as a client reads them
+    assert row[0] == utc(2026, 2, 1)
+    per_rate = [read(device, f"1.0.{c}.8.{r}.255") for r in RATES for c in QUANTITIES]
+    assert list(row[-len(per_rate):]) == per_rate
+    assert row[1] - sum(per_rate[0::4]) in range(len(RATES) + 1)  # +A rates add up to +A
     device.close()
