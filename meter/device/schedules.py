@@ -74,7 +74,11 @@ class Schedules:
             clock = self._directory.clock
             plan = []
             for s in self._schedules:
-                due = s.next_after(s.checked, clock) if s.checked is not None else None
+                after = s.checked
+                if isinstance(s, ActivityCalendar) and after is not None:
+                    # A calendar's rate is the one of the time the clock shows, set back too.
+                    after = min(after, clock.timestamp())
+                due = s.next_after(after, clock) if after is not None else None
                 if due is not None:
                     plan.append((due, s))
             self._plan = sorted(plan, key=lambda p: p[0])

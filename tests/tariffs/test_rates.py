@@ -110,3 +110,35 @@ def test_the_month_end_billing_row_holds_each_rate(tmp_path: Path) -> None:
     assert list(row[-len(per_rate):]) == per_rate
     assert row[1] - sum(per_rate[0::4]) in range(len(RATES) + 1)  # +A rates add up to +A
     device.close()
+
+
+def test_a_clock_set_forward_or_back_moves_the_rate_not_the_energy(tmp_path: Path) -> None:
+    from meter.codec.cosem_time import CosemDateTime
+
+    timebase = fast_timebase(utc(2026, 1, 14, 6, 30))
+    device = open_device(tmp_path, timebase)
+    device.at(timebase.t)
+    assert device.directory[Obis.parse("0.0.96.14.0.255")].get(2, device.context(None)) == axdr.Unsigned(3)
+
+    def set_clock(moment: float) -> None:
+        value = OctetString(CosemDateTime.from_datetime(dt.datetime.fromtimestamp(moment, UTC)).to_bytes())
+        device.clock.set(2, value, device.context(None))
+        device.commit()  # as a request does: the schedules re-plan on the clock's change
+
+    before = rates(device)
+    timebase.t += 600
+    device.at(timebase.t)
+    set_clock(utc(2026, 1, 14, 7, 40))  # forward over the 07:00 switch
+    timebase.t += 1200
+    device.tick(timebase.t)
+    assert device.directory[Obis.parse("0.0.96.14.0.255")].get(2, device.context(None)) == axdr.Unsigned(1)
+    set_clock(utc(2026, 1, 14, 6, 0))  # back before it
+    timebase.t += 1800
+    device.tick(timebase.t)
+    assert device.directory[Obis.parse("0.0.96.14.0.255")].get(2, device.context(None)) == axdr.Unsigned(3)
+    grown = [now - b for now, b in zip(rates(device), before, strict=True)]
+    # True time ran 10 min off-peak, 20 min peak, 30 min off-peak: each counted once.
+    assert grown[0] == pytest.approx(POWER_W / 3, abs=2)
+    assert grown[2] == pytest.approx(POWER_W * 2 / 3, abs=2)
+    assert_rates_add_up(device)
+    device.close()
