@@ -16,12 +16,6 @@ BILLING_COUNTER = Obis(1, 0, 0, 1, 0, 255)
 LAST_BILLING_TIME = Obis(1, 0, 0, 1, 2, 255)
 #: SAP assignment: the logical devices and their names.
 SAP_ASSIGNMENT = Obis(0, 0, 41, 0, 0, 255)
-# Tariffs (use case 13): the calendar, its special days, the registers it switches between.
-ACTIVITY_CALENDAR = Obis(0, 0, 13, 0, 0, 255)
-SPECIAL_DAYS = Obis(0, 0, 11, 0, 0, 255)
-REGISTER_ACTIVATION = Obis(0, 0, 14, 0, 0, 255)
-TARIFF_SCRIPTS = Obis(0, 0, 10, 0, 100, 255)
-ACTIVE_TARIFF = Obis(0, 0, 96, 14, 0, 255)
 
 # Event logs (profile generic, class 7) and the last-event-code object of each (0.0.96.11.E.255).
 STANDARD_LOG = Obis(0, 0, 99, 98, 0, 255)

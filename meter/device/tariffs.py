@@ -65,7 +65,9 @@ class Tariffs:
 
         def value() -> axdr.Data:
             self._metrology.to(self._now())
-            return energy_data(self._value(obis, key, self._metrology.engine.registers) * factor)
+            # Never below 0: between a restore and the re-measuring after a crash the engine
+            # may stand before the last switch (meter/device/startup.py).
+            return energy_data(max(0.0, self._value(obis, key, self._metrology.engine.registers)) * factor)
         return value
 
     def _enabled(self, key: str) -> Obis | None:

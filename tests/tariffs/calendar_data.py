@@ -5,7 +5,12 @@ from __future__ import annotations
 from meter.codec.axdr import Array, LongUnsigned, OctetString, Structure, Unsigned
 from meter.codec.obis import Obis
 
+# The tariff objects of the default profile (use case 13).
+ACTIVITY_CALENDAR = Obis.parse("0.0.13.0.0.255")
+SPECIAL_DAYS = Obis.parse("0.0.11.0.0.255")
+REGISTER_ACTIVATION = Obis.parse("0.0.14.0.0.255")
 TARIFF_SCRIPTS = Obis.parse("0.0.10.0.100.255")
+ACTIVE_TARIFF = Obis.parse("0.0.96.14.0.255")
 
 
 def season(name: str, start_date: str, week: str) -> Structure:

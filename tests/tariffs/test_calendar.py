@@ -19,20 +19,26 @@ from meter.cosem.active_tariff import ActiveTariff
 from meter.cosem.activity_calendar import ActivityCalendar
 from meter.cosem.base import Context
 from meter.cosem.events import StandardEvent
-from meter.cosem.names import (
-    ACTIVE_TARIFF,
-    ACTIVITY_CALENDAR,
-    REGISTER_ACTIVATION,
-    SPECIAL_DAYS,
-    STANDARD_LOG,
-)
+from meter.cosem.names import STANDARD_LOG
 from meter.cosem.register_activation import RegisterActivation
 from meter.cosem.script_table import WRITE_ATTRIBUTE, ScriptTable, action
 from meter.cosem.special_days import SpecialDaysTable
 from meter.device.schedules import Schedules
 from meter.errors import AccessError, DataAccessResult
 
-from .calendar_data import DAYS, SEASONS, TARIFF_SCRIPTS, WEEKS, day, season, week
+from .calendar_data import (
+    ACTIVE_TARIFF,
+    ACTIVITY_CALENDAR,
+    DAYS,
+    REGISTER_ACTIVATION,
+    SEASONS,
+    SPECIAL_DAYS,
+    TARIFF_SCRIPTS,
+    WEEKS,
+    day,
+    season,
+    week,
+)
 
 UTC = dt.timezone.utc
 EU_BEGIN = bytes.fromhex("FFFF03FE07020000FF8000FF")  # last Sunday of March, 02:00 standard time

@@ -10,7 +10,8 @@ import pytest
 from device.helpers import fast_timebase, open_device
 
 from meter.cosem.activity_calendar import ActivityCalendar
-from meter.cosem.names import ACTIVITY_CALENDAR
+
+from .calendar_data import ACTIVITY_CALENDAR
 
 UTC = dt.timezone.utc
 

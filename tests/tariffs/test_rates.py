@@ -14,8 +14,9 @@ from device.helpers import BILLING, POWER_W, crash, fast_timebase, open_device, 
 from meter.codec import axdr
 from meter.codec.axdr import OctetString
 from meter.codec.obis import Obis
-from meter.cosem.names import REGISTER_ACTIVATION
 from meter.device import Device
+
+from .calendar_data import ACTIVE_TARIFF, REGISTER_ACTIVATION
 
 UTC = dt.timezone.utc
 QUANTITIES = (1, 2, 3, 4)  # +A, -A, +R, -R
@@ -118,7 +119,7 @@ def test_a_clock_set_forward_or_back_moves_the_rate_not_the_energy(tmp_path: Pat
     timebase = fast_timebase(utc(2026, 1, 14, 6, 30))
     device = open_device(tmp_path, timebase)
     device.at(timebase.t)
-    assert device.directory[Obis.parse("0.0.96.14.0.255")].get(2, device.context(None)) == axdr.Unsigned(3)
+    assert device.directory[ACTIVE_TARIFF].get(2, device.context(None)) == axdr.Unsigned(3)
 
     def set_clock(moment: float) -> None:
         value = OctetString(CosemDateTime.from_datetime(dt.datetime.fromtimestamp(moment, UTC)).to_bytes())
@@ -131,11 +132,11 @@ def test_a_clock_set_forward_or_back_moves_the_rate_not_the_energy(tmp_path: Pat
     set_clock(utc(2026, 1, 14, 7, 40))  # forward over the 07:00 switch
     timebase.t += 1200
     device.tick(timebase.t)
-    assert device.directory[Obis.parse("0.0.96.14.0.255")].get(2, device.context(None)) == axdr.Unsigned(1)
+    assert device.directory[ACTIVE_TARIFF].get(2, device.context(None)) == axdr.Unsigned(1)
     set_clock(utc(2026, 1, 14, 6, 0))  # back before it
     timebase.t += 1800
     device.tick(timebase.t)
-    assert device.directory[Obis.parse("0.0.96.14.0.255")].get(2, device.context(None)) == axdr.Unsigned(3)
+    assert device.directory[ACTIVE_TARIFF].get(2, device.context(None)) == axdr.Unsigned(3)
     grown = [now - b for now, b in zip(rates(device), before, strict=True)]
     # True time ran 10 min off-peak, 20 min peak, 30 min off-peak: each counted once.
     assert grown[0] == pytest.approx(POWER_W / 3, abs=2)

@@ -13,10 +13,9 @@ from device.helpers import fast_timebase, open_device
 from meter.codec import axdr
 from meter.codec.axdr import OctetString
 from meter.cosem.activity_calendar import ActivityCalendar
-from meter.cosem.names import ACTIVE_TARIFF, ACTIVITY_CALENDAR
 from meter.device import Device
 
-from .calendar_data import DAYS, SEASONS, WEEKS, day
+from .calendar_data import ACTIVE_TARIFF, ACTIVITY_CALENDAR, DAYS, SEASONS, WEEKS, day
 
 UTC = dt.timezone.utc
 
