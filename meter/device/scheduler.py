@@ -98,6 +98,7 @@ class Scheduler:
         # period just closed, and the load profile row the state after the scripts.
         if periodic:
             self._demand.update(meter_t)
+            self.tariffs.demand_closed(meter_t, ctx)
         if scheduled:
             self.schedules.run(meter_t, ctx)
         if periodic:

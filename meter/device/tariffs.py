@@ -14,6 +14,11 @@ so the rate registers and ``unassigned`` always add up to the total, whatever a 
 only the bases and ``unassigned`` are kept (``RegisterActivation.split``, written with the
 object), and they change only when the registers switch (before_switch). A meter that meets its
 rate registers for the first time starts them at 0 and counts the total so far as unassigned.
+
+Maximum demand (OBIS C.6.E: an extended register, value and capture time) takes the demand
+register C.4.0's average of each demand period that closes, when it is higher: E = 0 every
+period, E = r the periods that rate r ran (its rate registers enabled when the period closed).
+The end-of-billing script resets them (method 1) after the billing capture.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from collections.abc import Callable
 
 from meter.codec import axdr
 from meter.codec.obis import Obis
-from meter.cosem.base import Context, CosemObject
-from meter.cosem.register import Register
+from meter.cosem.base import Context, CosemObject, integer
+from meter.cosem.demand_register import DemandRegister
+from meter.cosem.register import ExtendedRegister, Register
 from meter.cosem.register_activation import RegisterActivation
 from meter.cosem.registry import ObjectDirectory
 from meter.device.bindings import Metrology, energy_data, register_factor
@@ -54,6 +60,13 @@ class Tariffs:
                 self._by_key.setdefault(key, []).append(obis)
                 register.bind(2, self._provider(register, key))
         self._activation.before_switch = self.switch
+        #: (maximum demand register, the demand register feeding it, its rate or 0 for all)
+        self._maxima: list[tuple[ExtendedRegister, DemandRegister, int]] = []
+        for obj in directory:
+            name = obj.logical_name
+            feeder = directory.get(Obis(name.a, name.b, name.c, 4, 0, name.f))
+            if isinstance(obj, ExtendedRegister) and name.d == 6 and isinstance(feeder, DemandRegister):
+                self._maxima.append((obj, feeder, name.e))
         split = self._activation.split
         if self._by_key and not any(key in split for key in self._by_key):
             split.update({key: totals[key] for key in self._by_key})
@@ -95,3 +108,18 @@ class Tariffs:
                 split[str(enabled)] = self._value(enabled, key, totals)
             else:
                 split[key] = totals.get(key, 0.0) - sum(split.get(str(o), 0.0) for o in registers)
+
+    def demand_closed(self, meter_t: float, ctx: Context) -> None:
+        """A period boundary at meter time ``meter_t`` (after the demand registers were fed,
+        before the schedules switch the rate): a demand period that ended raises the maxima."""
+        if self._activation is None:
+            return
+        rates = {0} | {o.e for o in self._activation.active_registers()}
+        for maximum, demand, rate in self._maxima:
+            if rate not in rates or round(meter_t) % demand.int_value("period") != 0:
+                continue
+            scaler = integer(maximum.items("scaler_unit")[0], "scaler")
+            value = min(max(round(demand.last_average / 10.0 ** scaler), 0), 0xFFFFFFFF)
+            if value > maximum.int_value("value"):
+                maximum.update_value(axdr.DoubleLongUnsigned(value), ctx)
+                ctx.changed(maximum)

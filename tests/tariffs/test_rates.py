@@ -108,7 +108,7 @@ def test_the_month_end_billing_row_holds_each_rate(tmp_path: Path) -> None:
     row = rows(axdr.decode(buffer.to_bytes()))[-1]  # the encoded rows, as a client reads them
     assert row[0] == utc(2026, 2, 1)
     per_rate = [read(device, f"1.0.{c}.8.{r}.255") for r in RATES for c in QUANTITIES]
-    assert list(row[-len(per_rate):]) == per_rate
+    assert list(row[7:7 + len(per_rate)]) == per_rate  # after the time, 5 totals and the demand
     assert row[1] - sum(per_rate[0::4]) in range(len(RATES) + 1)  # +A rates add up to +A
     device.close()
 
@@ -142,4 +142,30 @@ def test_a_clock_set_forward_or_back_moves_the_rate_not_the_energy(tmp_path: Pat
     assert grown[0] == pytest.approx(POWER_W / 3, abs=2)
     assert grown[2] == pytest.approx(POWER_W * 2 / 3, abs=2)
     assert_rates_add_up(device)
+    device.close()
+
+
+def test_maximum_demand_per_rate_and_its_reset_at_billing(tmp_path: Path) -> None:
+    timebase = fast_timebase(utc(2026, 1, 14, 6, 50))  # off-peak; peak from 07:00
+    device = open_device(tmp_path, timebase)
+    device.at(timebase.t)
+    maxima = [f"1.0.1.6.{e}.255" for e in (0, 1, 2, 3)]
+    timebase.t = utc(2026, 1, 14, 10, 59)
+    device.tick(timebase.t)
+    # The 07:00 period closed under off-peak, 07:15..10:45 under peak; no shoulder period yet.
+    # (The 06:50 start makes the first period short: its average is below the load's.)
+    got = [read(device, m) for m in maxima]
+    assert got[0] == pytest.approx(POWER_W, abs=2) and got[1] == pytest.approx(POWER_W, abs=2)
+    assert got[2] == 0 and 0 < got[3] < POWER_W
+    timebase.t = utc(2026, 1, 14, 11, 16)
+    device.tick(timebase.t)
+    assert read(device, maxima[2]) == pytest.approx(POWER_W, abs=2)
+    stamp = device.directory[Obis.parse(maxima[2])].get(5, device.context(None))
+    assert stamp == OctetString(device.clock.cosem_at(utc(2026, 1, 14, 11, 15)).to_bytes())
+    before = [read(device, m) for m in maxima]
+    device.directory[Obis.parse("0.0.10.0.1.255")].action(1, axdr.LongUnsigned(1), device.context(None))
+    assert [read(device, m) for m in maxima] == [0, 0, 0, 0]
+    buffer = device.directory[BILLING].get(2, device.context(None))
+    row = rows(axdr.decode(buffer.to_bytes()))[-1]
+    assert list(row[-8::2]) == before  # value, capture time of each maximum
     device.close()
