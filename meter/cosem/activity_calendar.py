@@ -13,7 +13,8 @@ season whose start (a date-time with the wildcards of meter.cosem.local_dates, e
 the year is 0xFFFF) is the latest at or before now, its week profile, the day_id of today's
 weekday (a Special days table entry for today first), and in that day profile the action with
 the latest start_time at or before now. Before a day's first start_time the previous day's last
-action still runs (a day profile normally starts at 00:00).
+action still runs (a day profile normally starts at 00:00). A season rules whole days: the day
+it starts on is its first (its start's time of day does not split that day).
 
 Writes of the passive calendar come one attribute at a time (a head end writes 6, 7, 8, 9 then
 10), so each write checks its own value whole (types, unique names and ids, two seasons starting
