@@ -27,6 +27,7 @@ SPECIAL_DAYS = "0.0.11.0.0.255"
 SCRIPTS = "0.0.10.0.100.255"
 CLOCK = Ref(8, "0.0.1.0.0.255", 2)
 TARIFF = Ref(1, "0.0.96.14.0.255", 2)
+PASSIVE_SEASONS = Ref(20, CALENDAR, 7)
 PASSIVE_DAYS = Ref(20, CALENDAR, 9)
 TOTAL = Ref(3, "1.0.1.8.0.255", 2)
 RATES = [Ref(3, f"1.0.1.8.{r}.255", 2) for r in (1, 2, 3)]
@@ -96,7 +97,7 @@ def bracketed(r: Any) -> tuple[int, list[int], int]:
 
 def test_a_calendar_programmed_by_gurux_bills_each_rate(tmp_path: Path) -> None:
     from gurux_dlms import GXDate
-    from gurux_dlms.objects import GXDLMSSpecialDay, GXDLMSSpecialDaysTable
+    from gurux_dlms.objects import GXDLMSSeasonProfile, GXDLMSSpecialDay, GXDLMSSpecialDaysTable
 
     with meter_process(tmp_path / "state", "--tcp", "127.0.0.1:0", "--time-scale", SCALE,
                        start=START) as process:
@@ -106,6 +107,12 @@ def test_a_calendar_programmed_by_gurux_bills_each_rate(tmp_path: Path) -> None:
         before = m.get(PASSIVE_DAYS).value
         assert m.write_object(unknown_script, 9) != SUCCESS
         assert m.get(PASSIVE_DAYS).value == before
+        overlapping = gurux_calendar()
+        winter = overlapping.seasonProfilePassive[0]
+        overlapping.seasonProfilePassive = [winter, GXDLMSSeasonProfile(b"late", winter.start, winter.weekName)]
+        before = m.get(PASSIVE_SEASONS).value
+        assert m.write_object(overlapping, 7) != SUCCESS
+        assert m.get(PASSIVE_SEASONS).value == before
         calendar = gurux_calendar()
         for index in (6, 7, 8, 9, 10):
             assert m.write_object(calendar, index) == SUCCESS, f"attribute {index}"
