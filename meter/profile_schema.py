@@ -229,6 +229,24 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
                                    "enabled (default true) }; a disabled one refuses their "
                                    "SET and ACTION"),
     },
+    "activity_calendar": {
+        "name": Field("str", "calendar_name_active", 0, 32),
+        "seasons": Field("list", "{ name, start (date hex, 5 bytes, FFFF = every year), week }"),
+        "weeks": Field("list", "{ name, days = [day_id x 7, Monday first] }"),
+        "days": Field("list", "{ id, actions = [{ start ('HH:MM', local), script (obis), "
+                              "selector }] }"),
+    },
+    "special_days_table": {
+        "entries": Field("list", "{ index, date (hex, 5 bytes, FFFF = every year), day_id }"),
+    },
+    "register_activation": {
+        "registers": Field("list", "register_assignment: registers of the profile",
+                           item=Field("obis", "a register")),
+        "masks": Field("list", "{ name, registers = [1-based positions in registers] }"),
+        "active_mask": Field("str", "the mask in force at first start", 0, 32),
+    },
+    "active_tariff": {"register_activation": Field("obis", "the Register activation it shows",
+                                                   required=True)},
 }
 METROLOGY: dict[str, Field] = {
     "algorithms": Field("table", "E -> {selected, values = {value -> reference key}}"),
@@ -408,6 +426,12 @@ def _object(o: Mapping[str, Any], kinds: Mapping[str, object],
             yield Problem(section, "scripts", f"script {i}: {options['scripts'].doc}")
         else:
             refs += [("scripts", a.get("obis"), "") for a in actions]
+    if kind == "active_tariff" and "register_activation" in o:
+        refs.append(("register_activation", o["register_activation"], "register_activation"))
+    refs += [("registers", r, "") for r in o.get("registers", ()) if kind == "register_activation"]
+    for day in o.get("days", ()) if kind == "activity_calendar" else ():
+        actions = day.get("actions", ()) if isinstance(day, Mapping) else ()
+        refs += [("days", a.get("script"), "script_table") for a in actions if isinstance(a, Mapping)]
     source = o.get("source")
     if isinstance(source, str):
         prefix, _, target = source.partition(":")

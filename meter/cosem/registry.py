@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 
 from meter.codec.obis import Obis
 from meter.cosem import (  # noqa: F401  (imported for their class registration)
+    active_tariff,
+    activity_calendar,
     association_ln,
     data,
     demand_register,
@@ -24,11 +26,13 @@ from meter.cosem import (  # noqa: F401  (imported for their class registration)
     port_protection,
     profile_generic,
     register,
+    register_activation,
     sap_assignment,
     schedule,
     script_table,
     security_setup,
     single_action_schedule,
+    special_days,
     tcp_udp_setup,
 )
 from meter.cosem.base import CLASSES, Context, CosemObject

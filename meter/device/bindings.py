@@ -4,7 +4,8 @@ A profile object's ``source = "KIND:KEY"`` is parsed once into a :class:`Source`
 provider factories (:data:`PROVIDERS`) binds attribute 2 of each such object to its provider.
 Energy, instantaneous and power-quality values come from the engine, brought up to the meter's
 true time when read; the security counters from a Security setup's context. Demand registers
-are fed by the scheduler (meter/device/demand.py), not bound here.
+are fed by the scheduler (meter/device/demand.py), not bound here; per-rate energy registers by
+meter/device/tariffs.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from meter.profile import Profile
 from meter.server.protection import SecurityContext
 
 __all__ = ["ENGINE_LAG", "PROVIDERS", "Bindings", "Metrology", "Source", "SourceKind", "bind_sources",
-           "make_engine", "sources"]
+           "energy_data", "make_engine", "register_factor", "sources"]
 
 #: Before a request the metrology engine is moved on only once it lags this much (simulated
 #: seconds); the tick (at least every real second) always brings it up to date. It synthesises
@@ -107,10 +108,15 @@ class Bindings:
     security: Mapping[Obis, SecurityContext]
 
 
-def _factor(obj: CosemObject) -> float:
+def register_factor(obj: CosemObject) -> float:
     """10^-scaler: the register's unit per engine unit."""
     scaler = integer(obj.items("scaler_unit")[0], "scaler")
     return 10.0 ** -scaler
+
+
+def energy_data(value: float) -> axdr.Data:
+    """An energy in the register's unit as its value (double-long-unsigned, saturating)."""
+    return axdr.DoubleLongUnsigned(min(int(value), 0xFFFFFFFF))
 
 
 def _measured(view: Callable[[Engine], Mapping[str, float]],
@@ -118,7 +124,7 @@ def _measured(view: Callable[[Engine], Mapping[str, float]],
     """A provider of the engine's ``view()[key]`` in the register's unit, measured up to the
     meter's time when read."""
     def factory(b: Bindings, obj: CosemObject, key: str) -> Provider:
-        factor = _factor(obj)
+        factor = register_factor(obj)
 
         def value() -> axdr.Data:
             b.metrology.to(b.now())
@@ -149,8 +155,7 @@ def _security_count(counter: str) -> Callable[[Bindings, CosemObject, str], Prov
 
 #: Source kind -> the provider factory of attribute 2 (demand: meter/device/demand.py).
 PROVIDERS: dict[SourceKind, Callable[[Bindings, CosemObject, str], Provider]] = {
-    SourceKind.ENERGY: _measured(lambda e: e.registers,
-                                 lambda v: axdr.DoubleLongUnsigned(min(int(v), 0xFFFFFFFF))),
+    SourceKind.ENERGY: _measured(lambda e: e.registers, energy_data),
     SourceKind.INSTANT: _measured(lambda e: e.instantaneous,
                                   lambda v: axdr.DoubleLong(max(min(round(v), 0x7FFFFFFF), -0x80000000))),
     # Counts, and durations in seconds to the resolution the register's scaler gives them

@@ -22,6 +22,7 @@ from meter.device.amr_status import AmrStatus
 from meter.device.bindings import ENGINE_LAG, Metrology
 from meter.device.demand import Demand
 from meter.device.schedules import Schedules
+from meter.device.tariffs import Tariffs
 
 __all__ = ["MeterTime", "Scheduler"]
 
@@ -55,6 +56,8 @@ class Scheduler:
         self._context = context
         self.schedules = Schedules(directory)
         self.supervision: Supervision | None = None
+        # The tariff scripts the calendar runs switch the rate registers on the meter's time.
+        self.tariffs = Tariffs(directory, metrology, lambda: time.t, context)
         # The directory is fixed once built; its profiles are looked at before every request
         # (next capture boundary), so found once here rather than by a scan each time.
         self._profiles = [o for o in directory if isinstance(o, ProfileGeneric)]
@@ -110,6 +113,7 @@ class Scheduler:
         # period just closed, and the load profile row the state after the scripts.
         if periodic:
             self._demand.update(meter_t)
+            self.tariffs.demand_closed(meter_t, ctx)
         if scheduled:
             self.schedules.run(meter_t, ctx)
         if supervised and self.supervision is not None:

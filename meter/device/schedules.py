@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from meter.codec.obis import Obis
+from meter.cosem.activity_calendar import ActivityCalendar
 from meter.cosem.base import Context, CosemObject
 from meter.cosem.names import CLOCK
 from meter.cosem.registry import ObjectDirectory
@@ -23,6 +24,7 @@ from meter.cosem.schedule import Schedule
 from meter.cosem.script_table import ScriptTable
 from meter.cosem.local_dates import LocalTime
 from meter.cosem.single_action_schedule import SingleActionSchedule
+from meter.cosem.special_days import SpecialDaysTable
 from meter.errors import AccessError
 
 log = logging.getLogger(__name__)
@@ -43,10 +45,15 @@ class Schedules:
     def __init__(self, directory: ObjectDirectory) -> None:
         self._directory = directory
         self._schedules: list[Timed] = [
-            o for o in directory if isinstance(o, (SingleActionSchedule, Schedule))]
+            o for o in directory if isinstance(o, (SingleActionSchedule, Schedule, ActivityCalendar))]
+        # An activity calendar looks a date up in the Special days table before its week.
+        special = [o for o in directory if isinstance(o, SpecialDaysTable)]
+        for calendar in self._schedules:
+            if isinstance(calendar, ActivityCalendar) and special:
+                calendar.special_days = special[0].day_id
         # next_due is asked before every request: the plan is kept until a schedule or the
         # clock changes (the device reports what each request changed, see changed()) or a run.
-        self._watched: set[object] = {*self._schedules, directory.get(CLOCK)}
+        self._watched: set[object] = {*self._schedules, *special, directory.get(CLOCK)}
         self._stale = True
         self._plan: list[tuple[float, Timed]] = []
 
@@ -67,7 +74,11 @@ class Schedules:
             clock = self._directory.clock
             plan = []
             for s in self._schedules:
-                due = s.next_after(s.checked, clock) if s.checked is not None else None
+                after = s.checked
+                if isinstance(s, ActivityCalendar) and after is not None:
+                    # A calendar's rate is the one of the time the clock shows, set back too.
+                    after = min(after, clock.timestamp())
+                due = s.next_after(after, clock) if after is not None else None
                 if due is not None:
                     plan.append((due, s))
             self._plan = sorted(plan, key=lambda p: p[0])
@@ -84,6 +95,8 @@ class Schedules:
         clock = self._directory.clock
         due: list[tuple[float, Obis, int, Obis]] = []
         for _, schedule in [p for p in self._planned() if p[0] <= meter_t]:
+            if isinstance(schedule, ActivityCalendar):
+                schedule.activate_due(meter_t, clock, ctx)
             due += [(t, table, script, schedule.logical_name) for t, table, script in schedule.due(meter_t, clock)]
             schedule.checked = meter_t
             if isinstance(schedule, CosemObject):
