@@ -29,6 +29,7 @@ from meter.persistence.lock import StateLock
 from meter.security.certificates import SELF_SIGNED_DAYS
 from meter.timebase import MAX_SCALE, Timebase
 from meter.transport.logfilter import RepeatFilter
+from meter.transport.rfc2217 import parse_rfc2217_url
 from meter.transport.service import Device as ServedDevice
 from meter.transport.service import MeterService, ServeConfig, loop_factory
 from meter.transport.tcp import DEFAULT_HOST, DEFAULT_MAX_UNSENT, DEFAULT_PORT, parse_host_port
@@ -91,6 +92,16 @@ def _address(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _optical(text: str) -> str | tuple[str, int]:
+    """``pty`` or ``rfc2217://[HOST:]PORT`` (-> (host, port))."""
+    if text == "pty":
+        return text
+    try:
+        return parse_rfc2217_url(text, DEFAULT_HOST)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (pty or rfc2217://[HOST:]PORT)") from None
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -130,8 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--serial", metavar="PORT|URL|pty",
                        help="HDLC on a serial port or pyserial URL; 'pty' creates a pty pair")
     serve.add_argument("--serial-baud", type=int, default=9600, help="serial line speed (8N1)")
-    serve.add_argument("--optical", action="store_true",
-                       help="emulate an optical probe on a new pty (IEC 62056-21 mode E, then HDLC)")
+    serve.add_argument("--optical", type=_optical, nargs="?", const="pty",
+                       metavar="pty|rfc2217://[HOST:]PORT",
+                       help="emulate an optical probe (IEC 62056-21 mode E, then HDLC) on a new "
+                            "pty (the default) or as an RFC 2217 server (host default "
+                            f"{DEFAULT_HOST})")
     serve.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="N",
                        help=f"simulated seconds per real second (at most {MAX_SCALE:g})")
     serve.add_argument("--start", type=_timestamp, metavar="ISO-DATETIME",
@@ -245,7 +259,8 @@ def _serve(args: argparse.Namespace) -> int:
         hdlc_tcp=args.hdlc_over_tcp,
         serial=args.serial,
         serial_baud=args.serial_baud,
-        optical=args.optical,
+        optical=args.optical == "pty",
+        optical_rfc2217=None if isinstance(args.optical, str) else args.optical,
         max_connections=_optional_int(profile.limits.get("max_connections")),
         max_unsent_bytes=int(profile.limits.get("max_unsent_bytes", DEFAULT_MAX_UNSENT)),
     )

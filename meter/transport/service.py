@@ -18,8 +18,9 @@ from typing import Protocol
 from meter.link.framing import Framing
 from meter.link.iec62056_21 import ModeEOpening
 from meter.timebase import Timebase
-from meter.transport.optical import OpticalPort
+from meter.transport.optical import SIGN_ON_BAUD, OpticalPort
 from meter.transport.pty import PtyPort
+from meter.transport.rfc2217 import Rfc2217Port
 from meter.transport.serial import DEFAULT_BAUD, SerialLink
 from meter.transport.session import DeadlineTimer, Stack, StackSession, WireClock
 from meter.transport.tcp import (
@@ -65,7 +66,8 @@ class ServeConfig:
     hdlc_tcp: tuple[str, int] | None = None
     serial: str | None = None  # pyserial URL or device path, or "pty" for a new pty pair
     serial_baud: int = DEFAULT_BAUD
-    optical: bool = False
+    optical: bool = False  # the probe on a new pty
+    optical_rfc2217: tuple[str, int] | None = None  # the probe as an RFC 2217 server instead
     max_connections: int | None = None
     max_unsent_bytes: int = DEFAULT_MAX_UNSENT
 
@@ -146,8 +148,8 @@ class MeterService:
                     self._bound[label] = await self._tcp(address, framing, label)
             if config.serial is not None:
                 self._starters["serial"] = self._serial(loop, config.serial, config.serial_baud)
-            if config.optical:
-                self._starters["optical"] = self._optical(loop)
+            if config.optical or config.optical_rfc2217 is not None:
+                self._starters["optical"] = await self._optical(loop, config.optical_rfc2217)
         except BaseException:
             await self.aclose()
             raise
@@ -237,13 +239,20 @@ class MeterService:
 
         return serve_link
 
-    def _optical(self, loop: asyncio.AbstractEventLoop) -> Callable[[], str]:
-        """Create the probe's pty now (its HDLC session comes with a sign-on); the returned
-        starter serves it."""
-        port = OpticalPort(
-            loop, WireClock(loop), self._stack_factory(Framing.HDLC, serial=True), self._opening_factory
-        )
+    async def _optical(self, loop: asyncio.AbstractEventLoop,
+                       rfc2217: tuple[str, int] | None) -> Callable[[], str]:
+        """Create the probe's pty, or listen for its RFC 2217 client, now (its HDLC session
+        comes with a sign-on); the returned starter serves it."""
+        line = None
+        if rfc2217 is not None:
+            line = Rfc2217Port(loop, rfc2217[0], rfc2217[1], SIGN_ON_BAUD)
+            self._closers.append(line.close)
+            await line.bind()
+        port = OpticalPort(loop, WireClock(loop), self._stack_factory(Framing.HDLC, serial=True),
+                           self._opening_factory, line)
         self._closers.append(port.close)
+        if line is not None:
+            line.on_hangup = port.hang_up
 
         def serve_optical() -> str:
             port.start()

@@ -1,0 +1,95 @@
+"""The optical port as an RFC 2217 server (issue 13 item 1), opened with pyserial's own
+``rfc2217://`` client against a real meter process: sign on at 300 baud, switch by mode E to the
+rate the meter offers (HDLC setup comm_speed, 9600 by default), read the clock over HDLC with
+gurux-dlms, disconnect, and again; and a client that does not switch gets nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import serial
+from gurux_dlms.objects import GXDLMSClock
+from support.gurux_hdlc import GuruxHdlc
+from support.process import MeterProcess, meter_process
+
+from meter.transport.rfc2217 import parse_rfc2217_url
+
+SIGN_ON = b"/?!\r\n"
+START = "2026-03-01T12:00:00+00:00"
+
+
+@pytest.fixture(scope="module")
+def meter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeterProcess]:
+    state: Path = tmp_path_factory.mktemp("rfc2217") / "state"
+    with meter_process(state, "--optical", "rfc2217://127.0.0.1:0", "--start", START) as m:
+        yield m
+
+
+def _open(meter: MeterProcess) -> serial.Serial:
+    url = meter.ready["optical"]
+    assert url.startswith("rfc2217://127.0.0.1:")
+    return serial.serial_for_url(url, baudrate=300, bytesize=serial.SEVENBITS,
+                                 parity=serial.PARITY_EVEN, timeout=5)
+
+
+def _sign_on(port: serial.Serial) -> int:
+    """Mode E at 300 baud 7E1: the meter's identification, our ack of its baud character;
+    returns the rate the meter switched to."""
+    port.write(SIGN_ON)
+    ident = port.read_until(b"\r\n")
+    assert ident.startswith(b"/ACE5\\2"), ident  # '5': 9600 baud, '\2': HDLC (mode E)
+    port.write(b"\x0625" b"2\r\n")
+    return 9600
+
+
+def _read_clock(port: serial.Serial) -> datetime:
+    client = GuruxHdlc(port.write, lambda: port.read(max(1, port.in_waiting)))
+    client.connect()
+    clock = GXDLMSClock("0.0.1.0.0.255")
+    [request] = client.client.read(clock, 2)
+    client.client.updateValue(clock, 2, client.exchange(request).value)
+    client.disconnect()
+    return clock.time.value
+
+
+def test_sign_on_switch_by_mode_e_and_read_the_clock_twice(meter: MeterProcess) -> None:
+    port = _open(meter)
+    try:
+        times = []
+        for _ in range(2):
+            port.baudrate, port.bytesize, port.parity = 300, serial.SEVENBITS, serial.PARITY_EVEN
+            rate = _sign_on(port)
+            # The switch travels as RFC 2217 SET-BAUDRATE (and the 8N1 of HDLC with it).
+            port.baudrate, port.bytesize, port.parity = rate, serial.EIGHTBITS, serial.PARITY_NONE
+            times.append(_read_clock(port))  # DISC ends it: the meter is back at 300
+        assert times[0].year == 2026 and times[0] <= times[1]
+    finally:
+        port.close()
+
+
+def test_a_client_that_does_not_switch_gets_nothing(meter: MeterProcess) -> None:
+    port = _open(meter)
+    try:
+        _sign_on(port)
+        port.bytesize, port.parity = serial.EIGHTBITS, serial.PARITY_NONE
+        client = GuruxHdlc(port.write, lambda: port.read(max(1, port.in_waiting)))
+        snrm = bytes(client.client.snrmRequest())
+        port.timeout = 0.5  # a real wait for silence: nothing should come back
+        port.write(snrm)  # still at 300 baud: the meter listens at 9600
+        assert port.read(64) == b""
+        port.timeout = 5
+        port.baudrate = 9600
+        port.write(snrm)  # at the agreed rate the same frame is answered (UA)
+        assert port.read(1) == b"\x7e"
+    finally:
+        port.close()  # the hang-up: the next client signs on at 300 again
+
+
+def test_the_url_takes_a_default_host() -> None:
+    assert parse_rfc2217_url("rfc2217://4060", "127.0.0.1") == ("127.0.0.1", 4060)
+    assert parse_rfc2217_url("rfc2217://[::1]:4060/", "127.0.0.1") == ("::1", 4060)
+    with pytest.raises(ValueError):
+        parse_rfc2217_url("socket://host:1", "127.0.0.1")
