@@ -28,6 +28,8 @@ import serial  # pyserial (absolute import: meter.transport.serial is the serial
 from serial import rfc2217
 from serial.rfc2217 import PortManager
 
+from meter.transport.tcp import parse_host_port
+
 __all__ = ["Rfc2217Port", "parse_rfc2217_url"]
 
 log = logging.getLogger(__name__)
@@ -42,16 +44,7 @@ def parse_rfc2217_url(text: str, default_host: str) -> tuple[str, int]:
     """``rfc2217://[HOST:]PORT`` -> (host, port); the host defaults to ``default_host``."""
     if not text.startswith(SCHEME):
         raise ValueError(f"not an rfc2217:// URL: {text!r}")
-    rest = text.removeprefix(SCHEME).rstrip("/")
-    host, sep, port = rest.rpartition(":")
-    host = host.strip("[]") if sep else default_host
-    try:
-        number = int(port)
-    except ValueError:
-        raise ValueError(f"bad port in {text!r}") from None
-    if not 0 <= number <= 65535:
-        raise ValueError(f"port out of range in {text!r}")
-    return host or default_host, number
+    return parse_host_port(text.removeprefix(SCHEME).rstrip("/"), default_host)
 
 
 class _ClientLine(serial.Serial):

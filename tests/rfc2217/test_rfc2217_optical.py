@@ -5,6 +5,7 @@ gurux-dlms, disconnect, and again; and a client that does not switch gets nothin
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -93,3 +94,22 @@ def test_the_url_takes_a_default_host() -> None:
     assert parse_rfc2217_url("rfc2217://[::1]:4060/", "127.0.0.1") == ("::1", 4060)
     with pytest.raises(ValueError):
         parse_rfc2217_url("socket://host:1", "127.0.0.1")
+
+
+@pytest.mark.parametrize("command", [
+    b"\xff\xfa\x2c\x04\x09\xff\xf0",  # SET-STOPSIZE 9: no such code (PortManager raises KeyError)
+    b"\xff\xfa\x2c\x01" + b"\x00" * 100,  # a subnegotiation that never ends
+])
+def test_a_bad_client_is_closed_and_the_port_serves_the_next(meter: MeterProcess,
+                                                             command: bytes) -> None:
+    host, port_number = parse_rfc2217_url(meter.ready["optical"], "127.0.0.1")
+    with socket.create_connection((host, port_number), timeout=5) as raw:
+        raw.sendall(command)
+        while raw.recv(1024):  # the meter's own option requests, then the close
+            pass
+    port = _open(meter)
+    try:
+        _sign_on(port)
+    finally:
+        port.close()
+    assert "Traceback" not in meter.log_text()
