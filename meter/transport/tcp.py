@@ -15,8 +15,10 @@ import os
 import resource
 import socket
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Protocol, cast
 
+from meter.transport.pcap import Capture, Flow, tapped
 from meter.transport.session import Clock, StackFactory, StackSession, WireClock
 
 __all__ = ["DEFAULT_PORT", "ConnectionLimits", "ListenerHooks", "bound_address", "fd_headroom",
@@ -69,7 +71,8 @@ class _StackProtocol(asyncio.Protocol):
     """One TCP connection: bytes into its own stack, replies back out."""
 
     def __init__(self, stack_factory: StackFactory, clock: Clock | None, label: str,
-                 limits: ConnectionLimits, hooks: ListenerHooks | None = None) -> None:
+                 limits: ConnectionLimits, hooks: ListenerHooks | None = None,
+                 capture: Capture | None = None) -> None:
         self._factory = stack_factory
         self._clock = clock
         self._label = label
@@ -80,6 +83,8 @@ class _StackProtocol(asyncio.Protocol):
         self._counted = False
         self._paused = False  # the client is not reading our replies
         self._held = b""  # received bytes not yet fed while paused (at most one read)
+        self._capture = capture
+        self._flow: Flow | None = None  # the connection's tap when capturing (serve --pcap)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # create_server gives stream transports
@@ -101,12 +106,17 @@ class _StackProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         name = f"{self._label} {peer[0]}:{peer[1]}" if peer else self._label
         loop = asyncio.get_running_loop()
+        write: Callable[[bytes], None] = transport.write
+        if self._capture is not None and peer:
+            self._flow = self._capture.tcp_flow(peer[:2], transport.get_extra_info("sockname")[:2])
+            write = tapped(self._flow.sent, transport.write)
+
         try:
             self._session = StackSession(
                 self._factory,
                 self._clock or WireClock(loop),
                 loop,
-                transport.write,
+                write,
                 self._close_transport,
                 name,
             )
@@ -117,6 +127,8 @@ class _StackProtocol(asyncio.Protocol):
         log.info("%s: connected", name)
 
     def data_received(self, data: bytes) -> None:
+        if self._flow is not None:
+            self._flow.received(data)
         if self._paused:
             self._held += data  # a read already under way when reading was paused
             return
@@ -158,6 +170,9 @@ class _StackProtocol(asyncio.Protocol):
             if self._hooks is not None:
                 self._hooks.closed()
         self._held = b""
+        if self._flow is not None:
+            self._flow.closed()
+            self._flow = None
         if self._session is not None:
             log.info("%s: disconnected%s", self._session.name, f" ({exc})" if exc else "")
             self._session.close()
@@ -179,19 +194,21 @@ async def start_tcp_server(
     *,
     start_serving: bool = True,
     hooks: ListenerHooks | None = None,
+    capture: Capture | None = None,
 ) -> asyncio.Server:
     """Listen on host:port (port 0 = any free port); every connection gets ``stack_factory()``.
 
     ``clock`` times the stacks' wire timers (default: the loop's real time); ``limits`` may be
     shared by several listeners (default: no connection cap), ``hooks`` are this listener's
-    own (meter.transport.tcp_setup). ``start_serving=False`` binds
+    own (meter.transport.tcp_setup); ``capture`` taps every connection (serve --pcap).
+    ``start_serving=False`` binds
     without accepting or logging (``server.start_serving()`` later, by a caller that logs where
     it listens).
     """
     loop = asyncio.get_running_loop()
     shared = limits or ConnectionLimits(max_connections=1 << 62)
     server = await loop.create_server(
-        lambda: _StackProtocol(stack_factory, clock, label, shared, hooks),
+        lambda: _StackProtocol(stack_factory, clock, label, shared, hooks, capture),
         host,
         port,
         reuse_address=True,
