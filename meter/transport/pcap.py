@@ -244,10 +244,12 @@ class _LineFlow:
         self._interface = interface
 
     def received(self, data: bytes) -> None:
-        self._capture.packet(self._interface, data, INBOUND)
+        if data:
+            self._capture.packet(self._interface, data, INBOUND)
 
     def sent(self, data: bytes) -> None:
-        self._capture.packet(self._interface, data, OUTBOUND)
+        if data:  # the optical opening writes what it has, often nothing
+            self._capture.packet(self._interface, data, OUTBOUND)
 
     def closed(self) -> None:
         """A line has no connection to close."""

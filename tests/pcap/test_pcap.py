@@ -4,24 +4,30 @@ and dlms-cosem (wrapper and HDLC over TCP, authenticated and encrypted), and ``a
 
 from __future__ import annotations
 
+import errno
+import io
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from interop.clients import (
     DRIVERS,
     HDLC,
     MANAGEMENT,
+    PUBLIC,
     WRAPPER,
     Endpoint,
     Ref,
 )
 from support.paths import ROOT
 from support.process import MeterProcess, meter_process
+from support.rfc2217_client import SIGN_ON, open_optical, read_clock, sign_on, switch
 
-from meter.transport.pcap import key_log_path
+from meter.transport.pcap import Capture, key_log_path
 from meter.transport.pcap_read import KeyLog, read_messages
 
 CLOCK = Ref(8, "0.0.1.0.0.255", 2)
@@ -98,3 +104,65 @@ def test_without_the_key_log_nothing_is_deciphered(capture: Path, tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert "deciphered:" not in result.stdout
     assert "CipheredApdu (tag" in result.stdout or "GeneralGloCiphering (tag" in result.stdout
+
+
+def test_the_optical_port_is_captured_as_a_line(tmp_path: Path) -> None:
+    """The optical port (here over RFC 2217) as LINKTYPE_USER0: the mode E text, then HDLC."""
+    trace = tmp_path / "optical.pcapng"
+    with meter_process(tmp_path / "state", "--optical", "rfc2217://127.0.0.1:0",
+                       "--pcap", str(trace)) as meter:
+        port = open_optical(meter)
+        try:
+            switch(port, sign_on(port))
+            read_clock(port)
+        finally:
+            port.close()
+    assert SIGN_ON in trace.read_bytes()  # the line's bytes as they crossed it
+    assert b"\x06\x00\x00\x00\x2c\x00\x00\x00" not in trace.read_bytes()  # no empty packets
+    messages = list(read_messages(trace))
+    assert {m.flow for m in messages} == {"optical"}
+    assert [m.inbound for m in messages[:2]] == [True, False]  # SNRM, UA
+    result = decode_pcap(trace)
+    assert result.returncode == 0, result.stderr
+    for expected in ("hdlc: SNRM", "hdlc: UA", "GetRequestNormal", "GetResponseNormal",
+                     "hdlc: DISC"):
+        assert expected in result.stdout
+
+
+def test_the_capture_stops_at_its_cap_and_the_meter_serves_on(tmp_path: Path) -> None:
+    trace = tmp_path / "capped.pcapng"
+    with meter_process(tmp_path / "state", "--tcp", "127.0.0.1:0", "--pcap", str(trace),
+                       "--pcap-max-bytes", "1500") as meter:
+        for _ in range(3):
+            driver = DRIVERS["gurux"](Endpoint(WRAPPER, *meter.address("tcp")), PUBLIC)
+            driver.associate()
+            assert driver.get(LDN).value == b"ACE0000000000001"
+            driver.release()
+        meter.wait_for_log("1500-byte cap reached", timeout=5)
+    assert trace.stat().st_size <= 1500
+    assert list(read_messages(trace))  # whole blocks up to the cap
+
+
+class _FullDisk(io.BytesIO):
+    """A file that takes ``room`` bytes, then fails as a full disk does."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(data)
+
+
+def test_a_write_error_stops_the_capture_not_the_meter(caplog: pytest.LogCaptureFixture) -> None:
+    capture = Capture(_FullDisk(200), io.BytesIO(), max_bytes=1 << 20)
+    flow = capture.tcp_flow(("127.0.0.1", 50000), ("127.0.0.1", 4059))
+    for _ in range(10):
+        flow.received(bytes(100))  # the tap returns: the medium goes on serving
+        flow.sent(bytes(100))
+    flow.closed()
+    assert capture.stopped
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "No space left" in errors[0].getMessage()

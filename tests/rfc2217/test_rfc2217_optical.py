@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import serial
-from gurux_dlms.objects import GXDLMSClock
 from support.gurux_hdlc import GuruxHdlc
 from support.process import MeterProcess, meter_process
+from support.rfc2217_client import open_optical, read_clock, sign_on, switch
 
 from meter.transport.rfc2217 import parse_rfc2217_url
 
-SIGN_ON = b"/?!\r\n"
 START = "2026-03-01T12:00:00+00:00"
 
 
@@ -29,53 +28,25 @@ def meter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeterProcess]:
         yield m
 
 
-def _open(meter: MeterProcess) -> serial.Serial:
-    url = meter.ready["optical"]
-    assert url.startswith("rfc2217://127.0.0.1:")
-    return serial.serial_for_url(url, baudrate=300, bytesize=serial.SEVENBITS,
-                                 parity=serial.PARITY_EVEN, timeout=5)
-
-
-def _sign_on(port: serial.Serial) -> int:
-    """Mode E at 300 baud 7E1: the meter's identification, our ack of its baud character;
-    returns the rate the meter switched to."""
-    port.write(SIGN_ON)
-    ident = port.read_until(b"\r\n")
-    assert ident.startswith(b"/ACE5\\2"), ident  # '5': 9600 baud, '\2': HDLC (mode E)
-    port.write(b"\x0625" b"2\r\n")
-    return 9600
-
-
-def _read_clock(port: serial.Serial) -> datetime:
-    client = GuruxHdlc(port.write, lambda: port.read(max(1, port.in_waiting)))
-    client.connect()
-    clock = GXDLMSClock("0.0.1.0.0.255")
-    [request] = client.client.read(clock, 2)
-    client.client.updateValue(clock, 2, client.exchange(request).value)
-    client.disconnect()
-    return clock.time.value
-
-
 def test_sign_on_switch_by_mode_e_and_read_the_clock_twice(meter: MeterProcess) -> None:
-    port = _open(meter)
+    port = open_optical(meter)
     try:
         times = []
         for _ in range(2):
             port.baudrate, port.bytesize, port.parity = 300, serial.SEVENBITS, serial.PARITY_EVEN
-            rate = _sign_on(port)
             # The switch travels as RFC 2217 SET-BAUDRATE (and the 8N1 of HDLC with it).
-            port.baudrate, port.bytesize, port.parity = rate, serial.EIGHTBITS, serial.PARITY_NONE
-            times.append(_read_clock(port))  # DISC ends it: the meter is back at 300
+            switch(port, sign_on(port))
+            times.append(read_clock(port))  # DISC ends it: the meter is back at 300
         assert times[0].year == 2026 and times[0] <= times[1]
     finally:
         port.close()
 
 
 def test_a_client_that_does_not_switch_gets_nothing(meter: MeterProcess) -> None:
-    port = _open(meter)
+    port = open_optical(meter)
     try:
-        _sign_on(port)
-        port.bytesize, port.parity = serial.EIGHTBITS, serial.PARITY_NONE
+        sign_on(port)
+        switch(port, 300)  # 8N1, but no switch of the rate
         client = GuruxHdlc(port.write, lambda: port.read(max(1, port.in_waiting)))
         snrm = bytes(client.client.snrmRequest())
         port.timeout = 0.5  # a real wait for silence: nothing should come back
@@ -107,9 +78,9 @@ def test_a_bad_client_is_closed_and_the_port_serves_the_next(meter: MeterProcess
         raw.sendall(command)
         while raw.recv(1024):  # the meter's own option requests, then the close
             pass
-    port = _open(meter)
+    port = open_optical(meter)
     try:
-        _sign_on(port)
+        sign_on(port)
     finally:
         port.close()
     assert "Traceback" not in meter.log_text()
