@@ -105,11 +105,18 @@ class _Connection:
 
 
 def read_messages(path: Path) -> Iterator[Message]:
-    """Every message of the capture at ``path`` (raises MeterError on a damaged file)."""
+    """Every message of the capture at ``path`` (raises DecodeError on a damaged file)."""
+    try:
+        yield from _messages(path.read_bytes())
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"pcapng: a block or packet cut short or damaged ({exc})") from None
+
+
+def _messages(capture: bytes) -> Iterator[Message]:
     interfaces: list[tuple[int, str]] = []
     lines: dict[str, dict[bool, _Direction]] = {}
     connections: dict[tuple[tuple[str, int], ...], _Connection] = {}
-    for kind, body, order in _blocks(path.read_bytes()):
+    for kind, body, order in _blocks(capture):
         if kind == SHB:
             interfaces.clear()
         elif kind == IDB:

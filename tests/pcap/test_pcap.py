@@ -7,13 +7,17 @@ from __future__ import annotations
 import errno
 import io
 import logging
+import os
+import random
+import select
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import serial
 from interop.clients import (
     DRIVERS,
     HDLC,
@@ -23,10 +27,12 @@ from interop.clients import (
     Endpoint,
     Ref,
 )
+from support.gurux_hdlc import GuruxHdlc
 from support.paths import ROOT
 from support.process import MeterProcess, meter_process
 from support.rfc2217_client import SIGN_ON, open_optical, read_clock, sign_on, switch
 
+from meter import cli
 from meter.transport.pcap import Capture, key_log_path
 from meter.transport.pcap_read import KeyLog, read_messages
 
@@ -166,3 +172,71 @@ def test_a_write_error_stops_the_capture_not_the_meter(caplog: pytest.LogCapture
     assert capture.stopped
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "No space left" in errors[0].getMessage()
+
+
+def test_a_damaged_capture_gives_one_error_line_never_a_traceback(
+        capture: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Cut short anywhere, or with bytes flipped: decode --pcap shows what it can read and,
+    where the file stops making sense, says so in one line (exit 1)."""
+    data = capture.read_bytes()
+    keys = key_log_path(capture)
+    rng = random.Random(13)
+    damaged = tmp_path / "damaged.pcapng"
+    cases = [data[:cut] for cut in range(0, len(data), 97)]
+    for _ in range(150):
+        flipped = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+        cases.append(bytes(flipped))
+    for case in cases:
+        damaged.write_bytes(case)
+        code = cli.main(["decode", "--pcap", str(damaged), "--keys", str(keys)])
+        err = capsys.readouterr().err
+        assert code in (0, 1)
+        assert (code == 0) == (err == ""), err
+
+
+def _serial_session(send: Callable[[bytes], None], recv: Callable[[], bytes]) -> None:
+    client = GuruxHdlc(send, recv)
+    client.connect()
+    assert client.logical_device_name() == b"ACE0000000000001"
+    client.disconnect()
+
+
+def _assert_serial_capture(trace: Path) -> None:
+    assert {m.flow for m in read_messages(trace)} == {"serial"}
+    result = decode_pcap(trace)
+    assert result.returncode == 0, result.stderr
+    assert "hdlc: SNRM" in result.stdout and "('ACE0000000000001')" in result.stdout
+
+
+def test_the_serial_pty_is_captured_as_a_line(tmp_path: Path) -> None:
+    trace = tmp_path / "serial.pcapng"
+    with meter_process(tmp_path / "state", "--serial", "pty", "--pcap", str(trace)) as meter:
+        port = serial.Serial(meter.ready["serial"], 9600, timeout=5)
+        try:
+            _serial_session(port.write, lambda: port.read(max(1, port.in_waiting)))
+        finally:
+            port.close()
+    _assert_serial_capture(trace)
+
+
+def test_a_serial_port_is_captured_as_a_line(tmp_path: Path) -> None:
+    """A device the meter opens with pyserial (here our own pty's slave end)."""
+    trace = tmp_path / "serial.pcapng"
+    master, slave = os.openpty()
+    try:
+        with meter_process(tmp_path / "state", "--serial", os.ttyname(slave),
+                           "--pcap", str(trace)):
+            def send(data: bytes) -> None:
+                os.write(master, data)
+
+            def recv() -> bytes:
+                ready, _, _ = select.select([master], [], [], 5)
+                return os.read(master, 4096) if ready else b""
+
+            _serial_session(send, recv)
+    finally:
+        os.close(master)
+        os.close(slave)
+    _assert_serial_capture(trace)
