@@ -399,15 +399,19 @@ def _decode(args: argparse.Namespace) -> int:
 
 def _decode_pcap(path: Path, key_path: Path | None) -> int:
     """Each message of a capture, as ``decode HEX`` shows it, deciphered with the key log's
-    keys: a client's system title from its AARQ, the meter's from the key log."""
+    keys: a client's system title and dedicated key from its AARQ, the meter's title from the
+    key log."""
     from meter.apdu import decode_apdu
     from meter.apdu.acse import AARQ
+    from meter.apdu.ciphered import CipheredApdu, GeneralDedCiphering
+    from meter.apdu.initiate import InitiateRequest
     from meter.transport.pcap import key_log_path
     from meter.transport.pcap_read import KeyLog, read_messages
 
     key_path = key_path or key_log_path(path)
     keys = KeyLog.read(key_path) if key_path.exists() else KeyLog()
     client_titles: dict[str, bytes] = {}
+    dedicated_keys: dict[str, bytes] = {}
     for m in read_messages(path):
         when = datetime.fromtimestamp(m.time, UTC).strftime("%H:%M:%S.%f")
         head = f"{when} {m.flow} {'client -> meter' if m.inbound else 'meter -> client'}"
@@ -417,14 +421,23 @@ def _decode_pcap(path: Path, key_path: Path | None) -> int:
         k = keys.at(m.client_sap, m.time)
         try:
             apdu = decode_apdu(m.apdu) if m.apdu else None
-            if isinstance(apdu, AARQ) and apdu.calling_ap_title:
-                client_titles[m.flow] = apdu.calling_ap_title
             if k is None:
                 text = describe_bytes(m.data)
             else:
+                if isinstance(apdu, AARQ):  # a new association: its title, its dedicated key
+                    client_titles[m.flow] = apdu.calling_ap_title or b""
+                    dedicated_keys.pop(m.flow, None)
+                    plain = _decipher(apdu, k.encryption_key, k.authentication_key, None)
+                    initiate = decode_apdu(plain) if plain else None
+                    if isinstance(initiate, InitiateRequest) and initiate.dedicated_key:
+                        dedicated_keys[m.flow] = initiate.dedicated_key
+                ek = k.encryption_key
+                if isinstance(apdu, GeneralDedCiphering) or (
+                        isinstance(apdu, CipheredApdu) and not apdu.is_global):
+                    ek = dedicated_keys.get(m.flow, ek)
                 title = client_titles.get(m.flow) if m.inbound else k.server_system_title
-                text = describe_bytes(m.data, ek=k.encryption_key, ak=k.authentication_key,
-                                      system_title=title)
+                text = describe_bytes(m.data, ek=ek, ak=k.authentication_key,
+                                      system_title=title or None)
         except (MeterError, ValueError) as exc:
             text = f"{m.data.hex(' ').upper()}\n(not decoded: {exc})"
         sys.stdout.write(f"{head}\n{text}\n\n")

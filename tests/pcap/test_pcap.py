@@ -39,6 +39,8 @@ from meter.transport.pcap_read import KeyLog, read_messages
 CLOCK = Ref(8, "0.0.1.0.0.255", 2)
 LDN = Ref(1, "0.0.42.0.0.255", 2)
 EK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
+DEDICATED_KEY = bytes.fromhex("0F0E0D0C0B0A09080706050403020100")
+SESSIONS = 4
 # The ciphering APDUs as meter.apdu.describe names them.
 CIPHERED = ("CipheredApdu (tag", "GeneralGloCiphering (tag", "GeneralDedCiphering (tag")
 
@@ -49,11 +51,15 @@ def decode_pcap(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 
 
 def _sessions(meter: MeterProcess) -> None:
-    """HLS-GMAC management sessions, each reading the logical device name and the clock."""
+    """HLS-GMAC management sessions, each reading the logical device name and the clock; the
+    last with a dedicated key (gurux then sends general-ded-ciphering)."""
     counter = 100
-    for client, framing in (("gurux", WRAPPER), ("gurux", HDLC), ("dlms-cosem", WRAPPER)):
+    for client, framing, dedicated in (("gurux", WRAPPER, False), ("gurux", HDLC, False),
+                                       ("dlms-cosem", WRAPPER, False), ("gurux", WRAPPER, True)):
         endpoint = Endpoint(framing, *meter.address("tcp" if framing == WRAPPER else "hdlc"))
         driver = DRIVERS[client](endpoint, MANAGEMENT, invocation_counter=counter)
+        if dedicated:
+            driver.client.ciphering.dedicatedKey = bytearray(DEDICATED_KEY)
         driver.associate()
         assert driver.get(LDN).value == b"ACE0000000000001"
         assert driver.get(CLOCK).ok
@@ -80,23 +86,27 @@ def test_every_apdu_of_an_hls_gmac_session_reads_back_deciphered(capture: Path) 
     assert result.returncode == 0, result.stderr
     blocks = _blocks(result.stdout)
     ciphered = [b for b in blocks if any(name in b for name in CIPHERED)]
-    # Per session: AARQ/AARE (their initiates ciphered), HLS pass 3 and 4, two GETs, release.
-    assert len(ciphered) >= 3 * 8
+    # Per session: AARQ/AARE (their initiates ciphered), HLS pass 3 and 4, two GETs.
+    assert len(ciphered) >= SESSIONS * 6
     for block in ciphered:
         assert "\ndeciphered:\n" in block, block
     plain = result.stdout
-    assert plain.count("GetRequestNormal (tag") == 6  # two GETs per session, deciphered
-    assert plain.count("GetResponseNormal (tag") == 6
-    assert plain.count("('ACE0000000000001')") == 3  # the logical device name, in plain
+    assert plain.count("GetRequestNormal (tag") == 2 * SESSIONS  # two GETs each, deciphered
+    assert plain.count("GetResponseNormal (tag") == 2 * SESSIONS
+    assert plain.count("('ACE0000000000001')") == SESSIONS  # the logical device name, in plain
+    # The dedicated key comes from the AARQ's initiate (deciphered with the global key).
+    assert plain.count("GeneralDedCiphering (tag") == 4
+    assert DEDICATED_KEY.hex(" ").upper() in plain
     assert "not decoded" not in plain
-    assert plain.count("wrapper: wPort 1 -> 1") >= 2 * 6  # wrapper requests of client SAP 1
+    # Three wrapper sessions of ten PDUs: AARQ/AARE, HLS pass 3/4, two GETs, RLRQ/RLRE.
+    assert plain.count("wrapper: wPort 1 -> 1") == 3 * 10
     assert "hdlc: SNRM" in plain and "hdlc: DISC" in plain
 
 
 def test_the_file_holds_tcp_streams_and_the_key_log(capture: Path) -> None:
     messages = list(read_messages(capture))
     flows = {m.flow for m in messages}
-    assert len(flows) == 3 and all(f.startswith("tcp 127.0.0.1:") for f in flows)
+    assert len(flows) == SESSIONS and all(f.startswith("tcp 127.0.0.1:") for f in flows)
     keys = KeyLog.read(key_log_path(capture))
     first = keys.at(1, messages[0].time)
     assert first is not None and first.encryption_key == EK
