@@ -6,8 +6,8 @@ answers with its identification, takes the client's acknowledgement/option selec
 to HDLC at the agreed rate (IEC 62056-21:2002 6.3, protocol mode E; IEC 62056-46 afterwards).
 The opening is the sans-IO ModeEOpening of meter.link.iec62056_21; this module pumps it, tracks
 the agreed baud rate on its line (a pty, or an RFC 2217 server: meter/transport/rfc2217.py)
-and, when the HDLC association ends (DISC or a failure), goes
-back to 300 baud and waits for the next sign-on.
+and, when the HDLC association ends (DISC or a failure), goes back to 300 baud and waits for
+the next sign-on.
 """
 
 from __future__ import annotations
