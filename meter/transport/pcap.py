@@ -209,7 +209,13 @@ class Capture:
         return number
 
     def _log_keys(self) -> None:
-        for keys in self.keys():
+        try:
+            current = list(self.keys())
+        except Exception:  # a bug behind the provider must not reach the medium's pump
+            log.exception("capture: the associations' keys could not be read")
+            self._stop("capture: stopped (no key log without keys)")
+            return
+        for keys in current:
             if self._logged.get(keys.client_sap) != keys:
                 self._logged[keys.client_sap] = keys
                 self._write(self._key_log, (

@@ -33,7 +33,7 @@ from support.process import MeterProcess, meter_process
 from support.rfc2217_client import SIGN_ON, open_optical, read_clock, sign_on, switch
 
 from meter import cli
-from meter.transport.pcap import Capture, key_log_path
+from meter.transport.pcap import AssociationKeys, Capture, key_log_path
 from meter.transport.pcap_read import KeyLog, read_messages
 
 CLOCK = Ref(8, "0.0.1.0.0.255", 2)
@@ -250,3 +250,13 @@ def test_a_serial_port_is_captured_as_a_line(tmp_path: Path) -> None:
         os.close(master)
         os.close(slave)
     _assert_serial_capture(trace)
+
+
+def test_a_failing_key_provider_stops_the_capture_not_the_meter() -> None:
+    def broken() -> list[AssociationKeys]:
+        raise KeyError("no such Security setup")
+
+    capture = Capture(io.BytesIO(), io.BytesIO(), max_bytes=1 << 20, keys=broken)
+    flow = capture.line_flow("serial")
+    flow.received(b"\x7e")  # returns: the serial line goes on serving
+    assert capture.stopped
