@@ -31,6 +31,8 @@ from meter.persistence.lock import StateLock
 from meter.security.certificates import SELF_SIGNED_DAYS
 from meter.timebase import MAX_SCALE, Timebase
 from meter.transport.logfilter import RepeatFilter
+from meter.transport.pcap import DEFAULT_MAX_BYTES, AssociationKeys
+from meter.transport.rfc2217 import parse_rfc2217_url
 from meter.transport.service import Device as ServedDevice
 from meter.transport.service import MeterService, ServeConfig, loop_factory
 from meter.transport.tcp import DEFAULT_HOST, DEFAULT_MAX_UNSENT, DEFAULT_PORT, parse_host_port
@@ -93,6 +95,26 @@ def _address(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _optical(text: str) -> str | tuple[str, int]:
+    """``pty`` or ``rfc2217://[HOST:]PORT`` (-> (host, port))."""
+    if text == "pty":
+        return text
+    try:
+        return parse_rfc2217_url(text, DEFAULT_HOST)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (pty or rfc2217://[HOST:]PORT)") from None
+
+
+def _byte_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of bytes, got {text!r}")
+    return value
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -132,8 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--serial", metavar="PORT|URL|pty",
                        help="HDLC on a serial port or pyserial URL; 'pty' creates a pty pair")
     serve.add_argument("--serial-baud", type=int, default=9600, help="serial line speed (8N1)")
-    serve.add_argument("--optical", action="store_true",
-                       help="emulate an optical probe on a new pty (IEC 62056-21 mode E, then HDLC)")
+    serve.add_argument("--optical", type=_optical, nargs="?", const="pty",
+                       metavar="pty|rfc2217://[HOST:]PORT",
+                       help="emulate an optical probe (IEC 62056-21 mode E, then HDLC) on a new "
+                            "pty (the default) or as an RFC 2217 server (host default "
+                            f"{DEFAULT_HOST})")
+    serve.add_argument("--pcap", type=Path, metavar="FILE",
+                       help="capture every wrapper/HDLC exchange to FILE as pcapng, the "
+                            "associations' keys to FILE.keys (README: Traces)")
+    serve.add_argument("--pcap-max-bytes", type=_byte_count, default=DEFAULT_MAX_BYTES,
+                       metavar="N", help="stop capturing when a capture file would pass N bytes "
+                                         f"(default {DEFAULT_MAX_BYTES})")
     serve.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="N",
                        help=f"simulated seconds per real second (at most {MAX_SCALE:g})")
     serve.add_argument("--start", type=_timestamp, metavar="ISO-DATETIME",
@@ -145,8 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="-v: debug logging with every APDU decoded; -vv: also raw bytes")
     serve.set_defaults(run=_serve)
 
-    decode = commands.add_parser("decode", help="decode a hex wrapper PDU, HDLC frame or APDU")
-    decode.add_argument("hex", type=_hex, help="the bytes, in hex (spaces allowed)")
+    decode = commands.add_parser(
+        "decode", help="decode a hex wrapper PDU, HDLC frame or APDU, or a capture")
+    decode.add_argument("hex", type=_hex, nargs="?", help="the bytes, in hex (spaces allowed)")
+    decode.add_argument("--pcap", type=Path, metavar="FILE",
+                        help="every message of a capture (serve --pcap), deciphered with its "
+                             "key log")
+    decode.add_argument("--keys", type=Path, metavar="FILE",
+                        help="the capture's key log (default FILE.keys beside it)")
     decode.add_argument("--key-ek", type=_hex, help="global unicast encryption key")
     decode.add_argument("--key-ak", type=_hex, help="authentication key")
     decode.add_argument("--system-title", type=_hex,
@@ -260,9 +297,12 @@ def _serve(args: argparse.Namespace) -> int:
         hdlc_tcp=args.hdlc_over_tcp,
         serial=args.serial,
         serial_baud=args.serial_baud,
-        optical=args.optical,
+        optical=args.optical == "pty",
+        optical_rfc2217=None if isinstance(args.optical, str) else args.optical,
         max_connections=_optional_int(profile.limits.get("max_connections")),
         max_unsent_bytes=int(profile.limits.get("max_unsent_bytes", DEFAULT_MAX_UNSENT)),
+        pcap=args.pcap,
+        pcap_max_bytes=args.pcap_max_bytes,
     )
     # Start-up order (issue 7): the state directory's lock first (one meter per state: two
     # would reuse invocation counters), the listeners next (a port in use fails before the
@@ -283,8 +323,17 @@ def _serve(args: argparse.Namespace) -> int:
         # follows its TCP-UDP setup (neither before the device is open).
         openings = opening_factory(str(profile.meter["manufacturer"]),
                                    lambda: () if device is None else device.directory)
+        def keys() -> list[AssociationKeys]:  # for the capture's key log (serve --pcap)
+            if device is None:
+                return []
+            contexts = ((a.client_sap, device.security_context(a.security_setup))
+                        for a in profile.associations if a.security_setup is not None)
+            return [AssociationKeys(sap, c.server_system_title, c.encryption_key,
+                                    c.authentication_key) for sap, c in contexts]
+
         service = MeterService(None, timebase, openings,
-                               lambda: None if device is None else tcp_udp_setup(device.directory))
+                               lambda: None if device is None else tcp_udp_setup(device.directory),
+                               keys)
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(_run(service, config, open_device, stop))
     finally:
@@ -354,8 +403,59 @@ def _profile_objects(args: argparse.Namespace) -> int:
 
 
 def _decode(args: argparse.Namespace) -> int:
+    if args.pcap is not None:
+        return _decode_pcap(args.pcap, args.keys)
+    if args.hex is None:
+        raise MeterError("decode needs HEX or --pcap FILE")
     text = describe_bytes(args.hex, ek=args.key_ek, ak=args.key_ak, system_title=args.system_title)
     sys.stdout.write(text + "\n")
+    return 0
+
+
+def _decode_pcap(path: Path, key_path: Path | None) -> int:
+    """Each message of a capture, as ``decode HEX`` shows it, deciphered with the key log's
+    keys: a client's system title and dedicated key from its AARQ, the meter's title from the
+    key log."""
+    from meter.apdu import decode_apdu
+    from meter.apdu.acse import AARQ
+    from meter.apdu.ciphered import CipheredApdu, GeneralDedCiphering
+    from meter.apdu.initiate import InitiateRequest
+    from meter.transport.pcap import key_log_path
+    from meter.transport.pcap_read import KeyLog, read_messages
+
+    key_path = key_path or key_log_path(path)
+    keys = KeyLog.read(key_path) if key_path.exists() else KeyLog()
+    client_titles: dict[str, bytes] = {}
+    dedicated_keys: dict[str, bytes] = {}
+    for m in read_messages(path):
+        when = datetime.fromtimestamp(m.time, UTC).strftime("%H:%M:%S.%f")
+        head = f"{when} {m.flow} {'client -> meter' if m.inbound else 'meter -> client'}"
+        if not m.data:
+            sys.stdout.write(f"{head}: {m.note}\n\n")
+            continue
+        k = keys.at(m.client_sap, m.time)
+        try:
+            apdu = decode_apdu(m.apdu) if m.apdu else None
+            if k is None:
+                text = describe_bytes(m.data)
+            else:
+                if isinstance(apdu, AARQ):  # a new association: its title, its dedicated key
+                    client_titles[m.flow] = apdu.calling_ap_title or b""
+                    dedicated_keys.pop(m.flow, None)
+                    plain = _decipher(apdu, k.encryption_key, k.authentication_key, None)
+                    initiate = decode_apdu(plain) if plain else None
+                    if isinstance(initiate, InitiateRequest) and initiate.dedicated_key:
+                        dedicated_keys[m.flow] = initiate.dedicated_key
+                ek = k.encryption_key
+                if isinstance(apdu, GeneralDedCiphering) or (
+                        isinstance(apdu, CipheredApdu) and not apdu.is_global):
+                    ek = dedicated_keys.get(m.flow, ek)
+                title = client_titles.get(m.flow) if m.inbound else k.server_system_title
+                text = describe_bytes(m.data, ek=ek, ak=k.authentication_key,
+                                      system_title=title or None)
+        except (MeterError, ValueError) as exc:
+            text = f"{m.data.hex(' ').upper()}\n(not decoded: {exc})"
+        sys.stdout.write(f"{head}\n{text}\n\n")
     return 0
 
 
@@ -432,12 +532,23 @@ def _hdlc_address(address: Any) -> str:
 def _decipher(
     apdu: object, ek: bytes | None, ak: bytes | None, system_title: bytes | None
 ) -> bytes | None:
-    """The plaintext of a ciphered APDU when the keys are known, else None."""
+    """The plaintext of a ciphered APDU (or of the xDLMS initiate an AARQ/AARE carries) when the
+    keys are known, else None."""
+    from meter.apdu import decode_apdu
+    from meter.apdu.acse import AARE, AARQ, RLRE, RLRQ
     from meter.apdu.ciphered import CipheredApdu, GeneralDedCiphering, GeneralGloCiphering
     from meter.security import gcm
 
     if ek is None:
         return None
+    if isinstance(apdu, (AARQ, AARE, RLRQ, RLRE)):
+        if not apdu.user_information:
+            return None
+        # The initiate inside is ciphered under the AP title sent beside it, if any (Green Book
+        # 9.2.7); a release's under the sender's title.
+        own = (apdu.calling_ap_title if isinstance(apdu, AARQ)
+               else apdu.responding_ap_title if isinstance(apdu, AARE) else None)
+        return _decipher(decode_apdu(apdu.user_information), ek, ak, own or system_title)
     if isinstance(apdu, (GeneralGloCiphering, GeneralDedCiphering)):
         title = apdu.system_title or system_title
     elif isinstance(apdu, CipheredApdu):

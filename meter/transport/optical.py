@@ -1,12 +1,13 @@
-"""Optical probe emulator: IEC 62056-21 mode E opening, then HDLC, on a pty.
+"""Optical probe emulator: IEC 62056-21 mode E opening, then HDLC, on a pty or over RFC 2217.
 
 A real optical port starts every session at 300 baud 7E1 with the sign-on ``/?!<CR><LF>``,
 answers with its identification, takes the client's acknowledgement/option select
 (``<ACK>2Z2<CR><LF>``: protocol control 2 = HDLC, Z = baud rate, mode 2 = binary) and switches
 to HDLC at the agreed rate (IEC 62056-21:2002 6.3, protocol mode E; IEC 62056-46 afterwards).
 The opening is the sans-IO ModeEOpening of meter.link.iec62056_21; this module pumps it, tracks
-the agreed baud rate on the pty and, when the HDLC association ends (DISC or a failure), goes
-back to 300 baud and waits for the next sign-on.
+the agreed baud rate on its line (a pty, or an RFC 2217 server: meter/transport/rfc2217.py)
+and, when the HDLC association ends (DISC or a failure), goes back to 300 baud and waits for
+the next sign-on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from meter.link.iec62056_21 import (
     BaudRateChange,
@@ -25,17 +27,36 @@ from meter.link.iec62056_21 import (
 from meter.transport.pty import PtyPort
 from meter.transport.session import Clock, DeadlineTimer, StackFactory, StackSession
 
-__all__ = ["SIGN_ON_BAUD", "OpticalPort"]
+__all__ = ["SIGN_ON_BAUD", "OpticalLine", "OpticalPort"]
 
 log = logging.getLogger(__name__)
 
 SIGN_ON_BAUD = 300  # IEC 62056-21: every protocol mode opens at 300 baud
 
 
-class OpticalPort:
-    """A pty speaking mode E: ``opening_factory()`` per session, then ``stack_factory()``.
+class OpticalLine(Protocol):
+    """The medium under the probe: a PtyPort or an Rfc2217Port."""
 
-    ``clock`` times the opening and the HDLC link (wire timers: a WireClock in service).
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def baud(self) -> int: ...
+
+    def start(self, on_data: Callable[[bytes], None], baud: int) -> None: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def set_baud(self, baud: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class OpticalPort:
+    """A line speaking mode E: ``opening_factory()`` per session, then ``stack_factory()``.
+
+    ``clock`` times the opening and the HDLC link (wire timers: a WireClock in service);
+    ``line`` defaults to a new pty.
     """
 
     def __init__(
@@ -44,34 +65,35 @@ class OpticalPort:
         clock: Clock,
         stack_factory: StackFactory,
         opening_factory: Callable[[], ModeEOpening],
+        line: OpticalLine | None = None,
     ) -> None:
         self._loop = loop
         self._clock = clock
         self._stack_factory = stack_factory
         self._opening_factory = opening_factory
-        self._pty = PtyPort(loop, "optical")
+        self._line: OpticalLine = line if line is not None else PtyPort(loop, "optical")
         self._opening = opening_factory()
         self._timer = DeadlineTimer(loop, clock, self._opening_timer)
         self._session: StackSession | None = None
 
     @property
     def path(self) -> str:
-        """The slave tty a client opens (the probe's end)."""
-        return self._pty.path
+        """What a client opens (the probe's end): the slave tty, or the rfc2217:// URL."""
+        return self._line.path
 
     @property
     def baud(self) -> int:
         """Line speed currently agreed with the client."""
-        return self._pty.baud
+        return self._line.baud
 
     def start(self) -> None:
-        self._pty.start(self._received, SIGN_ON_BAUD)
+        self._line.start(self._received, SIGN_ON_BAUD)
 
     def close(self) -> None:
         self._timer.cancel()
         if self._session is not None:
             self._session.close()
-        self._pty.close()
+        self._line.close()
 
     def _received(self, data: bytes) -> None:
         if self._session is not None:
@@ -100,10 +122,10 @@ class OpticalPort:
 
     def _opening_events(self, events: list[ModeEEvent]) -> None:
         # Pending output (the identification) leaves at the old rate, before any switch.
-        self._pty.write(self._opening.data_to_send())
+        self._line.write(self._opening.data_to_send())
         for event in events:
             if isinstance(event, BaudRateChange):
-                self._pty.set_baud(event.baud)
+                self._line.set_baud(event.baud)
             elif isinstance(event, EnterHdlc):
                 log.info("optical: mode E agreed, HDLC at %d baud", event.baud)
                 self._timer.cancel()
@@ -111,17 +133,28 @@ class OpticalPort:
                     self._stack_factory,
                     self._clock,
                     self._loop,
-                    self._pty.write,
+                    self._line.write,
                     self._hdlc_ended,
                     "optical",
                 )
             elif isinstance(event, Failed):
                 # The opening itself goes back to waiting for a request at 300 baud.
                 log.warning("optical: mode E opening failed: %s", event.reason)
-                self._pty.set_baud(SIGN_ON_BAUD)
+                self._line.set_baud(SIGN_ON_BAUD)
+
+    def hang_up(self) -> None:
+        """The client went away (its RFC 2217 connection closed): the next one signs on anew."""
+        self._timer.cancel()
+        if self._session is not None:
+            session = self._session
+            session.close()
+            self._hdlc_ended(session)
+        else:
+            self._opening = self._opening_factory()
+            self._line.set_baud(SIGN_ON_BAUD)
 
     def _hdlc_ended(self, _session: StackSession) -> None:
         """The HDLC association ended (DISC or a failure): a fresh opening at 300 baud."""
         self._session = None
         self._opening = self._opening_factory()
-        self._pty.set_baud(SIGN_ON_BAUD)
+        self._line.set_baud(SIGN_ON_BAUD)

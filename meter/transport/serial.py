@@ -15,6 +15,7 @@ import threading
 
 import serial  # pyserial (absolute import: this module is meter.transport.serial)
 
+from meter.transport.pcap import Flow, tapped
 from meter.transport.session import Clock, StackFactory, StackSession
 
 __all__ = ["DEFAULT_BAUD", "SerialLink"]
@@ -30,7 +31,8 @@ class SerialLink:
     """One serial port serving HDLC through a stack from ``stack_factory``.
 
     Construct it, start it and close it on the event-loop thread (the stack's timers run on
-    ``loop``); ``clock`` times them (wire time: a WireClock in service).
+    ``loop``); ``clock`` times them (wire time: a WireClock in service); ``flow`` taps the
+    line when capturing (serve --pcap).
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class SerialLink:
         clock: Clock,
         loop: asyncio.AbstractEventLoop,
         baudrate: int = DEFAULT_BAUD,
+        flow: Flow | None = None,
     ) -> None:
         self.url = url
         self._loop = loop
@@ -53,6 +56,7 @@ class SerialLink:
         )
         self._stack_factory = stack_factory
         self._clock = clock
+        self._flow = flow
         self._session: StackSession | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, name=f"serial {url}", daemon=True)
@@ -75,6 +79,8 @@ class SerialLink:
         self._port.close()
 
     def _write(self, data: bytes) -> None:
+        if self._flow is not None:
+            self._flow.sent(data)
         try:
             self._port.write(data)
         except serial.SerialException as exc:
@@ -83,6 +89,7 @@ class SerialLink:
     def _read_loop(self) -> None:
         session = self._session
         assert session is not None  # start() makes it before the thread runs
+        feed = session.feed if self._flow is None else tapped(self._flow.received, session.feed)
         while not self._stop.is_set():
             try:
                 data = self._port.read(max(1, self._port.in_waiting))
@@ -91,4 +98,4 @@ class SerialLink:
                     log.error("serial %s: read failed, port given up: %s", self.url, exc)
                 return
             if data and not self._stop.is_set():
-                self._loop.call_soon_threadsafe(session.feed, bytes(data))
+                self._loop.call_soon_threadsafe(feed, bytes(data))

@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from meter.link.framing import Framing
 from meter.link.iec62056_21 import ModeEOpening
 from meter.timebase import Timebase
-from meter.transport.optical import OpticalPort
+from meter.transport.optical import SIGN_ON_BAUD, OpticalLine, OpticalPort
+from meter.transport.pcap import DEFAULT_MAX_BYTES, AssociationKeys, Capture, TappedLine
 from meter.transport.pty import PtyPort
+from meter.transport.rfc2217 import Rfc2217Port
 from meter.transport.serial import DEFAULT_BAUD, SerialLink
 from meter.transport.session import DeadlineTimer, Stack, StackSession, WireClock
 from meter.transport.tcp import (
@@ -65,9 +68,12 @@ class ServeConfig:
     hdlc_tcp: tuple[str, int] | None = None
     serial: str | None = None  # pyserial URL or device path, or "pty" for a new pty pair
     serial_baud: int = DEFAULT_BAUD
-    optical: bool = False
+    optical: bool = False  # the probe on a new pty
+    optical_rfc2217: tuple[str, int] | None = None  # the probe as an RFC 2217 server instead
     max_connections: int | None = None
     max_unsent_bytes: int = DEFAULT_MAX_UNSENT
+    pcap: Path | None = None  # capture every medium to this pcapng file (meter/transport/pcap.py)
+    pcap_max_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +123,14 @@ class MeterService:
         timebase: Timebase,
         opening_factory: Callable[[], ModeEOpening] = ModeEOpening,
         tcp_setup: Callable[[], PortSetup | None] = lambda: None,
+        keys: Callable[[], Iterable[AssociationKeys]] = tuple,
     ) -> None:
         self._device = device
         self._timebase = timebase
         self._opening_factory = opening_factory
         self._tcp_setup = tcp_setup  # the wrapper listener follows it (transport/tcp_setup.py)
+        self._keys = keys  # the associations' keys, for the capture's key log
+        self._capture: Capture | None = None
         self._wrapper: WrapperListener | None = None
         self._servers: list[asyncio.Server] = []
         self._bound: dict[str, tuple[str, int]] = {}  # "tcp"/"hdlc-tcp" -> where it listens
@@ -140,14 +149,18 @@ class MeterService:
         self._opened = True
         self._limits = ConnectionLimits(_max_connections(config), config.max_unsent_bytes)
         try:
+            if config.pcap is not None:
+                self._capture = Capture.open(config.pcap, config.pcap_max_bytes)
+                self._capture.keys = self._keys
+                self._closers.append(self._capture.close)
             for label, framing, address in (("tcp", Framing.WRAPPER, config.tcp),
                                             ("hdlc-tcp", Framing.HDLC, config.hdlc_tcp)):
                 if address is not None:
                     self._bound[label] = await self._tcp(address, framing, label)
             if config.serial is not None:
                 self._starters["serial"] = self._serial(loop, config.serial, config.serial_baud)
-            if config.optical:
-                self._starters["optical"] = self._optical(loop)
+            if config.optical or config.optical_rfc2217 is not None:
+                self._starters["optical"] = await self._optical(loop, config.optical_rfc2217)
         except BaseException:
             await self.aclose()
             raise
@@ -192,6 +205,7 @@ class MeterService:
         self._closers.clear()
         self._starters.clear()
         self._wrapper = None
+        self._capture = None
         self._opened = False
 
     async def _tcp(self, address: tuple[str, int], framing: Framing, label: str) -> tuple[str, int]:
@@ -200,14 +214,15 @@ class MeterService:
 
             async def bind(host: str, port: int, hooks: ListenerHooks, serving: bool) -> asyncio.Server:
                 return await start_tcp_server(host, port, factory, None, label, self._limits,
-                                              start_serving=serving, hooks=hooks)
+                                              start_serving=serving, hooks=hooks,
+                                              capture=self._capture)
 
             self._wrapper = WrapperListener(address[0], bind, self._tcp_setup, self._servers, label)
             self._closers.append(self._wrapper.close)
             return await self._wrapper.bind(address[1])
         server = await start_tcp_server(
             address[0], address[1], self._stack_factory(framing), None, label, self._limits,
-            start_serving=False,
+            start_serving=False, capture=self._capture,
         )
         self._servers.append(server)
         return bound_address(server)
@@ -219,16 +234,19 @@ class MeterService:
             port = PtyPort(loop, "serial-pty")
             self._closers.append(port.close)
 
+            line = self._tapped(port, "serial")
+
             def serve_pty() -> str:
                 session = StackSession(
-                    factory, WireClock(loop), loop, port.write, StackSession.restart, "serial-pty"
+                    factory, WireClock(loop), loop, line.write, StackSession.restart, "serial-pty"
                 )
                 self._closers.append(session.close)
-                port.start(session.feed, baud)
-                return port.path
+                line.start(session.feed, baud)
+                return line.path
 
             return serve_pty
-        link = SerialLink(url, factory, WireClock(loop), loop, baud)
+        flow = None if self._capture is None else self._capture.line_flow("serial")
+        link = SerialLink(url, factory, WireClock(loop), loop, baud, flow)
         self._closers.append(link.close)
 
         def serve_link() -> str:
@@ -237,19 +255,35 @@ class MeterService:
 
         return serve_link
 
-    def _optical(self, loop: asyncio.AbstractEventLoop) -> Callable[[], str]:
-        """Create the probe's pty now (its HDLC session comes with a sign-on); the returned
-        starter serves it."""
-        port = OpticalPort(
-            loop, WireClock(loop), self._stack_factory(Framing.HDLC, serial=True), self._opening_factory
-        )
+    async def _optical(self, loop: asyncio.AbstractEventLoop,
+                       rfc2217: tuple[str, int] | None) -> Callable[[], str]:
+        """Create the probe's pty, or listen for its RFC 2217 client, now (its HDLC session
+        comes with a sign-on); the returned starter serves it."""
+        line: OpticalLine
+        if rfc2217 is not None:
+            server = Rfc2217Port(loop, rfc2217[0], rfc2217[1], SIGN_ON_BAUD)
+            self._closers.append(server.close)
+            await server.bind()
+            line = server
+        else:
+            line = PtyPort(loop, "optical")
+        port = OpticalPort(loop, WireClock(loop), self._stack_factory(Framing.HDLC, serial=True),
+                           self._opening_factory, self._tapped(line, "optical"))
         self._closers.append(port.close)
+        if rfc2217 is not None:
+            server.on_hangup = port.hang_up
 
         def serve_optical() -> str:
             port.start()
             return port.path
 
         return serve_optical
+
+    def _tapped(self, line: OpticalLine, name: str) -> OpticalLine:
+        """``line`` as it is, or captured as interface ``name`` (serve --pcap)."""
+        if self._capture is None:
+            return line
+        return TappedLine(line, self._capture.line_flow(name))
 
     @property
     def device(self) -> Device:

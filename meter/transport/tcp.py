@@ -15,8 +15,10 @@ import os
 import resource
 import socket
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Protocol, cast
 
+from meter.transport.pcap import Capture, Flow, tapped
 from meter.transport.session import Clock, StackFactory, StackSession, WireClock
 
 __all__ = ["DEFAULT_PORT", "ConnectionLimits", "ListenerHooks", "bound_address", "fd_headroom",
@@ -72,7 +74,8 @@ class _StackProtocol(asyncio.Protocol):
     """One TCP connection: bytes into its own stack, replies back out."""
 
     def __init__(self, stack_factory: StackFactory, clock: Clock | None, label: str,
-                 limits: ConnectionLimits, hooks: ListenerHooks | None = None) -> None:
+                 limits: ConnectionLimits, hooks: ListenerHooks | None = None,
+                 capture: Capture | None = None) -> None:
         self._factory = stack_factory
         self._clock = clock
         self._label = label
@@ -85,6 +88,8 @@ class _StackProtocol(asyncio.Protocol):
         self._held = bytearray()  # received bytes not fed yet (at most about one read)
         self._turn_pending = False  # a later loop turn will feed the next slice
         self._reading = True
+        self._capture = capture
+        self._flow: Flow | None = None  # the connection's tap when capturing (serve --pcap)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # create_server gives stream transports
@@ -106,12 +111,17 @@ class _StackProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         name = f"{self._label} {peer[0]}:{peer[1]}" if peer else self._label
         loop = asyncio.get_running_loop()
+        write: Callable[[bytes], None] = transport.write
+        if self._capture is not None and peer:
+            self._flow = self._capture.tcp_flow(peer[:2], transport.get_extra_info("sockname")[:2])
+            write = tapped(self._flow.sent, transport.write)
+
         try:
             self._session = StackSession(
                 self._factory,
                 self._clock or WireClock(loop),
                 loop,
-                transport.write,
+                write,
                 self._close_transport,
                 name,
             )
@@ -122,6 +132,8 @@ class _StackProtocol(asyncio.Protocol):
         log.info("%s: connected", name)
 
     def data_received(self, data: bytes) -> None:
+        if self._flow is not None:
+            self._flow.received(data)
         if not self._held and not self._paused and len(data) <= _FEED_SLICE:
             if self._session is not None:  # the common case, one request: fed as it came
                 self._session.feed(data)
@@ -173,6 +185,9 @@ class _StackProtocol(asyncio.Protocol):
             if self._hooks is not None:
                 self._hooks.closed()
         self._held.clear()
+        if self._flow is not None:
+            self._flow.closed()
+            self._flow = None
         if self._session is not None:
             log.info("%s: disconnected%s", self._session.name, f" ({exc})" if exc else "")
             self._session.close()
@@ -194,19 +209,21 @@ async def start_tcp_server(
     *,
     start_serving: bool = True,
     hooks: ListenerHooks | None = None,
+    capture: Capture | None = None,
 ) -> asyncio.Server:
     """Listen on host:port (port 0 = any free port); every connection gets ``stack_factory()``.
 
     ``clock`` times the stacks' wire timers (default: the loop's real time); ``limits`` may be
     shared by several listeners (default: no connection cap), ``hooks`` are this listener's
-    own (meter.transport.tcp_setup). ``start_serving=False`` binds
+    own (meter.transport.tcp_setup); ``capture`` taps every connection (serve --pcap).
+    ``start_serving=False`` binds
     without accepting or logging (``server.start_serving()`` later, by a caller that logs where
     it listens).
     """
     loop = asyncio.get_running_loop()
     shared = limits or ConnectionLimits(max_connections=1 << 62)
     server = await loop.create_server(
-        lambda: _StackProtocol(stack_factory, clock, label, shared, hooks),
+        lambda: _StackProtocol(stack_factory, clock, label, shared, hooks, capture),
         host,
         port,
         reuse_address=True,
