@@ -27,3 +27,7 @@ POWER_QUALITY_LOG = Obis(0, 0, 99, 98, 4, 255)
 def last_event_code(log: Obis) -> Obis:
     """The "last event code" data object that shadows event log ``log``."""
     return Obis(0, 0, 96, 11, log.e, 255)
+
+# Push setups the meter triggers itself (IDIS naming, cosem-reference.md use cases 1 and 6).
+PUSH_ON_CONNECTIVITY = Obis(0, 0, 25, 9, 0, 255)
+PUSH_ON_INSTALLATION = Obis(0, 7, 25, 9, 0, 255)

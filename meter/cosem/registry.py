@@ -20,6 +20,7 @@ from meter.cosem import (  # noqa: F401  (imported for their class registration)
     hdlc_setup,
     port_protection,
     profile_generic,
+    push_setup,
     register,
     sap_assignment,
     schedule,
