@@ -15,6 +15,7 @@ and is sent once; one that was on its way when the meter stopped goes again (at 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,8 +193,9 @@ class Pushes:
         else:
             job.attempt += 1
             job.due = self._now() + setup.retry_delay(job.attempt)
-            log.info("push %s (job %d) failed (%s); retry %d due in %.1f s", job.setup, job_id,
-                     reason, job.attempt, job.due - self._now())
+            log.info("push %s (job %d) failed (%s); retry %d due in %.1f s, at %s", job.setup,
+                     job_id, reason, job.attempt, job.due - self._now(),
+                     dt.datetime.fromtimestamp(job.due, dt.UTC).isoformat(timespec="milliseconds"))
         self._changed()
 
     def _seal(self, setup: PushSetup, job: _Job, date_time: bytes) -> bytes:
