@@ -461,29 +461,29 @@ class MalformedPush(MeterError):
 
 def describe_push(payload: bytes, ek: bytes | None = None,
                   ak: bytes | None = None) -> tuple[str, str]:
-    """(one line, full text) of a pushed APDU: a DATA-NOTIFICATION, plain or ciphered (deciphered
-    with the keys); raises MalformedPush for anything else."""
+    """(one line, full text) of a pushed APDU: a DATA-NOTIFICATION, plain or in a ciphering
+    envelope (deciphered when ``ek`` is given, else shown as the envelope); raises MalformedPush
+    for anything else, or an envelope the keys do not open."""
     from meter.apdu import DataNotification, decode_apdu
+    from meter.apdu.ciphered import CipheredApdu, GeneralDedCiphering, GeneralGloCiphering
     from meter.apdu.describe import describe
     from meter.codec.cosem_time import CosemDateTime
 
     try:
         apdu = decode_apdu(payload)
         envelope = ""
+        if isinstance(apdu, (CipheredApdu, GeneralGloCiphering, GeneralDedCiphering)):
+            envelope = f" {type(apdu).__name__} IC={apdu.invocation_counter}"
+            if ek is None:
+                return f"{envelope.strip()} (not deciphered: no --key-ek)", describe(apdu)
+            apdu = decode_apdu(_decipher(apdu, ek, ak, None) or b"")
         if not isinstance(apdu, DataNotification):
-            plain = _decipher(apdu, ek, ak, None)
-            if plain is None:
-                raise MalformedPush(f"{type(apdu).__name__} is no DataNotification"
-                                    + ("" if ek else " (ciphered? give --key-ek)"))
-            envelope = f" {type(apdu).__name__} IC={getattr(apdu, 'invocation_counter', '?')}"
-            apdu = decode_apdu(plain)
-            if not isinstance(apdu, DataNotification):
-                raise MalformedPush(f"{type(apdu).__name__} inside the envelope")
+            raise MalformedPush(f"{type(apdu).__name__} is no DataNotification")
         when = "-"
         if apdu.date_time is not None:
             when = CosemDateTime.from_bytes(apdu.date_time).to_datetime().isoformat()
     except (MeterError, ValueError) as exc:
-        raise MalformedPush(str(exc)) from exc
+        raise MalformedPush(str(exc) or type(exc).__name__) from exc
     line = (f"DataNotification id={apdu.long_invoke_id_and_priority & 0xFFFFFF} time={when}"
             f"{envelope} {_compact(apdu.body)}")
     return line, describe(apdu)
