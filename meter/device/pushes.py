@@ -91,6 +91,9 @@ class Pushes:
         self._setups = [o for o in directory if isinstance(o, PushSetup)]
         for setup in self._setups:
             setup.queue = self
+        #: Set while a history back-fill lives through the past: what would have been pushed
+        #: then is not sent now (the installation push of a first start is).
+        self.quiet = False
         self._load(store)
 
     # --- triggers ------------------------------------------------------------------------------
@@ -103,6 +106,9 @@ class Pushes:
 
     def request(self, setup: PushSetup) -> None:
         """Capture ``setup``'s values now and queue them (PushQueue, for method push)."""
+        if self.quiet:
+            log.debug("push %s during the back-fill: not sent", setup.logical_name)
+            return
         if setup.destination is None:
             log.info("push %s: no destination programmed; nothing pushed", setup.logical_name)
             return

@@ -179,3 +179,15 @@ def test_no_destination_pushes_nothing(tmp_path: Path) -> None:
         assert m.device.pushes.next_due() is None
     finally:
         m.close()
+
+
+def test_a_history_back_fill_pushes_only_the_installation(tmp_path: Path) -> None:
+    m = Meter(tmp_path / "state", with_destination(tmp_path), history=6 * 3600)
+    try:
+        # 24 push scheduler quarters were lived through: none of them is sent now.
+        assert [w.setup for w in deliver_all(m)] == [PUSH_ON_INSTALLATION]
+        m.timebase.t += 15 * 60 + 60  # the next quarter, live, and its window: pushed
+        m.device.tick(m.timebase.now())
+        assert [w.setup for w in deliver_all(m)] == [INTERVAL]
+    finally:
+        m.close()
