@@ -20,6 +20,7 @@ whose keys and invocation counter cipher it (``security_setup``, ``ciphering``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 from meter.codec.axdr import (
@@ -50,6 +51,7 @@ from meter.cosem.base import (
     on_action,
     on_set,
 )
+from meter.cosem.local_dates import LocalTime, dates, local_times, start_day
 from meter.cosem.profile_entry import OptionError, ProfileEntry
 from meter.errors import AccessError, DataAccessResult, DecodeError, EncodeError
 
@@ -67,6 +69,9 @@ MAX_WINDOWS = 16
 #: its Security setup's global key. DATA-NOTIFICATION has no service-specific glo- tag (Green
 #: Book 9.5): general-glo-ciphering is the one global envelope it fits in.
 CIPHERINGS = ("none", "general-glo")
+
+#: How far back the start of a window open now is looked for (a window may recur monthly).
+_WINDOW_LOOKBACK = 32 * 86400.0
 
 _NO_DESTINATION = Structure((Enum(TCP), OctetString(b""), Enum(AXDR)))
 _NO_DELAY = Structure((LongUnsigned(0), LongUnsigned(100), LongUnsigned(0)))
@@ -199,6 +204,29 @@ class PushSetup(CosemObject):
         delay = low * (exponent / 100) ** (attempt - 1)
         return float(min(delay, high) if high else delay)
 
+    def window_open(self, t: float, clock: LocalTime) -> float | None:
+        """``t`` (meter time, UTC s) if a communication window is open then or none is set;
+        else when the next one opens (None: no window opens again). Window ends are local date-
+        times with wildcards, as execution_time (meter.cosem.local_dates); a window is open from
+        a start up to the first end after it."""
+        windows = self.items("communication_window")
+        if not windows:
+            return t
+        opens: list[float] = []
+        for window in windows:
+            start, end = (octets(v, "communication window") for v in items(window, "window"))
+            last = None
+            for opened in _instants(start, t - _WINDOW_LOOKBACK, clock):
+                if opened > t:
+                    opens.append(opened)
+                    break
+                last = opened
+            if last is not None:
+                closes = next(_instants(end, last, clock), None)
+                if closes is None or t < closes:
+                    return t
+        return min(opens, default=None)
+
     def objects(self) -> list[tuple[int, Obis, int, int]]:
         """(class_id, logical_name, attribute_index, data_index) of each pushed value."""
         out = []
@@ -276,6 +304,12 @@ class PushSetup(CosemObject):
         """Drop the pushes of this setup still waiting to go (and their retries)."""
         expect(parameters, Integer, "reset parameter")
         self.queue.cancel(self)
+
+
+def _instants(raw: bytes, after: float, clock: LocalTime) -> Iterator[float]:
+    """The UTC instants after ``after`` a local date-time with wildcards names, in order."""
+    stamp = CosemDateTime.from_bytes(raw)
+    return local_times(dates(stamp.date, start_day(after), clock), stamp.time, after, clock)
 
 
 def _check_object(entry: Data, ctx: Context) -> None:

@@ -3,8 +3,8 @@
 A trigger (method push, a script run by the push scheduler, the meter's first start, its
 listener coming up; alarms will call :meth:`Pushes.trigger` the same way) captures the values of
 the Push setup's push_object_list at once and queues a job due after a random part of
-randomisation_start_interval. The edge asks for the jobs due (:meth:`Pushes.work`): each comes
-as one wrapper PDU holding a DATA-NOTIFICATION dated when it is handed out, ciphered under the
+randomisation_start_interval, inside the setup's communication_window. The edge asks for the
+jobs due (:meth:`Pushes.work`): each comes as one wrapper PDU holding a DATA-NOTIFICATION dated when it is handed out, ciphered under the
 setup's Security setup with a fresh invocation counter (a retry is ciphered anew, so no IV is
 used twice), sent to the destination, and reported back (:meth:`Pushes.done`): delivered, it is
 forgotten; failed, it is retried after repetition_delay until number_of_retries retries failed.
@@ -154,15 +154,28 @@ class Pushes:
     # --- driven by the edge --------------------------------------------------------------------
 
     def next_due(self) -> float | None:
-        """The true time the next queued job is due (None: nothing to send)."""
-        return min((j.due for j in self._jobs.values() if j.id not in self._in_flight), default=None)
+        """The true time the next queued job may go (None: nothing to send)."""
+        times = (self._when(j) for j in self._jobs.values() if j.id not in self._in_flight)
+        return min((t for t in times if t is not None), default=None)
+
+    def _when(self, job: _Job) -> float | None:
+        """The true time ``job`` may go: when due, inside its setup's communication_window
+        (None: no window opens again; it waits for a new one to be written)."""
+        setup = self._directory.get(job.setup)
+        if not isinstance(setup, PushSetup):
+            return job.due
+        clock = self._directory.clock
+        offset = clock.timestamp() - self._now()  # the windows are on the meter clock
+        opens = setup.window_open(job.due + offset, clock)
+        return None if opens is None else opens - offset
 
     def work(self, date_time: bytes) -> list[PushWork]:
         """The jobs due now, ready to send (each handed out once until :meth:`done`);
         ``date_time``: the meter clock now (COSEM date-time), the notifications' date."""
         out = []
         for job in sorted(self._jobs.values(), key=lambda j: j.due):
-            if job.due > self._now() or job.id in self._in_flight:
+            when = None if job.id in self._in_flight else self._when(job)
+            if when is None or when > self._now():
                 continue
             setup = self._directory.get(job.setup)
             destination = setup.destination if isinstance(setup, PushSetup) else None

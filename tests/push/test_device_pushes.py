@@ -12,6 +12,7 @@ from support.process import profile_with
 
 from meter import apdu as A
 from meter.codec import axdr
+from meter.codec.axdr import Array, OctetString, Structure
 from meter.codec.obis import Obis
 from meter.cosem.names import PUSH_ON_CONNECTIVITY, PUSH_ON_INSTALLATION
 from meter.device.pushes import PushWork
@@ -191,3 +192,32 @@ def test_a_history_back_fill_pushes_only_the_installation(tmp_path: Path) -> Non
         assert [w.setup for w in deliver_all(m)] == [INTERVAL]
     finally:
         m.close()
+
+
+def window(start: str, end: str) -> Array:
+    return Array((Structure((OctetString(bytes.fromhex(start)), OctetString(bytes.fromhex(end)))),))
+
+
+def test_a_push_waits_for_its_communication_window(meter: Meter) -> None:
+    deliver_all(meter)
+    client = meter.management()
+    # Every day from 02:00 to 03:00 local (time zone 0): date and deviation wildcards.
+    assert client.set(40, INTERVAL, 4, window("FFFFFFFFFF020000008000FF", "FFFFFFFFFF030000008000FF")) == 0
+    client.action(40, INTERVAL, 1, axdr.Integer(0))
+    meter.timebase.t += 120
+    assert meter.device.push_work(meter.timebase.now()) == []
+    two = START + 2 * 3600
+    assert meter.device.pushes.next_due() == two
+    # The method's push and the push scheduler's seven quarters up to 01:45 waited for it (the
+    # 02:00 one is due within its randomisation minute).
+    assert [w.setup for w in meter.device.push_work(two)] == [INTERVAL] * 8
+
+
+def test_a_window_that_never_opens_again_holds_the_push(meter: Meter) -> None:
+    deliver_all(meter)
+    client = meter.management()
+    assert client.set(40, INTERVAL, 4, window("07E50101FF000000008000FF", "07E50102FF000000008000FF")) == 0
+    client.action(40, INTERVAL, 1, axdr.Integer(0))  # 2021's window is over
+    assert meter.device.pushes.next_due() is None
+    assert client.set(40, INTERVAL, 4, Array(())) == 0  # no window: any time
+    assert meter.device.pushes.next_due() is not None
