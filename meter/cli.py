@@ -30,8 +30,8 @@ from meter.persistence.lock import StateLock
 from meter.security.certificates import SELF_SIGNED_DAYS
 from meter.timebase import MAX_SCALE, Timebase
 from meter.transport.logfilter import RepeatFilter
-from meter.transport.service import Device as ServedDevice
 from meter.transport.push import PushSource
+from meter.transport.service import Device as ServedDevice
 from meter.transport.service import MeterService, ServeConfig, loop_factory
 from meter.transport.tcp import DEFAULT_HOST, DEFAULT_MAX_UNSENT, DEFAULT_PORT, parse_host_port
 

@@ -295,8 +295,10 @@ class PushSetup(CosemObject):
 
     @on_action("push")
     def push(self, parameters: Data | None, ctx: Context) -> None:
-        """Push now (after the randomisation interval)."""
+        """Push now (after the randomisation interval); with no destination, other-reason."""
         expect(parameters, Integer, "push parameter")
+        if self.destination is None:
+            raise AccessError(DataAccessResult.OTHER_REASON, "no destination programmed")
         self.queue.request(self)
 
     @on_action("reset")

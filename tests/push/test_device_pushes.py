@@ -178,6 +178,8 @@ def test_no_destination_pushes_nothing(tmp_path: Path) -> None:
         m.device.connected(m.timebase.now())
         assert m.device.push_work(m.timebase.now()) == []
         assert m.device.pushes.next_due() is None
+        # A head end asking for a push with no destination programmed is told so.
+        assert m.management().action_result(INTERVAL, 1, axdr.Integer(0), class_id=40)[0] == 250
     finally:
         m.close()
 
