@@ -503,63 +503,29 @@ def _compact(value: Any) -> str:
 
 def _listen(args: argparse.Namespace) -> int:
     """Until SIGINT/SIGTERM or --count notifications: exit 0; a malformed one: exit 2."""
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(_serve_listener(args))
+    from meter.link.wrapper import WrapperPdu
+    from meter.transport.listen import serve_pushes
 
-
-async def _serve_listener(args: argparse.Namespace) -> int:
-    from meter.errors import RemoteProtocolError
-    from meter.link.wrapper import WrapperConnection
-
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[int] = loop.create_future()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="acesm-meter: %(message)s")
     received = 0
 
-    def finish(code: int) -> None:
-        if not done.done():
-            done.set_result(code)
-
-    def show(peer: str, source: int, destination: int, payload: bytes) -> None:
+    def show(peer: str, pdu: WrapperPdu) -> bool:
         nonlocal received
-        line, detail = describe_push(payload, args.key_ek, args.key_ak)
-        sys.stdout.write(f"{peer} wport {source}->{destination} {line}\n")
+        line, detail = describe_push(pdu.payload, args.key_ek, args.key_ak)
+        sys.stdout.write(f"{peer} wport {pdu.source_wport}->{pdu.destination_wport} {line}\n")
         if args.verbose:
             sys.stdout.write(detail + "\n")
         sys.stdout.flush()
         received += 1
-        if args.count is not None and received >= args.count:
-            finish(0)
+        return args.count is not None and received >= args.count
 
-    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        host, port = writer.get_extra_info("peername")[:2]
-        peer = f"{host}:{port}"
-        framer = WrapperConnection()
-        try:
-            while data := await reader.read(65536):
-                for pdu in framer.receive_data(data):
-                    show(peer, pdu.source_wport, pdu.destination_wport, pdu.payload)
-            if framer.buffered():
-                raise MalformedPush(f"connection closed inside a wrapper PDU ({framer.buffered()} bytes)")
-        except (MalformedPush, RemoteProtocolError) as exc:
-            sys.stderr.write(f"acesm-meter: malformed notification from {peer}: {exc}\n")
-            finish(2)
-        except OSError:
-            pass  # the pushing meter went away: nothing to print
-        finally:
-            writer.close()
+    def listening(host: str, port: int) -> None:
+        # Program output, as serve's READY: tools wait for this line.
+        sys.stdout.write(f"LISTENING {host}:{port}\n")
+        sys.stdout.flush()
 
-    host, port = args.address
-    server = await asyncio.start_server(connection, host, port, reuse_address=True)
-    for signum in _StopSignals.SIGNALS:
-        loop.add_signal_handler(signum, finish, 0)
-    bound = server.sockets[0].getsockname()
-    # Program output, as serve's READY: tools wait for this line.
-    sys.stdout.write(f"LISTENING {bound[0]}:{bound[1]}\n")
-    sys.stdout.flush()
-    try:
-        return await done
-    finally:
-        server.close()
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(serve_pushes(*args.address, show, listening))
 
 
 # --- metrology -----------------------------------------------------------------------------
