@@ -525,7 +525,7 @@ def _listen(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(serve_pushes(*args.address, show, listening))
+        return runner.run(serve_pushes(args.address[0], args.address[1], show, listening))
 
 
 # --- metrology -----------------------------------------------------------------------------
