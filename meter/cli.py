@@ -4,6 +4,7 @@
                emulated optical probe (IEC 62056-21 mode E, then HDLC); prints one READY line.
 ``decode``     show a hex wrapper PDU, HDLC frame or bare APDU as text (Gurux's translator idea),
                deciphering glo-/ded-/general-ciphered APDUs when keys are given.
+``listen``     receive pushes (DATA-NOTIFICATIONs over the wrapper) and print one line each.
 ``metrology``  offline tools of meter.metrology (``metrology evaluate FILE.json``).
 ``firmware``   ``firmware make``: a signed test image for Image transfer (its format:
                meter/security/firmware_image.py).
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from meter import __version__
 from meter import profile as profiles
@@ -33,6 +34,7 @@ from meter.timebase import MAX_SCALE, Timebase
 from meter.transport.logfilter import RepeatFilter
 from meter.transport.pcap import DEFAULT_MAX_BYTES, AssociationKeys
 from meter.transport.rfc2217 import parse_rfc2217_url
+from meter.transport.push import PushSource
 from meter.transport.service import Device as ServedDevice
 from meter.transport.service import MeterService, ServeConfig, loop_factory
 from meter.transport.tcp import DEFAULT_HOST, DEFAULT_MAX_UNSENT, DEFAULT_PORT, parse_host_port
@@ -190,6 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the sender's system title (for glo-/ded- ciphering)")
     decode.set_defaults(run=_decode)
 
+    listen = commands.add_parser("listen", help="receive pushes and print one line per notification")
+    listen.add_argument("address", type=_address, metavar="[HOST:]PORT",
+                        help=f"where to listen (host default {DEFAULT_HOST}; port 0: any free one)")
+    listen.add_argument("--key-ek", type=_hex, help="global unicast encryption key")
+    listen.add_argument("--key-ak", type=_hex, help="authentication key")
+    listen.add_argument("--count", type=int, metavar="N", help="exit after N notifications")
+    listen.add_argument("-v", "--verbose", action="count", default=0,
+                        help="each notification decoded in full below its line")
+    listen.set_defaults(run=_listen)
+
     profile = commands.add_parser("profile", help="meter profile tools")
     profile_tools = profile.add_subparsers(dest="tool", required=True)
     check = profile_tools.add_parser(
@@ -346,12 +358,16 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Served(ServedDevice, PushSource, Protocol):
+    """What the service drives of a device: requests, ticks and pushes."""
+
+
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
 async def _run(service: MeterService, config: ServeConfig,
-               open_device: Callable[[], ServedDevice], signals: _StopSignals) -> None:
+               open_device: Callable[[], _Served], signals: _StopSignals) -> None:
     loop = asyncio.get_running_loop()
     try:
         await service.bind(config)
@@ -369,7 +385,7 @@ async def _run(service: MeterService, config: ServeConfig,
         # in use) prints its one error line only.
         log.info("event loop: %s",
                  "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio")
-        ready = await service.start(config, device)
+        ready = await service.start(config, device, pushes=device)
         # Program output, not a log record: tests and tools wait for this one line.
         sys.stdout.write(ready.line() + "\n")
         sys.stdout.flush()
@@ -560,6 +576,82 @@ def _decipher(
     return gcm.unprotect(
         apdu.security_control, title, apdu.invocation_counter, ek, ak or b"", apdu.payload
     )
+
+
+# --- listen --------------------------------------------------------------------------------
+
+
+class MalformedPush(MeterError):
+    """What arrived is no (decipherable) DATA-NOTIFICATION."""
+
+
+def describe_push(payload: bytes, ek: bytes | None = None,
+                  ak: bytes | None = None) -> tuple[str, str]:
+    """(one line, full text) of a pushed APDU: a DATA-NOTIFICATION, plain or in a ciphering
+    envelope (deciphered when ``ek`` is given, else shown as the envelope); raises MalformedPush
+    for anything else, or an envelope the keys do not open."""
+    from meter.apdu import DataNotification, decode_apdu
+    from meter.apdu.ciphered import CipheredApdu, GeneralDedCiphering, GeneralGloCiphering
+    from meter.apdu.describe import describe
+    from meter.codec.cosem_time import CosemDateTime
+
+    try:
+        apdu = decode_apdu(payload)
+        envelope = ""
+        if isinstance(apdu, (CipheredApdu, GeneralGloCiphering, GeneralDedCiphering)):
+            envelope = f" {type(apdu).__name__} IC={apdu.invocation_counter}"
+            if ek is None:
+                return f"{envelope.strip()} (not deciphered: no --key-ek)", describe(apdu)
+            apdu = decode_apdu(_decipher(apdu, ek, ak, None) or b"")
+        if not isinstance(apdu, DataNotification):
+            raise MalformedPush(f"{type(apdu).__name__} is no DataNotification")
+        when = "-"
+        if apdu.date_time is not None:
+            when = CosemDateTime.from_bytes(apdu.date_time).to_datetime().isoformat()
+    except (MeterError, ValueError) as exc:
+        raise MalformedPush(str(exc) or type(exc).__name__) from exc
+    line = (f"DataNotification id={apdu.long_invoke_id_and_priority & 0xFFFFFF} time={when}"
+            f"{envelope} {_compact(apdu.body)}")
+    return line, describe(apdu)
+
+
+def _compact(value: Any) -> str:
+    """An A-XDR value on one line: structures {..}, arrays [..], octet strings in hex."""
+    from meter.codec.axdr import Array, OctetString, Structure
+
+    if isinstance(value, (Structure, Array)):
+        inner = ", ".join(_compact(v) for v in value.items)
+        return f"{{{inner}}}" if isinstance(value, Structure) else f"[{inner}]"
+    if isinstance(value, OctetString):
+        return value.value.hex()
+    return repr(value.to_python())
+
+
+def _listen(args: argparse.Namespace) -> int:
+    """Until SIGINT/SIGTERM or --count notifications: exit 0; a malformed one: exit 2."""
+    from meter.link.wrapper import WrapperPdu
+    from meter.transport.listen import serve_pushes
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="acesm-meter: %(message)s")
+    received = 0
+
+    def show(peer: str, pdu: WrapperPdu) -> bool:
+        nonlocal received
+        line, detail = describe_push(pdu.payload, args.key_ek, args.key_ak)
+        sys.stdout.write(f"{peer} wport {pdu.source_wport}->{pdu.destination_wport} {line}\n")
+        if args.verbose:
+            sys.stdout.write(detail + "\n")
+        sys.stdout.flush()
+        received += 1
+        return args.count is not None and received >= args.count
+
+    def listening(host: str, port: int) -> None:
+        # Program output, as serve's READY: tools wait for this line.
+        sys.stdout.write(f"LISTENING {host}:{port}\n")
+        sys.stdout.flush()
+
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(serve_pushes(args.address[0], args.address[1], show, listening))
 
 
 # --- metrology -----------------------------------------------------------------------------

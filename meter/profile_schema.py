@@ -247,6 +247,20 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
     },
     "active_tariff": {"register_activation": Field("obis", "the Register activation it shows",
                                                    required=True)},
+    "push_setup": {
+        "objects": Field("list", "pushed values: [obis, attribute] or [obis, attribute, data_index]",
+                         item=Field("list", "[obis, attribute(, data_index)]")),
+        "destination": Field("str", "host:port the push is sent to over TCP (wrapper)", 0, 255),
+        "randomisation_start_interval": _int("s: a push starts up to this long after its trigger",
+                                             0, 0xFFFF),
+        "number_of_retries": _int("retries after a failed push", 0, 0xFF),
+        "repetition_delay": Field("list", "[min s, exponent %, max s (0 none)] between retries",
+                                  item=_int("", 0, 0xFFFF)),
+        "push_client_sap": _int("client SAP the push goes to (destination wPort)", 0, 0x7F),
+        "security_setup": Field("obis", "Security setup whose keys and counter protect the push"),
+        "ciphering": Field("str", "none or general-glo (authenticated and encrypted)",
+                           choices=("none", "general-glo")),
+    },
 }
 METROLOGY: dict[str, Field] = {
     "algorithms": Field("table", "E -> {selected, values = {value -> reference key}}"),
@@ -414,6 +428,8 @@ def _object(o: Mapping[str, Any], kinds: Mapping[str, object],
     refs: list[tuple[str, object, str]] = []  # (key, OBIS named, its class, "" = any)
     if "port_reference" in o:
         refs.append(("port_reference", o["port_reference"], ""))
+    if kind == "push_setup" and "security_setup" in o:
+        refs.append(("security_setup", o["security_setup"], "security_setup"))
     if kind == "single_action_schedule" and "script" in o:
         refs.append(("script", o["script"], "script_table"))
     for i, script in enumerate(o.get("scripts", ()) if kind == "script_table" else ()):
@@ -446,6 +462,12 @@ def _object(o: Mapping[str, Any], kinds: Mapping[str, object],
             yield Problem(section, "capture_objects", f"column {i}: [obis, attribute(, data_index)]")
         else:
             refs.append(("capture_objects", column[0], ""))
+    for i, item in enumerate(o.get("objects", ()) if kind == "push_setup" else ()):
+        if not (isinstance(item, list) and 2 <= len(item) <= 3
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in item[1:])):
+            yield Problem(section, "objects", f"object {i}: [obis, attribute(, data_index)]")
+        else:
+            refs.append(("objects", item[0], ""))
     for key, ref, wanted in refs:
         if str(ref) not in kinds or (wanted and kinds[str(ref)] != wanted):
             yield Problem(section, key, f"{ref} is not {'a ' + wanted if wanted else 'an'} "

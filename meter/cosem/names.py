@@ -36,3 +36,7 @@ def last_event_code(log: Obis) -> Obis:
 #: writes them when it activates an image.
 ACTIVE_FIRMWARE_ID = Obis(1, 0, 0, 2, 0, 255)
 ACTIVE_FIRMWARE_SIGNATURE = Obis(1, 0, 0, 2, 8, 255)
+
+# Push setups the meter triggers itself (IDIS naming, cosem-reference.md use cases 1 and 6).
+PUSH_ON_CONNECTIVITY = Obis(0, 0, 25, 9, 0, 255)
+PUSH_ON_INSTALLATION = Obis(0, 7, 25, 9, 0, 255)

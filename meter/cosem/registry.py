@@ -25,6 +25,7 @@ from meter.cosem import (  # noqa: F401  (imported for their class registration)
     limiter,
     port_protection,
     profile_generic,
+    push_setup,
     register,
     register_activation,
     sap_assignment,

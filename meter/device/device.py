@@ -20,7 +20,7 @@ from meter.cosem.base import Context
 from meter.cosem.clock import Clock
 from meter.cosem.disconnect_control import ControlState
 from meter.cosem.events import LogEvent, StandardEvent
-from meter.cosem.names import DISCONNECT_CONTROL
+from meter.cosem.names import DISCONNECT_CONTROL, PUSH_ON_CONNECTIVITY, PUSH_ON_INSTALLATION
 from meter.cosem.port_protection import PortProtection
 from meter.cosem.security_setup import SecuritySetup
 from meter.device import firmware, startup
@@ -33,6 +33,7 @@ from meter.device.event_throttle import EventThrottle
 from meter.device.keys import KeyManager
 from meter.device.persist import CLOCK_MARK_AHEAD_S, TIME_MARK, Persistence, dump_json
 from meter.device.relays import LimiterSupervision, Relays
+from meter.device.pushes import PUSH_STATE, Pushes, PushWork
 from meter.device.scheduler import MeterTime, Scheduler
 from meter.device.stacks import StackFactory
 from meter.link.framing import Framing
@@ -101,6 +102,11 @@ class Device:
             templates=built.templates, security=built.security, key_managers=self._key_managers,
             guards=guards, context=self.context, random_bytes=random,
             security_event=lambda e, detail: self.events.security_event(e, detail, self.clock.timestamp()))
+        self.pushes = Pushes(self.directory, store, int(profile.tcp.get("server_wport", 1)),
+                             lambda: self.time.t, lambda: self.context(None), self.security_context,
+                             random, p.mark_snapshot_due)
+        if store.get("device/t") is None:  # a fresh state: the meter's first start
+            self.pushes.trigger(PUSH_ON_INSTALLATION)
         self._stacks = StackFactory(profile, self.directory, self.environment, self.commit, self.at)
         p.saved_now(self.directory)
         self.scheduler = Scheduler(self.time, self.directory, self.metrology, self.demand,
@@ -200,7 +206,28 @@ class Device:
         self.commit()
 
     def next_deadline(self) -> float | None:
-        return self.scheduler.next_deadline()
+        times = [t for t in (self.scheduler.next_deadline(), self.pushes.next_due()) if t is not None]
+        return min(times, default=None)
+
+    # --- pushes (the edge sends them: meter/transport/push.py) --------------------------------
+
+    def connected(self, now: float) -> None:
+        """The meter's listener is up: the "on connectivity" push."""
+        self.at(now)
+        self.pushes.trigger(PUSH_ON_CONNECTIVITY)
+        self.commit()
+
+    def push_work(self, now: float) -> list[PushWork]:
+        """The pushes due at ``now``, each ready to send; report each with :meth:`push_done`."""
+        self.at(now)
+        work = self.pushes.work(self.clock.now_cosem().to_bytes())
+        self.commit()  # the invocation counters they used, before they leave
+        return work
+
+    def push_done(self, job: int, delivered: bool, reason: str, now: float) -> None:
+        self.at(now)
+        self.pushes.done(job, delivered, reason)
+        self.commit()
 
     def commit(self) -> None:
         """Persist whatever changed; called before every response and after every tick."""
@@ -216,6 +243,7 @@ class Device:
         snap["origin"] = self.metrology.engine.origin
         return {"metrology": dump_json(snap), "device/demand": dump_json(self.demand.marks),
                 "device/amr_status": str(self.events.amr.pending).encode(),
+                PUSH_STATE: self.pushes.dump(),
                 "device/t": repr(self.time.t).encode()}
 
     def close(self) -> None:

@@ -119,6 +119,7 @@ def _backfill(device: Device, until: float, stop: Callable[[], bool]) -> None:
     log.info("back-filling %.0f s of history", until - time.t)
     engine = device.metrology.engine
     mode, engine.mode = engine.mode, "fast"
+    device.pushes.quiet = True
     try:
         while time.t < until:
             if stop():
@@ -129,6 +130,7 @@ def _backfill(device: Device, until: float, stop: Callable[[], bool]) -> None:
             device.commit()
     finally:
         engine.mode = mode
+        device.pushes.quiet = False
 
 
 def _resume(device: Device, mark: float, now: float) -> None:

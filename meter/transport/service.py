@@ -23,6 +23,7 @@ from meter.transport.optical import SIGN_ON_BAUD, OpticalLine, OpticalPort
 from meter.transport.pcap import DEFAULT_MAX_BYTES, AssociationKeys, Capture, TappedLine
 from meter.transport.pty import PtyPort
 from meter.transport.rfc2217 import Rfc2217Port
+from meter.transport.push import PushSender, PushSource
 from meter.transport.serial import DEFAULT_BAUD, SerialLink
 from meter.transport.session import DeadlineTimer, Stack, StackSession, WireClock
 from meter.transport.tcp import (
@@ -140,6 +141,7 @@ class MeterService:
         self._opened = False
         self._tick_timer: DeadlineTimer | None = None
         self._limits = ConnectionLimits(max_connections=1)
+        self._pushes: PushSender | None = None
 
     async def bind(self, config: ServeConfig) -> None:
         """Bind the TCP listeners and open the serial port and the ptys, serving nothing yet: a
@@ -165,10 +167,12 @@ class MeterService:
             await self.aclose()
             raise
 
-    async def start(self, config: ServeConfig, device: Device | None = None) -> Ready:
+    async def start(self, config: ServeConfig, device: Device | None = None,
+                    pushes: PushSource | None = None) -> Ready:
         """Serve every configured medium (opening them first unless :meth:`bind` did), on
         ``device`` when given (a service made without one); on failure, closes what was opened
-        and re-raises."""
+        and re-raises. ``pushes``: the device's pushes to send (meter/transport/push.py); they
+        start with the "on connectivity" push once the listeners are up."""
         loop = asyncio.get_running_loop()
         if device is not None:
             self._device = device
@@ -186,6 +190,9 @@ class MeterService:
             await self.aclose()
             raise
         self._tick_timer = DeadlineTimer(loop, self._timebase, self._tick)
+        if pushes is not None:
+            self._pushes = PushSender(pushes, self._timebase.now, self._tick)
+            self._pushes.connected()
         self._tick()
         return Ready(tcp=self._bound.get("tcp"), hdlc_tcp=self._bound.get("hdlc-tcp"),
                      serial=paths.get("serial"), optical=paths.get("optical"))
@@ -194,6 +201,9 @@ class MeterService:
         """Stop listening and ticking. The device itself stays open (its owner closes it)."""
         if self._tick_timer is not None:
             self._tick_timer.cancel()
+        if self._pushes is not None:
+            await self._pushes.aclose()
+            self._pushes = None
         for server in self._servers:
             server.close()
         for close in reversed(self._closers):
@@ -298,6 +308,8 @@ class MeterService:
     def _tick(self) -> None:
         try:
             self.device.tick(self._timebase.now())
+            if self._pushes is not None:
+                self._pushes.poll()
         except Exception:
             log.exception("device tick failed")
         if self._tick_timer is not None:

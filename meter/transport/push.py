@@ -1,0 +1,87 @@
+"""Sending the meter's pushes: the edge half of meter/device/pushes.py.
+
+The device decides what is due and hands it out ready to send (one wrapper PDU per push, IEC
+62056-47); this module opens a TCP connection to the push's destination, writes it, closes, and
+reports the outcome, on which the device retries or forgets the push. Unconfirmed pushes
+(push_operation_method 0): a connection refused, a timeout or a failed write is a failure, a
+write that reached the peer's socket is a delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from meter.device.pushes import PushWork
+
+__all__ = ["PushSender", "PushSource"]
+
+log = logging.getLogger(__name__)
+
+#: Real seconds a push may take to connect, and then to be written and closed.
+PUSH_TIMEOUT = 10.0
+
+
+class PushSource(Protocol):
+    """What the sender needs of meter.device.Device."""
+
+    def connected(self, now: float) -> None: ...
+
+    def push_work(self, now: float) -> list[PushWork]: ...
+
+    def push_done(self, job: int, delivered: bool, reason: str, now: float) -> None: ...
+
+
+class PushSender:
+    """Sends what ``source`` has due whenever :meth:`poll` is called (after each device tick);
+    ``wake`` is called after each outcome (the service ticks and re-arms on it)."""
+
+    def __init__(self, source: PushSource, now: Callable[[], float], wake: Callable[[], None],
+                 timeout: float = PUSH_TIMEOUT) -> None:
+        self._source = source
+        self._now = now
+        self._wake = wake
+        self._timeout = timeout
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def connected(self) -> None:
+        """The meter's listener is up (the "on connectivity" push)."""
+        self._source.connected(self._now())
+        self.poll()
+
+    def poll(self) -> None:
+        for work in self._source.push_work(self._now()):
+            task = asyncio.get_running_loop().create_task(self._send(work))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        """Stop sending; a push cut short stays queued in the device (sent after a restart)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _send(self, work: PushWork) -> None:
+        target = f"{work.host}:{work.port}"
+        reason = ""
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(work.host, work.port),
+                                               self._timeout)
+            try:
+                writer.write(work.data)
+                await asyncio.wait_for(writer.drain(), self._timeout)
+            finally:
+                writer.close()  # flushes what drain left; an error closing is no failed push
+        except (OSError, TimeoutError) as exc:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            log.info("push %s to %s (attempt %d) failed: %s", work.setup, target, work.attempt, reason)
+        else:
+            log.info("push %s sent to %s (%d bytes, attempt %d)", work.setup, target,
+                     len(work.data), work.attempt)
+        try:
+            self._source.push_done(work.job, not reason, reason, self._now())
+        except Exception:
+            log.exception("push %s: recording the outcome failed", work.setup)
+        self._wake()
