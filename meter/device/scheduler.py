@@ -12,7 +12,7 @@ order.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from meter.cosem.base import Context
 from meter.cosem.profile_generic import ProfileGeneric
@@ -23,6 +23,11 @@ from meter.device.demand import Demand
 from meter.device.schedules import Schedules
 
 __all__ = ["MeterTime", "Scheduler"]
+
+
+def _earlier(a: float | None, b: float | None) -> float | None:
+    """The earlier of two times, either of which may be None (none)."""
+    return a if b is None or (a is not None and a <= b) else b
 
 
 class MeterTime:
@@ -48,6 +53,23 @@ class Scheduler:
         # The directory is fixed once built; its profiles are looked at before every request
         # (next capture boundary), so found once here rather than by a scan each time.
         self._profiles = [o for o in directory if isinstance(o, ProfileGeneric)]
+        self._profiles_set: frozenset[object] = frozenset(self._profiles)
+        # Before every request: the capture periods are kept until a profile is written
+        # (changed()), and the next boundary with the meter times it holds for (a clock set
+        # back or forward leaves that span, so it needs no hook of its own).
+        self._periods: list[tuple[ProfileGeneric, int]] | None = None
+        self._span = (math.inf, -math.inf)  # [from, until): the next boundary is ``until``
+
+    def changed(self, objects: Iterable[object]) -> None:
+        """``objects`` were written, acted on or restored (Persistence.on_persist): a profile's
+        capture period, a schedule or the clock may have changed."""
+        self.schedules.changed(objects)
+        if self._periods is not None and not self._profiles_set.isdisjoint(objects):
+            self._forget_periods()
+
+    def _forget_periods(self) -> None:
+        self._periods = None
+        self._span = (math.inf, -math.inf)
 
     def advance(self, now: float) -> None:
         """Run captures, demand and the schedules up to true time ``now``."""
@@ -57,7 +79,7 @@ class Scheduler:
             offset = meter_t - self._time.t
             periodic = self._next_boundary(meter_t)
             due = self.schedules.next_due()  # overdue (before meter_t) after a clock jump
-            boundary = min((b for b in (periodic, due) if b is not None), default=None)
+            boundary = _earlier(periodic, due)
             if boundary is None or boundary - offset > now:
                 break
             at = max(boundary, meter_t)
@@ -71,23 +93,27 @@ class Scheduler:
     def next_deadline(self) -> float | None:
         """The true time of the next boundary or firing."""
         meter_t = self._directory.clock.timestamp()
-        times = [b for b in (self._next_boundary(meter_t), self.schedules.next_due()) if b is not None]
-        return min(times) - (meter_t - self._time.t) if times else None
+        boundary = _earlier(self._next_boundary(meter_t), self.schedules.next_due())
+        return None if boundary is None else boundary - (meter_t - self._time.t)
 
     def _periodic(self) -> list[tuple[ProfileGeneric, int]]:
-        """Profiles capturing on a period, with it (read each time: capture_period is writable)."""
-        out = []
-        for o in self._profiles:
-            period = o.int_value("capture_period")
-            if period > 0:
-                out.append((o, period))
-        return out
+        """Profiles capturing on a period, with it (read again after a profile was written)."""
+        if self._periods is None:
+            self._periods = [(o, period) for o in self._profiles
+                             if (period := o.int_value("capture_period")) > 0]
+        return self._periods
 
     def _next_boundary(self, meter_t: float) -> float | None:
+        since, until = self._span
+        if since <= meter_t < until:
+            return until
         periods = self._periodic()
         if not periods:
             return None
-        return min((math.floor(meter_t / p) + 1) * p for _, p in periods)
+        steps = [math.floor(meter_t / p) for _, p in periods]
+        until = min((n + 1) * p for n, (_, p) in zip(steps, periods, strict=True))
+        self._span = (max(n * p for n, (_, p) in zip(steps, periods, strict=True)), until)
+        return until
 
     def _at_boundary(self, meter_t: float, periodic: bool, scheduled: bool) -> None:
         ctx = self._context()
@@ -97,6 +123,7 @@ class Scheduler:
             self._demand.update(meter_t)
         if scheduled:
             self.schedules.run(meter_t, ctx)
+            self._forget_periods()  # the scripts may have written a capture period
         if periodic:
             captured = False
             for p, period in self._periodic():
