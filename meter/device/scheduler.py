@@ -12,7 +12,7 @@ order.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 
 from meter.cosem.base import Context
 from meter.cosem.profile_generic import ProfileGeneric
@@ -59,10 +59,17 @@ class Scheduler:
         # back or forward leaves that span, so it needs no hook of its own).
         self._periods: list[tuple[ProfileGeneric, int]] | None = None
         self._span = (math.inf, -math.inf)  # [from, until): the next boundary is ``until``
+        # The true time of the next boundary or firing as last worked out: until then a
+        # request only moves t. Any write (a clock setting, a schedule, a capture period)
+        # has it worked out again.
+        self._deadline = -math.inf
 
-    def changed(self, objects: Iterable[object]) -> None:
+    def changed(self, objects: Collection[object]) -> None:
         """``objects`` were written, acted on or restored (Persistence.on_persist): a profile's
         capture period, a schedule or the clock may have changed."""
+        if not objects:
+            return
+        self._deadline = -math.inf
         self.schedules.changed(objects)
         if self._periods is not None and not self._profiles_set.isdisjoint(objects):
             self._forget_periods()
@@ -73,6 +80,15 @@ class Scheduler:
 
     def advance(self, now: float) -> None:
         """Run captures, demand and the schedules up to true time ``now``."""
+        if now >= self._deadline:
+            self._run_until(now)
+        time = self._time
+        if now > time.t:
+            time.t = now
+        if time.t - self._metrology.engine.now >= ENGINE_LAG:
+            self._metrology.to(time.t)
+
+    def _run_until(self, now: float) -> None:
         clock = self._directory.clock
         while True:
             meter_t = clock.timestamp()
@@ -81,17 +97,17 @@ class Scheduler:
             due = self.schedules.next_due()  # overdue (before meter_t) after a clock jump
             boundary = _earlier(periodic, due)
             if boundary is None or boundary - offset > now:
+                self._deadline = math.inf if boundary is None else boundary - offset
                 break
             at = max(boundary, meter_t)
             self._time.t = at - offset
             self._metrology.to(self._time.t)
             self._at_boundary(at, periodic == at, due is not None and due <= at)
-        self._time.t = max(self._time.t, now)
-        if self._time.t - self._metrology.engine.now >= ENGINE_LAG:
-            self._metrology.to(self._time.t)
 
     def next_deadline(self) -> float | None:
         """The true time of the next boundary or firing."""
+        if self._deadline > self._time.t:
+            return None if self._deadline == math.inf else self._deadline
         meter_t = self._directory.clock.timestamp()
         boundary = _earlier(self._next_boundary(meter_t), self.schedules.next_due())
         return None if boundary is None else boundary - (meter_t - self._time.t)
