@@ -133,9 +133,11 @@ class MeterStack:
             self._end("HDLC link ended")
 
     def next_deadline(self) -> float | None:
-        link = self._hdlc.next_deadline() if self._hdlc is not None else None
         idle = self._idle_deadline()
-        return min((d for d in (link, idle) if d is not None), default=None)
+        if self._hdlc is None:
+            return idle  # the wrapper has no timers of its own (asked after every request)
+        link = self._hdlc.next_deadline()
+        return idle if link is None else link if idle is None else min(link, idle)
 
     def _idle_deadline(self) -> float | None:
         # While an HDLC link is up its own inactivity timer watches it.

@@ -8,12 +8,13 @@ Tag numbers follow the Green Book xDLMS-APDU CHOICE as Gurux (Command enum) enco
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import ClassVar
 
 from meter.apdu.common import read_octets, read_optional, write_octets, write_optional
 from meter.apdu.registry import Apdu
-from meter.codec.buffer import Reader, Writer
+from meter.codec.buffer import Reader, Writer, encode_length
 from meter.errors import DecodeError, EncodeError
 
 #: plain tag -> (glo tag, ded tag)
@@ -63,12 +64,27 @@ def _read_secured(r: Reader) -> tuple[int, int, bytes]:
     return inner.u8(), inner.u32(), inner.rest()
 
 
+_SC_IC = struct.Struct(">BI")
+_SHORT_HEAD = struct.Struct(">BBBI")  # tag, length < 0x80, SC, IC
+
+
 def _secured(security_control: int, invocation_counter: int, payload: bytes) -> bytes:
-    w = Writer()
-    w.u8(security_control)
-    w.u32(invocation_counter)
-    w.write(payload)
-    return w.getvalue()
+    try:
+        return _SC_IC.pack(security_control, invocation_counter) + payload
+    except struct.error as exc:
+        raise EncodeError(f"security control or invocation counter out of range: {exc}") from None
+
+
+def ciphered_bytes(tag: int, security_control: int, invocation_counter: int, payload: bytes) -> bytes:
+    """The wire bytes of a glo-/ded- ciphered APDU (``tag`` one of them): its header in one
+    pack when the content is short (every ciphered response of a small GET)."""
+    n = 5 + len(payload)
+    if n < 0x80:
+        try:
+            return _SHORT_HEAD.pack(tag, n, security_control, invocation_counter) + payload
+        except struct.error:
+            pass  # out of range: _secured raises the reason
+    return bytes((tag,)) + encode_length(n) + _secured(security_control, invocation_counter, payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +115,9 @@ class CipheredApdu(Apdu):
 
     def encode_body(self, w: Writer) -> None:
         w.sized(_secured(self.security_control, self.invocation_counter, self.payload))
+
+    def to_bytes(self) -> bytes:
+        return ciphered_bytes(self.tag, self.security_control, self.invocation_counter, self.payload)
 
     @classmethod
     def decode_body(cls, r: Reader, tag: int) -> CipheredApdu:

@@ -41,6 +41,14 @@ def _raw(v: int | None, unspecified: int) -> int:
     return unspecified if v is None else v
 
 
+def date_time_octets(local: dt.datetime, deviation: int, clock_status: int) -> bytes:
+    """The 12 octets of ``local`` (its fields as they are) with ``deviation`` (minutes, UTC −
+    local) and ``clock_status``: :meth:`CosemDateTime.to_bytes` of ``from_datetime`` without
+    the objects (a meter's clock is read on every GET of its time)."""
+    return _DT.pack(local.year, local.month, local.day, local.isoweekday(), local.hour,
+                    local.minute, local.second, local.microsecond // 10000, deviation, clock_status)
+
+
 @dataclass(frozen=True, slots=True)
 class CosemDate:
     year: int | None

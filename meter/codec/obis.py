@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meter.errors import DecodeError, EncodeError
 
@@ -31,11 +31,26 @@ class Obis:
     d: int
     e: int
     f: int = 255
+    # The hash, computed once: every request looks its code up several times (directory,
+    # access rights), and a dataclass hashes a fresh tuple of the six groups each time.
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for v in (self.a, self.b, self.c, self.d, self.e, self.f):
             if not 0 <= v <= 255:
                 raise EncodeError(f"OBIS value group out of range: {v}")
+        object.__setattr__(self, "_hash", hash((self.a, self.b, self.c, self.d, self.e, self.f)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Obis):
+            return NotImplemented
+        return self._hash == other._hash and (self.a, self.b, self.c, self.d, self.e, self.f) == (
+            other.a, other.b, other.c, other.d, other.e, other.f)
 
     @classmethod
     def parse(cls, text: str) -> Obis:

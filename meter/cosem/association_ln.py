@@ -154,13 +154,19 @@ class AssociationLN(CosemObject):
     def context_id(self) -> int:
         return integer(self.items("application_context_name")[-1], "context_id")
 
+    def access_of(self, obis: Obis) -> tuple[dict[int, AccessMode], dict[int, MethodAccessMode]] | None:
+        """The access rights this association has on ``obis``; None: the object is not in
+        its object_list. One lookup: the server asks before every request."""
+        rights = self.rights.get(obis)
+        if rights is None and obis == CURRENT_ASSOCIATION:
+            return self.rights.get(self.logical_name)  # "my own association": this instance's
+        return rights
+
     def _rights_of(self, obis: Obis) -> tuple[dict[int, AccessMode], dict[int, MethodAccessMode]]:
-        if obis == CURRENT_ASSOCIATION and obis not in self.rights:
-            obis = self.logical_name  # "my own association" has the rights of this instance
-        return self.rights.get(obis, ({}, {}))
+        return self.access_of(obis) or ({}, {})
 
     def is_visible(self, obis: Obis) -> bool:
-        return obis in self.rights or (obis == CURRENT_ASSOCIATION and self.logical_name in self.rights)
+        return self.access_of(obis) is not None
 
     def attribute_access(self, obis: Obis, index: int) -> AccessMode:
         return self._rights_of(obis)[0].get(index, AccessMode.NO_ACCESS)

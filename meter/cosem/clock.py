@@ -24,10 +24,12 @@ import calendar
 import datetime as dt
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from meter.codec.axdr import Boolean, Data, Enum, Float64, Integer, Long, OctetString, Unsigned
 from meter.codec.cosem_time import (
-    DAY_LAST, DAY_SECOND_LAST, STATUS_DOUBTFUL, STATUS_DST_ACTIVE, STATUS_INVALID, CosemDateTime)
+    DAY_LAST, DAY_SECOND_LAST, STATUS_DOUBTFUL, STATUS_DST_ACTIVE, STATUS_INVALID, CosemDateTime,
+    date_time_octets)
 from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, on_action, on_get,
@@ -52,6 +54,33 @@ def _date_time(value: Data | None, what: str) -> CosemDateTime:
         return CosemDateTime.from_bytes(raw)
     except DecodeError:
         raise bad_type(what) from None
+
+
+@dataclass(slots=True)
+class _Zone:
+    """time_zone and the DST attributes as written, read once (every GET of the time needs
+    them): kept until one of the clock's attributes is stored or restored."""
+
+    time_zone: int  # minutes, UTC − local standard time
+    deviation: int  # minutes DST adds to local time
+    enabled: bool
+    begin: bytes
+    end: bytes
+    standard: dt.timezone
+    daylight: dt.timezone
+    #: The local standard year last looked at, as [from, until) seconds, with its DST begin
+    #: and end in the same seconds (None: the rules name no instant that year).
+    year: tuple[float, float, float | None, float | None] = (math.inf, -math.inf, None, None)
+
+
+def _octets_or_none(value: Data) -> bytes:
+    """A rule's octets; anything else names no instant (_rule_instant)."""
+    return value.value if isinstance(value, OctetString) else b""
+
+
+def _seconds(local: dt.datetime | None) -> float | None:
+    """A naive local instant as seconds on the same scale as UTC epoch seconds."""
+    return None if local is None else local.replace(tzinfo=_UTC).timestamp()
 
 
 def _rule_instant(raw: bytes, year: int) -> dt.datetime | None:
@@ -118,6 +147,7 @@ class Clock(CosemObject):
         #: metering's measuring period, which the device knows.
         self.measuring_period = measuring_period
         self._preset: tuple[float, float, float] | None = None  # time, valid from, valid to
+        self._zone_read: _Zone | None = None
 
     # --- meter time, for every other object ---------------------------------------------------
 
@@ -125,16 +155,48 @@ class Clock(CosemObject):
         """Meter time as UTC epoch seconds."""
         return self._time_source() + self._offset
 
+    def _zone(self) -> _Zone:
+        zone = self._zone_read
+        if zone is None:
+            time_zone = self.int_value("time_zone")
+            deviation = self.int_value("daylight_savings_deviation")
+            zone = self._zone_read = _Zone(
+                time_zone, deviation, bool(self.value("daylight_savings_enabled").to_python()),
+                _octets_or_none(self.value("daylight_savings_begin")),
+                _octets_or_none(self.value("daylight_savings_end")),
+                dt.timezone(dt.timedelta(minutes=-time_zone)),
+                dt.timezone(dt.timedelta(minutes=deviation - time_zone)))
+        return zone
+
+    def store(self, name: str, value: Data) -> None:
+        super().store(name, value)
+        self._zone_read = None
+
+    def load_state(self, state: dict[int, Data]) -> None:
+        super().load_state(state)
+        self._zone_read = None
+
     def dst_active(self, ts: float) -> bool:
-        if not self.value("daylight_savings_enabled").to_python():
+        return self._dst_active(self._zone(), ts)
+
+    @staticmethod
+    def _dst_active(zone: _Zone, ts: float) -> bool:
+        if not zone.enabled:
             return False
-        std = dt.datetime.fromtimestamp(ts, _UTC).replace(tzinfo=None) - dt.timedelta(
-            minutes=self.int_value("time_zone"))
-        begin = _rule_instant(self.octets("daylight_savings_begin"), std.year)
-        end = _rule_instant(self.octets("daylight_savings_end"), std.year)
+        std = ts - 60 * zone.time_zone  # local standard time
+        since, until, begin, end = zone.year
+        if not since <= std < until:
+            year = dt.datetime.fromtimestamp(std, _UTC).year
+            begin = _seconds(_rule_instant(zone.begin, year))
+            end = _seconds(_rule_instant(zone.end, year))
+            if end is not None:
+                end -= 60 * zone.deviation
+            zone.year = since, until, begin, end = (
+                dt.datetime(year, 1, 1, tzinfo=_UTC).timestamp(),
+                dt.datetime(year + 1, 1, 1, tzinfo=_UTC).timestamp() if year < 9999 else math.inf,
+                begin, end)
         if begin is None or end is None:
             return False
-        end -= dt.timedelta(minutes=self.int_value("daylight_savings_deviation"))
         if begin <= end:
             return begin <= std < end
         return std >= begin or std < end  # southern hemisphere: DST spans the new year
@@ -152,19 +214,28 @@ class Clock(CosemObject):
 
     def local_offset(self, ts: float) -> int:
         """local − UTC in minutes at ``ts``."""
-        dst = self.int_value("daylight_savings_deviation") if self.dst_active(ts) else 0
-        return -self.int_value("time_zone") + dst
+        zone = self._zone()
+        return zone.deviation - zone.time_zone if self._dst_active(zone, ts) else -zone.time_zone
 
     def status_at(self, ts: float) -> int:
         bits = self.int_value("status") & ~STATUS_DST_ACTIVE
         return bits | (STATUS_DST_ACTIVE if self.dst_active(ts) else 0)
 
     def datetime_at(self, ts: float) -> dt.datetime:
-        tz = dt.timezone(dt.timedelta(minutes=self.local_offset(ts)))
-        return dt.datetime.fromtimestamp(ts, tz)
+        zone = self._zone()
+        return dt.datetime.fromtimestamp(ts, zone.daylight if self._dst_active(zone, ts) else zone.standard)
 
     def cosem_at(self, ts: float) -> CosemDateTime:
         return CosemDateTime.from_datetime(self.datetime_at(ts), self.status_at(ts))
+
+    def octets_at(self, ts: float) -> bytes:
+        """The 12 octets of the time attribute at ``ts`` (DST looked up once)."""
+        zone = self._zone()
+        status = self.int_value("status") & ~STATUS_DST_ACTIVE
+        if self._dst_active(zone, ts):
+            return date_time_octets(dt.datetime.fromtimestamp(ts, zone.daylight),
+                                    zone.time_zone - zone.deviation, status | STATUS_DST_ACTIVE)
+        return date_time_octets(dt.datetime.fromtimestamp(ts, zone.standard), zone.time_zone, status)
 
     def now(self) -> dt.datetime:
         """Meter local time, aware."""
@@ -181,7 +252,7 @@ class Clock(CosemObject):
 
     @on_get("time")
     def read_time(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
-        return OctetString(self.now_cosem().to_bytes())
+        return OctetString(self.octets_at(self.timestamp()))
 
     @on_set("time")
     def write_time(self, value: Data, ctx: Context) -> None:

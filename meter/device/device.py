@@ -71,7 +71,7 @@ class Device:
                          lambda: self.time.t, self._algorithm_written)
         self.directory = built.directory
         firmware.attach(self.directory, store, limits)
-        p.buffers = built.buffers
+        p.add_buffers(built.buffers)
         self.events = EventLog(self.directory, lambda: self.context(None), EventThrottle(
             float(limits.get("fraud_log_repeat_window", FRAUD_LOG_REPEAT_WINDOW)), monotonic),
             p.mark_snapshot_due)
@@ -111,7 +111,7 @@ class Device:
         p.saved_now(self.directory)
         self.scheduler = Scheduler(self.time, self.directory, self.metrology, self.demand,
                                    self.events.amr, lambda: self.context(None))
-        p.on_persist = self.scheduler.schedules.changed
+        p.on_persist = self.scheduler.changed
         self.relays = Relays(self.directory, self.metrology, lambda: self.time.t)
         self.relays.apply()
         self.scheduler.supervision = LimiterSupervision(self.directory, self.metrology,
@@ -231,6 +231,8 @@ class Device:
 
     def commit(self) -> None:
         """Persist whatever changed; called before every response and after every tick."""
+        if not self.persistence.pending(self.time.t):
+            return  # a read: nothing changed (a key_transfer changes its Security setup)
         # The stack commits after the server wrapped the response: keys from a key_transfer
         # come into force now, never for the response to the key_transfer itself.
         for manager in self._key_managers:

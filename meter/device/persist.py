@@ -52,7 +52,7 @@ def restore_object(store: Store, obj: CosemObject) -> None:
 class StoredProfileBuffer(MemoryProfileBuffer):
     """A profile buffer whose rows also live in the store (table ``table``)."""
 
-    __slots__ = ("_pending", "_rewrite", "_store", "_table")
+    __slots__ = ("_pending", "_rewrite", "_store", "_table", "on_change")
 
     def __init__(self, store: Store, table: str, capacity: int = 1) -> None:
         super().__init__(capacity)
@@ -61,28 +61,35 @@ class StoredProfileBuffer(MemoryProfileBuffer):
         self._rewrite = False
         for key, row in store.rows(table):
             super().append(key, row)
+        #: Told of every change, so the next commit flushes (Persistence.add_buffers).
+        self.on_change: Callable[[], None] = _nothing
 
     def append(self, key: float, row: bytes) -> None:
         super().append(key, row)
         self._pending.append((key, row))
+        self.on_change()
 
     def set_capacity(self, capacity: int) -> None:
         before = len(self)
         super().set_capacity(capacity)
         self._rewrite |= len(self) != before
+        self.on_change()
 
     def insert(self, index: int, key: float, row: bytes) -> None:
         super().insert(index, key, row)
         self._rewrite = True
+        self.on_change()
 
     def pop(self) -> None:
         super().pop()
         self._rewrite = True
+        self.on_change()
 
     def clear(self) -> None:
         super().clear()
         self._pending.clear()
         self._rewrite = True
+        self.on_change()
 
     def flush(self) -> None:
         """Write what changed since the last flush (one transaction per table)."""
@@ -94,6 +101,10 @@ class StoredProfileBuffer(MemoryProfileBuffer):
             self._store.append_rows(self._table, self._pending)
             self._store.trim(self._table, self.capacity)
         self._pending.clear()
+
+
+def _nothing() -> None:
+    pass
 
 
 def dump_json(value: object) -> bytes:
@@ -131,7 +142,11 @@ class Persistence:
         # Object states as last written: an object marked changed whose state is the same
         # (a successful login resetting a zero failure count) costs no SQLite transaction.
         self._saved: dict[str, bytes] = {}
-        self.buffers: list[StoredProfileBuffer] = []
+        self._buffers: list[StoredProfileBuffer] = []
+        # Something to write since the last commit (an object changed, even if persisted since
+        # by its request; a buffer changed): most requests are reads, whose commit then costs
+        # two compares (pending()).
+        self._touched = True
         self.snapshot_due = False  # the metrology snapshot changed in a way a restart must see
         self._last_snapshot = -math.inf
         self.time_mark = -math.inf  # as persisted under TIME_MARK
@@ -140,6 +155,21 @@ class Persistence:
 
     def changed(self, obj: CosemObject) -> None:
         self._dirty.add(obj)
+        self._touched = True
+
+    def add_buffers(self, buffers: Iterable[StoredProfileBuffer]) -> None:
+        """Profile buffers flushed by each commit."""
+        for buf in buffers:
+            buf.on_change = self._buffer_changed
+            self._buffers.append(buf)
+
+    def _buffer_changed(self) -> None:
+        self._touched = True
+
+    def pending(self, t: float) -> bool:
+        """Whether a commit at true time ``t`` has anything to write (objects or buffers
+        changed, a snapshot due, the clock mark to move on)."""
+        return self._touched or self.snapshot_due or t > self.time_mark
 
     def mark_snapshot_due(self) -> None:
         self.snapshot_due = True
@@ -168,8 +198,9 @@ class Persistence:
             self._last_snapshot = t
         if mark is not None:
             self.time_mark = mark
-        for buf in self.buffers:
+        for buf in self._buffers:
             buf.flush()
+        self._touched = False
 
     def persist(self, items: dict[str, bytes] | None = None) -> None:
         """Write the changed objects' states (and ``items``) in one transaction. If the store

@@ -12,7 +12,7 @@ order.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 from meter.cosem.base import Context
@@ -25,6 +25,11 @@ from meter.device.schedules import Schedules
 from meter.device.tariffs import Tariffs
 
 __all__ = ["MeterTime", "Scheduler"]
+
+
+def _earlier(a: float | None, b: float | None) -> float | None:
+    """The earlier of two times, either of which may be None (none)."""
+    return a if b is None or (a is not None and a <= b) else b
 
 
 class Supervision(Protocol):
@@ -55,56 +60,105 @@ class Scheduler:
         self._amr = amr
         self._context = context
         self.schedules = Schedules(directory)
+        #: The limiters: their next comparison moves with the load, not with a write, so it is
+        #: asked before every request (it is kept by them between changes).
         self.supervision: Supervision | None = None
         # The tariff scripts the calendar runs switch the rate registers on the meter's time.
         self.tariffs = Tariffs(directory, metrology, lambda: time.t, context)
         # The directory is fixed once built; its profiles are looked at before every request
         # (next capture boundary), so found once here rather than by a scan each time.
         self._profiles = [o for o in directory if isinstance(o, ProfileGeneric)]
+        self._profiles_set: frozenset[object] = frozenset(self._profiles)
+        # Before every request: the capture periods are kept until a profile is written
+        # (changed()), and the next boundary with the meter times it holds for (a clock set
+        # back or forward leaves that span, so it needs no hook of its own).
+        self._periods: list[tuple[ProfileGeneric, int]] | None = None
+        self._span = (math.inf, -math.inf)  # [from, until): the next boundary is ``until``
+        # The true time of the next boundary or firing as last worked out: until then a
+        # request only moves t. Any write (a clock setting, a schedule, a capture period)
+        # has it worked out again.
+        self._deadline = -math.inf
+
+    def changed(self, objects: Collection[object]) -> None:
+        """``objects`` were written, acted on or restored (Persistence.on_persist): a profile's
+        capture period, a schedule or the clock may have changed."""
+        if not objects:
+            return
+        self._deadline = -math.inf
+        self.schedules.changed(objects)
+        if self._periods is not None and not self._profiles_set.isdisjoint(objects):
+            self._forget_periods()
+
+    def _forget_periods(self) -> None:
+        self._periods = None
+        self._span = (math.inf, -math.inf)
 
     def advance(self, now: float) -> None:
         """Run captures, demand and the schedules up to true time ``now``."""
+        if now >= self._deadline or self._supervision_due(now):
+            self._run_until(now)
+        time = self._time
+        if now > time.t:
+            time.t = now
+        if time.t - self._metrology.engine.now >= ENGINE_LAG:
+            self._metrology.to(time.t)
+
+    def _supervision_due(self, now: float) -> bool:
+        watch = self._watch()
+        return watch is not None and watch - (self._directory.clock.timestamp() - self._time.t) <= now
+
+    def _watch(self) -> float | None:
+        return self.supervision.next_due() if self.supervision is not None else None
+
+    def _run_until(self, now: float) -> None:
         clock = self._directory.clock
         while True:
             meter_t = clock.timestamp()
             offset = meter_t - self._time.t
             periodic = self._next_boundary(meter_t)
             due = self.schedules.next_due()  # overdue (before meter_t) after a clock jump
-            watch = self.supervision.next_due() if self.supervision is not None else None
-            boundary = min((b for b in (periodic, due, watch) if b is not None), default=None)
+            watch = self._watch()
+            boundary = _earlier(_earlier(periodic, due), watch)
             if boundary is None or boundary - offset > now:
+                # The limiters' next comparison is not kept here: _supervision_due asks them.
+                kept = _earlier(periodic, due)
+                self._deadline = math.inf if kept is None else kept - offset
                 break
             at = max(boundary, meter_t)
             self._time.t = at - offset
             self._metrology.to(self._time.t)
             self._at_boundary(at, periodic == at, due is not None and due <= at,
                               watch is not None and watch <= at)
-        self._time.t = max(self._time.t, now)
-        if self._time.t - self._metrology.engine.now >= ENGINE_LAG:
-            self._metrology.to(self._time.t)
 
     def next_deadline(self) -> float | None:
         """The true time of the next boundary or firing."""
         meter_t = self._directory.clock.timestamp()
-        watch = self.supervision.next_due() if self.supervision is not None else None
-        times = [b for b in (self._next_boundary(meter_t), self.schedules.next_due(), watch)
-                 if b is not None]
-        return min(times) - (meter_t - self._time.t) if times else None
+        watch = self._watch()
+        offset = meter_t - self._time.t
+        if self._deadline > self._time.t:
+            kept = None if self._deadline == math.inf else self._deadline
+            return _earlier(kept, None if watch is None else watch - offset)
+        boundary = _earlier(_earlier(self._next_boundary(meter_t), self.schedules.next_due()), watch)
+        return None if boundary is None else boundary - offset
 
     def _periodic(self) -> list[tuple[ProfileGeneric, int]]:
-        """Profiles capturing on a period, with it (read each time: capture_period is writable)."""
-        out = []
-        for o in self._profiles:
-            period = o.int_value("capture_period")
-            if period > 0:
-                out.append((o, period))
-        return out
+        """Profiles capturing on a period, with it (read again after a profile was written)."""
+        if self._periods is None:
+            self._periods = [(o, period) for o in self._profiles
+                             if (period := o.int_value("capture_period")) > 0]
+        return self._periods
 
     def _next_boundary(self, meter_t: float) -> float | None:
+        since, until = self._span
+        if since <= meter_t < until:
+            return until
         periods = self._periodic()
         if not periods:
             return None
-        return min((math.floor(meter_t / p) + 1) * p for _, p in periods)
+        steps = [math.floor(meter_t / p) for _, p in periods]
+        until = min((n + 1) * p for n, (_, p) in zip(steps, periods, strict=True))
+        self._span = (max(n * p for n, (_, p) in zip(steps, periods, strict=True)), until)
+        return until
 
     def _at_boundary(self, meter_t: float, periodic: bool, scheduled: bool,
                      supervised: bool = False) -> None:
@@ -116,6 +170,7 @@ class Scheduler:
             self.tariffs.demand_closed(meter_t, ctx)
         if scheduled:
             self.schedules.run(meter_t, ctx)
+            self._forget_periods()  # the scripts may have written a capture period
         if supervised and self.supervision is not None:
             self.supervision.run(ctx)
         if periodic:

@@ -3,11 +3,17 @@
 Each state's fundamental phase theta(t) runs on from where the previous state left it, so a
 frequency step stays phase-continuous; the first state also defines the samples before its start
 (pre-roll for delays). Synthesis is vectorised: one cos/sin per distinct harmonic order is shared by
-all channels, then a small matrix product gives every channel at once.
+all channels, then a small matrix product gives every channel at once. Within a state the phase
+advances by the same angle every sample, so cos/sin are evaluated for one chunk of _CHUNK samples
+only (kept per state and rate) and each chunk is that one rotated to its start, the rotation
+folded into the coefficients (cos h(φ+x) = cos hφ cos hx − sin hφ sin hx): a second of 8 kHz
+samples costs one batched matrix product instead of a cos and a sin of every sample and order
+(the meter's tick synthesises one every second).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -23,7 +29,22 @@ def _state_theta0(sc: Scenario) -> list[float]:
     return out
 
 
-def _coefficients(st: LoadState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+#: Samples per rotated chunk: big enough that the per-chunk work is small, small enough that the
+#: cached basis stays in cache.
+_CHUNK = 256
+
+
+@functools.lru_cache(maxsize=32)
+def _chunk_basis(orders: tuple[float, ...], step: float) -> np.ndarray:
+    """cos and sin of h·step·j, j < _CHUNK, for each order h (2U, _CHUNK), step in radians."""
+    arg = np.multiply.outer(np.array(orders), step * np.arange(_CHUNK))
+    basis = np.concatenate((np.cos(arg), np.sin(arg)))
+    basis.flags.writeable = False
+    return basis
+
+
+@functools.lru_cache(maxsize=32)
+def _coefficients(st: LoadState) -> tuple[tuple[float, ...], np.ndarray, np.ndarray]:
     """Orders, cos/sin coefficient matrix (P*2, 2U) and dc vector (P*2) of a state."""
     orders = sorted({h.order for p in st.phases for c in (p.v, p.i) for h in c.harmonics})
     u = len(orders)
@@ -39,7 +60,9 @@ def _coefficients(st: LoadState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 ph = math.radians(h.phase_deg)
                 coef[row, col] += amp * math.cos(ph)
                 coef[row, u + col] -= amp * math.sin(ph)
-    return np.array(orders, dtype=float), coef, dc
+    for a in (coef, dc):
+        a.flags.writeable = False
+    return tuple(float(h) for h in orders), coef, dc
 
 
 def synthesize(sc: Scenario, n0: int, n1: int, fs: float, events: bool = True) -> np.ndarray:
@@ -56,10 +79,19 @@ def synthesize(sc: Scenario, n0: int, n1: int, fs: float, events: bool = True) -
         if a >= b:
             continue
         orders, coef, dc = _coefficients(st)
-        theta = theta0[k] + 2.0 * math.pi * st.f * (t[a:b] - ts)
-        arg = np.multiply.outer(orders, theta)
-        basis = np.concatenate((np.cos(arg), np.sin(arg)))
-        out[:, a:b] = coef @ basis + dc[:, None]
+        w = 2.0 * math.pi * st.f
+        basis = _chunk_basis(orders, w / fs)
+        # Each chunk's phase at its first sample, and the coefficients rotated by it.
+        phi = theta0[k] + w * (t[a:b:_CHUNK] - ts)
+        hp = np.multiply.outer(phi, orders)  # (chunks, U)
+        c, s = np.cos(hp)[:, None, :], np.sin(hp)[:, None, :]
+        u = len(orders)
+        cos_part, sin_part = coef[None, :, :u], coef[None, :, u:]
+        rotated = np.concatenate((cos_part * c + sin_part * s, sin_part * c - cos_part * s), axis=2)
+        chunks = rotated.transpose(1, 0, 2) @ basis  # (P*2, chunks, _CHUNK): rows end to end
+        out[:, a:b] = chunks.reshape(len(dc), -1)[:, : b - a]
+        if dc.any():
+            out[:, a:b] += dc[:, None]
     x = out.reshape(n_ph, 2, t.size)
     if events:
         for e in sc.events:

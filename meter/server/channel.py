@@ -118,7 +118,9 @@ class SecureChannel:
         self._env = env
         self.security = security
         self._setup = setup
-        self._required = required_protection
+        # A plain int whatever the caller gave (an AccessMode): IntFlag arithmetic on every
+        # request costs microseconds (server/access_bits.py).
+        self._required = int(required_protection)
         self.client_system_title = client_system_title
         self._dedicated_key = dedicated_key
 

@@ -190,4 +190,4 @@ def wrap(tag: int, plain: bytes, envelope: Envelope, ctx: SecurityContext,
         return A.GeneralGloCiphering(ctx.server_system_title, sc, ic, payload).to_bytes()
     if kind is EnvelopeKind.GENERAL_DED:
         return A.GeneralDedCiphering(ctx.server_system_title, sc, ic, payload).to_bytes()
-    return A.CipheredApdu(tag, sc, ic, payload).to_bytes()
+    return A.ciphered_bytes(tag, sc, ic, payload)

@@ -71,6 +71,11 @@ _RESPONSE_TAG = {
 }
 
 
+#: An association's access rights on one object: access_mode by attribute, by method.
+_Rights = tuple[Mapping[int, int], Mapping[int, int]]
+_NO_RIGHTS: _Rights = ({}, {})
+
+
 @dataclass(frozen=True, slots=True)
 class RequestSecurity:
     """How the request arrived (security control of its envelope), as access_mode v3 bits."""
@@ -169,19 +174,20 @@ class Services:
 
     # --- object resolution and access checks -----------------------------------------------
 
-    def _resolve(self, class_id: int, obis: Obis) -> CosemObject:
+    def _resolve(self, class_id: int, obis: Obis) -> tuple[CosemObject, _Rights]:
+        """The object ``obis`` names for this association, with this association's rights on
+        it; AccessError if it names none."""
         obj: CosemObject | None
+        rights = self._association.access_of(obis)
         if obis == CURRENT_ASSOCIATION:
             obj = self._association
         else:
-            obj = self._directory.get(obis)
-            if obj is not None and not self._association.is_visible(obis):
-                obj = None
+            obj = self._directory.get(obis) if rights is not None else None
         if obj is None:
             raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
         if obj.CLASS_ID != class_id:
             raise AccessError(DataAccessResult.OBJECT_CLASS_INCONSISTENT)
-        return obj
+        return obj, rights or _NO_RIGHTS
 
     def _check_protection(self, required: int, sec: RequestSecurity) -> None:
         if required & REQUEST_PROTECTION & ~sec.bits:
@@ -191,8 +197,8 @@ class Services:
     def _read(self, desc: A.CosemAttributeDescriptor, access: A.SelectiveAccess | None,
               sec: RequestSecurity) -> axdr.Data | DataAccessResult:
         try:
-            obj = self._resolve(desc.class_id, desc.instance_id)
-            mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
+            obj, rights = self._resolve(desc.class_id, desc.instance_id)
+            mode = int(rights[0].get(desc.attribute_id, 0))
             if not mode & READ:
                 if not obj.has_attribute(desc.attribute_id):
                     raise AccessError(DataAccessResult.OBJECT_UNDEFINED)
@@ -217,8 +223,8 @@ class Services:
 
     def _writable(self, desc: A.CosemAttributeDescriptor, sec: RequestSecurity) -> CosemObject:
         """The object whose attribute this association may write; AccessError if not."""
-        obj = self._resolve(desc.class_id, desc.instance_id)
-        mode = int(self._association.attribute_access(desc.instance_id, desc.attribute_id))
+        obj, rights = self._resolve(desc.class_id, desc.instance_id)
+        mode = int(rights[0].get(desc.attribute_id, 0))
         return self._granted(obj, mode, WRITE, lambda: obj.has_attribute(desc.attribute_id), sec)
 
     def _write_denied(self, desc: A.CosemAttributeDescriptor, sec: RequestSecurity) -> DataAccessResult:
@@ -253,8 +259,8 @@ class Services:
 
     def _invocable(self, desc: A.CosemMethodDescriptor, sec: RequestSecurity) -> CosemObject:
         """The object whose method this association may invoke; AccessError if not."""
-        obj = self._resolve(desc.class_id, desc.instance_id)
-        mode = int(self._association.method_access(desc.instance_id, desc.method_id))
+        obj, rights = self._resolve(desc.class_id, desc.instance_id)
+        mode = int(rights[1].get(desc.method_id, 0))
         return self._granted(obj, mode, METHOD_ACCESS, lambda: obj.has_method(desc.method_id), sec)
 
     def _granted(self, obj: CosemObject, mode: int, needed: int, defined: Callable[[], bool],

@@ -158,3 +158,44 @@ def test_offset_persists() -> None:
     other = Clock(w.clock.logical_name, w.time)
     other.load_state(state)
     assert other.timestamp() == w.clock.timestamp()
+
+
+def test_time_matches_the_eu_zone_hour_by_hour_across_years() -> None:
+    """The time attribute (DST looked up once per year and kept) against zoneinfo's
+    Europe/Berlin, every hour of 2024-2026 (transitions, year ends)."""
+    from zoneinfo import ZoneInfo
+    berlin = ZoneInfo("Europe/Berlin")
+    w = world()
+    ctx = w.ctx()
+    w.clock.set(3, Long(-60), ctx)
+    w.clock.set(8, Boolean(True), ctx)
+    start = dt.datetime(2024, 1, 1, tzinfo=UTC).timestamp()
+    for hour in range(3 * 366 * 24):
+        w.time.now = start + 3600 * hour + 1799.5
+        raw = w.clock.get(2, ctx).value
+        local = dt.datetime.fromtimestamp(w.time.now, berlin)
+        dst = bool(local.dst())
+        offset = local.utcoffset()
+        assert offset is not None
+        assert raw == CosemDateTime.from_datetime(local, 0x80 if dst else 0).to_bytes(), local
+        assert w.clock.get(4, ctx) == Unsigned(0x80 if dst else 0)
+
+
+def test_a_written_or_restored_zone_applies_to_the_next_read() -> None:
+    w = world()
+    ctx = w.ctx()
+    w.time.now = dt.datetime(2024, 7, 1, 12, tzinfo=UTC).timestamp()
+    summer = w.clock.dump_state()
+    assert CosemDateTime.from_bytes(w.clock.get(2, ctx).value).deviation == 0
+    w.clock.set(3, Long(-60), ctx)
+    assert CosemDateTime.from_bytes(w.clock.get(2, ctx).value).deviation == -60
+    w.clock.set(8, Boolean(True), ctx)
+    assert CosemDateTime.from_bytes(w.clock.get(2, ctx).value).deviation == -120
+    w.clock.set(7, Integer(30), ctx)
+    assert CosemDateTime.from_bytes(w.clock.get(2, ctx).value).deviation == -90
+    w.clock.set(5, OctetString(bytes.fromhex("FFFF0A0107020000FF8000FF")), ctx)  # 1st Sun Oct
+    w.clock.set(6, OctetString(bytes.fromhex("FFFF040107030000FF8000FF")), ctx)  # 1st Sun Apr
+    assert CosemDateTime.from_bytes(w.clock.get(2, ctx).value).deviation == -60  # winter there
+    w.clock.load_state(summer)  # back to UTC, no DST
+    assert CosemDateTime.from_bytes(w.clock.get(2, ctx).value).deviation == 0
+    assert w.clock.get(4, ctx) == Unsigned(0)
