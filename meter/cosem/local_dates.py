@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
@@ -83,19 +84,33 @@ def _times(time: CosemTime) -> Iterator[dt.time]:
                 yield dt.time(h, m, time.second or 0)
 
 
-def _utc(local: dt.datetime, clock: LocalTime) -> float:
-    """UTC seconds of a local wall-clock time (the offset in force then, DST included)."""
-    wall = local.replace(tzinfo=_UTC).timestamp()
+#: More than the clock's offset changes at a DST transition (the deviation is at most 120 min):
+#: a local time more than this before ``after`` at the offset then cannot lie after it.
+_MARGIN_S = 3 * 3600
+_EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
+
+
+def _utc(wall: float, clock: LocalTime) -> float:
+    """UTC seconds of a local wall-clock time given as seconds since the epoch read as UTC
+    (the offset in force then, DST included)."""
     guess = wall - 60 * clock.local_offset(wall)  # the offset near it, then the one at it
-    return wall - 60 * clock.local_offset(guess)
+    return float(wall - 60 * clock.local_offset(guess))
 
 
 def local_times(days: Iterable[dt.date], time: CosemTime, after: float,
                 clock: LocalTime) -> Iterator[float]:
     """The UTC times after ``after`` of local ``time`` (with wildcards) on ``days``, in order."""
+    # Times surely before ``after`` are skipped without asking the clock for an offset.
+    earliest = after - _MARGIN_S + (60 * clock.local_offset(after) if after > -math.inf else 0)
     for day in days:
+        base = (day.toordinal() - _EPOCH_DAY) * 86400
+        if base + 86400 <= earliest:
+            continue
         for t in _times(time):
-            ts = _utc(dt.datetime.combine(day, t), clock)
+            wall = base + t.hour * 3600 + t.minute * 60 + t.second
+            if wall <= earliest:
+                continue
+            ts = _utc(wall, clock)
             if ts > after:
                 yield ts
 

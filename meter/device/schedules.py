@@ -51,59 +51,83 @@ class Schedules:
         for calendar in self._schedules:
             if isinstance(calendar, ActivityCalendar) and special:
                 calendar.special_days = special[0].day_id
-        # next_due is asked before every request: the plan is kept until a schedule or the
-        # clock changes (the device reports what each request changed, see changed()) or a run.
-        self._watched: set[object] = {*self._schedules, *special, directory.get(CLOCK)}
-        self._stale = True
-        self._plan: list[tuple[float, Timed]] = []
+        # next_due is asked before every request. Each schedule's next time is kept until it
+        # runs or is reported changed (changed(): written, acted on, restored); a setting of the
+        # clock or the special days re-plans them all. Planning one costs ~0.2 ms (local-time
+        # wildcards), so a back-fill that re-planned every schedule after each run of the
+        # 15-minute push scheduler spent most of its time here (issue 8). A cache keyed on
+        # (checked, clock rules) instead misses what else a plan depends on (a calendar's last
+        # applied action, its pending activation) and, as a run at the time already checked
+        # leaves ``checked`` as it was, kept an overdue plan that the run had settled: the
+        # scheduler ran it again at the same time, forever.
+        self._clock = directory.get(CLOCK)
+        self._global: set[object] = {*special, self._clock}
+        self._members: set[object] = set(self._schedules)
+        self._next: dict[Timed, float | None] = {}
+        self._stale: set[Timed] = set(self._schedules)
 
     def start(self, meter_t: float) -> list[CosemObject]:
         """Schedules the meter runs for the first time run from ``meter_t``; returns them."""
         new = [s for s in self._schedules if s.checked is None]
         for s in new:
             s.checked = meter_t
+        self._stale.update(new)
         return [s for s in new if isinstance(s, CosemObject)]
 
     def changed(self, objects: Iterable[object]) -> None:
         """``objects`` changed (written, acted on, restored): a schedule or the clock re-plans."""
-        if not self._watched.isdisjoint(objects):
-            self._stale = True
+        objects = set(objects)
+        if not self._global.isdisjoint(objects):
+            self._stale.update(self._schedules)
+        elif not self._members.isdisjoint(objects):
+            self._stale.update(s for s in self._schedules if s in objects)
 
-    def _planned(self) -> list[tuple[float, Timed]]:
-        if self._stale and self._schedules:
-            clock = self._directory.clock
-            plan = []
-            for s in self._schedules:
-                after = s.checked
-                if isinstance(s, ActivityCalendar) and after is not None:
-                    # A calendar's rate is the one of the time the clock shows, set back too.
-                    after = min(after, clock.timestamp())
-                due = s.next_after(after, clock) if after is not None else None
-                if due is not None:
-                    plan.append((due, s))
-            self._plan = sorted(plan, key=lambda p: p[0])
-        self._stale = False
-        return self._plan
+    def _plan_one(self, s: Timed) -> float | None:
+        after = s.checked
+        if after is None:
+            return None
+        clock = self._directory.clock
+        if isinstance(s, ActivityCalendar):
+            # A calendar's rate is the one of the time the clock shows, set back too (a
+            # setting re-plans it; until its next start the answer is the same).
+            after = min(after, clock.timestamp())
+        return s.next_after(after, clock)
+
+    def _planned(self) -> dict[Timed, float | None]:
+        if self._stale:
+            for s in self._stale:
+                self._next[s] = self._plan_one(s)
+            self._stale.clear()
+        return self._next
 
     def next_due(self) -> float | None:
         """The earliest meter time a schedule fires (earlier than now: overdue)."""
-        plan = self._planned()
-        return plan[0][0] if plan else None
+        return min((t for t in self._planned().values() if t is not None), default=None)
 
     def run(self, meter_t: float, ctx: Context) -> None:
         """Run, in order, what each schedule has due at or before ``meter_t`` (once each)."""
         clock = self._directory.clock
         due: list[tuple[float, Obis, int, Obis]] = []
-        for _, schedule in [p for p in self._planned() if p[0] <= meter_t]:
+        ran = [s for s, t in self._planned().items() if t is not None and t <= meter_t]
+        for schedule in sorted(ran, key=lambda s: self._next[s] or 0.0):
             if isinstance(schedule, ActivityCalendar):
                 schedule.activate_due(meter_t, clock, ctx)
             due += [(t, table, script, schedule.logical_name) for t, table, script in schedule.due(meter_t, clock)]
             schedule.checked = meter_t
             if isinstance(schedule, CosemObject):
                 ctx.changed(schedule)
-        self._stale = True  # checked moved; the scripts may have written schedules or the clock
+        self._stale.update(ran)  # checked moved on
+        # What the scripts write (a schedule, the clock) re-plans now, not at the next commit.
+        written: set[CosemObject] = set()
+
+        def note(obj: CosemObject) -> None:
+            written.add(obj)
+            ctx.changed(obj)
+
+        run_ctx = Context(ctx.directory, ctx.association, ctx.log_event, note, ctx.persist)
         for t, name, script_id, by in sorted(due, key=lambda d: d[0]):
-            self._execute(by, t, name, script_id, ctx)
+            self._execute(by, t, name, script_id, run_ctx)
+        self.changed(written)
 
     def _execute(self, by: Obis, due: float, name: Obis, script_id: int, ctx: Context) -> None:
         table = self._directory.get(name)
