@@ -14,7 +14,10 @@ with a year bounds, its month and day may be the DST / last-day wildcards of
 meter.cosem.local_dates; one without a year bounds nothing). A switch time the meter passed
 late (it was off, or the clock was set forward) still runs if no more than validity_window
 minutes late (0xFFFF: always).
-exec_specdays needs a Special days table (class 11), which this meter has not yet: ignored.
+On a date the Special days table (class 11) lists, exec_specdays decides instead of
+exec_weekdays: the entry runs if the bit of that date's day_id is set (bit n for day_id n, the
+first bit 0; a day_id beyond the 50 bits runs nothing). exec_specdays is the link to the Special
+days table's day_id (Blue Book 4.5.3); the bit numbering is this meter's reading.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from collections.abc import Iterator
 from meter.codec.axdr import Array, BitString, Boolean, Data, Float64, LongUnsigned, OctetString, Structure
 from meter.codec.cosem_time import CosemDate, CosemTime
 from meter.codec.obis import Obis
+from meter.cosem.activity_calendar import SpecialDay
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, bad_type, expect, fields, integer, octets, on_action,
     on_set)
@@ -66,21 +70,31 @@ def _enabled(entry: Structure) -> bool:
     return bool(expect(entry.items[1], Boolean, "enable").value)
 
 
-def _days(entry: Structure, start: dt.date, clock: LocalTime) -> Iterator[dt.date]:
+def _no_special_day(day: dt.date, clock: LocalTime) -> int | None:
+    return None
+
+
+def _days(entry: Structure, start: dt.date, clock: LocalTime,
+          special: SpecialDay = _no_special_day) -> Iterator[dt.date]:
     weekdays = expect(entry.items[6], BitString, "exec_weekdays").bits
+    specdays = expect(entry.items[7], BitString, "exec_specdays").bits
     begin, end = (calendar_date(CosemDate.from_bytes(expect(entry.items[i], OctetString, "date").value),
                                 clock) for i in (8, 9))
     for n in range(_DAYS_AHEAD):
         day = start + dt.timedelta(days=n)
         if end is not None and day > end:
             return
-        if (begin is None or day >= begin) and weekdays[day.weekday()] == "1":
+        if begin is not None and day < begin:
+            continue
+        day_id = special(day, clock)
+        if (specdays[day_id:day_id + 1] == "1") if day_id is not None else weekdays[day.weekday()] == "1":
             yield day
 
 
-def _next(entry: Structure, after: float, clock: LocalTime) -> float | None:
+def _next(entry: Structure, after: float, clock: LocalTime,
+          special: SpecialDay = _no_special_day) -> float | None:
     time = CosemTime.from_bytes(octets(entry.items[4], "switch_time"))
-    return next(local_times(_days(entry, start_day(after), clock), time, after, clock), None)
+    return next(local_times(_days(entry, start_day(after), clock, special), time, after, clock), None)
 
 
 class Schedule(CosemObject):
@@ -97,12 +111,14 @@ class Schedule(CosemObject):
         super().__init__(logical_name, **values)
         #: Meter time (UTC s) up to which this schedule has run; None until the meter starts it.
         self.checked: float | None = None
+        #: The Special days table's lookup (set by the device when the meter has one).
+        self.special_days: SpecialDay = _no_special_day
 
     def _entries(self) -> list[Structure]:
         return [expect(e, Structure, "schedule entry") for e in self.items("entries")]
 
     def next_after(self, after: float, clock: LocalTime) -> float | None:
-        times = (_next(e, after, clock) for e in self._entries() if _enabled(e))
+        times = (_next(e, after, clock, self.special_days) for e in self._entries() if _enabled(e))
         return min((t for t in times if t is not None), default=None)
 
     def due(self, until: float, clock: LocalTime) -> list[tuple[float, Obis, int]]:
@@ -114,7 +130,7 @@ class Schedule(CosemObject):
         for e in self._entries():
             if not _enabled(e):
                 continue
-            t = _next(e, self.checked, clock)
+            t = _next(e, self.checked, clock, self.special_days)
             window = integer(e.items[5], "validity_window")
             if t is not None and t <= until and (window == ALWAYS_VALID or until - t <= 60 * window):
                 out.append((t, Obis.from_bytes(octets(e.items[2], "script_logical_name")),

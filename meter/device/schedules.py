@@ -46,10 +46,11 @@ class Schedules:
         self._directory = directory
         self._schedules: list[Timed] = [
             o for o in directory if isinstance(o, (SingleActionSchedule, Schedule, ActivityCalendar))]
-        # An activity calendar looks a date up in the Special days table before its week.
+        # An activity calendar looks a date up in the Special days table before its week, a
+        # Schedule before its entries' weekdays (exec_specdays).
         special = [o for o in directory if isinstance(o, SpecialDaysTable)]
         for calendar in self._schedules:
-            if isinstance(calendar, ActivityCalendar) and special:
+            if isinstance(calendar, (ActivityCalendar, Schedule)) and special:
                 calendar.special_days = special[0].day_id
         # next_due is asked before every request. Each schedule's next time is kept until it
         # runs or is reported changed (changed(): written, acted on, restored); a setting of the
