@@ -162,6 +162,8 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
     "clock": {"clock_base": _int("clock_base enum: 1 internal crystal ... 5 GPS", 0, 5),
               "time_zone": _int("minutes, Blue Book sign", -720, 840)},
     "measurement_algorithm": {},  # values from [metrology.algorithms.E]
+    "clock_seconds": {"scaler": _SCALER, "unit": _UNIT, "value": _VALUE},
+    "clock_sync_method": {"value": _VALUE},
     "profile_generic": {
         "capture_objects": Field("list", "columns: [obis, attribute] or [obis, attribute, "
                                  "data_index]"),

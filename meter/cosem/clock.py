@@ -15,7 +15,9 @@ day of month = the first such weekday on or after that day (on or before, for 0x
 standard time and end as local daylight time, which is how the EU rule (01:00 UTC both ways) is
 written in meters' defaults. Time adjustments record events 4 (old time) and 5 (new time), and a
 change of daylight_savings_enabled event 3, in the standard event log (IDIS codes,
-cosem-reference.md §4.1).
+cosem-reference.md §4.1); a setting that moves the time further than the clock time-shift limit
+1.0.0.9.11.255 (meter/cosem/clock_sync.py) also CLOCK_SHIFT_LIMIT_EXCEEDED, and a write of the
+time zone, the DST rules, the status or the clock base event 47 (parameters changed).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from meter.cosem.base import (
     Attr, Context, CosemObject, Method, bad_type, expect, fields, in_range, on_action, on_get,
     on_set, out_of_range)
 from meter.cosem.events import StandardEvent
-from meter.cosem.names import LAST_CLOCK_SETTING
+from meter.cosem.clock_sync import ClockSeconds
+from meter.cosem.names import CLOCK_TIME_SHIFT_LIMIT, LAST_CLOCK_SETTING
 from meter.cosem.profile_entry import ProfileEntry
 from meter.errors import AccessError, DataAccessResult, DecodeError
 
@@ -267,6 +270,7 @@ class Clock(CosemObject):
     def write_time_zone(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Long, "time_zone").value, -720, 840, "time_zone")
         self.store("time_zone", value)
+        ctx.log_event(StandardEvent.PARAMETERS_CHANGED)
 
     @on_get("status")
     def read_status(self, ctx: Context, selector: int | None, parameters: Data | None) -> Data:
@@ -276,21 +280,25 @@ class Clock(CosemObject):
     def write_status(self, value: Data, ctx: Context) -> None:
         # Bit 7 follows the DST rules; only the other bits are stored.
         self.store("status", Unsigned(expect(value, Unsigned, "status").value & ~STATUS_DST_ACTIVE))
+        ctx.log_event(StandardEvent.PARAMETERS_CHANGED)
 
     @on_set("daylight_savings_begin")
     def write_daylight_savings_begin(self, value: Data, ctx: Context) -> None:
         _date_time(value, "daylight_savings_begin")
         self.store("daylight_savings_begin", value)
+        ctx.log_event(StandardEvent.PARAMETERS_CHANGED)
 
     @on_set("daylight_savings_end")
     def write_daylight_savings_end(self, value: Data, ctx: Context) -> None:
         _date_time(value, "daylight_savings_end")
         self.store("daylight_savings_end", value)
+        ctx.log_event(StandardEvent.PARAMETERS_CHANGED)
 
     @on_set("daylight_savings_deviation")
     def write_daylight_savings_deviation(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Integer, "deviation").value, -120, 120, "deviation")
         self.store("daylight_savings_deviation", value)
+        ctx.log_event(StandardEvent.PARAMETERS_CHANGED)
 
     @on_set("daylight_savings_enabled")
     def write_daylight_savings_enabled(self, value: Data, ctx: Context) -> None:
@@ -303,12 +311,17 @@ class Clock(CosemObject):
     def write_clock_base(self, value: Data, ctx: Context) -> None:
         in_range(expect(value, Enum, "clock_base").value, 0, 5, "clock_base")
         self.store("clock_base", value)
+        ctx.log_event(StandardEvent.PARAMETERS_CHANGED)
 
     # --- setting the time ------------------------------------------------------------------------
 
     def set_time(self, ts: float, ctx: Context) -> None:
-        """Move meter time to ``ts`` (UTC s), logging old and new time; a set time is valid."""
+        """Move meter time to ``ts`` (UTC s), logging old and new time (and a shift beyond the
+        time-shift limit); a set time is valid."""
         ctx.log_event(StandardEvent.CLOCK_ADJUSTED_OLD_TIME)
+        limit = ctx.directory.get(CLOCK_TIME_SHIFT_LIMIT)
+        if isinstance(limit, ClockSeconds) and abs(ts - self.timestamp()) > limit.seconds():
+            ctx.log_event(StandardEvent.CLOCK_SHIFT_LIMIT_EXCEEDED)
         self._offset = ts - self._time_source()
         self.store("status", Unsigned(self.int_value("status") & ~(STATUS_INVALID | STATUS_DOUBTFUL)))
         stamp = ctx.directory.get(LAST_CLOCK_SETTING)  # every setting stamps it, whatever the service

@@ -32,6 +32,10 @@ class StandardEvent(LogEvent):
     FIRMWARE_READY_FOR_ACTIVATION = 17
     FIRMWARE_ACTIVATED = 18
     FIRMWARE_VERIFICATION_FAILED = 51
+    #: A clock setting moved the time further than the clock time-shift limit 1.0.0.9.11.255.
+    #: No IDIS standard-log code; from the manufacturer-specific range (230-249,
+    #: cosem-reference.md §4.2).
+    CLOCK_SHIFT_LIMIT_EXCEEDED = 230
 
 
 class FraudEvent(LogEvent):

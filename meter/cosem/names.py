@@ -11,6 +11,8 @@ from meter.codec.obis import Obis
 CLOCK = Obis(0, 0, 1, 0, 0, 255)
 CURRENT_ASSOCIATION = Obis(0, 0, 40, 0, 0, 255)
 LAST_CLOCK_SETTING = Obis(0, 0, 96, 2, 12, 255)
+#: Clock time-shift limit (use case 7): a setting moving the clock further is logged as such.
+CLOCK_TIME_SHIFT_LIMIT = Obis(1, 0, 0, 9, 11, 255)
 AMR_PROFILE_STATUS = Obis(0, 0, 96, 10, 1, 255)
 BILLING_COUNTER = Obis(1, 0, 0, 1, 0, 255)
 LAST_BILLING_TIME = Obis(1, 0, 0, 1, 2, 255)

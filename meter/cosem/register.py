@@ -6,10 +6,12 @@ value is other-reason (the live source owns it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from meter.codec import axdr
 from meter.codec.axdr import NULL, Data, DoubleLongUnsigned, Enum, Integer, OctetString, Structure
+from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, Method, bad_type, fields, octets, on_action, on_set)
 from meter.cosem.profile_entry import ProfileEntry
@@ -94,6 +96,12 @@ class ExtendedRegister(Register):
     )
     METHODS = (Method(1, "reset"),)
 
+    def __init__(self, logical_name: Obis, **values: Data) -> None:
+        super().__init__(logical_name, **values)
+        #: Called before a reset, the value still held (the device adds a maximum demand to
+        #: its cumulative register, meter/device/tariffs.py).
+        self.before_reset: Callable[[Context], None] | None = None
+
     @on_set("capture_time")
     def write_capture_time(self, value: Data, ctx: Context) -> None:
         if len(octets(value, "capture_time")) != 12:
@@ -109,6 +117,8 @@ class ExtendedRegister(Register):
 
     @on_action("reset")
     def reset(self, parameters: Data | None, ctx: Context) -> None:
+        if self.before_reset is not None:
+            self.before_reset(ctx)
         super().reset(parameters, ctx)
         self.store("status", NULL)
         self.store("capture_time", OctetString(ctx.directory.clock.now_cosem().to_bytes()))

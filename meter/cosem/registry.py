@@ -16,6 +16,7 @@ from meter.cosem import (  # noqa: F401  (imported for their class registration)
     active_tariff,
     activity_calendar,
     association_ln,
+    clock_sync,
     data,
     demand_register,
     disconnect_control,

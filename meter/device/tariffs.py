@@ -18,12 +18,15 @@ rate registers for the first time starts them at 0 and counts the total so far a
 Maximum demand (OBIS C.6.E: an extended register, value and capture time) takes the demand
 register C.4.0's average of each demand period that closes, when it is higher: E = 0 every
 period, E = r the periods that rate r ran (its rate registers enabled when the period closed).
-The end-of-billing script resets them (method 1) after the billing capture.
+The end-of-billing script resets them (method 1) after the billing capture; each reset first
+adds the maximum to its cumulative maximum demand C.2.E (a Register of the same unit), if the
+profile has one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from meter.codec import axdr
 from meter.codec.obis import Obis
@@ -40,6 +43,15 @@ __all__ = ["Tariffs", "total_key"]
 def total_key(obis: Obis) -> str | None:
     """The engine key of the total a rate register shares ("1.8.0"), None if it is no rate."""
     return f"{obis.c}.{obis.d}.0" if 1 <= obis.e <= 63 else None
+
+
+def _accumulate(maximum: ExtendedRegister, cumulative: Register, ctx: Context) -> None:
+    """Add the maximum demand ``maximum`` holds to ``cumulative`` (each in its own scaler)."""
+    scale = 10.0 ** (integer(maximum.items("scaler_unit")[0], "scaler")
+                     - integer(cumulative.items("scaler_unit")[0], "scaler"))
+    total = cumulative.int_value("value") + round(maximum.int_value("value") * scale)
+    cumulative.store("value", axdr.DoubleLongUnsigned(min(max(total, 0), 0xFFFFFFFF)))
+    ctx.changed(cumulative)
 
 
 class Tariffs:
@@ -67,6 +79,9 @@ class Tariffs:
             feeder = directory.get(Obis(name.a, name.b, name.c, 4, 0, name.f))
             if isinstance(obj, ExtendedRegister) and name.d == 6 and isinstance(feeder, DemandRegister):
                 self._maxima.append((obj, feeder, name.e))
+                cumulative = directory.get(Obis(name.a, name.b, name.c, 2, name.e, name.f))
+                if type(cumulative) is Register:
+                    obj.before_reset = partial(_accumulate, obj, cumulative)
         split = self._activation.split
         if self._by_key and not any(key in split for key in self._by_key):
             split.update({key: totals[key] for key in self._by_key})
