@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
@@ -77,11 +78,15 @@ def calendar_date(date: CosemDate, clock: LocalTime) -> dt.date | None:
     return next(dates(exact, dt.date(date.year, 1, 1), clock), None)
 
 
-def _times(time: CosemTime) -> Iterator[dt.time]:
-    for h in [time.hour] if time.hour is not None else range(24):
-        for m in [time.minute] if time.minute is not None else range(60):
-            if 0 <= h <= 23 and 0 <= m <= 59 and 0 <= (time.second or 0) <= 59:
-                yield dt.time(h, m, time.second or 0)
+@functools.lru_cache(maxsize=256)
+def _times(time: CosemTime) -> tuple[int, ...]:
+    """The seconds after local midnight ``time`` names (hour or minute 0xFF: every one)."""
+    second = time.second or 0
+    if not 0 <= second <= 59:
+        return ()
+    return tuple(h * 3600 + m * 60 + second
+                 for h in ([time.hour] if time.hour is not None else range(24)) if 0 <= h <= 23
+                 for m in ([time.minute] if time.minute is not None else range(60)) if 0 <= m <= 59)
 
 
 #: More than the clock's offset changes at a DST transition (the deviation is at most 120 min):
@@ -107,7 +112,7 @@ def local_times(days: Iterable[dt.date], time: CosemTime, after: float,
         if base + 86400 <= earliest:
             continue
         for t in _times(time):
-            wall = base + t.hour * 3600 + t.minute * 60 + t.second
+            wall = base + t
             if wall <= earliest:
                 continue
             ts = _utc(wall, clock)

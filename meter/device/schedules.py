@@ -113,7 +113,12 @@ class Schedules:
         for schedule in sorted(ran, key=lambda s: self._next[s] or 0.0):
             if isinstance(schedule, ActivityCalendar):
                 schedule.activate_due(meter_t, clock, ctx)
-            due += [(t, table, script, schedule.logical_name) for t, table, script in schedule.due(meter_t, clock)]
+            if isinstance(schedule, SingleActionSchedule):
+                # Its due time is the one just planned from ``checked`` (SingleActionSchedule.due
+                # would work it out again).
+                due.append((self._next[schedule] or meter_t, *schedule.script, schedule.logical_name))
+            else:
+                due += [(t, table, script, schedule.logical_name) for t, table, script in schedule.due(meter_t, clock)]
             schedule.checked = meter_t
             if isinstance(schedule, CosemObject):
                 ctx.changed(schedule)
