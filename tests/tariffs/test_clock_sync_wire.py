@@ -12,18 +12,16 @@ from pathlib import Path
 
 import pytest
 from interop.clients import SUCCESS, Arg, Ref, parse_datetime
-from interop.test_schedules_wire import management, serve
+from interop.test_schedules_wire import CLOCK, management, serve
 
 from meter.cosem.events import StandardEvent
 
 pytestmark = pytest.mark.interop
 
-CLOCK = Ref(8, "0.0.1.0.0.255", 2)
-TIME_ZONE = Ref(8, "0.0.1.0.0.255", 3)
-SHIFT_TIME = Ref(8, "0.0.1.0.0.255", 6)
-LIMIT = Ref(3, "1.0.0.9.11.255", 2)
-WINDOW = Ref(3, "1.0.0.9.9.255", 2)
-METHOD = Ref(1, "1.0.0.9.10.255", 2)
+TIME_ZONE, SHIFT_TIME = Ref(8, CLOCK.obis, 3), Ref(8, CLOCK.obis, 6)
+# The time-shift limit and sync window (registers, s) and the sync method (data, enum).
+LIMIT, WINDOW, METHOD = (Ref(class_id, obis, 2) for class_id, obis in (
+    (3, "1.0.0.9.11.255"), (3, "1.0.0.9.9.255"), (1, "1.0.0.9.10.255")))
 EVENT_LOG = "0.0.99.98.0.255"
 ENTRIES_IN_USE = Ref(7, EVENT_LOG, 7)
 OLD, NEW = StandardEvent.CLOCK_ADJUSTED_OLD_TIME, StandardEvent.CLOCK_ADJUSTED_NEW_TIME

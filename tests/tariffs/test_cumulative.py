@@ -3,7 +3,6 @@ adds what each held to 1.0.1.2.E.255, per rate and over all rates; the sums surv
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -13,20 +12,11 @@ from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.device import Device
 
-UTC = dt.timezone.utc
+from .test_rates import read, utc
+
 MAXIMA = [f"1.0.1.6.{e}.255" for e in (0, 1, 2, 3)]
 CUMULATIVE = [f"1.0.1.2.{e}.255" for e in (0, 1, 2, 3)]
 END_OF_BILLING = Obis.parse("0.0.10.0.1.255")
-
-
-def utc(*args: int) -> float:
-    return dt.datetime(*args, tzinfo=UTC).timestamp()  # type: ignore[misc]
-
-
-def read(device: Device, obis: str) -> int:
-    value = device.directory[Obis.parse(obis)].get(2, device.context(None))
-    assert isinstance(value, axdr.DoubleLongUnsigned)
-    return value.value
 
 
 def bill(device: Device) -> None:

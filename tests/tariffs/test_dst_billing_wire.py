@@ -16,13 +16,12 @@ from typing import Any
 import pytest
 from device.helpers import POWER_W
 from interop.clients import SUCCESS, WRAPPER, Arg, Endpoint, Ref, parse_datetime
-from interop.test_schedules_wire import WireMeter, management, reader
+from interop.test_schedules_wire import CLOCK, WireMeter, management, reader
 from support.process import meter_process
 
 pytestmark = pytest.mark.interop
 
 UTC = timezone.utc
-CLOCK = Ref(8, "0.0.1.0.0.255", 2)
 DAILY = "1.0.99.2.0.255"
 BILLING = "0.0.98.1.0.255"
 BILLING_COUNTER = Ref(1, "1.0.0.1.0.255", 2)
