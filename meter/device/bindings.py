@@ -83,18 +83,22 @@ def make_engine(profile: Profile, directory: ObjectDirectory, start: float, mode
 
 
 class Metrology:
-    """The engine, moved only forward; each disturbance it reports goes to ``on_pq``."""
+    """The engine, moved only forward; each disturbance it reports goes to ``on_pq``, the start
+    of each interruption to ``on_onset`` (the device sets it: power failures)."""
 
-    __slots__ = ("_on_pq", "engine")
+    __slots__ = ("_on_pq", "engine", "on_onset")
 
     def __init__(self, engine: Engine, on_pq: Callable[[PqEvent], None]) -> None:
         self.engine = engine
         self._on_pq = on_pq
+        self.on_onset: Callable[[PqEvent], None] = lambda event: None
 
     def to(self, t: float) -> None:
         """Measure up to true time ``t``."""
         if t > self.engine.now:
             self.engine.advance_to(t)
+            for onset in self.engine.pop_pq_onsets():
+                self.on_onset(onset)
             for event in self.engine.pop_pq_events():
                 self._on_pq(event)
 

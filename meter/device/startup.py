@@ -151,6 +151,7 @@ def _resume(device: Device, mark: float, now: float) -> None:
     engine.restore(snap)
     time.t = now
     device.log_event(StandardEvent.POWER_UP)
+    device.power_failures.failed(lived, now)  # counted (and logged if long) like a measured one
 
 
 def _iso(t: float) -> str:
