@@ -58,8 +58,9 @@ class Alarms:
         if event not in RAISED_AT_ONSET:
             self.alarm(event)
 
-    def alarm(self, event: LogEvent) -> None:
-        """Raise ``event``'s alarm bits (descriptor, filtered register), then let the monitors look."""
+    def alarm(self, event: LogEvent, look: bool = True) -> None:
+        """Raise ``event``'s alarm bits (descriptor, filtered register), then (``look``) let the
+        monitors look."""
         ctx = self._context()
         raised = False
         for register in self._registers:
@@ -75,8 +76,12 @@ class Alarms:
                 raised = True
             log.info("alarm %s: bits %08X of %s (filter %08X)", event.name, bits,
                      register.logical_name, mask)
-        if raised:
+        if raised and look:
             self.monitors.check(ctx)
+
+    def look(self) -> None:
+        """The monitors look at what they monitor (after alarms raised with ``look`` False)."""
+        self.monitors.check(self._context())
 
     def _filter(self, register: AlarmRegister) -> int:
         """The register's filter (all bits pass without one)."""

@@ -83,22 +83,24 @@ def make_engine(profile: Profile, directory: ObjectDirectory, start: float, mode
 
 
 class Metrology:
-    """The engine, moved only forward; each disturbance it reports goes to ``on_pq``, the start
-    of each interruption to ``on_onset`` (the device sets it: power failures)."""
+    """The engine, moved only forward; each disturbance it reports goes to ``on_pq``, the
+    interruptions begun in one move to ``on_onsets`` together (the device sets it: power
+    failures; phases cut at once raise their alarms at once)."""
 
-    __slots__ = ("_on_pq", "engine", "on_onset")
+    __slots__ = ("_on_pq", "engine", "on_onsets")
 
     def __init__(self, engine: Engine, on_pq: Callable[[PqEvent], None]) -> None:
         self.engine = engine
         self._on_pq = on_pq
-        self.on_onset: Callable[[PqEvent], None] = lambda event: None
+        self.on_onsets: Callable[[list[PqEvent]], None] = lambda events: None
 
     def to(self, t: float) -> None:
         """Measure up to true time ``t``."""
         if t > self.engine.now:
             self.engine.advance_to(t)
-            for onset in self.engine.pop_pq_onsets():
-                self.on_onset(onset)
+            onsets = self.engine.pop_pq_onsets()
+            if onsets:
+                self.on_onsets(onsets)
             for event in self.engine.pop_pq_events():
                 self._on_pq(event)
 

@@ -94,8 +94,9 @@ class Device:
         self.events.on_logged = self.alarms.logged
         self.power_failures = PowerFailures(
             self.directory, self.metrology.engine.scenario.phase_names, lambda: self.context(None),
-            lambda: self.clock.timestamp() - self.time.t, self.events.log_event, self.alarms.alarm)
-        self.metrology.on_onset = self.power_failures.onset
+            lambda: self.clock.timestamp() - self.time.t, self.events.log_event, self.alarms.alarm,
+            self.alarms.look)
+        self.metrology.on_onsets = self.power_failures.onsets
         self.qos = QosThresholds(self.directory, self.metrology, lambda: self.time.t)
         self.injections = Injections(self.metrology, store, lambda: self.time.t, self.log_event,
                                      p.mark_snapshot_due)

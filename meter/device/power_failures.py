@@ -42,21 +42,29 @@ class PowerFailures:
     def __init__(self, directory: ObjectDirectory, phases: Sequence[str],
                  context: Callable[[], Context], offset: Callable[[], float],
                  log_event: Callable[[LogEvent, float], None],
-                 alarm: Callable[[LogEvent], None]) -> None:
+                 alarm: Callable[[LogEvent, bool], None], look: Callable[[], None]) -> None:
         """``offset``: meter time minus true time; ``log_event(event, meter time)``;
-        ``alarm(event)``: raise an event's alarm without logging it."""
+        ``alarm(event, False)``: raise an event's alarm bits without logging it, ``look()``: then
+        let the register monitors look (once for phases cut together)."""
         self._directory = directory
         self._phases = tuple(phases)
         self._context = context
         self._offset = offset
         self._log_event = log_event
         self._alarm = alarm
+        self._look = look
         self._out: set[int] = set()
         self._start: float | None = None  # true time the running failure began
         self._down = False
 
     def _phase(self, name: str) -> int:
         return self._phases.index(name) if name in self._phases else 0
+
+    def onsets(self, events: Sequence[PqEvent]) -> None:
+        """Interruptions seen in one move of the engine: their alarms go in one push."""
+        for event in events:
+            self.onset(event)
+        self._look()
 
     def onset(self, event: PqEvent) -> None:
         """Phase ``event.phase`` is interrupted from ``event.start`` on."""
@@ -66,7 +74,7 @@ class PowerFailures:
             log.info("power failure from %.3f (phase %s)", event.start, event.phase)
         self._start = min(self._start, event.start)
         self._out.add(k)
-        self._alarm(PowerQualityEvent.MISSING_VOLTAGE_L1.on_phase(k))
+        self._alarm(PowerQualityEvent.MISSING_VOLTAGE_L1.on_phase(k), False)
         if len(self._out) == len(self._phases) and not self._down:
             self._down = True
             self._log_event(StandardEvent.POWER_DOWN, event.start + self._offset())
