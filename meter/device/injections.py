@@ -6,14 +6,17 @@ failures and their counters and log, alarms, pushes) comes from what the engine 
 exactly as for a disturbance in the profile's scenario. A tamper switch (terminal cover, meter
 cover, magnetic field) logs its fraud event when it changes; the state is kept across restarts.
 
-The meter is ticked just after each edge of an injected disturbance (:meth:`next_deadline`),
-so its onset is detected, and its alarm pushed, within the second.
+The meter is ticked just after each edge of a disturbance, injected or from the profile's
+scenario (:meth:`next_deadline`), so an onset is detected, and its alarm pushed, within the
+second whatever the time scale.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
+import math
 from collections.abc import Callable
 
 from meter.cosem.events import FraudEvent, LogEvent
@@ -52,7 +55,7 @@ class Injections:
         self._now = now
         self._log_event = log_event
         self._changed = changed
-        self._edges: list[float] = []
+        self._edges: tuple[object, list[float]] = (None, [])  # (scenario, its edges' times)
         raw = store.get(TAMPER_STATE)
         self.tamper: dict[str, bool] = dict.fromkeys(TAMPERS, False)
         if raw is not None:
@@ -92,7 +95,6 @@ class Injections:
         self._metrology.to(t)
         current = scale if kind != "outage" else 0.0  # a resistive load follows its voltage
         engine.disturb(t, kind, duration_s, chosen, scale, current)
-        self._edges += [t + _EDGE_S, t + duration_s + _EDGE_S]
         log.info("injected %s on phases %s: %.3f x U for %.3f s", kind, chosen, scale, duration_s)
 
     def set_tamper(self, kind: str, active: bool) -> None:
@@ -106,7 +108,13 @@ class Injections:
         self._log_event(events[0] if active else events[1])
 
     def next_deadline(self) -> float | None:
-        """Just after the next edge of an injected disturbance still to come."""
-        t = self._now()
-        self._edges = [e for e in self._edges if e > t]
-        return min(self._edges, default=None)
+        """Just after the next edge of the scenario still to come (an injected disturbance's or
+        the profile's): the meter is ticked then, so an interruption is seen at once."""
+        engine = self._metrology.engine
+        scenario, edges = self._edges
+        if scenario is not engine.scenario:
+            edges = sorted(engine.origin + b + _EDGE_S for b in engine.scenario.boundaries()
+                           if math.isfinite(b))
+            self._edges = (engine.scenario, edges)
+        k = bisect.bisect_right(edges, self._now())
+        return edges[k] if k < len(edges) else None
