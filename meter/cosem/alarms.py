@@ -30,14 +30,16 @@ from meter.cosem.register import Register
 __all__ = ["AlarmRegister", "EventCounter", "QosThreshold"]
 
 _MAX = 0xFFFFFFFF
+#: Both hold a double-long-unsigned the meter moves.
+_ATTRIBUTES = (
+    Attr(1, "logical_name", OctetString),
+    Attr(2, "value", DoubleLongUnsigned, static=False, default=DoubleLongUnsigned(0)),
+)
 
 
 class AlarmRegister(Data):
     NAME = "alarm_register"
-    ATTRIBUTES = (
-        Attr(1, "logical_name", OctetString),
-        Attr(2, "value", DoubleLongUnsigned, static=False, default=DoubleLongUnsigned(0)),
-    )
+    ATTRIBUTES = _ATTRIBUTES
 
     @classmethod
     def from_profile(cls, entry: ProfileEntry) -> AlarmRegister:
@@ -84,10 +86,7 @@ class AlarmRegister(Data):
 
 class EventCounter(Data):
     NAME = "event_counter"
-    ATTRIBUTES = (
-        Attr(1, "logical_name", OctetString),
-        Attr(2, "value", DoubleLongUnsigned, static=False, default=DoubleLongUnsigned(0)),
-    )
+    ATTRIBUTES = _ATTRIBUTES
 
     @classmethod
     def from_profile(cls, entry: ProfileEntry) -> EventCounter:

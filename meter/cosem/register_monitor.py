@@ -14,6 +14,7 @@ from meter.codec.axdr import Array, Data, Integer, LongUnsigned, OctetString, St
 from meter.codec.obis import Obis
 from meter.cosem.base import (
     Attr, Context, CosemObject, bad_type, expect, fields, integer, items, on_set)
+from meter.cosem.limiter import check_action_item, check_value_definition
 from meter.cosem.profile_entry import OptionError, ProfileEntry
 from meter.errors import EncodeError, MeterError
 
@@ -25,13 +26,6 @@ MAX_THRESHOLDS = 32
 
 def script_ref(table: Obis, selector: int) -> Structure:
     return Structure((OctetString(table.to_bytes()), LongUnsigned(selector)))
-
-
-def _check_script(value: Data) -> None:
-    name, selector = fields(value, 2, "action item")
-    if len(expect(name, OctetString, "script_logical_name").value) != 6:
-        raise bad_type("script_logical_name")
-    expect(selector, LongUnsigned, "script_selector")
 
 
 class RegisterMonitor(CosemObject):
@@ -99,11 +93,7 @@ class RegisterMonitor(CosemObject):
 
     @on_set("monitored_value")
     def write_monitored(self, value: Data, ctx: Context) -> None:
-        class_id, name, attribute = fields(value, 3, "monitored_value")
-        expect(class_id, LongUnsigned, "class_id")
-        if len(expect(name, OctetString, "logical_name").value) != 6:
-            raise bad_type("logical_name")
-        expect(attribute, Integer, "attribute_index")
+        check_value_definition(value)
         self.store("monitored_value", value)
 
     @on_set("actions")
@@ -112,5 +102,5 @@ class RegisterMonitor(CosemObject):
             raise bad_type("actions")
         for action in items(value, "actions"):
             for item in fields(action, 2, "action"):
-                _check_script(item)
+                check_action_item(item)
         self.store("actions", value)
