@@ -88,7 +88,7 @@ class Injections:
         engine = self._metrology.engine
         if not 0 < duration_s <= MAX_DURATION_S:
             raise InjectionError(f"duration {duration_s!r} s is not in (0, {MAX_DURATION_S:.0f}]")
-        chosen = tuple(range(engine.scenario.n_phases)) if phases is None else tuple(phases)
+        chosen = tuple(range(engine.scenario.n_phases)) if phases is None else tuple(sorted(set(phases)))
         if not chosen or any(not 0 <= p < engine.scenario.n_phases for p in chosen):
             raise InjectionError(f"phases {phases!r} not in 0..{engine.scenario.n_phases - 1}")
         t = self._now()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings, strategies as st
 from support.meter import Meter
 from support.process import profile_with
 
@@ -292,3 +293,31 @@ def test_injections_refuse_what_they_cannot_do_and_tamper_states_persist(meter: 
     assert [r[1] for r in rows(meter, FRAUD_LOG)] == [44]
     meter.device.set_tamper(t + 2, "meter_cover", False)
     assert [r[1] for r in rows(meter, FRAUD_LOG)] == [44, 45]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meter]:
+    m = Meter(tmp_path_factory.mktemp("fuzz") / "state")
+    yield m
+    m.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(["sag", "swell", "outage", "", "SAG", "spike"]),
+       scale=st.floats(allow_nan=True, allow_infinity=True),
+       duration=st.floats(allow_nan=True, allow_infinity=True),
+       phases=st.none() | st.lists(st.integers(-2, 5), max_size=4).map(tuple),
+       tamper=st.text(max_size=16), active=st.booleans())
+def test_any_injection_is_taken_or_refused_with_an_injection_error(
+        shared: Meter, kind: str, scale: float, duration: float, phases: tuple[int, ...] | None,
+        tamper: str, active: bool) -> None:
+    device, tb = shared.device, shared.timebase
+    tb.t += 1.0
+    for call in (lambda: device.inject_voltage(tb.t, kind, scale, min(duration, 2.0), phases),
+                 lambda: device.inject_outage(tb.t, min(duration, 2.0), phases),
+                 lambda: device.set_tamper(tb.t, tamper, active)):
+        try:
+            call()
+        except InjectionError:
+            pass
+    device.tick(tb.t + 0.5)  # and the meter measures on
