@@ -35,7 +35,7 @@ from meter.device.injections import TAMPER_STATE, Injections
 from meter.device.keys import KeyManager
 from meter.device.persist import CLOCK_MARK_AHEAD_S, TIME_MARK, Persistence, dump_json
 from meter.device.relays import LimiterSupervision, Relays
-from meter.device.power_failures import PowerFailures
+from meter.device.power_failures import POWER_FAILURE_STATE, PowerFailures
 from meter.device.pushes import PUSH_STATE, Pushes, PushWork
 from meter.device.qos import QosThresholds
 from meter.device.scheduler import MeterTime, Scheduler
@@ -95,7 +95,7 @@ class Device:
         self.power_failures = PowerFailures(
             self.directory, self.metrology.engine.scenario.phase_names, lambda: self.context(None),
             lambda: self.clock.timestamp() - self.time.t, self.events.log_event, self.alarms.alarm,
-            self.alarms.look)
+            self.alarms.look, store, p.mark_snapshot_due)
         self.metrology.on_onsets = self.power_failures.onsets
         self.qos = QosThresholds(self.directory, self.metrology, lambda: self.time.t)
         self.injections = Injections(self.metrology, store, lambda: self.time.t, self.log_event,
@@ -291,6 +291,7 @@ class Device:
         return {"metrology": dump_json(snap), "device/demand": dump_json(self.demand.marks),
                 "device/amr_status": str(self.events.amr.pending).encode(),
                 PUSH_STATE: self.pushes.dump(), TAMPER_STATE: self.injections.dump(),
+                POWER_FAILURE_STATE: self.power_failures.dump(),
                 "device/t": repr(self.time.t).encode()}
 
     def close(self) -> None:

@@ -321,3 +321,23 @@ def test_any_injection_is_taken_or_refused_with_an_injection_error(
         except InjectionError:
             pass
     device.tick(tb.t + 0.5)  # and the meter measures on
+
+
+def test_a_power_failure_running_at_a_restart_is_one_failure_to_the_restart(meter: Meter) -> None:
+    assert meter.management().set(3, PF_THRESHOLD, 2, DoubleLongUnsigned(100)) == 0
+    settle(meter, 10)
+    start = meter.timebase.t
+    meter.device.inject_outage(start, 3600.0)
+    settle(meter, 60, step=10)
+    assert value(meter, PF_ANY) == 0  # still running
+    meter.restart()  # off for a minute: the same failure, until the meter is back
+    assert (value(meter, PF_ANY), value(meter, PF_LONG)) == (1, 1)
+    [(_, duration)] = rows(meter, PF_LOG)
+    assert duration == 120
+    settle(meter, 30)  # the injected outage did not outlive the restart: nothing more
+    assert value(meter, PF_ANY) == 1
+    meter.device.inject_outage(meter.timebase.t, 3600.0, phases=(0,))
+    settle(meter, 20)
+    meter.reopen()  # a clean stop and start at once: the running failure ends there
+    assert value(meter, PF_ANY) == 2
+    assert [d for _, d in rows(meter, PF_LOG)] == [120]  # 20 s: not long
