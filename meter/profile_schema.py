@@ -264,6 +264,25 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
                            choices=("none", "general-glo")),
     },
 }
+# Alarms, counters, QoS thresholds, register monitors (issue 10 items 2 and 3).
+CLASS_OPTIONS |= {
+    "alarm_register": {
+        "value": _VALUE,
+        "bits": Field("list", "bit map: [[bit 0..31, EVENT_NAME, ...], ...] (meter/cosem/events.py)"),
+        "filter": Field("obis", "alarm filter: only its set bits reach this register"),
+        "descriptor": Field("obis", "alarm descriptor latching every bit raised here"),
+    },
+    "event_counter": {
+        "events": Field("list", "EVENT_NAMEs it counts", item=Field("str", "event name")),
+        "log": Field("obis", "event log whose every event it counts"),
+    },
+    "qos_threshold": {"scaler": _SCALER, "unit": _UNIT, "value": _VALUE},
+    "register_monitor": {
+        "monitored": Field("list", "[obis, attribute] of the monitored value"),
+        "thresholds": Field("list", "thresholds, typed values"),
+        "actions": Field("list", "[[up script table, selector, down script table, selector], ...]"),
+    },
+}
 METROLOGY: dict[str, Field] = {
     "algorithms": Field("table", "E -> {selected, values = {value -> reference key}}"),
     "scenario": Field("table", "load and supply scenario (meter/metrology/scenario.py)"),

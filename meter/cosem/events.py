@@ -8,7 +8,8 @@ from __future__ import annotations
 import enum
 
 from meter.codec.obis import Obis
-from meter.cosem.names import DISCONNECTOR_LOG, FRAUD_LOG, POWER_QUALITY_LOG, STANDARD_LOG
+from meter.cosem.names import (
+    COMMUNICATION_LOG, DISCONNECTOR_LOG, FRAUD_LOG, POWER_QUALITY_LOG, STANDARD_LOG)
 
 
 class LogEvent(enum.IntEnum):
@@ -39,6 +40,12 @@ class StandardEvent(LogEvent):
 
 
 class FraudEvent(LogEvent):
+    TERMINAL_COVER_REMOVED = 40
+    TERMINAL_COVER_CLOSED = 41
+    STRONG_DC_FIELD = 42
+    STRONG_DC_FIELD_GONE = 43
+    METER_COVER_REMOVED = 44
+    METER_COVER_CLOSED = 45
     FAILED_AUTHENTICATION = 46
     DECRYPTION_FAILED = 49
     REPLAY = 50
@@ -68,8 +75,25 @@ class PowerQualityEvent(LogEvent):
         return PowerQualityEvent(self + phase)
 
 
+class CommunicationEvent(LogEvent):
+    """Sessions (associations) opened and refused. No public code list has them: DSMR/SMR5
+    reserves 230-249 for manufacturer-specific events (cosem-reference.md §4.2), so they are ours."""
+
+    SESSION_OPENED = 230
+    SESSION_FAILED = 231
+
+
 _LOGS: dict[type[LogEvent], Obis] = {
     StandardEvent: STANDARD_LOG, FraudEvent: FRAUD_LOG,
     DisconnectorEvent: DISCONNECTOR_LOG, PowerQualityEvent: POWER_QUALITY_LOG,
+    CommunicationEvent: COMMUNICATION_LOG,
 }
+
+
+def event_named(name: str) -> LogEvent:
+    """The event called ``name`` (an enum member name, any case) in any log; KeyError if none."""
+    found = [e for kind in _LOGS for e in kind if e.name == name.upper()]
+    if len(found) != 1:
+        raise KeyError(f"{'no' if not found else 'more than one'} event named {name!r}")
+    return found[0]
 

@@ -53,6 +53,24 @@ _NO_ACTION = Structure((_NO_SCRIPT, LongUnsigned(0)))
 _NO_EMERGENCY = Structure((LongUnsigned(0), OctetString(b"\xff" * 12), DoubleLongUnsigned(0)))
 
 
+def check_value_definition(value: Data) -> None:
+    """{class_id long-unsigned, logical_name octet-string(6), attribute_index integer} (the
+    monitored value of a Limiter or a Register monitor)."""
+    class_id, name, index = fields(value, 3, "monitored_value")
+    expect(class_id, LongUnsigned, "class_id")
+    if len(expect(name, OctetString, "logical_name").value) != 6:
+        raise bad_type("logical_name")
+    expect(index, Integer, "attribute_index")
+
+
+def check_action_item(item: Data) -> None:
+    """{script_logical_name octet-string(6), script_selector long-unsigned}."""
+    script, selector = fields(item, 2, "action_item")
+    if len(expect(script, OctetString, "script_logical_name").value) != 6:
+        raise bad_type("script_logical_name")
+    expect(selector, LongUnsigned, "script_selector")
+
+
 def _number(value: Data | None, what: str) -> float:
     """An integer or float value as a float (the monitored value and the thresholds)."""
     number = value.to_python() if value is not None else None
@@ -253,11 +271,7 @@ class Limiter(CosemObject):
 
     @on_set("monitored_value")
     def write_monitored_value(self, value: Data, ctx: Context) -> None:
-        class_id, name, index = fields(value, 3, "monitored_value")
-        expect(class_id, LongUnsigned, "class_id")
-        if len(expect(name, OctetString, "logical_name").value) != 6:
-            raise bad_type("logical_name")
-        expect(index, Integer, "attribute_index")
+        check_value_definition(value)
         self._write("monitored_value", value)
 
     @on_set("min_over_threshold_duration")
@@ -286,10 +300,7 @@ class Limiter(CosemObject):
     @on_set("actions")
     def write_actions(self, value: Data, ctx: Context) -> None:
         for item in fields(value, 2, "actions"):
-            script, selector = fields(item, 2, "action_item")
-            if len(expect(script, OctetString, "script_logical_name").value) != 6:
-                raise bad_type("script_logical_name")
-            expect(selector, LongUnsigned, "script_selector")
+            check_action_item(item)
         self.store("actions", value)
 
     def _write(self, name: str, value: Data) -> None:

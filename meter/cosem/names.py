@@ -27,6 +27,9 @@ STANDARD_LOG = Obis(0, 0, 99, 98, 0, 255)
 FRAUD_LOG = Obis(0, 0, 99, 98, 1, 255)
 DISCONNECTOR_LOG = Obis(0, 0, 99, 98, 2, 255)
 POWER_QUALITY_LOG = Obis(0, 0, 99, 98, 4, 255)
+#: Communication log. DSMR's is 0.0.99.98.4.255, which the IDIS map (ours) gives the PQ log;
+#: SMR5's PQ log 0.0.99.98.5.255 is free in the IDIS map (cosem-reference.md §1 note).
+COMMUNICATION_LOG = Obis(0, 0, 99, 98, 5, 255)
 
 
 def last_event_code(log: Obis) -> Obis:
@@ -42,3 +45,24 @@ ACTIVE_FIRMWARE_SIGNATURE = Obis(1, 0, 0, 2, 8, 255)
 # Push setups the meter triggers itself (IDIS naming, cosem-reference.md use cases 1 and 6).
 PUSH_ON_CONNECTIVITY = Obis(0, 0, 25, 9, 0, 255)
 PUSH_ON_INSTALLATION = Obis(0, 7, 25, 9, 0, 255)
+
+# Alarms (use case 17, cosem-reference.md §1 and §4.3): the alarm push setup (IDIS name).
+PUSH_ON_ALARM = Obis(0, 4, 25, 9, 0, 255)
+
+# Power failures (use case 8): counts (any phase, long), the long-failure threshold (s), the
+# power failure event log {end time, duration} and the duration it captures (DSMR P1 names
+# 0-0:96.7.19 as the log's duration column).
+POWER_FAILURES = Obis(0, 0, 96, 7, 21, 255)
+LONG_POWER_FAILURES = Obis(0, 0, 96, 7, 9, 255)
+LONG_POWER_FAILURE_THRESHOLD = Obis(0, 0, 96, 7, 20, 255)
+POWER_FAILURE_DURATION = Obis(0, 0, 96, 7, 19, 255)
+POWER_FAILURE_LOG = Obis(1, 0, 99, 97, 0, 255)
+
+# Quality of supply thresholds (C = 12, any phase voltage; Blue Book D = 31 under-limit
+# threshold, 35 over-limit threshold, 39 missing-voltage threshold, 43/44 time thresholds of
+# under/over limit).
+SAG_THRESHOLD = Obis(1, 0, 12, 31, 0, 255)
+SWELL_THRESHOLD = Obis(1, 0, 12, 35, 0, 255)
+MISSING_VOLTAGE_THRESHOLD = Obis(1, 0, 12, 39, 0, 255)
+SAG_TIME_THRESHOLD = Obis(1, 0, 12, 43, 0, 255)
+SWELL_TIME_THRESHOLD = Obis(1, 0, 12, 44, 0, 255)

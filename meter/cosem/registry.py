@@ -15,6 +15,7 @@ from meter.codec.obis import Obis
 from meter.cosem import (  # noqa: F401  (imported for their class registration)
     active_tariff,
     activity_calendar,
+    alarms,
     association_ln,
     clock_sync,
     data,
@@ -29,6 +30,7 @@ from meter.cosem import (  # noqa: F401  (imported for their class registration)
     push_setup,
     register,
     register_activation,
+    register_monitor,
     sap_assignment,
     schedule,
     script_table,

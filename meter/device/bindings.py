@@ -83,18 +83,24 @@ def make_engine(profile: Profile, directory: ObjectDirectory, start: float, mode
 
 
 class Metrology:
-    """The engine, moved only forward; each disturbance it reports goes to ``on_pq``."""
+    """The engine, moved only forward; each disturbance it reports goes to ``on_pq``, the
+    interruptions begun in one move to ``on_onsets`` together (the device sets it: power
+    failures; phases cut at once raise their alarms at once)."""
 
-    __slots__ = ("_on_pq", "engine")
+    __slots__ = ("_on_pq", "engine", "on_onsets")
 
     def __init__(self, engine: Engine, on_pq: Callable[[PqEvent], None]) -> None:
         self.engine = engine
         self._on_pq = on_pq
+        self.on_onsets: Callable[[list[PqEvent]], None] = lambda events: None
 
     def to(self, t: float) -> None:
         """Measure up to true time ``t``."""
         if t > self.engine.now:
             self.engine.advance_to(t)
+            onsets = self.engine.pop_pq_onsets()
+            if onsets:
+                self.on_onsets(onsets)
             for event in self.engine.pop_pq_events():
                 self._on_pq(event)
 

@@ -24,16 +24,20 @@ from meter.cosem.names import DISCONNECT_CONTROL, PUSH_ON_CONNECTIVITY, PUSH_ON_
 from meter.cosem.port_protection import PortProtection
 from meter.cosem.security_setup import SecuritySetup
 from meter.device import firmware, startup
+from meter.device.alarms import Alarms
 from meter.device.assemble import assemble
 from meter.device.bindings import Bindings, Metrology, bind_sources, make_engine, sources
 from meter.device.demand import Demand
 from meter.device.environment import ServerEnvironment
 from meter.device.event_log import EventLog
 from meter.device.event_throttle import EventThrottle
+from meter.device.injections import TAMPER_STATE, Injections
 from meter.device.keys import KeyManager
 from meter.device.persist import CLOCK_MARK_AHEAD_S, TIME_MARK, Persistence, dump_json
 from meter.device.relays import LimiterSupervision, Relays
+from meter.device.power_failures import POWER_FAILURE_STATE, PowerFailures
 from meter.device.pushes import PUSH_STATE, Pushes, PushWork
+from meter.device.qos import QosThresholds
 from meter.device.scheduler import MeterTime, Scheduler
 from meter.device.stacks import StackFactory
 from meter.link.framing import Framing
@@ -84,9 +88,23 @@ class Device:
         self.metrology = Metrology(make_engine(profile, self.directory, start, metrology_mode),
                                    self._pq_event)
         bind_sources(self.directory, bound, Bindings(self.metrology, lambda: self.time.t, built.security))
+        # Events -> counters, alarm bits, register monitors (alarm push); supply interruptions
+        # -> power failures; QoS threshold objects -> the PQ detector; runtime injection.
+        self.alarms = Alarms(self.directory, lambda: self.context(None))
+        self.events.on_logged = self.alarms.logged
+        self.power_failures = PowerFailures(
+            self.directory, self.metrology.engine.scenario.phase_names, lambda: self.context(None),
+            lambda: self.clock.timestamp() - self.time.t, self.events.log_event, self.alarms.alarm,
+            self.alarms.look, store, p.mark_snapshot_due)
+        self.metrology.on_onsets = self.power_failures.onsets
+        self.qos = QosThresholds(self.directory, self.metrology, lambda: self.time.t)
+        self.injections = Injections(self.metrology, store, lambda: self.time.t, self.log_event,
+                                     p.mark_snapshot_due)
         self.demand = Demand(self.directory, bound, self.metrology, lambda: self.time.t,
                              p.changed, p.mark_snapshot_due)
         startup.restore(self)
+        self.qos.apply()
+        self.alarms.start()
         # Demand periods run from the first start (a first boundary minutes later would lose
         # the energy before it).
         self.demand.update(self.clock.timestamp())
@@ -101,7 +119,8 @@ class Device:
             service_limits=ServiceLimits.from_profile(limits), policies=built.policies,
             templates=built.templates, security=built.security, key_managers=self._key_managers,
             guards=guards, context=self.context, random_bytes=random,
-            security_event=lambda e, detail: self.events.security_event(e, detail, self.clock.timestamp()))
+            security_event=lambda e, detail: self.events.security_event(e, detail, self.clock.timestamp()),
+            session_event=lambda opened, detail: self.events.session_event(opened, detail, self.clock.timestamp()))
         self.pushes = Pushes(self.directory, store, int(profile.tcp.get("server_wport", 1)),
                              lambda: self.time.t, lambda: self.context(None), self.security_context,
                              random, p.mark_snapshot_due)
@@ -166,6 +185,8 @@ class Device:
     def _pq_event(self, event: PqEvent) -> None:
         offset = self.clock.timestamp() - self.time.t
         self.events.pq_event(event, self.metrology.engine.scenario.phase_names, offset)
+        if event.kind == "outage":
+            self.power_failures.restored(event)
 
     def context(self, association: AssociationLN | None) -> Context:
         p = self.persistence
@@ -206,8 +227,32 @@ class Device:
         self.commit()
 
     def next_deadline(self) -> float | None:
-        times = [t for t in (self.scheduler.next_deadline(), self.pushes.next_due()) if t is not None]
+        times = [t for t in (self.scheduler.next_deadline(), self.pushes.next_due(),
+                             self.injections.next_deadline()) if t is not None]
         return min(times, default=None)
+
+    # --- runtime injection (meter/device/injections.py; InjectionError for a bad one) -------
+
+    def inject_outage(self, now: float, duration_s: float,
+                      phases: tuple[int, ...] | None = None) -> None:
+        """The supply of ``phases`` (0 = L1; all by default) is cut from ``now`` for ``duration_s``."""
+        self.at(now)
+        self.injections.outage(duration_s, phases)
+        self.commit()
+
+    def inject_voltage(self, now: float, kind: str, scale: float, duration_s: float,
+                       phases: tuple[int, ...] | None = None) -> None:
+        """A "sag" or "swell" to ``scale`` x the nominal voltage from ``now`` for ``duration_s``."""
+        self.at(now)
+        self.injections.voltage(kind, scale, duration_s, phases)
+        self.commit()
+
+    def set_tamper(self, now: float, kind: str, active: bool) -> None:
+        """Tamper switch ``kind`` ("terminal_cover", "meter_cover", "magnetic_field") now
+        ``active`` (open / field present) or not."""
+        self.at(now)
+        self.injections.set_tamper(kind, active)
+        self.commit()
 
     # --- pushes (the edge sends them: meter/transport/push.py) --------------------------------
 
@@ -245,7 +290,8 @@ class Device:
         snap["origin"] = self.metrology.engine.origin
         return {"metrology": dump_json(snap), "device/demand": dump_json(self.demand.marks),
                 "device/amr_status": str(self.events.amr.pending).encode(),
-                PUSH_STATE: self.pushes.dump(),
+                PUSH_STATE: self.pushes.dump(), TAMPER_STATE: self.injections.dump(),
+                POWER_FAILURE_STATE: self.power_failures.dump(),
                 "device/t": repr(self.time.t).encode()}
 
     def close(self) -> None:

@@ -31,6 +31,7 @@ class ServerEnvironment:
                  key_managers: Sequence[KeyManager], guards: Sequence[PortProtection],
                  context: Callable[[AssociationLN | None], Context],
                  security_event: Callable[[FraudEvent, str], None],
+                 session_event: Callable[[bool, str], None],
                  random_bytes: Callable[[int], bytes]) -> None:
         self.directory = directory
         self.server_sap = server_sap
@@ -43,6 +44,7 @@ class ServerEnvironment:
         self._guards = guards
         self._context = context
         self.security_event = security_event
+        self.session_event = session_event
         self.random_bytes = random_bytes
 
     def policy(self, client_sap: int) -> ClientPolicy | None:

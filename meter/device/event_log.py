@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from meter.codec import axdr
 from meter.cosem.base import Context
-from meter.cosem.events import FraudEvent, LogEvent, PowerQualityEvent
+from meter.cosem.events import CommunicationEvent, FraudEvent, LogEvent, PowerQualityEvent
 from meter.cosem.names import AMR_PROFILE_STATUS, last_event_code
 from meter.cosem.profile_generic import ProfileGeneric
 from meter.cosem.registry import ObjectDirectory
@@ -44,6 +44,8 @@ class EventLog:
         self._snapshot_due = snapshot_due
         self.amr = AmrStatus()
         self.security_failures = 0
+        #: Every logged event goes on here (the device's alarms: counters and alarm bits).
+        self.on_logged: Callable[[LogEvent], None] = lambda event: None
         amr = directory.get(AMR_PROFILE_STATUS)
         if amr is not None:
             clock = directory.clock
@@ -65,6 +67,7 @@ class EventLog:
         if self.amr.pending != pending:
             self._snapshot_due()
         log.info("event %d (%s) in %s", event, event.name, event.log)
+        self.on_logged(event)
 
     def pq_event(self, event: PqEvent, phases: Sequence[str], offset: float) -> None:
         """A finished sag/swell/outage (the engine reports it when the phase is back to normal):
@@ -76,6 +79,15 @@ class EventLog:
         self.log_event(PowerQualityEvent.VOLTAGE_NORMAL_L1.on_phase(k), event.end + offset)
         # Logged disturbances go with the next snapshot: a restart measures again only from it.
         self._snapshot_due()
+
+    def session_event(self, opened: bool, detail: str, at: float) -> None:
+        """An association opened or refused; refusals pass the repeat window like fraud events
+        (a guesser's thousands of attempts are folded into few entries)."""
+        event = CommunicationEvent.SESSION_OPENED if opened else CommunicationEvent.SESSION_FAILED
+        if not opened and self._throttle.admit(event) is None:
+            return
+        log.debug("session %s: %s", "opened" if opened else "refused", detail)
+        self.log_event(event, at)
 
     def security_event(self, event: FraudEvent, detail: str, at: float) -> None:
         self.security_failures += 1

@@ -77,6 +77,7 @@ def open_device(cls: type[Device], profile: str | Path, state_dir: str | Path,
             _backfill(device, now, stop)
         elif not fresh:
             _resume(device, mark, now)
+        device.power_failures.settle(device.time.t)
         device.commit()
     except BaseException:
         if store is not None:
@@ -151,6 +152,7 @@ def _resume(device: Device, mark: float, now: float) -> None:
     engine.restore(snap)
     time.t = now
     device.log_event(StandardEvent.POWER_UP)
+    device.power_failures.resumed(lived, now)  # counted (and logged if long) like a measured one
 
 
 def _iso(t: float) -> str:

@@ -25,7 +25,7 @@ import bisect
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ from meter.metrology.measure import cycle_rms, margins, measure
 from meter.metrology.pq import PqDetector, PqEvent
 from meter.metrology.quantities import Measured, per_phase, totals
 from meter.metrology.registers import PHASE_OFFSETS, register_keys, route
-from meter.metrology.scenario import Scenario
+from meter.metrology.scenario import Event, Scenario
 from meter.metrology.spectra import Grid
 from meter.metrology.waveform import synthesize
 
@@ -120,6 +120,25 @@ class Engine:
 
     def pop_pq_events(self) -> list[PqEvent]:
         return self._pq.pop_events()
+
+    def pop_pq_onsets(self) -> list[PqEvent]:
+        """Interruptions begun since the last call (pq.py)."""
+        return self._pq.pop_onsets()
+
+    @property
+    def pq_detector(self) -> PqDetector:
+        """The PQ detector, whose thresholds the meter sets (pq.py ``set_levels``)."""
+        return self._pq
+
+    def disturb(self, t: float, kind: str, duration: float, phases: tuple[int, ...],
+                v_scale: float, i_scale: float) -> None:
+        """From absolute time ``t`` (not before what was measured) on, for ``duration`` s, scale
+        the voltage and current of ``phases``: one more scenario Event (sag, swell, outage)."""
+        if any(not 0 <= p < self.scenario.n_phases for p in phases):
+            raise ScenarioError(f"phases {phases} not in 0..{self.scenario.n_phases - 1}")
+        start = max(t - self.origin, self._u / self.fs)
+        event = Event(kind, start, start + duration, phases, v_scale, i_scale)
+        self.scenario = replace(self.scenario, events=(*self.scenario.events, event))
 
     def set_algorithm(self, e: int, value: int) -> None:
         """Select enum `value` of 1.0.0.11.e.255; AlgorithmError if it is not in the map."""

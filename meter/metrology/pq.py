@@ -1,8 +1,11 @@
 """Voltage sags, swells and interruptions from per-cycle rms (IEC 61000-4-30 style detection).
 
-Thresholds are fractions of the declared voltage (the scenario's unsegmented phase rms): a sag
-below 90 %, a swell above 110 %, and an interruption (reported as "outage") when the cycle rms
-falls below 5 %. Counters `n_below_90pct` / `n_above_110pct` count cycles, as the vectors do;
+Thresholds are fractions of the declared voltage (the scenario's unsegmented phase rms): by
+default a sag below 90 %, a swell above 110 %, and an interruption (reported as "outage") when
+the cycle rms falls below 5 %; the meter sets them from its QoS threshold objects
+(:meth:`PqDetector.set_levels`), with time thresholds below which a sag or swell is no event.
+An interruption's start is reported as soon as it is seen (:meth:`PqDetector.pop_onsets`: the
+meter raises its power-failure alarm then, not when the supply is back). Counters `n_below_90pct` / `n_above_110pct` count cycles, as the vectors do;
 events (phase, kind, start, end, extreme) are emitted when a phase returns inside the band.
 No hysteresis band is applied (IEC 61000-4-30 recommends 2 %; the vectors count raw cycles).
 """
@@ -45,13 +48,24 @@ class PqDetector:
             f"{n}.{k}": 0.0
             for n in names
             for k in ("n_below_90pct", "n_above_110pct", "sags", "swells", "outages",
-                      "sag_s", "swell_s", "outage_s", "vrms_min", "vrms_max")
+                      "sag_s", "swell_s", "outage_s", "vrms_min", "vrms_max",
+                      "sag_magnitude", "swell_magnitude")
         }  # fmt: skip
         for n, v in zip(names, nominal, strict=True):
             self.counters[f"{n}.vrms_min"] = float(v)
             self.counters[f"{n}.vrms_max"] = float(v)
         self._open = [_PhaseState() for _ in names]
         self._done: list[PqEvent] = []
+        self._onsets: list[PqEvent] = []
+        self.sag, self.swell, self.outage = SAG, SWELL, OUTAGE
+        #: Shortest sag / swell that is an event (s); a shorter one still counts its cycles.
+        self.min_sag_s = self.min_swell_s = 0.0
+
+    def set_levels(self, sag: float, swell: float, outage: float, min_sag_s: float = 0.0,
+                   min_swell_s: float = 0.0) -> None:
+        """Thresholds as fractions of the declared voltage, and time thresholds (s)."""
+        self.sag, self.swell, self.outage = sag, swell, outage
+        self.min_sag_s, self.min_swell_s = min_sag_s, min_swell_s
 
     def feed(self, rms: np.ndarray, t0: np.ndarray, weight: np.ndarray) -> None:
         """rms (runs, phases) of runs of cycles starting at t0, each run `weight` cycles long."""
@@ -61,11 +75,12 @@ class PqDetector:
             r = rms[:, k]
             rel = r / self.nominal[k] if self.nominal[k] > 0 else np.ones_like(r)
             c = self.counters
-            c[f"{name}.n_below_90pct"] += float(weight[rel < SAG].sum())
-            c[f"{name}.n_above_110pct"] += float(weight[rel > SWELL].sum())
+            c[f"{name}.n_below_90pct"] += float(weight[rel < self.sag].sum())
+            c[f"{name}.n_above_110pct"] += float(weight[rel > self.swell].sum())
             c[f"{name}.vrms_min"] = min(c[f"{name}.vrms_min"], float(r.min()))
             c[f"{name}.vrms_max"] = max(c[f"{name}.vrms_max"], float(r.max()))
-            kind = np.where(rel < OUTAGE, 2, np.where(rel < SAG, 1, np.where(rel > SWELL, 3, 0)))
+            kind = np.where(rel < self.outage, 2,
+                            np.where(rel < self.sag, 1, np.where(rel > self.swell, 3, 0)))
             edges = np.flatnonzero(np.diff(kind, prepend=-1))
             for a, b in zip(edges, [*edges[1:], kind.size], strict=True):
                 self._transition(k, int(kind[a]), float(t0[a]))
@@ -80,7 +95,7 @@ class PqDetector:
         values = rms.tolist()
         for k, r in enumerate(values):
             nominal = float(self.nominal[k])
-            if self._open[k].kind is not None or not (SAG * nominal <= r <= SWELL * nominal):
+            if self._open[k].kind is not None or not (self.sag * nominal <= r <= self.swell * nominal):
                 return False
         c = self.counters
         for name, r in zip(self.names, values, strict=True):
@@ -97,18 +112,31 @@ class PqDetector:
             self._close(k, t)
         elif st.kind == "sag" and kind == "outage":
             st.kind = "outage"  # a sag that deepens into an interruption is one interruption
+            self._onsets.append(PqEvent(self.names[k], "outage", st.start, math.nan, 0.0))
             return
         if kind is not None:
             self._open[k] = _PhaseState(kind, t, math.inf if kind != "swell" else 0.0)
+            if kind == "outage":
+                self._onsets.append(PqEvent(self.names[k], kind, t, math.nan, 0.0))
 
     def _close(self, k: int, t: float) -> None:
         st = self._open[k]
         name = self.names[k]
-        plural = {"sag": "sags", "swell": "swells", "outage": "outages"}[st.kind or "sag"]
-        self.counters[f"{name}.{plural}"] += 1
-        self.counters[f"{name}.{st.kind}_s"] += t - st.start
-        self._done.append(PqEvent(name, st.kind or "sag", st.start, t, float(st.extreme)))
         self._open[k] = _PhaseState()
+        kind = st.kind or "sag"
+        if t - st.start < {"sag": self.min_sag_s, "swell": self.min_swell_s}.get(kind, 0.0):
+            return  # shorter than its time threshold: no event
+        plural = {"sag": "sags", "swell": "swells", "outage": "outages"}[kind]
+        self.counters[f"{name}.{plural}"] += 1
+        if kind != "outage":
+            self.counters[f"{name}.{kind}_magnitude"] = float(st.extreme)
+        self.counters[f"{name}.{kind}_s"] += t - st.start
+        self._done.append(PqEvent(name, kind, st.start, t, float(st.extreme)))
+
+    def pop_onsets(self) -> list[PqEvent]:
+        """Interruptions begun since the last call (``end`` is NaN: still going on)."""
+        out, self._onsets = self._onsets, []
+        return out
 
     def pop_events(self) -> list[PqEvent]:
         """Finished events since the last call (the device logs them)."""

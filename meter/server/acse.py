@@ -153,7 +153,13 @@ class Acse:
         self._port = port
 
     def associate(self, client_sap: int, aarq: A.AARQ) -> tuple[bytes, Association | None]:
-        """The AARE, and the new association if the AARQ is accepted (pending or associated)."""
+        """The AARE, and the new association if the AARQ is accepted (pending or associated);
+        either way a session event for the communication log."""
+        aare, assoc = self._associate(client_sap, aarq)
+        self._env.session_event(assoc is not None, f"client {client_sap}")
+        return aare, assoc
+
+    def _associate(self, client_sap: int, aarq: A.AARQ) -> tuple[bytes, Association | None]:
         env = self._env
         policy = env.policy(client_sap)
         if policy is None:

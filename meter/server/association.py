@@ -164,6 +164,7 @@ class ApplicationServer:
         if answer is None:
             self._acse.authentication_failed(
                 f"HLS mechanism {assoc.policy.mechanism}, client {assoc.policy.client_sap}")
+            self._env.session_event(False, f"client {assoc.policy.client_sap}: HLS proof refused")
             del self._by_client[assoc.policy.client_sap]
             assoc.move(Outcome.REFUSED)
             response = A.ActionResponseNormal(iip, ActionResult.OTHER_REASON)

@@ -15,7 +15,8 @@ from meter.profile import ProfileError, load
 from .helpers import ENERGY, fast_timebase, open_device
 
 L3 = ["1.0.72.7.0.255", "1.0.71.7.0.255", "1.0.72.32.0.255", "1.0.72.33.0.255",
-      "1.0.72.36.0.255", "1.0.72.37.0.255"]
+      "1.0.72.36.0.255", "1.0.72.37.0.255",
+      "1.0.72.34.0.255", "1.0.72.38.0.255"]  # and the L3 sag / swell magnitudes
 ALGORITHMS = [Obis(1, 0, 0, 11, e, 255) for e in range(1, 8)]
 # Two legs * 120 V * 5 A * PF 0.95.
 POWER_NA_W = 2 * 120.0 * 5.0 * 0.95
