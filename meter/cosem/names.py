@@ -40,3 +40,10 @@ ACTIVE_FIRMWARE_SIGNATURE = Obis(1, 0, 0, 2, 8, 255)
 # Push setups the meter triggers itself (IDIS naming, cosem-reference.md use cases 1 and 6).
 PUSH_ON_CONNECTIVITY = Obis(0, 0, 25, 9, 0, 255)
 PUSH_ON_INSTALLATION = Obis(0, 7, 25, 9, 0, 255)
+
+# Prepayment (use case 21; cosem-reference.md: Blue Book OBIS [GX-PY OBISCodes]): the account,
+# the token gateway, and the charge-collection and token-credit histories (class 7).
+ACCOUNT = Obis(0, 0, 19, 0, 0, 255)
+TOKEN_GATEWAY = Obis(0, 0, 19, 40, 0, 255)
+CHARGE_HISTORY = Obis(0, 0, 99, 14, 0, 255)
+TOKEN_CREDIT_HISTORY = Obis(0, 0, 99, 15, 0, 255)
