@@ -233,6 +233,23 @@ def build_parser() -> argparse.ArgumentParser:
                       help="bytes of generated payload when no --payload (default 204800)")
     make.add_argument("-o", "--out", type=Path, required=True, help="image file to write")
     make.set_defaults(run=_firmware_make)
+
+    token = commands.add_parser("token", help="prepayment token tools")
+    token_tools = token.add_subparsers(dest="tool", required=True)
+    token_make = token_tools.add_parser(
+        "make", help="make a top-up token for Token gateway enter (meter/security/prepay_token.py)")
+    token_make.add_argument("--amount", type=int, required=True,
+                            help="credit in the account currency's smallest unit (cents)")
+    token_make.add_argument("--meter", required=True,
+                            help="the meter's system title, 16 hex digits ([meter] system_title)")
+    token_make.add_argument("--key", help="the meter's token key, hex (default: the token_key of "
+                                          "--profile's token gateway)")
+    token_make.add_argument("--profile", default="acesm-prepay",
+                            help="profile naming the token key when no --key (default acesm-prepay)")
+    token_make.add_argument("--id", type=int, dest="token_id",
+                            help="token id, 1..2^32-1, used once by the meter (default: seconds "
+                                 "since 2020-01-01, so ids made later are higher)")
+    token_make.set_defaults(run=_token_make)
     return parser
 
 
@@ -686,6 +703,33 @@ def _firmware_make(args: argparse.Namespace) -> int:
     args.out.write_bytes(image)
     sys.stdout.write(f"{args.out}: {len(image)} bytes, version {args.firmware_version}; "
                      f"manufacturer_key = \"{point_bytes(key.public_key()).hex().upper()}\"\n")
+    return 0
+
+
+# --- token ---------------------------------------------------------------------------------
+
+#: 2020-01-01T00:00:00Z: the epoch of default token ids.
+_TOKEN_EPOCH = 1577836800
+
+
+def _token_make(args: argparse.Namespace) -> int:
+    """Print the token as 52 hex digits (the octet-string a head end sends to enter)."""
+    import time
+
+    from meter.security.prepay_token import make_token
+
+    if args.key is not None:
+        key = bytes.fromhex(args.key)
+    else:
+        loaded = profiles.load(args.profile)
+        keys = [o.options["token_key"] for o in loaded.objects
+                if o.kind == "token_gateway" and "token_key" in o.options]
+        if not keys:
+            raise ValueError(f"profile {args.profile} has no token gateway with a token_key; give --key")
+        key = bytes.fromhex(str(keys[0]))
+    token_id = args.token_id if args.token_id is not None else int(time.time()) - _TOKEN_EPOCH
+    token = make_token(key, bytes.fromhex(args.meter), token_id, args.amount)
+    sys.stdout.write(f"{token.hex().upper()}\n")
     return 0
 
 

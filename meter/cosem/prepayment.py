@@ -380,14 +380,18 @@ class Charge(CosemObject):
         amount, self.carry = divmod(units * per_unit + self.carry, int(10 ** -exponent))
         return int(amount)
 
-    def start(self, ctx: Context) -> None:
-        """Take the baseline reading (first start, account activation): nothing before it is charged."""
-        if self.int_value("charge_type") == ChargeType.CONSUMPTION and self.last_reading is None:
-            try:
-                self.last_reading = self._commodity(ctx)
-            except AccessError as exc:
-                log.warning("charge %s: %s", self.logical_name, exc)
-            ctx.changed(self)
+    def start(self, ctx: Context) -> bool:
+        """Take the baseline reading (first start, account activation): nothing before it is
+        charged. True if it was taken now."""
+        if self.int_value("charge_type") != ChargeType.CONSUMPTION or self.last_reading is not None:
+            return False
+        try:
+            self.last_reading = self._commodity(ctx)
+        except AccessError as exc:
+            log.warning("charge %s: %s", self.logical_name, exc)
+            return False
+        ctx.changed(self)
+        return True
 
     def record(self, amount: int, meter_t: float, ctx: Context) -> None:
         self.store("last_collection_time", OctetString(ctx.directory.clock.octets_at(meter_t)))
@@ -568,9 +572,11 @@ class Account(CosemObject):
     def start(self, ctx: Context) -> None:
         """First start or activation: the charges take their baselines."""
         if self.active:
-            for charge in self.charges(ctx):
-                charge.start(ctx)
+            started = [charge.start(ctx) for charge in self.charges(ctx)]
             self.settle(ctx)
+            history = ctx.directory.get(CHARGE_HISTORY)
+            if any(started) and isinstance(history, ProfileGeneric):
+                history.capture_now(ctx)  # the history's first row: the baseline
 
     def next_due(self, meter_t: float, ctx: Context) -> int | None:
         if not self.active:
