@@ -714,8 +714,6 @@ _TOKEN_EPOCH = 1577836800
 
 def _token_make(args: argparse.Namespace) -> int:
     """Print the token as 52 hex digits (the octet-string a head end sends to enter)."""
-    import time
-
     from meter.security.prepay_token import make_token
 
     if args.key is not None:
@@ -727,7 +725,7 @@ def _token_make(args: argparse.Namespace) -> int:
         if not keys:
             raise ValueError(f"profile {args.profile} has no token gateway with a token_key; give --key")
         key = bytes.fromhex(str(keys[0]))
-    token_id = args.token_id if args.token_id is not None else int(time.time()) - _TOKEN_EPOCH
+    token_id = args.token_id if args.token_id is not None else int(Timebase().now()) - _TOKEN_EPOCH
     token = make_token(key, bytes.fromhex(args.meter), token_id, args.amount)
     sys.stdout.write(f"{token.hex().upper()}\n")
     return 0
