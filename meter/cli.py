@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import enum
 import logging
 import os
 import re
@@ -364,7 +365,7 @@ def _serve(args: argparse.Namespace) -> int:
                                lambda: None if device is None else tcp_udp_setup(device.directory),
                                keys)
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            runner.run(_run(service, config, open_device, stop))
+            runner.run(_run(service, config, open_device, stop, timebase.now))
     finally:
         if device is not None:
             device.close()  # releases the lock
@@ -378,13 +379,31 @@ def _serve(args: argparse.Namespace) -> int:
 class _Served(ServedDevice, PushSource, Protocol):
     """What the service drives of a device: requests, ticks and pushes."""
 
+    def press_button(self) -> enum.IntEnum: ...
+
+
+#: The signal that presses the customer's button on the supply relay (``kill -USR1 PID``).
+BUTTON_SIGNAL = signal.SIGUSR1
+
+
+def _press_button(device: _Served, now: Callable[[], float]) -> None:
+    """The customer's button on the supply relay (meter/cosem/disconnect_control.py): a relay
+    ready for reconnection closes; a connected one opens where control_mode has manual
+    disconnection. A press the mode refuses is logged; the meter serves on."""
+    try:
+        device.tick(now())
+        log.info("button pressed: supply relay %s", device.press_button().name)
+    except MeterError as exc:
+        log.warning("button pressed, nothing moved: %s", exc)
+
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
 async def _run(service: MeterService, config: ServeConfig,
-               open_device: Callable[[], _Served], signals: _StopSignals) -> None:
+               open_device: Callable[[], _Served], signals: _StopSignals,
+               now: Callable[[], float]) -> None:
     loop = asyncio.get_running_loop()
     try:
         await service.bind(config)
@@ -394,6 +413,7 @@ async def _run(service: MeterService, config: ServeConfig,
         stop = asyncio.Event()
         for signum in _StopSignals.SIGNALS:
             loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(BUTTON_SIGNAL, _press_button, device, now)
         if signals():  # came before the loop's handlers were in place
             log.info("stopping (signal %d)", signals.received)
             return
