@@ -17,16 +17,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from interop.clients import MANAGEMENT, PUBLIC, SUCCESS, WRAPPER, Endpoint, GuruxDriver, Ref
-from interop.conftest import INVOCATION_COUNTER
+from interop.clients import SUCCESS, GuruxDriver, Ref
+from supply.test_relays_wire import head_end, read, wait_for
 from support.paths import ROOT
-from support.process import MeterProcess, meter_process
+from support.process import meter_process
 
 from meter.security.prepay_token import make_token
 
@@ -52,42 +50,7 @@ TOKEN_HISTORY = Ref(7, "0.0.99.15.0.255", 2)
 DISCONNECTED, CONNECTED, READY = 0, 1, 2
 FULL_W = 3 * 230.0 * 5.0 * 0.95  # acesm.toml [meter]: the scenario's load
 LOW_CREDIT, EXHAUSTED, ACCEPTED, REFUSED, RESTORED = 230, 231, 232, 233, 235
-WAIT_S = 60.0
-
-
-def _next_invocation_counter(tcp: Endpoint) -> int:
-    public = GuruxDriver(tcp, PUBLIC)
-    public.associate()
-    try:
-        return int(read(public, INVOCATION_COUNTER)) + 1
-    finally:
-        public.release()
-
-
-@contextmanager
-def head_end(process: MeterProcess) -> Iterator[GuruxDriver]:
-    tcp = Endpoint(WRAPPER, *process.address("tcp"))
-    driver = GuruxDriver(tcp, MANAGEMENT, _next_invocation_counter(tcp))
-    driver.associate()
-    try:
-        yield driver
-    finally:
-        driver.release()
-
-
-def read(m: GuruxDriver, ref: Ref) -> Any:
-    outcome = m.get(ref)
-    assert outcome.ok, f"GET {ref} failed: {outcome.result}"
-    return outcome.value
-
-
-def wait_for(m: GuruxDriver, ref: Ref, wanted: Any) -> Any:
-    check = wanted if callable(wanted) else (lambda v: v == wanted)
-    deadline = time.monotonic() + WAIT_S
-    while not check(value := read(m, ref)):
-        assert time.monotonic() < deadline, f"{ref} never became {wanted}: {value}"
-        time.sleep(0.05)
-    return value
+WAIT_S = 60.0  # a whole token's worth of consumption at 600x takes about 8 s
 
 
 def enter(m: GuruxDriver, token: bytes) -> tuple[int, int]:
@@ -140,7 +103,7 @@ def test_prepayment_run_over_gurux(tmp_path: Path) -> None:
             assert read(m, MODE_AND_STATUS) == [2, 2]
             t0 = time.monotonic()
             # 1.00 EUR at 25 cent/kWh of 3.28 kW: about 73 simulated minutes, then the relay opens
-            wait_for(m, CONTROL_STATE, READY)
+            wait_for(m, CONTROL_STATE, READY, WAIT_S)
             assert read(m, POWER) == 0 and read(m, AVAILABLE) == 0
             assert time.monotonic() - t0 > 3  # it took consumption (600x: >= 30 min simulated)
             log = codes(m, STANDARD_LOG)

@@ -11,13 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from interop.clients import MANAGEMENT, WRAPPER, Arg, Endpoint, GuruxDriver, Ref
-from supply.test_relays_wire import (
-    CONNECTED, CONTROL_STATE, READY, _next_invocation_counter, codes, read, wait_for)
-from support.process import MeterProcess, meter_process
+from interop.clients import Arg, Ref
+from supply.test_relays_wire import CONNECTED, CONTROL_STATE, READY, codes, head_end, read, wait_for
+from support.process import meter_process
 
 pytestmark = pytest.mark.interop
 
@@ -26,20 +22,9 @@ DISCONNECTOR_SCRIPT = Ref(9, "0.0.10.0.106.255", 1)
 POWER = Ref(3, "1.0.1.7.0.255", 2)
 
 
-@contextmanager
-def _head(process: MeterProcess) -> Iterator[GuruxDriver]:
-    tcp = Endpoint(WRAPPER, *process.address("tcp"))
-    driver = GuruxDriver(tcp, MANAGEMENT, _next_invocation_counter(tcp))
-    driver.associate()
-    try:
-        yield driver
-    finally:
-        driver.release()
-
-
 def test_sigusr1_presses_the_supply_relay_button(tmp_path: Path) -> None:
     with meter_process(tmp_path / "state", "--tcp", "127.0.0.1:0", "--time-scale", "60") as process:
-        with _head(process) as m:
+        with head_end(process) as m:
             assert m.action(DISCONNECTOR_SCRIPT, Arg(LONG_UNSIGNED, 3)).ok  # local disconnect, g
             assert read(m, CONTROL_STATE) == READY
             process.proc.send_signal(signal.SIGUSR1)
