@@ -6,6 +6,7 @@ event 68), the one-shot emergency credit and its payback, credit mode, a restart
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -218,3 +219,17 @@ def test_ids_are_remembered_in_a_window(prepay: Prepay) -> None:
     prepay.next_id = 37
     assert prepay.top_up(10) != SUCCESS
     assert prepay.available() == 20
+
+
+def test_garbage_to_enter_is_refused_and_the_meter_serves_on(prepay: Prepay) -> None:
+    rng = random.Random(11)
+    token = make_token(KEY, TITLE, 5, 100)
+    bad: list[axdr.Data] = [axdr.Integer(3), axdr.NULL, axdr.Structure((axdr.OctetString(token),)),
+                            axdr.OctetString(token * 30)]
+    bad += [axdr.OctetString(rng.randbytes(rng.randrange(0, 80))) for _ in range(150)]
+    for params in bad:
+        assert prepay.act(115, GATEWAY, 1, params) != SUCCESS
+        assert prepay.get(115, GATEWAY, 6) in ([4, "00000000"], [5, "00000000"], [0, "00000000"])
+    assert prepay.available() == 0
+    assert prepay.top_up(100) == SUCCESS  # the gateway still takes a good token
+    assert prepay.available() == 100
