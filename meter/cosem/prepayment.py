@@ -18,7 +18,10 @@ Rules (ours where the Blue Book leaves it to the meter or is not public):
    then an invoked emergency credit. What no credit covers is added to the account's
    aggregated_debt; amount_to_clear = aggregated_debt + emergency credit used, which the next
    token repays first. total_amount_paid of a charge counts what was collected and the debt a
-   token repaid, so total_amount_paid + its share of aggregated_debt is always all it charged.
+   token repaid, so total_amount_paid + what it is owed (its part of aggregated_debt) is always
+   all it charged. While the supply is disconnected a charge takes from the credits only where
+   a credit_charge_configuration entry of it has bit 0 (collect when disconnected); else what
+   it charges is debt.
 3. Account status bits (attribute 4, bit 0 first): 0 in credit, 1 low credit (available_credit
    below low_credit_threshold), 6 out of credit (available_credit <= 0). Entering low credit and
    out of credit log events (PrepaymentEvent); in prepayment mode (payment_mode 2), running out
@@ -249,7 +252,9 @@ def _unit_charge(value: Data, what: str) -> tuple[int, int, int]:
     scaling, commodity, tables = fields(value, 3, what)
     commodity_scale, price_scale = (integer(x, what) for x in fields(scaling, 2, what))
     class_id, name, index = fields(commodity, 3, what)
-    integer(class_id, what), octets(name, what), integer(index, what)
+    integer(class_id, what), integer(index, what)
+    if len(octets(name, what)) != 6:
+        raise AccessError(DataAccessResult.TYPE_UNMATCHED, f"{what}: a logical name is 6 bytes")
     rows = items(tables, what)
     per_unit = integer(fields(rows[0], 2, what)[1], what) if rows else 0
     for row in rows[1:]:
@@ -298,6 +303,7 @@ class Charge(CosemObject):
         self.last_reading: int | None = None
         self.carry = 0
         self.next_due: int | None = None
+        self.owed = 0  # charged but not collected yet: this charge's part of aggregated_debt
 
     @classmethod
     def profile_values(cls, entry: ProfileEntry) -> dict[str, Data]:
@@ -319,13 +325,16 @@ class Charge(CosemObject):
 
     def dump_private(self) -> Data:
         return Structure((Long64(-1 if self.last_reading is None else self.last_reading),
-                          Long64(self.carry), Long64(-1 if self.next_due is None else self.next_due)))
+                          Long64(self.carry), Long64(-1 if self.next_due is None else self.next_due),
+                          Long64(self.owed)))
 
     def load_private(self, value: Data) -> None:
-        reading, carry, due = (integer(x, "charge state") for x in fields(value, 3, "charge state"))
+        reading, carry, due, owed = (integer(x, "charge state")
+                                     for x in fields(value, 4, "charge state"))
         self.last_reading = None if reading < 0 else reading
         self.carry = carry
         self.next_due = None if due < 0 else due
+        self.owed = owed
 
     @property
     def period(self) -> int:
@@ -351,8 +360,8 @@ class Charge(CosemObject):
             return
         try:
             when = ctx.directory.clock.to_timestamp(_cosem_time(at))
-        except (ValueError, AccessError):
-            return
+        except (ValueError, OverflowError, AccessError):
+            return  # a date with wildcards names no instant: nothing to activate
         if when <= meter_t:
             self._activate_passive()
 
@@ -594,7 +603,12 @@ class Account(CosemObject):
                 continue
             if only is None and charge.due(meter_t) > meter_t:
                 continue
-            amount = charge.charge_since_last(meter_t, ctx)
+            try:
+                amount = charge.charge_since_last(meter_t, ctx)
+            except AccessError as exc:  # its commodity gone or its unit charge unusable
+                log.warning("charge %s not collected: %s", charge.logical_name, exc)
+                charge.next_due = None
+                continue
             if only is not None:
                 charge.next_due = None  # a collection on demand does not move the period
             self._take(charge, amount, ctx)
@@ -611,7 +625,7 @@ class Account(CosemObject):
     def _take(self, charge: Charge, amount: int, ctx: Context) -> None:
         """Rule 2: from the usable credits by priority; the rest becomes debt."""
         left = amount
-        if self.mode == PaymentMode.PREPAYMENT:
+        if self.mode == PaymentMode.PREPAYMENT and self._collects_now(charge, ctx):
             for credit in self.credits(ctx):
                 if left <= 0:
                     break
@@ -624,6 +638,21 @@ class Account(CosemObject):
         if left > 0:
             self._add("aggregated_debt", left)
             charge.paid(-left)  # not paid yet: a token pays it (rule 2)
+            charge.owed += left
+
+    def _collects_now(self, charge: Charge, ctx: Context) -> bool:
+        """Whether ``charge`` takes from the credits now: always while the supply is
+        connected; while it is not, only where a credit_charge_configuration entry of the
+        charge has bit 0 (collect when supply disconnected). Otherwise it adds to the debt."""
+        relay = ctx.directory.get(DISCONNECT_CONTROL)
+        if not isinstance(relay, DisconnectControl) or relay.connected:
+            return True
+        for entry in self.items("credit_charge_configuration"):
+            _, name, bits = fields(entry, 3, "credit_charge_configuration")
+            if octets(name, "charge_reference") == charge.logical_name.to_bytes():
+                if isinstance(bits, BitString) and bits.bits[:1] == "1":
+                    return True
+        return False
 
     def top_up(self, amount: int, ctx: Context) -> None:
         """A token's amount: repay emergency credit and debt first, the rest to the token
@@ -661,11 +690,14 @@ class Account(CosemObject):
         self.settle(ctx)
 
     def _repay_charges(self, amount: int, ctx: Context) -> None:
-        """Debt repaid counts as paid, on the charges in their order."""
-        charges = self.charges(ctx)
-        if charges:
-            charges[0].paid(amount)
-            ctx.changed(charges[0])
+        """Debt repaid counts as paid, on the charges that owe it, in their order."""
+        for charge in self.charges(ctx):
+            part = min(amount, charge.owed)
+            if part > 0:
+                charge.owed -= part
+                charge.paid(part)
+                amount -= part
+                ctx.changed(charge)
 
     def credit_room(self, ctx: Context) -> int:
         """How much more credit a top-up may bring (max_credit)."""
@@ -753,6 +785,34 @@ class Account(CosemObject):
         self.store("account_mode_and_status", value)
         self.settle(ctx)
 
+    @on_set("credit_charge_configuration")
+    def write_credit_charge_configuration(self, value: Data, ctx: Context) -> None:
+        for entry in items(value, "credit_charge_configuration"):
+            credit, charge, bits = fields(entry, 3, "credit_charge_configuration")
+            if len(octets(credit, "credit")) != 6 or len(octets(charge, "charge")) != 6:
+                raise AccessError(DataAccessResult.TYPE_UNMATCHED, "a reference is 6 bytes")
+            expect(bits, BitString, "collection_configuration")
+        self.store("credit_charge_configuration", value)
+
+    @on_set("token_gateway_configuration")
+    def write_token_gateway_configuration(self, value: Data, ctx: Context) -> None:
+        total = 0
+        for entry in items(value, "token_gateway_configuration"):
+            credit, share = fields(entry, 2, "token_gateway_configuration")
+            if len(octets(credit, "credit")) != 6:
+                raise AccessError(DataAccessResult.TYPE_UNMATCHED, "a reference is 6 bytes")
+            total += integer(share, "token_proportion")
+        in_range(total, 100, 100, "token proportions (they add up to 100)")
+        self.store("token_gateway_configuration", value)
+
+    @on_set("currency")
+    def write_currency(self, value: Data, ctx: Context) -> None:
+        name, scale, unit = fields(value, 3, "currency")
+        expect(name, Utf8String, "currency_name")
+        in_range(integer(scale, "currency_scale"), -128, 127, "currency_scale")
+        in_range(integer(unit, "currency_unit"), 0, 2, "currency_unit")
+        self.store("currency", value)
+
     @on_set("low_credit_threshold")
     def write_low(self, value: Data, ctx: Context) -> None:
         self.store("low_credit_threshold", value)
@@ -785,7 +845,7 @@ class Account(CosemObject):
             ctx.changed(credit)
         for charge in self.charges(ctx):
             charge.store("total_amount_paid", DoubleLong(0))
-            charge.last_reading, charge.carry, charge.next_due = None, 0, None
+            charge.last_reading, charge.carry, charge.next_due, charge.owed = None, 0, None, 0
             ctx.changed(charge)
         self.store("aggregated_debt", DoubleLong(0))
         self._set_status(AccountStatus.NEW)
@@ -888,9 +948,8 @@ class TokenGateway(CosemObject):
             ctx.changed(self)
             log.warning("token refused (%s): %s", refused.status.name, refused)
             raise AccessError(DataAccessResult.OTHER_REASON, f"token refused: {refused}") from None
+        self._account(ctx).top_up(opened.amount, ctx)
         self._remember(opened.token_id)
-        account = self._account(ctx)
-        account.top_up(opened.amount, ctx)
         self.store("token_status", Structure((Enum(int(TokenStatus.EXECUTION_OK)), _bits(8))))
         self.store("token_description", Array((
             OctetString(f"credit top-up id {opened.token_id} amount {opened.amount}".encode()),)))

@@ -233,3 +233,21 @@ def test_garbage_to_enter_is_refused_and_the_meter_serves_on(prepay: Prepay) -> 
     assert prepay.available() == 0
     assert prepay.top_up(100) == SUCCESS  # the gateway still takes a good token
     assert prepay.available() == 100
+
+
+def test_while_disconnected_the_standing_charge_becomes_debt(prepay: Prepay) -> None:
+    """credit_charge_configuration bit 0 (collect when disconnected) is off in the profile."""
+    assert prepay.top_up(100) == SUCCESS
+    prepay.activate()
+    prepay.run(2 * 3600, step=60)
+    assert prepay.relay() == ControlState.READY_FOR_RECONNECTION
+    debt = int(prepay.get(111, ACCOUNT, 8))  # type: ignore[call-overload]
+    prepay.run(23 * 3600)  # past midnight, the supply open all along
+    assert prepay.get(111, ACCOUNT, 8) == debt + 30
+    assert prepay.get(113, STANDING, 2) == 0 and prepay.available() == 0
+    assert prepay.top_up(1000) == SUCCESS  # the debt is repaid first, and counts as paid
+    assert prepay.available() == 1000 - debt - 30
+    assert prepay.get(113, STANDING, 2) == 30 and prepay.get(111, ACCOUNT, 8) == 0
+    prepay.run(120, step=60)
+    energy, paid, _, standing, _, debt_now = prepay.history()[-1]
+    assert (paid, standing, debt_now) == (energy * 25 // 1000, 30, 0)  # E0 = 0 at activation
