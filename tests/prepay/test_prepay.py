@@ -251,3 +251,20 @@ def test_while_disconnected_the_standing_charge_becomes_debt(prepay: Prepay) -> 
     prepay.run(120, step=60)
     energy, paid, _, standing, _, debt_now = prepay.history()[-1]
     assert (paid, standing, debt_now) == (energy * 25 // 1000, 30, 0)  # E0 = 0 at activation
+
+
+def test_function_control_disables_prepayment(prepay: Prepay) -> None:
+    """acesm-prepay names a "prepayment" function: disabled, enter and the account's methods
+    answer object-unavailable (11); enabled again, a token is accepted."""
+    control = Obis.parse("0.0.44.1.0.255")
+
+    def switch(on: bool) -> None:
+        entry = axdr.Structure((axdr.OctetString(b"prepayment"), axdr.Boolean(on)))
+        assert prepay.act(122, control, 1, axdr.Array((entry,))) == SUCCESS
+
+    switch(False)
+    token = axdr.OctetString(make_token(KEY, TITLE, 1, 100))
+    assert prepay.act(115, GATEWAY, 1, token) == 11
+    assert prepay.act(111, ACCOUNT, 1, axdr.Integer(0)) == 11
+    switch(True)
+    assert prepay.act(115, GATEWAY, 1, token) == SUCCESS
