@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import enum
 import logging
 import os
 import re
@@ -233,6 +234,23 @@ def build_parser() -> argparse.ArgumentParser:
                       help="bytes of generated payload when no --payload (default 204800)")
     make.add_argument("-o", "--out", type=Path, required=True, help="image file to write")
     make.set_defaults(run=_firmware_make)
+
+    token = commands.add_parser("token", help="prepayment token tools")
+    token_tools = token.add_subparsers(dest="tool", required=True)
+    token_make = token_tools.add_parser(
+        "make", help="make a top-up token for Token gateway enter (meter/security/prepay_token.py)")
+    token_make.add_argument("--amount", type=int, required=True,
+                            help="credit in the account currency's smallest unit (cents)")
+    token_make.add_argument("--meter", required=True,
+                            help="the meter's system title, 16 hex digits ([meter] system_title)")
+    token_make.add_argument("--key", help="the meter's token key, hex (default: the token_key of "
+                                          "--profile's token gateway)")
+    token_make.add_argument("--profile", default="acesm-prepay",
+                            help="profile naming the token key when no --key (default acesm-prepay)")
+    token_make.add_argument("--id", type=int, dest="token_id",
+                            help="token id, 1..2^32-1, used once by the meter (default: seconds "
+                                 "since 2020-01-01, so ids made later are higher)")
+    token_make.set_defaults(run=_token_make)
     return parser
 
 
@@ -347,7 +365,7 @@ def _serve(args: argparse.Namespace) -> int:
                                lambda: None if device is None else tcp_udp_setup(device.directory),
                                keys)
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            runner.run(_run(service, config, open_device, stop))
+            runner.run(_run(service, config, open_device, stop, timebase.now))
     finally:
         if device is not None:
             device.close()  # releases the lock
@@ -361,13 +379,31 @@ def _serve(args: argparse.Namespace) -> int:
 class _Served(ServedDevice, PushSource, Protocol):
     """What the service drives of a device: requests, ticks and pushes."""
 
+    def press_button(self) -> enum.IntEnum: ...
+
+
+#: The signal that presses the customer's button on the supply relay (``kill -USR1 PID``).
+BUTTON_SIGNAL = signal.SIGUSR1
+
+
+def _press_button(device: _Served, now: Callable[[], float]) -> None:
+    """The customer's button on the supply relay (meter/cosem/disconnect_control.py): a relay
+    ready for reconnection closes; a connected one opens where control_mode has manual
+    disconnection. A press the mode refuses is logged; the meter serves on."""
+    try:
+        device.tick(now())
+        log.info("button pressed: supply relay %s", device.press_button().name)
+    except MeterError as exc:
+        log.warning("button pressed, nothing moved: %s", exc)
+
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
 async def _run(service: MeterService, config: ServeConfig,
-               open_device: Callable[[], _Served], signals: _StopSignals) -> None:
+               open_device: Callable[[], _Served], signals: _StopSignals,
+               now: Callable[[], float]) -> None:
     loop = asyncio.get_running_loop()
     try:
         await service.bind(config)
@@ -377,6 +413,7 @@ async def _run(service: MeterService, config: ServeConfig,
         stop = asyncio.Event()
         for signum in _StopSignals.SIGNALS:
             loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(BUTTON_SIGNAL, _press_button, device, now)
         if signals():  # came before the loop's handlers were in place
             log.info("stopping (signal %d)", signals.received)
             return
@@ -686,6 +723,31 @@ def _firmware_make(args: argparse.Namespace) -> int:
     args.out.write_bytes(image)
     sys.stdout.write(f"{args.out}: {len(image)} bytes, version {args.firmware_version}; "
                      f"manufacturer_key = \"{point_bytes(key.public_key()).hex().upper()}\"\n")
+    return 0
+
+
+# --- token ---------------------------------------------------------------------------------
+
+#: 2020-01-01T00:00:00Z: the epoch of default token ids.
+_TOKEN_EPOCH = 1577836800
+
+
+def _token_make(args: argparse.Namespace) -> int:
+    """Print the token as 52 hex digits (the octet-string a head end sends to enter)."""
+    from meter.security.prepay_token import make_token
+
+    if args.key is not None:
+        key = bytes.fromhex(args.key)
+    else:
+        loaded = profiles.load(args.profile)
+        keys = [o.options["token_key"] for o in loaded.objects
+                if o.kind == "token_gateway" and "token_key" in o.options]
+        if not keys:
+            raise ValueError(f"profile {args.profile} has no token gateway with a token_key; give --key")
+        key = bytes.fromhex(str(keys[0]))
+    token_id = args.token_id if args.token_id is not None else int(Timebase().now()) - _TOKEN_EPOCH
+    token = make_token(key, bytes.fromhex(args.meter), token_id, args.amount)
+    sys.stdout.write(f"{token.hex().upper()}\n")
     return 0
 
 

@@ -226,6 +226,41 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
         "manufacturer_key": Field("hex", "P-256 public key x || y that signs firmware images",
                                   64, 64),
     },
+    # prepayment (use case 21; meter/cosem/prepayment.py): amounts in the currency's unit
+    "account": {
+        "payment_mode": _int("1 credit, 2 prepayment (default)", 1, 2),
+        "account_status": _int("1 new, 2 active (default), 3 closed", 1, 3),
+        "credits": Field("list", "its Credit objects", item=Field("obis", "credit")),
+        "charges": Field("list", "its Charge objects", item=Field("obis", "charge")),
+        "token_credits": Field("list", "[credit obis, token proportion %] (default: the first "
+                                       "credit, 100)"),
+        "currency": Field("str", "currency name", 0, 32),
+        "currency_scale": _int("currency scale (power of ten of one amount unit)", -9, 9),
+        "low_credit_threshold": _int("low credit below this", -(1 << 31), (1 << 31) - 1),
+        "clearance_threshold": _int("clearance threshold", -(1 << 31), (1 << 31) - 1),
+        "max_credit": _int("most credit a token may bring (0: no limit)", 0, (1 << 31) - 1),
+    },
+    "credit": {
+        "credit_type": _int("0 token, 2 emergency", 0, 2),
+        "priority": _int("1 is used first", 1, 255),
+        "preset": _int("emergency credit amount", 0, (1 << 31) - 1),
+        "available_threshold": _int("emergency credit selectable below this token credit",
+                                    -(1 << 31), (1 << 31) - 1),
+        "warning_threshold": _int("warning threshold", -(1 << 31), (1 << 31) - 1),
+        "limit": _int("limit", -(1 << 31), (1 << 31) - 1),
+    },
+    "charge": {
+        "charge_type": _int("0 consumption-based, 1 time-based", 0, 1),
+        "priority": _int("priority", 1, 255),
+        "commodity": Field("list", "[obis, attribute] of a register (consumption-based)"),
+        "commodity_scale": _int("power of ten on the commodity's units", -20, 20),
+        "price_scale": _int("power of ten on charge_per_unit", -20, 20),
+        "charge_per_unit": _int("charge per unit (long)", -32768, 32767),
+        "period": _int("collection period, s of meter time", 1, 31 * 86400),
+    },
+    "token_gateway": {
+        "token_key": Field("hex", "the meter's token key (meter/security/prepay_token.py)", 16, 64),
+    },
     "function_control": {
         "functions": Field("list", "functions: { name, objects = [obis of profile objects], "
                                    "enabled (default true) }; a disabled one refuses their "

@@ -128,8 +128,18 @@ class DisconnectControl(CosemObject):
                 self._move(trigger, end, ctx)
                 return
         if not any(TRANSITIONS[x][0] == trigger and TRANSITIONS[x][2] == state for x in MODES[mode]):
+            if (trigger == Trigger.LOCAL_DISCONNECT and state == _C) or (
+                    trigger == Trigger.LOCAL_RECONNECT and state != _C):
+                # The meter itself (limiter, prepayment) wanted the relay to move and it could
+                # not: the IDIS disconnect/reconnect failure. A refused remote or manual trigger
+                # is answered to whoever asked, so it is not logged.
+                ctx.log_event(DisconnectorEvent.DISCONNECT_RECONNECT_FAILURE)
             raise AccessError(DataAccessResult.OTHER_REASON,
                               f"{trigger.name} not allowed in {state.name}, mode {mode}")
+
+    def allowed(self) -> str:
+        """The letters of the transitions the current control_mode allows."""
+        return MODES[self.int_value("control_mode")]
 
     def _move(self, trigger: Trigger, end: ControlState, ctx: Context) -> None:
         was_connected = self.state == _C

@@ -61,7 +61,20 @@ class DisconnectorEvent(LogEvent):
     LIMITER_THRESHOLD_EXCEEDED = 65
     LIMITER_THRESHOLD_OK = 66
     LIMITER_THRESHOLD_CHANGED = 67
+    DISCONNECT_RECONNECT_FAILURE = 68
     LOCAL_RECONNECTION = 69
+
+
+class PrepaymentEvent(LogEvent):
+    """Prepayment events, in the standard log. IDIS names no prepayment codes; these are ours,
+    in the range DSMR leaves to the manufacturer (230-249, cosem-reference.md §4.2)."""
+
+    LOW_CREDIT = 230
+    CREDIT_EXHAUSTED = 231
+    TOKEN_ACCEPTED = 232
+    TOKEN_REFUSED = 233
+    EMERGENCY_CREDIT_INVOKED = 234
+    CREDIT_RESTORED = 235
 
 
 class PowerQualityEvent(LogEvent):
@@ -87,6 +100,7 @@ _LOGS: dict[type[LogEvent], Obis] = {
     StandardEvent: STANDARD_LOG, FraudEvent: FRAUD_LOG,
     DisconnectorEvent: DISCONNECTOR_LOG, PowerQualityEvent: POWER_QUALITY_LOG,
     CommunicationEvent: COMMUNICATION_LOG,
+    PrepaymentEvent: STANDARD_LOG,
 }
 
 

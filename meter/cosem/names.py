@@ -66,3 +66,9 @@ SWELL_THRESHOLD = Obis(1, 0, 12, 35, 0, 255)
 MISSING_VOLTAGE_THRESHOLD = Obis(1, 0, 12, 39, 0, 255)
 SAG_TIME_THRESHOLD = Obis(1, 0, 12, 43, 0, 255)
 SWELL_TIME_THRESHOLD = Obis(1, 0, 12, 44, 0, 255)
+# Prepayment (use case 21; cosem-reference.md: Blue Book OBIS [GX-PY OBISCodes]): the account,
+# the token gateway, and the charge-collection and token-credit histories (class 7).
+ACCOUNT = Obis(0, 0, 19, 0, 0, 255)
+TOKEN_GATEWAY = Obis(0, 0, 19, 40, 0, 255)
+CHARGE_HISTORY = Obis(0, 0, 99, 14, 0, 255)
+TOKEN_CREDIT_HISTORY = Obis(0, 0, 99, 15, 0, 255)

@@ -26,6 +26,7 @@ from meter.cosem import (  # noqa: F401  (imported for their class registration)
     image_transfer,
     limiter,
     port_protection,
+    prepayment,
     profile_generic,
     push_setup,
     register,

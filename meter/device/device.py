@@ -22,8 +22,9 @@ from meter.cosem.disconnect_control import ControlState
 from meter.cosem.events import LogEvent, StandardEvent
 from meter.cosem.names import DISCONNECT_CONTROL, PUSH_ON_CONNECTIVITY, PUSH_ON_INSTALLATION
 from meter.cosem.port_protection import PortProtection
+from meter.cosem.prepayment import Account
 from meter.cosem.security_setup import SecuritySetup
-from meter.device import firmware, startup
+from meter.device import firmware, prepayment, startup
 from meter.device.alarms import Alarms
 from meter.device.assemble import assemble
 from meter.device.bindings import Bindings, Metrology, bind_sources, make_engine, sources
@@ -75,6 +76,7 @@ class Device:
                          lambda: self.time.t, self._algorithm_written)
         self.directory = built.directory
         firmware.attach(self.directory, store, limits)
+        prepayment.attach(self.directory, profile.system_title)
         p.add_buffers(built.buffers)
         self.events = EventLog(self.directory, lambda: self.context(None), EventThrottle(
             float(limits.get("fraud_log_repeat_window", FRAUD_LOG_REPEAT_WINDOW)), monotonic),
@@ -135,6 +137,11 @@ class Device:
         self.relays.apply()
         self.scheduler.supervision = LimiterSupervision(self.directory, self.metrology,
                                                         lambda: self.time.t)
+        if any(isinstance(o, Account) for o in self.directory):  # prepayment's collections too
+            self.scheduler.supervision = prepayment.Supervisions(
+                [self.scheduler.supervision, prepayment.Collections(
+                    self.directory, p.mark_snapshot_due, lambda: self.context(None))],
+                self.clock.timestamp)
         for obj in self.scheduler.schedules.start(self.clock.timestamp()):
             p.changed(obj)
 

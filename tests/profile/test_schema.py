@@ -101,7 +101,7 @@ def test_every_mistake_is_reported_with_file_line_and_key(
     assert "Traceback" not in "\n".join(err)
 
 
-@pytest.mark.parametrize("name", ["acesm", "acesm-na", "acesm-suite2"])
+@pytest.mark.parametrize("name", ["acesm", "acesm-na", "acesm-prepay", "acesm-suite2"])
 def test_every_bundled_profile_passes(capsys: pytest.CaptureFixture[str], name: str) -> None:
     assert name in bundled()
     code, err, out = _check(capsys, name)
@@ -120,7 +120,7 @@ def test_an_unknown_profile_name_lists_the_bundled_ones(capsys: pytest.CaptureFi
     code, err, _ = _check(capsys, "acesm-eu")
     assert code == 1
     assert err == ["acesm-meter: error: no profile 'acesm-eu': not a file, nor a bundled profile "
-                   "(acesm, acesm-na, acesm-suite2)"]
+                   "(acesm, acesm-na, acesm-prepay, acesm-suite2)"]
 
 
 def test_serve_refuses_a_bad_profile_before_writing_state(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from interop.clients import (
     parse_datetime,
 )
 from interop.conftest import INVOCATION_COUNTER
-from support.process import meter_process, profile_with
+from support.process import MeterProcess, meter_process, profile_with
 
 pytestmark = pytest.mark.interop
 
@@ -63,16 +63,22 @@ def _next_invocation_counter(tcp: Endpoint) -> int:
 
 
 @contextmanager
+def head_end(process: MeterProcess) -> Iterator[GuruxDriver]:
+    """A gurux management association to a serving meter process (TCP wrapper)."""
+    tcp = Endpoint(WRAPPER, *process.address("tcp"))
+    driver = GuruxDriver(tcp, MANAGEMENT, _next_invocation_counter(tcp))
+    driver.associate()
+    try:
+        yield driver
+    finally:
+        driver.release()
+
+
+@contextmanager
 def serve(state: Path, *args: str) -> Iterator[GuruxDriver]:
     """A time-scaled meter and a gurux management association to it."""
-    with meter_process(state, "--tcp", "127.0.0.1:0", *args) as process:
-        tcp = Endpoint(WRAPPER, *process.address("tcp"))
-        driver = GuruxDriver(tcp, MANAGEMENT, _next_invocation_counter(tcp))
-        driver.associate()
-        try:
-            yield driver
-        finally:
-            driver.release()
+    with meter_process(state, "--tcp", "127.0.0.1:0", *args) as process, head_end(process) as m:
+        yield m
 
 
 def read(m: GuruxDriver, ref: Ref) -> Any:
@@ -81,10 +87,10 @@ def read(m: GuruxDriver, ref: Ref) -> Any:
     return outcome.value
 
 
-def wait_for(m: GuruxDriver, ref: Ref, wanted: Any) -> None:
+def wait_for(m: GuruxDriver, ref: Ref, wanted: Any, wait_s: float = WAIT_S) -> None:
     """Poll until ``ref`` reads as ``wanted`` (a predicate or a value)."""
     check = wanted if callable(wanted) else (lambda v: v == wanted)
-    deadline = time.monotonic() + WAIT_S
+    deadline = time.monotonic() + wait_s
     while not check(read(m, ref)):
         assert time.monotonic() < deadline, f"{ref} never became {wanted}: {read(m, ref)}"
         time.sleep(0.05)
