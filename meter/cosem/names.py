@@ -40,3 +40,11 @@ ACTIVE_FIRMWARE_SIGNATURE = Obis(1, 0, 0, 2, 8, 255)
 # Push setups the meter triggers itself (IDIS naming, cosem-reference.md use cases 1 and 6).
 PUSH_ON_CONNECTIVITY = Obis(0, 0, 25, 9, 0, 255)
 PUSH_ON_INSTALLATION = Obis(0, 7, 25, 9, 0, 255)
+
+# Local port and display (issue 10 item 4; Blue Book OBIS [GX-PY OBISCodes.txt],
+# cosem-reference.md use cases 12, 18, 19).
+LOCAL_PORT_SETUP = Obis(0, 0, 20, 0, 0, 255)  # IEC optical port setup (class 19)
+CONSUMER_MESSAGE_LOCAL_PORT = Obis(0, 0, 96, 13, 0, 255)
+CONSUMER_MESSAGE_DISPLAY = Obis(0, 0, 96, 13, 1, 255)
+DISPLAY_LIST = Obis(0, 0, 21, 0, 1, 255)  # the list the LCD scrolls through
+DISPLAY_LIST_ALTERNATE = Obis(0, 0, 21, 0, 2, 255)  # the list a button press steps through
