@@ -20,8 +20,9 @@ from meter.errors import AccessError, DataAccessResult
 
 __all__ = ["MAX_MESSAGE", "ConsumerMessage"]
 
-#: Longest message a head end may write (bytes): every input from outside is bounded.
-MAX_MESSAGE = 1024
+#: Longest message a head end may write (bytes): every input from outside is bounded (a few
+#: screens of text on an LCD; one SET without block transfer).
+MAX_MESSAGE = 256
 
 
 class ConsumerMessage(Data):
