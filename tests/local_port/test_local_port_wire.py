@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 import serial
-from interop.clients import MANAGEMENT, PUBLIC, SUCCESS, WRAPPER, Arg, Endpoint, GuruxDriver, Ref
-from interop.conftest import INVOCATION_COUNTER
+from interop.clients import SUCCESS, Arg, GuruxDriver, Ref
+from push.test_push_wire import management as push_management
 from support.process import MeterProcess, meter_process, profile_with
 
 from meter.codec.crc import crc16_x25
@@ -44,22 +44,10 @@ WAIT_S = 20.0
 SLACK_S = 10.0
 
 
-def _next_invocation_counter(tcp: Endpoint) -> int:
-    public = GuruxDriver(tcp, PUBLIC)
-    public.associate()
-    try:
-        outcome = public.get(INVOCATION_COUNTER)
-        assert outcome.ok
-        return int(outcome.value) + 1
-    finally:
-        public.release()
-
-
 @contextmanager
 def management(process: MeterProcess) -> Iterator[GuruxDriver]:
-    tcp = Endpoint(WRAPPER, *process.address("tcp"))
-    driver = GuruxDriver(tcp, MANAGEMENT, _next_invocation_counter(tcp))
-    driver.associate()
+    """A gurux management association over the TCP wrapper (as tests/push does it)."""
+    driver = push_management(process)
     try:
         yield driver
     finally:
@@ -236,8 +224,10 @@ def test_consumer_information_pushed_on_the_optical_port(tmp_path: Path) -> None
     assert all(s % 20 <= SLACK_S for s in stamps), times
     slots = [int(s // 20) for s in stamps]
     assert slots == list(range(slots[0], slots[0] + len(slots))), times
-    for (client, source, _, _), frame in zip(parts, got):
+    for (client, source, _, _), frame in zip(parts, got, strict=True):
         assert client == 102
+        upper, lower = (source[0] >> 1) << 7 | source[1] >> 1, (source[2] >> 1) << 7 | source[3] >> 1
+        assert (upper, lower) == (1, 17)  # the management logical device, HDLC address 17
         notify = gurux_notification(frame)
         values = notify.value
         assert bytes(values[0]) == bytes.fromhex("0006190900FF")  # the push setup first
