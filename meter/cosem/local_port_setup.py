@@ -10,8 +10,10 @@ octet-strings (the passwords of IEC 62056-21 programming mode C, which this mete
 offer: they are kept and served as written). Baud enums as IEC HDLC setup comm_speed (0 300 ...
 9 115200). All static; no methods.
 
-The optical port's mode E opening (meter/device/port_setups.py) takes the proposed rate and the
-device address from here, so a SET applies to the next sign-on.
+The optical port's mode E opening (meter/device/port_setups.py) takes the proposed rate, the
+device address, the sign-on rate and the reaction time from here, so a SET applies to the next
+sign-on. default_mode is kept as written: mode E (HDLC) is the one protocol this meter's optical
+port speaks, so the identification always offers it.
 """
 
 from __future__ import annotations

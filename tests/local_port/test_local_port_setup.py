@@ -8,6 +8,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support.meter import Meter
 from support.process import profile_with
 
@@ -191,3 +193,35 @@ def test_the_sender_writes_on_the_line_or_fails_the_attempt() -> None:
     assert written == [b"one", b"two"]
     assert source.done == [(1, True, ""), (2, False, "the optical line is busy"),
                            (3, False, "no serial line is served")]
+
+
+# --- garbage never crashes: every write is taken or refused with a data-access result ----------
+
+@given(transport=st.integers(0, 255), destination=st.binary(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_mutated_destinations_are_taken_or_refused(transport: int, destination: bytes) -> None:
+    setup = PushSetup(PUSH)
+    ctx = Context(ObjectDirectory([setup]), None, lambda _e: None, lambda _o: None)
+    try:
+        setup.set(3, Structure((Enum(transport), OctetString(destination), Enum(0))), ctx)
+    except AccessError as exc:
+        assert exc.result == DataAccessResult.OTHER_REASON
+        assert not setup.programmed
+        return
+    assert transport in (0, 5)
+    if transport == 5 and destination:
+        assert setup.hdlc_destination == int(destination)
+
+
+@given(index=st.integers(2, 9), raw=st.binary(max_size=40), number=st.integers(0, 255))
+@settings(max_examples=300, deadline=None)
+def test_mutated_local_port_writes_are_taken_or_refused(index: int, raw: bytes, number: int) -> None:
+    local, _, ctx = objects()
+    for value in (OctetString(raw), Enum(number)):
+        try:
+            local.set(index, value, ctx)
+        except AccessError as exc:
+            assert exc.result in (DataAccessResult.OTHER_REASON, DataAccessResult.TYPE_UNMATCHED)
+    # whatever was taken, the next opening can be made from it
+    opening = opening_factory("ACE", lambda: [local])()
+    assert opening.max_baud_char in "0123456"
