@@ -88,6 +88,10 @@ METER: dict[str, Field] = {
     "voltage": _float("nominal phase voltage, V rms", 1, 1000),
     "current": _float("default load current per phase, A rms", 0, 1000),
     "power_factor": _float("default load power factor", -1, 1),
+    # The virtual LCD (meter/device/display.py), in simulated seconds.
+    "display_scroll_s": _int("s each item of the display list shows", 1, 3600),
+    "display_message_s": _int("s a consumer message shows from its write (0: until cleared)",
+                              0, 0xFFFFFFFF),
 }
 KEYS: dict[str, Field] = {name: Field("hex", f"{name} key (length per security suite)")
                           for name in KEY_NAMES}
@@ -203,6 +207,15 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
     "sap_assignment": {},
     "hdlc_setup": {},
     "tcp_udp_setup": {},
+    "local_port_setup": {
+        "default_mode": _int("0 IEC 62056-21, 1 DLMS/COSEM (mode E), 2 not specified", 0, 2),
+        "default_baud": _int("baud enum the opening starts at (0 = 300)", 0, 9),
+        "prop_baud": _int("baud enum proposed in the identification (5 = 9600)", 0, 9),
+        "response_time": _int("0 = 20 ms, 1 = 200 ms", 0, 1),
+        "device_address": Field("str", "address a sign-on request must name (IEC 62056-21)",
+                                0, 32),
+    },
+    "consumer_message": {"value": _VALUE},
     "disconnect_control": {
         "control_mode": _int("control_mode 0..7 (Blue Book state diagram; default 4)", 0, 7),
         "load": Field("str", "the [metrology.scenario] loads entry this relay switches; "
@@ -297,6 +310,10 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
         "security_setup": Field("obis", "Security setup whose keys and counter protect the push"),
         "ciphering": Field("str", "none or general-glo (authenticated and encrypted)",
                            choices=("none", "general-glo")),
+        "transport": Field("str", "tcp (destination host:port) or hdlc (a local port: "
+                                  "destination the client HDLC address)", choices=("tcp", "hdlc")),
+        "port_reference": Field("obis", "setup object of the local port an hdlc push goes out "
+                                        "on (a local port setup: the optical port)"),
     },
 }
 # Alarms, counters, QoS thresholds, register monitors (issue 10 items 2 and 3).

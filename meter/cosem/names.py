@@ -72,3 +72,10 @@ ACCOUNT = Obis(0, 0, 19, 0, 0, 255)
 TOKEN_GATEWAY = Obis(0, 0, 19, 40, 0, 255)
 CHARGE_HISTORY = Obis(0, 0, 99, 14, 0, 255)
 TOKEN_CREDIT_HISTORY = Obis(0, 0, 99, 15, 0, 255)
+# Local port and display (issue 10 item 4; Blue Book OBIS [GX-PY OBISCodes.txt],
+# cosem-reference.md use cases 12, 18, 19).
+LOCAL_PORT_SETUP = Obis(0, 0, 20, 0, 0, 255)  # IEC optical port setup (class 19)
+CONSUMER_MESSAGE_LOCAL_PORT = Obis(0, 0, 96, 13, 0, 255)
+CONSUMER_MESSAGE_DISPLAY = Obis(0, 0, 96, 13, 1, 255)
+DISPLAY_LIST = Obis(0, 0, 21, 0, 1, 255)  # the list the LCD scrolls through
+DISPLAY_LIST_ALTERNATE = Obis(0, 0, 21, 0, 2, 255)  # the list a button press steps through

@@ -10,9 +10,12 @@ long-unsigneds; 8 port_reference; 9 push_client_SAP; 10 push_protection_paramete
 push_operation_method enum; 12 confirmation_parameters; 13 last_confirmation_date_time.
 Methods 1 push(integer 0), 2 reset(integer 0).
 
-This meter pushes over TCP only (transport_service 0, the IEC 62056-47 wrapper, destination
-"host:port" in ASCII), A-XDR APDUs only (message 0), unconfirmed (push_operation_method 0: a
-failed connection or write is retried). The object holds the program; the device decides when a
+This meter pushes over TCP (transport_service 0, the IEC 62056-47 wrapper, destination
+"host:port" in ASCII) or on a local port (transport_service 5, HDLC: the DATA-NOTIFICATION in
+an HDLC UI frame on the serial or optical line, destination the client's HDLC address in ASCII
+decimal, port_reference the port's setup object: an IEC local port setup 0.0.20.0.0.255 means the
+optical port, anything else the serial line; use case 12, consumer information), A-XDR APDUs only
+(message 0), unconfirmed (push_operation_method 0: a failed connection or write is retried). The object holds the program; the device decides when a
 push is due and what it carries (meter/device/pushes.py), the transport sends it
 (meter/transport/push.py). Its protection is the device's: the profile names the Security setup
 whose keys and invocation counter cipher it (``security_setup``, ``ciphering``).
@@ -55,10 +58,13 @@ from meter.cosem.local_dates import LocalTime, dates, local_times, start_day
 from meter.cosem.profile_entry import OptionError, ProfileEntry
 from meter.errors import AccessError, DataAccessResult, DecodeError, EncodeError
 
-__all__ = ["CIPHERINGS", "DEFAULT_PUSH_CLIENT_SAP", "PushQueue", "PushSetup", "parse_destination"]
+__all__ = ["CIPHERINGS", "DEFAULT_PUSH_CLIENT_SAP", "HDLC", "TCP", "PushQueue", "PushSetup",
+           "parse_destination", "parse_hdlc_destination"]
 
-#: transport_service TCP and message A-XDR (Blue Book enums, cosem-reference.md).
-TCP, AXDR = 0, 0
+#: transport_service TCP and HDLC, message A-XDR (Blue Book enums, cosem-reference.md).
+TCP, HDLC, AXDR = 0, 5, 0
+#: Profile names of the transports this meter pushes over.
+TRANSPORTS = {"tcp": TCP, "hdlc": HDLC}
 #: The client SAP a push goes to when the profile names none (IDIS: the push client, 0x66).
 DEFAULT_PUSH_CLIENT_SAP = 0x66
 #: Bounds on what a head end may program (every input from outside is bounded).
@@ -103,6 +109,22 @@ def parse_destination(raw: bytes) -> tuple[str, int]:
     if any(c.isspace() for c in host):
         raise ValueError(f"destination {text!r}: blank in the host")
     return host, int(port)
+
+
+def parse_hdlc_destination(raw: bytes) -> int:
+    """``b"102"`` -> the client HDLC address 102 a local-port push goes to (one-byte client
+    addresses, Green Book 8.4.2.2: 1..0x7F); ValueError if it is not one."""
+    text = raw.decode("ascii")
+    if not text.isdigit() or not 0 < int(text) <= 0x7F:
+        raise ValueError(f"destination {text!r} is not an HDLC client address 1..127")
+    return int(text)
+
+
+def _check_destination(transport: int, raw: bytes) -> None:
+    if transport == HDLC:
+        parse_hdlc_destination(raw)
+    else:
+        parse_destination(raw)
 
 
 def object_definition(class_id: int, name: Obis, attribute: int, data_index: int = 0) -> Structure:
@@ -162,13 +184,17 @@ class PushSetup(CosemObject):
                 objects.append(object_definition(class_id, target, int(item[1]),
                                                  int(item[2]) if len(item) > 2 else 0))
             destination = str(o.get("destination", "")).encode("ascii")
+            transport = TRANSPORTS[str(o.get("transport", "tcp"))]
             if destination:
-                parse_destination(destination)
+                _check_destination(transport, destination)
+            port = o.get("port_reference")
+            port_reference = Obis.parse(str(port)).to_bytes() if port is not None else bytes(6)
             low, exponent, high = (int(v) for v in o.get("repetition_delay", (0, 100, 0)))
             values: dict[str, Data] = {
                 "push_object_list": Array(tuple(objects)),
                 "send_destination_and_method": Structure(
-                    (Enum(TCP), OctetString(destination), Enum(AXDR))),
+                    (Enum(transport), OctetString(destination), Enum(AXDR))),
+                "port_reference": OctetString(port_reference),
                 "randomisation_start_interval": LongUnsigned(
                     entry.int_option("randomisation_start_interval", 0)),
                 "number_of_retries": Unsigned(entry.int_option("number_of_retries", 0)),
@@ -191,10 +217,33 @@ class PushSetup(CosemObject):
     # --- what the device reads -----------------------------------------------------------------
 
     @property
+    def transport(self) -> int:
+        """transport_service: TCP or HDLC."""
+        return integer(self.items("send_destination_and_method")[0], "transport_service")
+
+    @property
+    def programmed(self) -> bool:
+        """A destination is programmed (else nothing is pushed)."""
+        return bool(octets(self.items("send_destination_and_method")[1], "destination"))
+
+    @property
     def destination(self) -> tuple[str, int] | None:
-        """(host, port) to push to; None when none is programmed."""
+        """(host, port) to push to over TCP; None when none is programmed or the push goes to a
+        local port."""
         raw = octets(self.items("send_destination_and_method")[1], "destination")
-        return parse_destination(raw) if raw else None
+        return parse_destination(raw) if raw and self.transport == TCP else None
+
+    @property
+    def hdlc_destination(self) -> int | None:
+        """The client HDLC address a local-port push goes to (None: not a local-port push)."""
+        raw = octets(self.items("send_destination_and_method")[1], "destination")
+        return parse_hdlc_destination(raw) if raw and self.transport == HDLC else None
+
+    @property
+    def port_reference(self) -> Obis | None:
+        """The setup object of the port a local-port push goes out on (None: all zeros)."""
+        raw = self.octets("port_reference")
+        return Obis.from_bytes(raw) if len(raw) == 6 and any(raw) else None
 
     def retry_delay(self, attempt: int) -> float:
         """Seconds before retry ``attempt`` (1 = the first): repetition_delay_min grown by
@@ -252,19 +301,28 @@ class PushSetup(CosemObject):
     def write_destination(self, value: Data, ctx: Context) -> None:
         service, destination, message = fields(value, 3, "send_destination_and_method")
         raw = octets(destination, "destination")
-        if expect(service, Enum, "transport_service").value != TCP:
-            raise AccessError(DataAccessResult.OTHER_REASON, "transport_service: only TCP (0)")
+        transport = expect(service, Enum, "transport_service").value
+        if transport not in (TCP, HDLC):
+            raise AccessError(DataAccessResult.OTHER_REASON,
+                              "transport_service: TCP (0) or HDLC (5) only")
         if expect(message, Enum, "message").value != AXDR:
             raise AccessError(DataAccessResult.OTHER_REASON, "message: only A-XDR (0)")
         if len(raw) > MAX_DESTINATION:
             raise AccessError(DataAccessResult.OTHER_REASON, "destination too long")
         if raw:
             try:
-                parse_destination(raw)
+                _check_destination(transport, raw)
             except (ValueError, UnicodeDecodeError):
-                raise AccessError(DataAccessResult.OTHER_REASON,
-                                  "destination is not host:port") from None
+                raise AccessError(DataAccessResult.OTHER_REASON, "destination is not "
+                                  + ("an HDLC client address" if transport == HDLC
+                                     else "host:port")) from None
         self.store("send_destination_and_method", value)
+
+    @on_set("port_reference")
+    def write_port_reference(self, value: Data, ctx: Context) -> None:
+        if len(octets(value, "port_reference")) != 6:
+            raise bad_type("port_reference")
+        self.store("port_reference", value)
 
     @on_set("communication_window")
     def write_communication_window(self, value: Data, ctx: Context) -> None:
@@ -299,7 +357,7 @@ class PushSetup(CosemObject):
         gets other-reason; the meter's own push script (the interval push of a setup nobody has
         programmed yet) does nothing, quietly: a year of back-fill ran it 35,000 times."""
         expect(parameters, Integer, "push parameter")
-        if self.destination is None:
+        if not self.programmed:
             if ctx.association is None:
                 return
             raise AccessError(DataAccessResult.OTHER_REASON, "no destination programmed")

@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
@@ -29,6 +30,7 @@ from meter.device.alarms import Alarms
 from meter.device.assemble import assemble
 from meter.device.bindings import Bindings, Metrology, bind_sources, make_engine, sources
 from meter.device.demand import Demand
+from meter.device.display import DISPLAY_STATE, Display
 from meter.device.environment import ServerEnvironment
 from meter.device.event_log import EventLog
 from meter.device.event_throttle import EventThrottle
@@ -125,7 +127,12 @@ class Device:
             session_event=lambda opened, detail: self.events.session_event(opened, detail, self.clock.timestamp()))
         self.pushes = Pushes(self.directory, store, int(profile.tcp.get("server_wport", 1)),
                              lambda: self.time.t, lambda: self.context(None), self.security_context,
-                             random, p.mark_snapshot_due)
+                             random, p.mark_snapshot_due,
+                             hdlc_logical_address=int(profile.hdlc.get("logical_address", 1)))
+        self.display = Display(self.directory, store, lambda: self.context(None),
+                               lambda: self.time.t, p.mark_snapshot_due,
+                               scroll_s=int(profile.meter.get("display_scroll_s", 10)),
+                               message_s=int(profile.meter.get("display_message_s", 0)))
         if store.get("device/t") is None:  # a fresh state: the meter's first start
             self.pushes.trigger(PUSH_ON_INSTALLATION)
         self._stacks = StackFactory(profile, self.directory, self.environment, self.commit, self.at)
@@ -261,6 +268,18 @@ class Device:
         self.injections.set_tamper(kind, active)
         self.commit()
 
+    # --- the virtual LCD (meter/device/display.py) --------------------------------------------
+
+    def display_text(self, now: float) -> str:
+        """What the meter's LCD shows at simulated time ``now``."""
+        self.at(now)
+        return self.display.text(self.time.t)
+
+    def display_state(self, now: float) -> dict[str, Any]:
+        """The LCD at ``now``: text, index, item, message, list, items, scroll_s."""
+        self.at(now)
+        return self.display.state(self.time.t)
+
     # --- pushes (the edge sends them: meter/transport/push.py) --------------------------------
 
     def connected(self, now: float) -> None:
@@ -299,6 +318,7 @@ class Device:
                 "device/amr_status": str(self.events.amr.pending).encode(),
                 PUSH_STATE: self.pushes.dump(), TAMPER_STATE: self.injections.dump(),
                 POWER_FAILURE_STATE: self.power_failures.dump(),
+                PUSH_STATE: self.pushes.dump(), DISPLAY_STATE: self.display.dump(),
                 "device/t": repr(self.time.t).encode()}
 
     def close(self) -> None:

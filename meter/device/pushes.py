@@ -9,6 +9,13 @@ setup's Security setup with a fresh invocation counter (a retry is ciphered anew
 used twice), sent to the destination, and reported back (:meth:`Pushes.done`): delivered, it is
 forgotten; failed, it is retried after repetition_delay until number_of_retries retries failed.
 
+A push to a local port (transport_service HDLC, use case 12) is one HDLC UI frame instead: the
+meter may send a DATA-NOTIFICATION unsolicited only in a UI frame (IEC 62056-46 / Green Book 8.4:
+the UI frame carries non-solicited data; Gurux frames its pushes the same way, control 0x13, UI
+with the P/F bit), LLC header E6 E7 00 before the APDU, from the meter's HDLC address to the
+client address the setup's destination names. The edge writes it on the line the setup's
+port_reference picks (:attr:`PushWork.line`).
+
 The queue is persisted (``device/pushes``) with the meter's snapshot: a job survives a restart
 and is sent once; one that was on its way when the meter stopped goes again (at least once).
 """
@@ -25,10 +32,15 @@ from meter.codec import axdr
 from meter.codec.axdr import Data
 from meter.codec.obis import Obis
 from meter.cosem.base import Context
-from meter.cosem.push_setup import PushSetup
+from meter.cosem.hdlc_setup import IecHdlcSetup
+from meter.cosem.local_port_setup import IecLocalPortSetup
+from meter.cosem.push_setup import HDLC, PushSetup
 from meter.cosem.registry import ObjectDirectory
 from meter.device.persist import dump_json, load_json
 from meter.errors import MeterError, StoreError
+from meter.link.hdlc.address import HdlcAddress
+from meter.link.hdlc.connection import LLC_RESPONSE
+from meter.link.hdlc.frame import Control, FrameKind, HdlcFrame
 from meter.link.wrapper import WrapperPdu
 from meter.persistence.store import Store
 from meter.security.gcm import SC_AUTHENTICATION, SC_ENCRYPTION
@@ -57,6 +69,9 @@ class PushWork:
     port: int
     data: bytes
     attempt: int  # 0 the first try, n the n-th retry
+    #: "" over TCP to host:port; "optical" or "serial": an HDLC UI frame on that local line
+    #: (port is then the client HDLC address).
+    line: str = ""
 
 
 @dataclass(slots=True)
@@ -74,13 +89,14 @@ class Pushes:
     def __init__(self, directory: ObjectDirectory, store: Store, server_wport: int,
                  now: Callable[[], float], context: Callable[[], Context],
                  security: Callable[[Obis], SecurityContext], random: Callable[[int], bytes],
-                 changed: Callable[[], None]) -> None:
+                 changed: Callable[[], None], *, hdlc_logical_address: int = 1) -> None:
         """``now``: the true simulated time the meter has reached (triggers happen then);
         ``context``: the device-internal context values are read in; ``changed``: the queue
         changed (the device persists it with its next commit)."""
         self._now = now
         self._directory = directory
         self._server_wport = server_wport
+        self._hdlc_logical_address = hdlc_logical_address
         self._context = context
         self._security = security
         self._random = random
@@ -109,7 +125,7 @@ class Pushes:
         if self.quiet:
             log.debug("push %s during the back-fill: not sent", setup.logical_name)
             return
-        if setup.destination is None:
+        if not setup.programmed:
             log.info("push %s: no destination programmed; nothing pushed", setup.logical_name)
             return
         if len(self._jobs) >= MAX_JOBS:
@@ -178,7 +194,7 @@ class Pushes:
             if when is None or when > self._now():
                 continue
             setup = self._directory.get(job.setup)
-            destination = setup.destination if isinstance(setup, PushSetup) else None
+            destination = self._destination(setup) if isinstance(setup, PushSetup) else None
             if not isinstance(setup, PushSetup) or destination is None:
                 log.warning("push %s (job %d): no destination; dropped", job.setup, job.id)
                 del self._jobs[job.id]
@@ -192,8 +208,21 @@ class Pushes:
                 self._changed()
                 continue
             self._in_flight.add(job.id)
-            out.append(PushWork(job.id, job.setup, *destination, data, job.attempt))
+            host, port, line = destination
+            out.append(PushWork(job.id, job.setup, host, port, data, job.attempt, line))
         return out
+
+    def _destination(self, setup: PushSetup) -> tuple[str, int, str] | None:
+        """(host, port, "") over TCP; ("", client address, line) to a local port."""
+        if setup.transport == HDLC:
+            client = setup.hdlc_destination
+            if client is None:
+                return None
+            port = setup.port_reference
+            optical = port is not None and isinstance(self._directory.get(port), IecLocalPortSetup)
+            return "", client, "optical" if optical else "serial"
+        tcp = setup.destination
+        return None if tcp is None else (*tcp, "")
 
     def done(self, job_id: int, delivered: bool, reason: str = "") -> None:
         """The edge's report on job ``job_id``: sent, or failed (retried while retries last)."""
@@ -225,7 +254,19 @@ class Pushes:
             sc = security.suite | SC_AUTHENTICATION | SC_ENCRYPTION
             notification = wrap(A.DataNotification.TAG, notification,
                                 Envelope(EnvelopeKind.GENERAL_GLO, sc), security, None)
+        client = setup.hdlc_destination if setup.transport == HDLC else None
+        if client is not None:
+            return HdlcFrame(HdlcAddress(client), self._hdlc_address(),
+                             Control(FrameKind.UI, True).to_byte(),
+                             LLC_RESPONSE + notification).to_bytes()
         return WrapperPdu(self._server_wport, setup.int_value("push_client_sap"), notification).to_bytes()
+
+    def _hdlc_address(self) -> HdlcAddress:
+        """The meter's own HDLC address: its logical device (upper), the HDLC setup's
+        device_address (lower), in the four-byte form that holds any of them."""
+        setup = next((o for o in self._directory if isinstance(o, IecHdlcSetup)), None)
+        physical = setup.setting("device_address") if setup is not None else 0x10
+        return HdlcAddress(self._hdlc_logical_address, physical, 4)
 
     # --- persistence ---------------------------------------------------------------------------
 

@@ -84,7 +84,11 @@ class ModeEOpening:
     """Meter side of the mode E sign-on; sans-IO (bytes and ``now`` in, events and bytes out)."""
 
     def __init__(self, manufacturer: str = "ACE", identification: str = "ACESM",
-                 max_baud_char: str = "5", device_address: str = "") -> None:
+                 max_baud_char: str = "5", device_address: str = "", *,
+                 sign_on_baud: int = 300, reaction_time: float = 0.0) -> None:
+        """``device_address``: the address a request must name (or none); ``sign_on_baud``:
+        the rate the line waits for a request at; ``reaction_time``: the minimum time (s)
+        before the identification leaves (IEC local port setup response_time)."""
         if len(manufacturer) != 3 or not manufacturer.isascii() or not manufacturer.isalpha():
             raise EncodeError("manufacturer flag must be 3 letters")
         if max_baud_char not in BAUD_RATES:
@@ -96,6 +100,8 @@ class ModeEOpening:
         self.identification = identification
         self.max_baud_char = max_baud_char
         self.device_address = device_address
+        self.sign_on_baud = sign_on_baud
+        self.reaction_time = reaction_time
         self.phase = Phase.WAIT_REQUEST
         self._line = bytearray()
         self._out = bytearray()

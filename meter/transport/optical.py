@@ -75,6 +75,7 @@ class OpticalPort:
         self._opening = opening_factory()
         self._timer = DeadlineTimer(loop, clock, self._opening_timer)
         self._session: StackSession | None = None
+        self._reply: asyncio.TimerHandle | None = None  # an identification held for tr
 
     @property
     def path(self) -> str:
@@ -87,13 +88,23 @@ class OpticalPort:
         return self._line.baud
 
     def start(self) -> None:
-        self._line.start(self._received, SIGN_ON_BAUD)
+        self._line.start(self._received, self._opening.sign_on_baud)
 
     def close(self) -> None:
         self._timer.cancel()
+        if self._reply is not None:
+            self._reply.cancel()
         if self._session is not None:
             self._session.close()
         self._line.close()
+
+    def push(self, data: bytes) -> bool:
+        """Write a push (an HDLC UI frame, use case 12) on the line while it is idle: no HDLC
+        session and no sign-on under way; False (not written) otherwise."""
+        if self._session is not None or not self._opening.idle:
+            return False
+        self._line.write(data)
+        return True
 
     def _received(self, data: bytes) -> None:
         if self._session is not None:
@@ -121,8 +132,13 @@ class OpticalPort:
         self._timer.arm(self._opening.next_deadline())
 
     def _opening_events(self, events: list[ModeEEvent]) -> None:
-        # Pending output (the identification) leaves at the old rate, before any switch.
-        self._line.write(self._opening.data_to_send())
+        # Pending output (the identification) leaves at the old rate, before any switch; an
+        # identification waits for the reaction time the local port setup asks (response_time).
+        out = self._opening.data_to_send()
+        if out and not events and self._opening.reaction_time > 0:
+            self._reply = self._loop.call_later(self._opening.reaction_time, self._line.write, out)
+        else:
+            self._line.write(out)
         for event in events:
             if isinstance(event, BaudRateChange):
                 self._line.set_baud(event.baud)
@@ -140,7 +156,7 @@ class OpticalPort:
             elif isinstance(event, Failed):
                 # The opening itself goes back to waiting for a request at 300 baud.
                 log.warning("optical: mode E opening failed: %s", event.reason)
-                self._line.set_baud(SIGN_ON_BAUD)
+                self._line.set_baud(self._opening.sign_on_baud)
 
     def hang_up(self) -> None:
         """The client went away (its RFC 2217 connection closed): the next one signs on anew."""
@@ -151,10 +167,11 @@ class OpticalPort:
             self._hdlc_ended(session)
         else:
             self._opening = self._opening_factory()
-            self._line.set_baud(SIGN_ON_BAUD)
+            self._line.set_baud(self._opening.sign_on_baud)
 
     def _hdlc_ended(self, _session: StackSession) -> None:
-        """The HDLC association ended (DISC or a failure): a fresh opening at 300 baud."""
+        """The HDLC association ended (DISC or a failure): a fresh opening at its sign-on rate
+        (300 baud unless the local port setup's default_baud says otherwise)."""
         self._session = None
         self._opening = self._opening_factory()
-        self._line.set_baud(SIGN_ON_BAUD)
+        self._line.set_baud(self._opening.sign_on_baud)

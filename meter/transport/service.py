@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -23,7 +24,7 @@ from meter.transport.optical import SIGN_ON_BAUD, OpticalLine, OpticalPort
 from meter.transport.pcap import DEFAULT_MAX_BYTES, AssociationKeys, Capture, TappedLine
 from meter.transport.pty import PtyPort
 from meter.transport.rfc2217 import Rfc2217Port
-from meter.transport.push import PushSender, PushSource
+from meter.transport.push import LineWriter, PushSender, PushSource
 from meter.transport.serial import DEFAULT_BAUD, SerialLink
 from meter.transport.session import DeadlineTimer, Stack, StackSession, WireClock
 from meter.transport.tcp import (
@@ -142,6 +143,8 @@ class MeterService:
         self._tick_timer: DeadlineTimer | None = None
         self._limits = ConnectionLimits(max_connections=1)
         self._pushes: PushSender | None = None
+        #: Local lines a push may go out on (meter/transport/push.py): "serial", "optical".
+        self._push_lines: dict[str, LineWriter] = {}
 
     async def bind(self, config: ServeConfig) -> None:
         """Bind the TCP listeners and open the serial port and the ptys, serving nothing yet: a
@@ -191,7 +194,8 @@ class MeterService:
             raise
         self._tick_timer = DeadlineTimer(loop, self._timebase, self._tick)
         if pushes is not None:
-            self._pushes = PushSender(pushes, self._timebase.now, self._tick)
+            self._pushes = PushSender(pushes, self._timebase.now, self._tick,
+                                      lines=self._push_lines)
             self._pushes.connected()
         self._tick()
         return Ready(tcp=self._bound.get("tcp"), hdlc_tcp=self._bound.get("hdlc-tcp"),
@@ -214,6 +218,7 @@ class MeterService:
         self._bound.clear()
         self._closers.clear()
         self._starters.clear()
+        self._push_lines.clear()
         self._wrapper = None
         self._capture = None
         self._opened = False
@@ -245,6 +250,7 @@ class MeterService:
             self._closers.append(port.close)
 
             line = self._tapped(port, "serial")
+            self._push_lines["serial"] = partial(_write_line, line)
 
             def serve_pty() -> str:
                 session = StackSession(
@@ -280,6 +286,7 @@ class MeterService:
         port = OpticalPort(loop, WireClock(loop), self._stack_factory(Framing.HDLC, serial=True),
                            self._opening_factory, self._tapped(line, "optical"))
         self._closers.append(port.close)
+        self._push_lines["optical"] = port.push
         if rfc2217 is not None:
             server.on_hangup = port.hang_up
 
@@ -314,6 +321,12 @@ class MeterService:
             log.exception("device tick failed")
         if self._tick_timer is not None:
             self._tick_timer.arm(self.device.next_deadline(), _MAX_TICK_INTERVAL)
+
+
+def _write_line(line: OpticalLine, data: bytes) -> bool:
+    """A push on the serial pty: the line is the consumer information line, always ready."""
+    line.write(data)
+    return True
 
 
 def _max_connections(config: ServeConfig) -> int:
