@@ -69,12 +69,12 @@ class PrepaymentEvent(LogEvent):
     """Prepayment events, in the standard log. IDIS names no prepayment codes; these are ours,
     in the range DSMR leaves to the manufacturer (230-249, cosem-reference.md §4.2)."""
 
-    LOW_CREDIT = 230
-    CREDIT_EXHAUSTED = 231
-    TOKEN_ACCEPTED = 232
-    TOKEN_REFUSED = 233
-    EMERGENCY_CREDIT_INVOKED = 234
-    CREDIT_RESTORED = 235
+    LOW_CREDIT = 240
+    CREDIT_EXHAUSTED = 241
+    TOKEN_ACCEPTED = 242
+    TOKEN_REFUSED = 243
+    EMERGENCY_CREDIT_INVOKED = 244
+    CREDIT_RESTORED = 245
 
 
 class PowerQualityEvent(LogEvent):
@@ -92,8 +92,8 @@ class CommunicationEvent(LogEvent):
     """Sessions (associations) opened and refused. No public code list has them: DSMR/SMR5
     reserves 230-249 for manufacturer-specific events (cosem-reference.md §4.2), so they are ours."""
 
-    SESSION_OPENED = 230
-    SESSION_FAILED = 231
+    SESSION_OPENED = 231
+    SESSION_FAILED = 232
 
 
 _LOGS: dict[type[LogEvent], Obis] = {

@@ -317,8 +317,7 @@ class Device:
         return {"metrology": dump_json(snap), "device/demand": dump_json(self.demand.marks),
                 "device/amr_status": str(self.events.amr.pending).encode(),
                 PUSH_STATE: self.pushes.dump(), TAMPER_STATE: self.injections.dump(),
-                POWER_FAILURE_STATE: self.power_failures.dump(),
-                PUSH_STATE: self.pushes.dump(), DISPLAY_STATE: self.display.dump(),
+                POWER_FAILURE_STATE: self.power_failures.dump(), DISPLAY_STATE: self.display.dump(),
                 "device/t": repr(self.time.t).encode()}
 
     def close(self) -> None:

@@ -267,13 +267,13 @@ def test_a_sag_threshold_written_by_gurux_changes_what_is_detected(meter: Meter)
 def test_sessions_go_to_the_communication_log_and_latch_their_filtered_bit(meter: Meter) -> None:
     client = meter.public()
     client.release()
-    assert [r[1] for r in rows(meter, COMM_LOG)] == [230]
+    assert [r[1] for r in rows(meter, COMM_LOG)] == [231]
     assert value(meter, COMM_EVENTS) == 1
     assert value(meter, DESCRIPTOR1) & AUX_BIT and not value(meter, ALARM1) & AUX_BIT
     bad = meter.connect(32)
     with pytest.raises(Exception):  # noqa: B017 - the LLS secret is wrong: refused
         bad.associate(mechanism=1, secret=b"wrong!!!")
-    assert [r[1] for r in rows(meter, COMM_LOG)] == [230, 231]
+    assert [r[1] for r in rows(meter, COMM_LOG)] == [231, 232]
 
 
 def test_injections_refuse_what_they_cannot_do_and_tamper_states_persist(meter: Meter) -> None:

@@ -36,6 +36,7 @@ POWER = Obis.parse("1.0.1.7.0.255")
 HISTORY = Obis.parse("0.0.99.14.0.255")
 STANDARD_LOG = Obis.parse("0.0.99.98.0.255")
 DISCONNECTOR_LOG = Obis.parse("0.0.99.98.2.255")
+ALARM_REGISTER_2 = Obis.parse("0.0.97.98.1.255")
 SUCCESS = 0
 
 
@@ -131,7 +132,9 @@ def test_out_of_credit_in_mode_4_the_customer_presses_the_button(prepay: Prepay)
     prepay.run(60)
     assert float(prepay.get(3, POWER, 2)) > 3000  # type: ignore[arg-type]
     log = prepay.codes(STANDARD_LOG)
-    assert log.index(230) < log.index(231) < log.index(235)
+    assert log.index(240) < log.index(241) < log.index(245)
+    # Both raised their alarm bits in alarm register 2 (acesm-prepay.toml: 8 low, 9 out).
+    assert int(prepay.get(1, ALARM_REGISTER_2, 2)) & 0x300 == 0x300  # type: ignore[call-overload]
     assert prepay.codes(DISCONNECTOR_LOG) == [64, 59, 61]
 
 
@@ -167,7 +170,7 @@ def test_emergency_credit_is_one_shot_and_paid_back(prepay: Prepay) -> None:
     assert prepay.top_up(2000) == SUCCESS
     assert prepay.get(112, EMERGENCY, 8) == 0 and prepay.get(112, EMERGENCY, 2) == 0  # ready again
     assert prepay.available() == 2000 - (500 - left) - debt
-    assert 234 in prepay.codes(STANDARD_LOG)
+    assert 244 in prepay.codes(STANDARD_LOG)
     money_matches_energy(prepay)
 
 

@@ -49,7 +49,7 @@ HISTORY = Ref(7, "0.0.99.14.0.255", 2)
 TOKEN_HISTORY = Ref(7, "0.0.99.15.0.255", 2)
 DISCONNECTED, CONNECTED, READY = 0, 1, 2
 FULL_W = 3 * 230.0 * 5.0 * 0.95  # acesm.toml [meter]: the scenario's load
-LOW_CREDIT, EXHAUSTED, ACCEPTED, REFUSED, RESTORED = 230, 231, 232, 233, 235
+LOW_CREDIT, EXHAUSTED, ACCEPTED, REFUSED, RESTORED = 240, 241, 242, 243, 245
 WAIT_S = 60.0  # a whole token's worth of consumption at 600x takes about 8 s
 
 
