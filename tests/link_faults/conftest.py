@@ -1,5 +1,5 @@
 """A real meter (Device with two days of history) served in process on a loop thread, on TCP
-(wrapper), HDLC over TCP and a serial pty, so that the tests can change its link faults live
+(wrapper), HDLC over TCP, a serial pty and the optical probe's pty, so that the tests can change its link faults live
 through the service object (``service.faults``, what the control API calls) while clients
 talk to it over real sockets and ptys."""
 
@@ -36,6 +36,7 @@ class Served:
     tcp: Endpoint
     hdlc: Endpoint
     serial: str
+    optical: str
 
     def call(self, fn: Callable[[], T]) -> T:
         """``fn()`` on the loop's thread (where the meter lives)."""
@@ -82,13 +83,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         device = Device.open(PROFILE, state, timebase, history=HISTORY)
         service = MeterService(device, timebase, faults=LinkFaults())
         ready = await service.start(ServeConfig(tcp=("127.0.0.1", 0), hdlc_tcp=("127.0.0.1", 0),
-                                                serial="pty", max_unsent_bytes=MAX_UNSENT))
+                                                serial="pty", optical=True,
+                                                max_unsent_bytes=MAX_UNSENT))
         return service, device, ready
 
     service, device, ready = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=120)
-    assert ready.tcp and ready.hdlc_tcp and ready.serial
+    assert ready.tcp and ready.hdlc_tcp and ready.serial and ready.optical
     served = Served(loop, service, Endpoint(WRAPPER, *ready.tcp), Endpoint(HDLC, *ready.hdlc_tcp),
-                    ready.serial)
+                    ready.serial, ready.optical)
     try:
         yield served
     finally:
