@@ -28,8 +28,14 @@ GET (glo/ded/general-glo) hides it, so ``cut_block`` acts on plain block transfe
 the reader association's). On a serial line or the optical port a cut ends the link (the stack
 starts afresh, as on a line drop); ``refuse`` has no meaning there (use ``drop_in=1``).
 
-Received frames are cut out of the stream (wrapper header length, HDLC flags) only while an
-incoming fault is on, so a lost or corrupted frame is a whole frame.
+Received frames are cut out of the stream (wrapper header length, HDLC frame length) only while
+an incoming fault is on, so a lost or corrupted frame is a whole frame; a stack's write is cut
+into its frames likewise while a reply fault is on (pipelined requests are answered in one).
+With no fault on, bytes pass with one call each way.
+
+Counters (:data:`COUNTERS`): ``replies`` and ``received``, the frames looked at while a fault
+was on; then one per fault: ``delayed``, ``slowed``, ``dropped``, ``dropped_in``,
+``duplicated``, ``corrupted``, ``corrupted_in``, ``cuts``, ``refused``, ``overflow``.
 
 Bounds: settings are range-checked; replies held back by delay and byte_time are bounded by the
 medium (``max_held`` bytes: a TCP connection stops being read at it, as with its unsent-bytes
@@ -119,7 +125,8 @@ def _checked(name: str, value: Any) -> float | int:
     if name not in _FIELDS:
         raise ValueError(f"unknown link fault {name!r} (known: {', '.join(_FIELDS)})")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"{name}: a number is needed, not {value!r}")  # noqa: TRY004 - one error type for the API
+        # One error type for every bad setting (the control API answers it as a bad request).
+        raise ValueError(f"{name}: a number is needed, not {value!r}")  # noqa: TRY004
     try:
         number = float(value) if name in _SECONDS or name in _PROBABILITIES else int(value)
     except ValueError:
@@ -252,13 +259,14 @@ class FaultyLink:
     ``write`` puts bytes on the wire; the medium sets ``feed`` (its stack's input: ``receive``
     hands on what survives) and ``on_cut`` (ends the link: a TCP close, a line's fresh start,
     called from the loop after the current call returns, with the link closed; a line calls
-    :meth:`reopen`). :meth:`send` is the stack's writer. ``full``/``drained`` (TCP) are told when held replies reach ``max_held``
-    bytes and when they are down to half; without them a reply beyond ``max_held`` is lost.
+    :meth:`reopen`). :meth:`send` is the stack's writer. ``full``/``drained`` (TCP) are told
+    when held replies reach ``max_held`` bytes and when they are down to half; without them a
+    reply beyond ``max_held`` is lost.
     """
 
-    __slots__ = ("_drained", "_faults", "_framing", "_full",
-                 "_handle", "_held", "_inbuf", "_is_full", "_loop", "_max_held", "_queue",
-                 "_ready_at", "_write", "closed", "feed", "on_cut")
+    __slots__ = ("_drained", "_faults", "_framing", "_full", "_handle", "_held", "_inbuf",
+                 "_is_full", "_loop", "_max_held", "_queue", "_ready_at", "_write", "closed",
+                 "feed", "on_cut")
 
     def __init__(self, faults: LinkFaults, loop: asyncio.AbstractEventLoop, framing: Framing,
                  write: Callable[[bytes], None], max_held: int = LINE_MAX_HELD,

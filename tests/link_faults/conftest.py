@@ -1,7 +1,7 @@
 """A real meter (Device with two days of history) served in process on a loop thread, on TCP
-(wrapper), HDLC over TCP, a serial pty and the optical probe's pty, so that the tests can change its link faults live
-through the service object (``service.faults``, what the control API calls) while clients
-talk to it over real sockets and ptys."""
+(wrapper), HDLC over TCP, a serial pty and the optical probe's pty, so that the tests can
+change its link faults live through the service object (``service.faults``, what the control
+API calls) while clients talk to it over real sockets and ptys."""
 
 from __future__ import annotations
 

@@ -139,15 +139,21 @@ def test_a_corrupted_reply_fails_the_fcs_check_and_the_repeat_gets_the_same_fram
     assert reply.value is None
 
 
+def _line_link(port: serial.Serial) -> Link:
+    """gurux on a tty; a read that times out (the port's timeout) is the client's timeout."""
+
+    def recv() -> bytes:
+        chunk = port.read(max(1, port.in_waiting))
+        if not chunk:
+            raise TimeoutError("no reply")
+        return bytes(chunk)
+
+    return Link(port.write, recv, lambda: False)
+
+
 def test_a_lost_reply_on_the_serial_line_is_sent_again_on_the_repeat(meter: Served) -> None:
     with serial.Serial(meter.serial, 9600, timeout=SILENCE) as port:
-        def recv() -> bytes:
-            chunk = port.read(max(1, port.in_waiting))
-            if not chunk:
-                raise TimeoutError("no reply")
-            return bytes(chunk)
-
-        link = Link(port.write, recv, lambda: False)
+        link = _line_link(port)
         link.gurux.connect()
         request = link.get_request()
         meter.faults(drop_every=1)
@@ -183,14 +189,7 @@ def _sign_on(probe: serial.Serial) -> Link:
     ident = probe.read_until(b"\r\n")
     assert ident.startswith(b"/")
     probe.write(b"\x062" + ident[4:5] + b"2\r\n")
-
-    def recv() -> bytes:
-        chunk = probe.read(max(1, probe.in_waiting))
-        if not chunk:
-            raise TimeoutError("no reply")
-        return bytes(chunk)
-
-    link = Link(probe.write, recv, lambda: False)
+    link = _line_link(probe)
     link.gurux.client.maxReceivePDUSize = 64  # the public object list then takes ~5 blocks
     link.gurux.connect()
     return link
