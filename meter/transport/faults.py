@@ -315,6 +315,9 @@ class FaultyLink:
                 break
             frames.append(bytes(buf[:size]))
             del buf[:size]
+            if (self._framing == Framing.HDLC and buf and buf[0] & 0xF0 == 0xA0
+                    and frames[-1][-1] == _HDLC_FLAG):
+                buf[:0] = b"\x7e"  # the closing flag opens the next frame too (shared flag)
         return frames
 
     def _incoming(self, frame: bytes) -> bytes:

@@ -208,3 +208,13 @@ def test_a_line_holds_at_most_max_held_bytes_of_delayed_replies() -> None:
     assert faults.counters["overflow"] == 7 and faults.counters["delayed"] == 3
     link.close()
     assert link.held == 0
+
+
+def test_a_flag_shared_between_two_hdlc_frames_opens_the_second() -> None:
+    first, second = _hdlc(LLC_RESPONSE + b"one"), _hdlc(LLC_RESPONSE + b"two", ns=1)
+    link, _, fed = _link(LinkFaults(drop_in_every=2), Framing.HDLC)
+    link.receive(first + second[1:])  # one flag between them
+    assert fed == [first]
+    link, _, fed = _link(LinkFaults(drop_in_every=3), Framing.HDLC)
+    link.receive(first + second[1:])
+    assert b"".join(fed) == first + second  # each frame whole, with both its flags
