@@ -16,16 +16,17 @@ corrupt       one byte of a reply is changed (``corrupt_every``); on HDLC a byte
               flags, so the client's HCS/FCS check fails; on the wrapper a byte of the APDU
 corrupt_in    one byte of a received frame is changed (``corrupt_in_every``)
 cut_block     the link is cut right after the reply carrying block ``cut_block`` of a GET
-              with data blocks (not its last block) leaves, ``cut_times`` times (default once)
+              with data blocks (not its last block) leaves, ``cut_times`` times (default once);
+              plain or ciphered (the stack tells which block it sent)
 refuse        a TCP connection is accepted and closed at once (``refuse_every``)
 seed          restarts the random generator
 ============  =================================================================================
 
 Probabilities are in [0, 1]; ``*_every`` counts from the moment it is set (0: off). The reply
 counts are the meter's (all its links together), so ``drop_every=3`` drops every third reply
-whichever connection it is for. A cut needs the reply's block number on the wire: a ciphered
-GET (glo/ded/general-glo) hides it, so ``cut_block`` acts on plain block transfers only (e.g.
-the reader association's). On a serial line or the optical port a cut ends the link (the stack
+whichever connection it is for. The block a reply carries comes from the stack
+(``get_block_sent``), so a ciphered block transfer is cut as a plain one; with a stack that does
+not tell, from a plain reply's own bytes. On a serial line or the optical port a cut ends the link (the stack
 starts afresh, as on a line drop); ``refuse`` has no meaning there (use ``drop_in=1``).
 
 Received frames are cut out of the stream (wrapper header length, HDLC frame length) only while
@@ -265,8 +266,8 @@ class FaultyLink:
     """
 
     __slots__ = ("_drained", "_faults", "_framing", "_full", "_handle", "_held", "_inbuf",
-                 "_is_full", "_loop", "_max_held", "_queue", "_ready_at", "_write", "closed",
-                 "feed", "on_cut")
+                 "_is_full", "_last_block", "_loop", "_max_held", "_queue", "_ready_at",
+                 "_write", "block_sent", "closed", "feed", "on_cut")
 
     def __init__(self, faults: LinkFaults, loop: asyncio.AbstractEventLoop, framing: Framing,
                  write: Callable[[bytes], None], max_held: int = LINE_MAX_HELD,
@@ -281,6 +282,10 @@ class FaultyLink:
         self._drained = drained
         self.feed: Callable[[bytes], None] = discard  # the stack's input, set by the medium
         self.on_cut: Callable[[], None] = _none
+        # The stack's GET block transfer under way (StackSession.get_block_sent), set by the
+        # medium: it sees blocks of ciphered replies too. Without it, plain replies are read.
+        self.block_sent: Callable[[], int | None] | None = None
+        self._last_block = 0  # the block a reply was last seen to carry
         self._queue: deque[tuple[float, bytes, bool]] = deque()  # (due, bytes, cut after)
         self._held = 0  # bytes in _queue
         self._ready_at = 0.0  # when the last queued reply is due (order is kept)
@@ -363,7 +368,7 @@ class FaultyLink:
         if faults.hits(s.duplicate, "duplicate_every"):
             counters["duplicated"] += 1
             data += data
-        block = _block_number(data, self._framing) if s.cut_block and s.cut_times else None
+        block = self._block(data) if s.cut_block and s.cut_times else None
         cut = block is not None and faults.cut_due(block)
         pause = faults.delay()
         if pause <= 0.0 and not s.byte_time and not self._queue:
@@ -387,6 +392,19 @@ class FaultyLink:
             self._is_full = True
             self._full()
         self._arm(due)
+
+    def _block(self, data: bytes) -> int | None:
+        """The block number ``data`` carries as a GET with blocks goes on, or None. From the
+        stack when it tells (the first reply frame after the block was made: an HDLC reply's
+        later segments are the same block), else from the plain reply itself."""
+        sent = None if self.block_sent is None else self.block_sent()
+        if sent is None:  # none under way, or a stack that does not tell
+            self._last_block = 0
+            return _block_number(data, self._framing)
+        if sent == self._last_block:
+            return None
+        self._last_block = sent
+        return sent
 
     def _arm(self, when: float) -> None:
         if self._handle is None:
@@ -455,6 +473,7 @@ class FaultyLink:
         """A line starts a new session after a cut: serve it again (nothing held)."""
         self._drop_queue()
         self._inbuf.clear()
+        self._last_block = 0
         self.closed = False
 
     @property

@@ -148,6 +148,7 @@ class OpticalPort:
                 self._feed = self._session.feed
                 if link is not None:
                     link.feed, link.on_cut = self._session.feed, self.hang_up
+                    link.block_sent = self._session.get_block_sent
                     self._feed = link.receive
             elif isinstance(event, Failed):
                 # The opening itself goes back to waiting for a request at 300 baud.

@@ -77,7 +77,7 @@ class SerialLink:
                                StackSession.restart, f"serial {self.url}")
         self._session = session
         if link is not None:
-            link.feed = session.feed
+            link.feed, link.block_sent = session.feed, session.get_block_sent
             link.on_cut = lambda: restart_line(session, link)
         self._thread.start()
         log.info("serial: serving HDLC on %s at %d baud", self.url, self._port.baudrate)

@@ -260,7 +260,7 @@ class MeterService:
                     factory, WireClock(loop), loop, link.send, StackSession.restart, "serial-pty"
                 )
                 self._closers.append(session.close)
-                link.feed = session.feed
+                link.feed, link.block_sent = session.feed, session.get_block_sent
                 link.on_cut = lambda: restart_line(session, link)
                 line.start(link.receive, baud)
                 return line.path

@@ -150,6 +150,7 @@ class _StackProtocol(asyncio.Protocol):
         self._feed = self._session.feed
         if self._link is not None:
             self._link.feed = self._session.feed
+            self._link.block_sent = self._session.get_block_sent
             self._feed = self._link.receive
         log.info("%s: connected", name)
 

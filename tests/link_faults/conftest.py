@@ -38,6 +38,9 @@ class Served:
     serial: str
     optical: str
 
+    def endpoint(self, framing: str) -> Endpoint:
+        return self.tcp if framing == WRAPPER else self.hdlc
+
     def call(self, fn: Callable[[], T]) -> T:
         """``fn()`` on the loop's thread (where the meter lives)."""
 

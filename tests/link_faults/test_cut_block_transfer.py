@@ -1,6 +1,8 @@
 """Issue 12 item 3: the link cut in the middle of a block transfer of the load profile, then the
 client (gurux-dlms, as shipped) connects again and reads the whole profile, on the TCP wrapper
-and on HDLC over TCP. The reader association is plain, so the meter sees block numbers."""
+and on HDLC over TCP, plain (the reader) and glo-ciphered (the management client, HLS-GMAC).
+A block transfer lives in its association, which ends with the connection: after the cut the
+client associates anew and reads the range again."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from interop.clients import READER, Endpoint, GuruxDriver
+from interop.clients import HDLC, MANAGEMENT, READER, WRAPPER, Endpoint, GuruxDriver
+from interop.conftest import next_invocation_counter
 
 from .conftest import HISTORY, START, Served
 
@@ -64,3 +67,22 @@ def test_cut_repeats_as_often_as_asked(meter: Served) -> None:
         driver.link.close()
     assert meter.counters()["cuts"] == 2
     assert len(_read(meter.tcp)) == ROWS
+
+
+@pytest.mark.parametrize("framing", [WRAPPER, HDLC])
+def test_a_ciphered_block_transfer_is_cut_too(meter: Served, framing: str) -> None:
+    """The management client's blocks are glo-ciphered: the block number is the stack's word."""
+    endpoint = meter.endpoint(framing)
+    meter.faults(cut_block=2)
+    driver = GuruxDriver(endpoint, MANAGEMENT, next_invocation_counter(meter, framing))
+    driver.associate()
+    with pytest.raises(ConnectionError):
+        driver.read_profile_range(LOAD_PROFILE, FIRST, END)
+    driver.link.close()
+    assert meter.counters()["cuts"] == 1
+    driver = GuruxDriver(endpoint, MANAGEMENT, next_invocation_counter(meter, framing))
+    driver.associate()
+    try:
+        assert len(driver.read_profile_range(LOAD_PROFILE, FIRST, END)) == ROWS
+    finally:
+        driver.release()
