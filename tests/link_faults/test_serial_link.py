@@ -3,19 +3,15 @@ replies dropped and delayed, and a cut that restarts its stack as a line drop wo
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 import time
-from collections.abc import Iterator
 
-import pytest
 
 from meter.timebase import Timebase
 from meter.transport.faults import LinkFaults
 from meter.transport.serial import SerialLink
 
-from .conftest import wait_for
+from .conftest import Served, wait_for
 
 FRAME = bytes.fromhex("7ea00a0002002303930a1a7e")  # an HDLC frame shape: flags, length 10
 
@@ -53,24 +49,6 @@ class Echo:
         pass
 
 
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield loop
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=5)
-    loop.close()
-
-
-def _on(loop: asyncio.AbstractEventLoop, fn: object) -> object:
-    async def run() -> object:
-        return fn()  # type: ignore[operator]
-
-    return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=5)
-
-
 def _read(master: int, n: int, timeout: float = 5.0) -> bytes:
     os.set_blocking(master, False)
     data = b""
@@ -83,30 +61,31 @@ def _read(master: int, n: int, timeout: float = 5.0) -> bytes:
     return data
 
 
-def test_faults_on_a_serial_link(loop: asyncio.AbstractEventLoop) -> None:
+def test_faults_on_a_serial_link(served: Served) -> None:
+    """On the served meter's loop thread (the meter itself is not involved)."""
     master, slave = os.openpty()
     faults = LinkFaults(drop_every=2)
-    link = _on(loop, lambda: SerialLink(os.ttyname(slave), Echo, Timebase(), loop,
-                                        faults=faults))
+    link = served.call(lambda: SerialLink(os.ttyname(slave), Echo, Timebase(), served.loop,
+                                          faults=faults))
     try:
-        _on(loop, link.start)  # type: ignore[attr-defined]
+        served.call(link.start)
         made = Echo.made
         os.write(master, FRAME * 3)  # however chunked, each reply frame counts alone
         assert _read(master, 3 * len(FRAME), timeout=1.0) == 2 * FRAME  # the second dropped
         assert faults.counters["dropped"] == 1
-        _on(loop, lambda: faults.update(drop_every=0, delay=0.3))
+        served.call(lambda: faults.update(drop_every=0, delay=0.3))
         t0 = time.monotonic()
         os.write(master, FRAME)
         assert _read(master, len(FRAME)) == FRAME
         assert time.monotonic() - t0 >= 0.3
         # A reply carrying block 1 of a GET with blocks (not the last) cuts the line.
-        _on(loop, lambda: faults.update(delay=0.0, cut_block=1))
+        served.call(lambda: faults.update(delay=0.0, cut_block=1))
         block = bytes.fromhex("7ea0170002002303" "10" "0000" "e6e700c402c10000000001" "0000" "7e")
         os.write(master, block)
         assert _read(master, len(block)) == block
         wait_for(lambda: Echo.made == made + 1)  # a fresh stack waits on the line
         assert faults.counters["cuts"] == 1
     finally:
-        _on(loop, link.close)  # type: ignore[attr-defined]
+        served.call(link.close)
         os.close(master)
         os.close(slave)
