@@ -32,6 +32,7 @@ from meter.errors import MeterError
 from meter.persistence.lock import StateLock
 from meter.security.certificates import SELF_SIGNED_DAYS
 from meter.timebase import MAX_SCALE, Timebase
+from meter.transport.faults import LinkFaults, parse_faults
 from meter.transport.logfilter import RepeatFilter
 from meter.transport.pcap import DEFAULT_MAX_BYTES, AssociationKeys
 from meter.transport.rfc2217 import parse_rfc2217_url
@@ -89,6 +90,13 @@ def _time_scale(text: str) -> float:
             f"at most {MAX_SCALE:g} (a simulated day per real second: faster, the meter cannot "
             f"live through every capture as fast as its clock runs); for long spans use --history")
     return value
+
+
+def _faults(text: str) -> dict[str, float | int]:
+    try:
+        return parse_faults(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -168,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--pcap-max-bytes", type=_byte_count, default=DEFAULT_MAX_BYTES,
                        metavar="N", help="stop capturing when a capture file would pass N bytes "
                                          f"(default {DEFAULT_MAX_BYTES})")
+    serve.add_argument("--faults", type=_faults, default={}, metavar="SPEC",
+                       help="link faults on every medium, e.g. delay=0.2,jitter=0.1,drop=0.05,"
+                            "seed=7 (README: Link faults)")
     serve.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="N",
                        help=f"simulated seconds per real second (at most {MAX_SCALE:g})")
     serve.add_argument("--start", type=_timestamp, metavar="ISO-DATETIME",
@@ -363,7 +374,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         service = MeterService(None, timebase, openings,
                                lambda: None if device is None else tcp_udp_setup(device.directory),
-                               keys)
+                               keys, LinkFaults(**args.faults))
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(_run(service, config, open_device, stop, timebase.now))
     finally:

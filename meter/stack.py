@@ -162,5 +162,10 @@ class MeterStack:
         self.closed = True
         self._server.release_all()
 
+    def get_block_sent(self) -> int | None:
+        """The block of a GET with blocks sent last on this connection while more are to come
+        (its reply may be ciphered: the transport cannot read it there)."""
+        return self._server.get_block_sent()
+
     def connection_lost(self) -> None:
         self._server.release_all()

@@ -51,6 +51,14 @@ class ApplicationServer:
             assoc.move(Outcome.RELEASED)
         self._by_client.clear()
 
+    def get_block_sent(self) -> int | None:
+        """The block a GET with blocks of one of these associations sent last, while more are
+        to come (Services.get_block_sent); None when none is under way."""
+        for assoc in self._by_client.values():
+            if (sent := assoc.services.get_block_sent) is not None:
+                return sent
+        return None
+
     def is_associated(self, client_sap: int) -> bool:
         assoc = self._by_client.get(client_sap)
         return assoc is not None and assoc.state is State.ASSOCIATED

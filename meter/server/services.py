@@ -149,6 +149,12 @@ class Services:
         """The client's max-receive-PDU-size: no response of this association may be longer."""
         return self._max_send
 
+    @property
+    def get_block_sent(self) -> int | None:
+        """The number of the block a GET with blocks sent last while more are to come (None:
+        no such transfer under way). Link faults cut after a given block (transport/faults.py)."""
+        return None if self._get_out is None else self._get_out.sent
+
     # --- dispatch ----------------------------------------------------------------------------
 
     def handle(self, req: A.Apdu, sec: RequestSecurity = PLAIN) -> Reply:

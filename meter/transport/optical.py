@@ -24,6 +24,8 @@ from meter.link.iec62056_21 import (
     ModeEEvent,
     ModeEOpening,
 )
+from meter.link.framing import Framing
+from meter.transport.faults import FaultyLink, LinkFaults, discard
 from meter.transport.pty import PtyPort
 from meter.transport.session import Clock, DeadlineTimer, StackFactory, StackSession
 
@@ -56,7 +58,8 @@ class OpticalPort:
     """A line speaking mode E: ``opening_factory()`` per session, then ``stack_factory()``.
 
     ``clock`` times the opening and the HDLC link (wire timers: a WireClock in service);
-    ``line`` defaults to a new pty.
+    ``line`` defaults to a new pty; ``faults`` act on its HDLC sessions (a cut hangs up:
+    the next session signs on anew).
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class OpticalPort:
         stack_factory: StackFactory,
         opening_factory: Callable[[], ModeEOpening],
         line: OpticalLine | None = None,
+        faults: LinkFaults | None = None,
     ) -> None:
         self._loop = loop
         self._clock = clock
@@ -76,6 +80,8 @@ class OpticalPort:
         self._timer = DeadlineTimer(loop, clock, self._opening_timer)
         self._session: StackSession | None = None
         self._reply: asyncio.TimerHandle | None = None  # an identification held for tr
+        self._faults = faults
+        self._feed: Callable[[bytes], None] = discard  # the HDLC session's input (or its link's)
 
     @property
     def path(self) -> str:
@@ -108,7 +114,7 @@ class OpticalPort:
 
     def _received(self, data: bytes) -> None:
         if self._session is not None:
-            self._session.feed(data)
+            self._feed(data)
             return
         if self._opening.idle:  # a new sign-on: offered as the settings are now (comm_speed)
             self._opening = self._opening_factory()
@@ -118,7 +124,7 @@ class OpticalPort:
             self._opening_events(self._opening.receive_data(data[i : i + 1], self._clock.now()))
             if self._session is not None:
                 if i + 1 < len(data):
-                    self._session.feed(data[i + 1 :])
+                    self._feed(data[i + 1 :])
                 return
         self._timer.arm(self._opening.next_deadline())
 
@@ -145,14 +151,21 @@ class OpticalPort:
             elif isinstance(event, EnterHdlc):
                 log.info("optical: mode E agreed, HDLC at %d baud", event.baud)
                 self._timer.cancel()
+                link = None if self._faults is None else FaultyLink(
+                    self._faults, self._loop, Framing.HDLC, self._line.write)
                 self._session = StackSession(
                     self._stack_factory,
                     self._clock,
                     self._loop,
-                    self._line.write,
+                    self._line.write if link is None else link.send,
                     self._hdlc_ended,
                     "optical",
                 )
+                self._feed = self._session.feed
+                if link is not None:
+                    link.feed, link.on_cut = self._session.feed, self.hang_up
+                    link.block_sent = self._session.get_block_sent
+                    self._feed = link.receive
             elif isinstance(event, Failed):
                 # The opening itself goes back to waiting for a request at 300 baud.
                 log.warning("optical: mode E opening failed: %s", event.reason)

@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 
 import serial  # pyserial (absolute import: this module is meter.transport.serial)
 
+from meter.link.framing import Framing
+from meter.transport.faults import FaultyLink, LinkFaults
 from meter.transport.pcap import Flow, tapped
 from meter.transport.session import Clock, StackFactory, StackSession
 
-__all__ = ["DEFAULT_BAUD", "SerialLink"]
+__all__ = ["DEFAULT_BAUD", "SerialLink", "restart_line"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,8 @@ class SerialLink:
 
     Construct it, start it and close it on the event-loop thread (the stack's timers run on
     ``loop``); ``clock`` times them (wire time: a WireClock in service); ``flow`` taps the
-    line when capturing (serve --pcap).
+    line when capturing (serve --pcap); ``faults`` make it misbehave (a cut restarts the
+    stack, as a line drop would).
     """
 
     def __init__(
@@ -43,6 +47,7 @@ class SerialLink:
         loop: asyncio.AbstractEventLoop,
         baudrate: int = DEFAULT_BAUD,
         flow: Flow | None = None,
+        faults: LinkFaults | None = None,
     ) -> None:
         self.url = url
         self._loop = loop
@@ -57,6 +62,8 @@ class SerialLink:
         self._stack_factory = stack_factory
         self._clock = clock
         self._flow = flow
+        self._link = None if faults is None else FaultyLink(faults, loop, Framing.HDLC,
+                                                            self._write)
         self._session: StackSession | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, name=f"serial {url}", daemon=True)
@@ -64,9 +71,14 @@ class SerialLink:
     def start(self) -> None:
         """Serve the port opened at construction: a stack is made only now, so the port can be
         opened (and fail) before the device that makes stacks exists."""
-        session = StackSession(self._stack_factory, self._clock, self._loop, self._write,
+        link = self._link
+        session = StackSession(self._stack_factory, self._clock, self._loop,
+                               self._write if link is None else link.send,
                                StackSession.restart, f"serial {self.url}")
         self._session = session
+        if link is not None:
+            link.feed, link.block_sent = session.feed, session.get_block_sent
+            link.on_cut = lambda: restart_line(session, link)
         self._thread.start()
         log.info("serial: serving HDLC on %s at %d baud", self.url, self._port.baudrate)
 
@@ -89,7 +101,10 @@ class SerialLink:
     def _read_loop(self) -> None:
         session = self._session
         assert session is not None  # start() makes it before the thread runs
-        feed = session.feed if self._flow is None else tapped(self._flow.received, session.feed)
+        feed: Callable[[bytes], None] = (session.feed if self._link is None
+                                         else self._link.receive)
+        if self._flow is not None:
+            feed = tapped(self._flow.received, feed)
         while not self._stop.is_set():
             try:
                 data = self._port.read(max(1, self._port.in_waiting))
@@ -99,3 +114,9 @@ class SerialLink:
                 return
             if data and not self._stop.is_set():
                 self._loop.call_soon_threadsafe(feed, bytes(data))
+
+
+def restart_line(session: StackSession, link: FaultyLink) -> None:
+    """A link fault cut a line (serial, pty): the stack starts afresh, as after a line drop."""
+    session.restart()
+    link.reopen()

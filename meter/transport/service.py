@@ -20,12 +20,13 @@ from typing import Protocol
 from meter.link.framing import Framing
 from meter.link.iec62056_21 import ModeEOpening
 from meter.timebase import Timebase
+from meter.transport.faults import FaultyLink, LinkFaults
 from meter.transport.optical import SIGN_ON_BAUD, OpticalLine, OpticalPort
 from meter.transport.pcap import DEFAULT_MAX_BYTES, AssociationKeys, Capture, TappedLine
 from meter.transport.pty import PtyPort
 from meter.transport.rfc2217 import Rfc2217Port
 from meter.transport.push import LineWriter, PushSender, PushSource
-from meter.transport.serial import DEFAULT_BAUD, SerialLink
+from meter.transport.serial import DEFAULT_BAUD, SerialLink, restart_line
 from meter.transport.session import DeadlineTimer, Stack, StackSession, WireClock
 from meter.transport.tcp import (
     DEFAULT_MAX_UNSENT,
@@ -117,7 +118,12 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 class MeterService:
-    """Serves one device on the configured media until ``aclose()``."""
+    """Serves one device on the configured media until ``aclose()``.
+
+    ``faults`` (meter/transport/faults.py) act on every medium: ``service.faults.update(...)``
+    changes them live, ``service.faults.snapshot()`` tells settings and counters. A fleet may
+    hand one LinkFaults to all its meters' services; by default each has its own, all off.
+    """
 
     def __init__(
         self,
@@ -126,8 +132,10 @@ class MeterService:
         opening_factory: Callable[[], ModeEOpening] = ModeEOpening,
         tcp_setup: Callable[[], PortSetup | None] = lambda: None,
         keys: Callable[[], Iterable[AssociationKeys]] = tuple,
+        faults: LinkFaults | None = None,
     ) -> None:
         self._device = device
+        self.faults = faults if faults is not None else LinkFaults()
         self._timebase = timebase
         self._opening_factory = opening_factory
         self._tcp_setup = tcp_setup  # the wrapper listener follows it (transport/tcp_setup.py)
@@ -230,14 +238,14 @@ class MeterService:
             async def bind(host: str, port: int, hooks: ListenerHooks, serving: bool) -> asyncio.Server:
                 return await start_tcp_server(host, port, factory, None, label, self._limits,
                                               start_serving=serving, hooks=hooks,
-                                              capture=self._capture)
+                                              capture=self._capture, faults=self.faults)
 
             self._wrapper = WrapperListener(address[0], bind, self._tcp_setup, self._servers, label)
             self._closers.append(self._wrapper.close)
             return await self._wrapper.bind(address[1])
         server = await start_tcp_server(
             address[0], address[1], self._stack_factory(framing), None, label, self._limits,
-            start_serving=False, capture=self._capture,
+            start_serving=False, capture=self._capture, faults=self.faults, framing=framing,
         )
         self._servers.append(server)
         return bound_address(server)
@@ -251,22 +259,25 @@ class MeterService:
 
             line = self._tapped(port, "serial")
             self._push_lines["serial"] = partial(_write_line, line)
+            link = FaultyLink(self.faults, loop, Framing.HDLC, line.write)
 
             def serve_pty() -> str:
                 session = StackSession(
-                    factory, WireClock(loop), loop, line.write, StackSession.restart, "serial-pty"
+                    factory, WireClock(loop), loop, link.send, StackSession.restart, "serial-pty"
                 )
                 self._closers.append(session.close)
-                line.start(session.feed, baud)
+                link.feed, link.block_sent = session.feed, session.get_block_sent
+                link.on_cut = lambda: restart_line(session, link)
+                line.start(link.receive, baud)
                 return line.path
 
             return serve_pty
         flow = None if self._capture is None else self._capture.line_flow("serial")
-        link = SerialLink(url, factory, WireClock(loop), loop, baud, flow)
-        self._closers.append(link.close)
+        serial_link = SerialLink(url, factory, WireClock(loop), loop, baud, flow, self.faults)
+        self._closers.append(serial_link.close)
 
         def serve_link() -> str:
-            link.start()
+            serial_link.start()
             return url
 
         return serve_link
@@ -284,7 +295,7 @@ class MeterService:
         else:
             line = PtyPort(loop, "optical")
         port = OpticalPort(loop, WireClock(loop), self._stack_factory(Framing.HDLC, serial=True),
-                           self._opening_factory, self._tapped(line, "optical"))
+                           self._opening_factory, self._tapped(line, "optical"), self.faults)
         self._closers.append(port.close)
         self._push_lines["optical"] = port.push
         if rfc2217 is not None:

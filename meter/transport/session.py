@@ -177,6 +177,12 @@ class StackSession:
             return
         self._after(reply)
 
+    def get_block_sent(self) -> int | None:
+        """The stack's GET block transfer under way (MeterStack.get_block_sent: the block sent
+        last), for link faults; None when there is none or the stack does not tell."""
+        query: Callable[[], int | None] | None = getattr(self._stack, "get_block_sent", None)
+        return None if query is None else query()
+
     def restart(self) -> None:
         """Drop the current stack and start a fresh one on the same medium."""
         self.close()

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Protocol, cast
 
+from meter.link.framing import Framing
+from meter.transport.faults import FaultyLink, LinkFaults, discard
 from meter.transport.pcap import Capture, Flow, tapped
 from meter.transport.session import Clock, StackFactory, StackSession, WireClock
 
@@ -75,7 +77,8 @@ class _StackProtocol(asyncio.Protocol):
 
     def __init__(self, stack_factory: StackFactory, clock: Clock | None, label: str,
                  limits: ConnectionLimits, hooks: ListenerHooks | None = None,
-                 capture: Capture | None = None) -> None:
+                 capture: Capture | None = None, faults: LinkFaults | None = None,
+                 framing: Framing = Framing.WRAPPER) -> None:
         self._factory = stack_factory
         self._clock = clock
         self._label = label
@@ -90,10 +93,20 @@ class _StackProtocol(asyncio.Protocol):
         self._reading = True
         self._capture = capture
         self._flow: Flow | None = None  # the connection's tap when capturing (serve --pcap)
+        self._faults = faults
+        self._framing = framing
+        self._link: FaultyLink | None = None  # between the wire and the stack (link faults)
+        self._feed: Callable[[bytes], None] = discard  # the session's input, or the link's
+        self._wire_full = False  # the transport's buffer is full (pause_writing)
+        self._held_full = False  # the link faults hold max_unsent_bytes of delayed replies
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # create_server gives stream transports
         limits = self._limits
+        if self._faults is not None and self._faults.refuses():
+            log.info("%s: connection refused (link fault)", self._label)
+            transport.close()
+            return
         if limits.active >= limits.max_connections or (
                 self._hooks is not None and not self._hooks.admits()):
             # A flood of refusals is rate-limited by the log filter (meter.transport.logfilter).
@@ -115,6 +128,11 @@ class _StackProtocol(asyncio.Protocol):
         if self._capture is not None and peer:
             self._flow = self._capture.tcp_flow(peer[:2], transport.get_extra_info("sockname")[:2])
             write = tapped(self._flow.sent, transport.write)
+        if self._faults is not None:
+            self._link = FaultyLink(self._faults, loop, self._framing, write,
+                                    limits.max_unsent_bytes, self._hold_full, self._hold_drained)
+            self._link.on_cut = self._cut
+            write = self._link.send
 
         try:
             self._session = StackSession(
@@ -129,6 +147,11 @@ class _StackProtocol(asyncio.Protocol):
             log.exception("%s: could not create a stack; closing", name)
             transport.close()
             return
+        self._feed = self._session.feed
+        if self._link is not None:
+            self._link.feed = self._session.feed
+            self._link.block_sent = self._session.get_block_sent
+            self._feed = self._link.receive
         log.info("%s: connected", name)
 
     def data_received(self, data: bytes) -> None:
@@ -136,7 +159,7 @@ class _StackProtocol(asyncio.Protocol):
             self._flow.received(data)
         if not self._held and not self._paused and len(data) <= _FEED_SLICE:
             if self._session is not None:  # the common case, one request: fed as it came
-                self._session.feed(data)
+                self._feed(data)
             return
         self._held += data
         self._feed_slice()
@@ -149,7 +172,7 @@ class _StackProtocol(asyncio.Protocol):
         if self._held:
             piece = bytes(self._held[:_FEED_SLICE])
             del self._held[:_FEED_SLICE]
-            self._session.feed(piece)
+            self._feed(piece)
         if self._held and not self._paused and not self._turn_pending:
             self._turn_pending = True
             asyncio.get_running_loop().call_soon(self._feed_slice)
@@ -168,12 +191,30 @@ class _StackProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         # Replies pile up unread: stop reading requests until the client catches up.
-        self._paused = True
+        self._wire_full = self._paused = True
         self._read(False)
 
     def resume_writing(self) -> None:
-        self._paused = False
+        self._wire_full = False
+        self._paused = self._held_full
         self._feed_slice()
+
+    def _hold_full(self) -> None:
+        # Replies held back by link faults (delay, a slow link) count like unread ones.
+        self._held_full = self._paused = True
+        self._read(False)
+
+    def _hold_drained(self) -> None:
+        self._held_full = False
+        self._paused = self._wire_full
+        if not self._paused:
+            asyncio.get_running_loop().call_soon(self._feed_slice)
+
+    def _cut(self) -> None:
+        """A link fault cut the connection (what was written still goes out first)."""
+        self._feed = discard
+        if self._transport is not None:
+            self._transport.close()
 
     def eof_received(self) -> bool | None:
         return None  # half-close from the client: close our side too
@@ -185,6 +226,8 @@ class _StackProtocol(asyncio.Protocol):
             if self._hooks is not None:
                 self._hooks.closed()
         self._held.clear()
+        if self._link is not None:
+            self._link.close()
         if self._flow is not None:
             self._flow.closed()
             self._flow = None
@@ -210,12 +253,16 @@ async def start_tcp_server(
     start_serving: bool = True,
     hooks: ListenerHooks | None = None,
     capture: Capture | None = None,
+    faults: LinkFaults | None = None,
+    framing: Framing = Framing.WRAPPER,
 ) -> asyncio.Server:
     """Listen on host:port (port 0 = any free port); every connection gets ``stack_factory()``.
 
     ``clock`` times the stacks' wire timers (default: the loop's real time); ``limits`` may be
     shared by several listeners (default: no connection cap), ``hooks`` are this listener's
-    own (meter.transport.tcp_setup); ``capture`` taps every connection (serve --pcap).
+    own (meter.transport.tcp_setup); ``capture`` taps every connection (serve --pcap);
+    ``faults`` misbehave on every connection (meter.transport.faults), cutting frames as
+    ``framing`` does.
     ``start_serving=False`` binds
     without accepting or logging (``server.start_serving()`` later, by a caller that logs where
     it listens).
@@ -223,7 +270,8 @@ async def start_tcp_server(
     loop = asyncio.get_running_loop()
     shared = limits or ConnectionLimits(max_connections=1 << 62)
     server = await loop.create_server(
-        lambda: _StackProtocol(stack_factory, clock, label, shared, hooks, capture),
+        lambda: _StackProtocol(stack_factory, clock, label, shared, hooks, capture, faults,
+                               framing),
         host,
         port,
         reuse_address=True,
