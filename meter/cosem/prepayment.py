@@ -27,8 +27,9 @@ Rules (ours where the Blue Book leaves it to the meter or is not public):
    out of credit log events (PrepaymentEvent); in prepayment mode (payment_mode 2), running out
    opens the supply relay by a local disconnect (ready for reconnection). A top-up that brings
    the account back into credit reconnects by a local reconnect where the relay's control_mode
-   has one (5-7); else the customer's button closes the relay (transition e). In credit mode
-   (payment_mode 1) nothing is disconnected: charges accrue as debt.
+   has one (5-7); else the customer's button closes the relay (transition e). A relay closed
+   while still out of credit (the button, the head end) opens again at the next collection. In
+   credit mode (payment_mode 1) nothing is disconnected: charges accrue as debt.
 4. Emergency credit (credit_type 2): selectable once the token credit falls below its
    credit_available_threshold; invoke_credit gives it preset_credit_amount (status 2 selected,
    3 in use once the token credit is spent); it is one-shot: it cannot be invoked again until a
@@ -753,6 +754,15 @@ class Account(CosemObject):
         elif was_out and not out:
             ctx.log_event(PrepaymentEvent.CREDIT_RESTORED)
             self._relay(Trigger.LOCAL_RECONNECT, ctx)
+        elif out and self._closed_without_credit(ctx):
+            # The button (or the head end) closed the relay while out of credit: it opens
+            # again at the next settlement (a collection). A mode with no local disconnect
+            # logged its failure (68) once, when the credit ran out.
+            self._relay(Trigger.LOCAL_DISCONNECT, ctx)
+
+    def _closed_without_credit(self, ctx: Context) -> bool:
+        relay = ctx.directory.get(DISCONNECT_CONTROL)
+        return isinstance(relay, DisconnectControl) and relay.connected and "g" in relay.allowed()
 
     def _relay(self, trigger: Trigger, ctx: Context) -> None:
         relay = ctx.directory.get(DISCONNECT_CONTROL)

@@ -271,3 +271,15 @@ def test_function_control_disables_prepayment(prepay: Prepay) -> None:
     assert prepay.act(111, ACCOUNT, 1, axdr.Integer(0)) == 11
     switch(True)
     assert prepay.act(115, GATEWAY, 1, token) == SUCCESS
+
+
+def test_the_button_without_credit_closes_the_relay_until_the_next_collection(prepay: Prepay) -> None:
+    assert prepay.top_up(100) == SUCCESS
+    prepay.activate()
+    prepay.run(2 * 3600, step=60)
+    assert prepay.relay() == ControlState.READY_FOR_RECONNECTION
+    assert prepay.meter.device.press_button() == ControlState.CONNECTED
+    prepay.run(60, step=60)
+    assert prepay.relay() == ControlState.READY_FOR_RECONNECTION
+    assert prepay.codes(DISCONNECTOR_LOG) == [64, 59, 61, 64, 59]
+    assert prepay.codes(STANDARD_LOG).count(231) == 1  # exhausted once
