@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from meter.codec.obis import Obis
@@ -23,7 +23,7 @@ from meter.cosem.events import LogEvent, StandardEvent
 from meter.cosem.names import DISCONNECT_CONTROL, PUSH_ON_CONNECTIVITY, PUSH_ON_INSTALLATION
 from meter.cosem.port_protection import PortProtection
 from meter.cosem.security_setup import SecuritySetup
-from meter.device import firmware, startup
+from meter.device import firmware, injections, startup
 from meter.device.assemble import assemble
 from meter.device.bindings import Bindings, Metrology, bind_sources, make_engine, sources
 from meter.device.demand import Demand
@@ -208,6 +208,21 @@ class Device:
     def next_deadline(self) -> float | None:
         times = [t for t in (self.scheduler.next_deadline(), self.pushes.next_due()) if t is not None]
         return min(times, default=None)
+
+    # --- injections by a head-end tester (the control API; meter/device/injections.py) -----
+
+    def inject_outage(self, now: float, duration_s: float,
+                      phases: Sequence[int | str] | None = None) -> None:
+        injections.inject_outage(self, now, duration_s, phases)
+
+    def inject_voltage(self, now: float, kind: str, scale: float | None, duration_s: float,
+                       phases: Sequence[int | str] | None = None) -> None:
+        injections.inject_voltage(self, now, kind, scale, duration_s, phases)
+
+    def set_load(self, now: float, current: float | Sequence[float] | None = None,
+                 pf: float | None = None,
+                 harmonics: Mapping[str, Sequence[Sequence[float]]] | None = None) -> None:
+        injections.set_load(self, now, current, pf, harmonics)
 
     # --- pushes (the edge sends them: meter/transport/push.py) --------------------------------
 
