@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 #: The furthest one jump moves time (simulated s): the meter lives through every capture of
 #: it inside one request (a year took ~15 s on a 2-core machine; README --history).
 MAX_JUMP_S = 366 * 86400.0
-_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_DURATION = re.compile(r"(-?)((?:\d+(?:\.\d+)?[smhdw])+|\d+(?:\.\d+)?)")
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
@@ -62,11 +63,12 @@ class Clock(Protocol):
 
 
 def seconds(value: object, what: str) -> float:
-    """A duration: a number of seconds or a string such as ``90s``, ``15m``, ``2h``, ``30d``."""
+    """A duration: a number of seconds or a string such as ``90s``, ``15m``, ``2h``, ``1h30m``,
+    ``30d`` (``-`` in front: backwards)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         out = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        out = float(m[1]) * _UNIT[m[2]]
+    elif isinstance(value, str) and (m := _DURATION.fullmatch(value.strip().replace(" ", ""))):
+        out = sum(float(n) * _UNIT[u] for n, u in _PART.findall(m[2])) * (-1 if m[1] else 1)
     else:
         raise BadRequest(f"{what}: a number of seconds or a duration like 15m, 2h, 30d; "
                          f"got {value!r}")
