@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from meter import __version__
 from meter.control.ops import ACTIONS, BadRequest, Clock, NotFound, Operations
 from meter.control.taps import Connections, Metrics
 from meter.control.timeline import Run, Step, Timeline
@@ -140,7 +139,7 @@ def openapi() -> dict[str, Any]:
             op["responses"]["200"]["content"] = {"text/plain": {"schema": {"type": "string"}}}
         paths.setdefault(r.path, {})[r.method.lower()] = op
     return {"openapi": "3.0.3",
-            "info": {"title": "acesm-meter control API", "version": __version__},
+            "info": {"title": "acesm-meter control API", "version": "1"},
             "components": {"securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
             "security": [{"token": []}, {}],
             "paths": paths}
@@ -246,12 +245,13 @@ class ControlServer:
             return response
         except web.HTTPException as exc:
             status = exc.status
-            if exc.content_type != _JSON:
-                text = exc.reason if exc.status != 413 else \
-                    f"request body larger than {MAX_BODY} bytes"
-                exc = _error(type(exc), text, headers={k: v for k, v in exc.headers.items()
-                                                       if k == "WWW-Authenticate"})
-            raise exc from None
+            if exc.content_type == _JSON:
+                raise
+            # aiohttp's own (no route, wrong method, body too large): the same JSON shape
+            text = exc.reason if exc.status != 413 else \
+                f"request body larger than {MAX_BODY} bytes"
+            return web.json_response({"error": text}, status=exc.status, headers={
+                k: v for k, v in exc.headers.items() if k in ("WWW-Authenticate", "Allow")})
         except Exception:
             log.exception("control API: %s %s failed", request.method, request.path)
             return web.json_response({"error": "internal error (logged by the meter)"},
@@ -312,6 +312,8 @@ class ControlServer:
             raise _error(web.HTTPConflict, f"refused by the meter: {exc}") from None
         except NotImplementedError as exc:
             raise _error(web.HTTPNotImplemented, str(exc)) from None
+        except MeterError as exc:  # what the meter refuses of the parameters given
+            raise _error(web.HTTPBadRequest, str(exc)) from None
 
     async def _openapi(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(openapi())

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from meter.codec import axdr
 from meter.codec.cosem_time import CosemDateTime
 from meter.codec.obis import Obis
 from meter.cosem.active_tariff import ActiveTariff
@@ -81,9 +80,9 @@ def read_attribute(device: Device, obis: Obis, attribute: int = 2) -> dict[str, 
     out: dict[str, Any] = {"obis": str(obis), "class_id": obj.CLASS_ID, "attribute": attribute,
                            "name": obj._attr(attribute).name}
     value = data.to_python()
-    if isinstance(data, axdr.Array) and len(data.items) > MAX_ROWS:
-        out["rows_total"] = len(data.items)
-        value = [item.to_python() for item in data.items[-MAX_ROWS:]]
+    if isinstance(value, list) and len(value) > MAX_ROWS:
+        out["rows_total"] = len(value)
+        value = value[-MAX_ROWS:]
     out["value"] = json_value(value)
     scaled = _scaler_unit(obj)
     if scaled is not None and attribute == 2 and isinstance(value, (int, float)) \
@@ -114,10 +113,9 @@ def _last_events(device: Device) -> dict[str, list[dict[str, Any]]]:
         obj = device.directory.get(obis)
         if obj is None:
             continue
-        rows = obj.get(2, ctx)
+        rows = obj.get(2, ctx).to_python()
         entries = []
-        for row in rows.items[-LAST_EVENTS:] if isinstance(rows, axdr.Array) else ():
-            values = row.to_python()
+        for values in rows[-LAST_EVENTS:] if isinstance(rows, list) else ():
             if isinstance(values, list) and len(values) >= 2:
                 stamp = values[0]
                 entries.append({"time": _iso(stamp) if isinstance(stamp, bytes) else None,
