@@ -215,9 +215,8 @@ class ControlServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        bound = sockets[0].getsockname()[:2] if sockets else (host, port)
+        addresses = self._runner.addresses
+        bound = tuple(addresses[0][:2]) if addresses else (host, port)
         log.info("control: listening on %s:%d", bound[0], bound[1])
         return str(bound[0]), int(bound[1])
 
