@@ -598,8 +598,8 @@ def _decode_pcap(path: Path, key_path: Path | None) -> int:
     from meter.apdu.acse import AARQ
     from meter.apdu.ciphered import CipheredApdu, GeneralDedCiphering
     from meter.apdu.initiate import InitiateRequest
-    from meter.transport.pcap import key_log_path
     from meter.control.decipher import decipher as _decipher
+    from meter.transport.pcap import key_log_path
     from meter.transport.pcap_read import KeyLog, read_messages
 
     key_path = key_path or key_log_path(path)

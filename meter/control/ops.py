@@ -30,7 +30,7 @@ from meter.timebase import MAX_SCALE
 if TYPE_CHECKING:
     from meter.device.device import Device
 
-__all__ = ["ACTIONS", "BadRequest", "Clock", "NotFound", "Operations", "seconds"]
+__all__ = ["ACTIONS", "BadRequest", "Clock", "NotFound", "NotReady", "Operations", "seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 class BadRequest(ValueError):
     """Parameters the operation cannot take (the API answers 400 with the message)."""
+
+
+class NotReady(RuntimeError):
+    """The device is not open yet (the API answers 503)."""
 
 
 class Clock(Protocol):
@@ -109,15 +113,17 @@ class Operations:
     """The operations on one device, at the time of ``clock``; ``wake`` ticks the service (after
     time moved or work was queued)."""
 
-    def __init__(self, device: Callable[[], Device], clock: Clock,
+    def __init__(self, device: Callable[[], Device | None], clock: Clock,
                  wake: Callable[[], None] = lambda: None) -> None:
-        self._device = device
+        self._device_or_none = device
         self.clock = clock
         self._wake = wake
 
-    @property
-    def device(self) -> Device:
-        return self._device()
+    def _device(self) -> Device:
+        device = self._device_or_none()
+        if device is None:
+            raise NotReady("the meter is starting")
+        return device
 
     def now(self) -> Device:
         """The device brought to the clock's now."""
@@ -128,10 +134,20 @@ class Operations:
     def run(self, action: str, params: Mapping[str, Any]) -> Any:
         """Operation ``action`` with ``params`` (KeyError: no such operation)."""
         handler = ACTIONS[action]
+        if action not in _READS:
+            log.info("control: %s %s", action, repr(dict(params))[:200])
         try:
             return handler(self, params)
         except ScenarioError as exc:
             raise BadRequest(str(exc)) from None
+        finally:
+            self._commit()
+
+    def _commit(self) -> None:
+        """Whatever bringing the device to now (or the operation) left to store."""
+        device = self._device_or_none()
+        if device is not None:
+            device.commit()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -319,6 +335,8 @@ class Operations:
 def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
 
+
+_READS = frozenset({"state", "read", "display", "time", "expect"})
 
 #: Operation name -> method (the timeline's ``do`` and the API's paths).
 ACTIONS: dict[str, Callable[[Operations, Mapping[str, Any]], Any]] = {

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from meter.control.ops import ACTIONS, BadRequest, Clock, NotFound, Operations
+from meter.control.ops import ACTIONS, BadRequest, Clock, NotFound, NotReady, Operations
 from meter.control.taps import Connections, Metrics
 from meter.control.timeline import Run, Step, Timeline
 from meter.errors import AccessError, MeterError
@@ -175,17 +175,10 @@ class ControlServer:
         self.metrics = Metrics(profile)
         self._keys = keys
         self.connections = Connections(self.metrics, clock.now, self._keys_of)
-        self.ops = Operations(self._open_device, clock, wake)
+        self.ops = Operations(device, clock, wake)
         self.run: Run | None = None
         self._timer: DeadlineTimer | None = None
         self._runner: web.AppRunner | None = None
-
-    def _open_device(self) -> Device:
-        device = self._device()
-        if device is None:
-            raise web.HTTPServiceUnavailable(text=json.dumps({"error": "the meter is starting"}),
-                                             content_type=_JSON)
-        return device
 
     def _keys_of(self, client_sap: int) -> AssociationKeys | None:
         try:
@@ -311,6 +304,8 @@ class ControlServer:
             raise _error(web.HTTPConflict, f"refused by the meter: {exc}") from None
         except NotImplementedError as exc:
             raise _error(web.HTTPNotImplemented, str(exc)) from None
+        except NotReady as exc:
+            raise _error(web.HTTPServiceUnavailable, str(exc)) from None
         except MeterError as exc:  # what the meter refuses of the parameters given
             raise _error(web.HTTPBadRequest, str(exc)) from None
 
@@ -328,7 +323,8 @@ class ControlServer:
     def load_scenario(self, text: str, source: str) -> Any:
         """Parse and start a scenario from now (replacing a running one)."""
         timeline = Timeline.parse(text, source)
-        self._open_device()
+        if self._device() is None:
+            raise NotReady("the meter is starting")
         self.run = Run(timeline, self.clock.now(), self.ops.run, self._counted)
         log.info("scenario %s: %d steps, from now", timeline.name, len(timeline.steps))
         loop = asyncio.get_running_loop()

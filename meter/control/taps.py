@@ -18,6 +18,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from meter.apdu import decode_apdu
 from meter.apdu.acse import AARE, AARQ
@@ -50,7 +51,7 @@ _NORMAL, _WITH_DATABLOCK = 1, 2
 class Metrics:
     """Counters by name and labels, every one carrying the meter's profile."""
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "acesm_dlms_requests_total": "APDUs received from DLMS clients and served",
         "acesm_associations_total": "associations asked for, by result",
         "acesm_failures_total": "requests answered with a failure, by kind",
@@ -216,9 +217,9 @@ class Connections:
             at = 3 if kind == _NORMAL else 7 if kind == _WITH_DATABLOCK else None
             if at is not None and len(response) > at and response[at] == 1:
                 return "data-access-result"
-        elif tag in (_SET_RESPONSE, _ACTION_RESPONSE) and kind == _NORMAL:
-            if len(response) > 3 and response[3] != 0:
-                return "data-access-result" if tag == _SET_RESPONSE else "action-result"
+        elif tag in (_SET_RESPONSE, _ACTION_RESPONSE) and kind == _NORMAL \
+                and len(response) > 3 and response[3] != 0:
+            return "data-access-result" if tag == _SET_RESPONSE else "action-result"
         return None
 
     def describe(self, conn: Connection) -> list[dict[str, object]]:
