@@ -505,7 +505,7 @@ def _ctl_parser(commands: Any) -> None:
     expect.add_argument("obis")
     expect.add_argument("value", help="a JSON value (3, 1.5, true, \"text\")")
     expect.add_argument("--attribute", type=int, default=2)
-    expect.add_argument("--op", default="==")
+    expect.add_argument("--op", dest="compare", default="==", help="== != < <= > >=")
     run = ops.add_parser("run", help="load a scenario file (TOML)")
     run.add_argument("file", type=Path)
     call = ops.add_parser("call", help="any request: METHOD PATH [JSON body]")
@@ -540,7 +540,7 @@ def _ctl(args: argparse.Namespace) -> int:
         "scale": lambda: client.time_scale(args.scale),
         "push": lambda: client.push(args.obis),
         "expect": lambda: client.expect(args.obis, json.loads(args.value), args.attribute,
-                                        args.op),
+                                        args.compare),
         "run": lambda: client.load_scenario(args.file.read_text()),
         "call": lambda: client.request(args.method, args.path,
                                        None if args.body is None else json.loads(args.body)),

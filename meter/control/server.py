@@ -290,7 +290,10 @@ class ControlServer:
             return {**conn.summary(), "trace": self.connections.describe(conn)}
         if op == "scenario_status":
             return None if self.run is None else self.run.status()
-        return self.ops.run(op, params)
+        out = self.ops.run(op, params)
+        if op == "state":
+            out["associations"] = [c.summary() for c in self.connections if not c.closed]
+        return out
 
     @staticmethod
     def _call(work: Callable[[], Any]) -> Any:

@@ -403,3 +403,26 @@ def test_off_loopback_a_token_is_required(tmp_path: Path) -> None:
             Client(f"http://127.0.0.1:{port}", token="wrong").time()
         assert err.value.status == 401
         assert Client(f"http://127.0.0.1:{port}", token="s3cret").time()["scale"] == 1
+
+
+def test_ctl_on_the_command_line(served: Served) -> None:
+    import subprocess
+    import sys
+
+    from support.paths import ROOT
+
+    def ctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "meter.cli", "ctl", "--url",
+                               served.client.base_url, *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+
+    done = ctl("read", "1.0.32.7.0.255")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["unit"] == 35
+    assert ctl("expect", "1.0.32.7.0.255", "0", "--op", ">").returncode == 0
+    assert ctl("expect", "1.0.32.7.0.255", "0", "--op", "<").returncode == 3
+    refused = ctl("outage", "soon")
+    assert refused.returncode == 2 and "400" in refused.stderr and "duration" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    state = json.loads(ctl("state").stdout)
+    assert "associations" in state and "1.0.32.7.0.255" in state["registers"]

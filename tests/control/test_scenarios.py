@@ -209,3 +209,11 @@ def test_a_scenario_loads_through_the_api(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, status
             time.sleep(0.1)
         assert status["expectations"] == {"passed": 1, "failed": 0}
+
+
+def test_a_step_the_meter_refuses_is_an_error_and_the_run_goes_on(meter: Meter) -> None:
+    # the supply relay's mode 4 has no manual disconnection: the button is refused
+    run = run_through(meter, '[[step]]\nat = 1\ndo = "button"\n'
+                             '[[step]]\nat = 2\ndo = "time"\n')
+    assert run.errors == 1 and "not allowed" in run.results[0]["error"]
+    assert [r["outcome"] for r in run.results] == ["error", "done"]
