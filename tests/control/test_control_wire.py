@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from interop.clients import (
+    HDLC,
     MANAGEMENT,
     PUBLIC,
     READER,
@@ -122,7 +123,7 @@ class = "push_setup"
 destination = "127.0.0.1:{listener.port}"
 ''')
     with meter_process(tmp / "state", "--profile", str(profile), "--tcp", "127.0.0.1:0",
-                       "--control", "127.0.0.1:0") as process:
+                       "--hdlc-over-tcp", "127.0.0.1:0", "--control", "127.0.0.1:0") as process:
         host, port = process.address("control")
         try:
             yield Served(process, Client(f"http://{host}:{port}"), listener)
@@ -426,3 +427,18 @@ def test_ctl_on_the_command_line(served: Served) -> None:
     assert "Traceback" not in refused.stderr
     state = json.loads(ctl("state").stdout)
     assert "associations" in state and "1.0.32.7.0.255" in state["registers"]
+
+
+def test_an_hdlc_connection_is_traced_too(served: Served) -> None:
+    m = GuruxDriver(Endpoint(HDLC, *served.process.address("hdlc")), READER)
+    m.associate()
+    try:
+        read(m, VOLTAGE_L1)
+        hdlc = [a for a in served.client.associations()
+                if a["medium"] == "hdlc-tcp" and a["associated"]]
+        assert hdlc, served.client.associations()
+        trace = served.client.trace(hdlc[-1]["id"])["trace"]
+    finally:
+        m.release()
+    assert any("GetRequestNormal" in e["text"] and "1.0.32.7.0.255" in e["text"] for e in trace)
+    assert 'medium="hdlc-tcp"' in served.client.metrics()
