@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from interop.clients import (
@@ -31,6 +30,7 @@ from interop.clients import (
     Ref,
     parse_datetime,
 )
+from interop.clients import read_ok as read
 from interop.conftest import INVOCATION_COUNTER
 from support.process import MeterProcess, meter_process, profile_with
 
@@ -129,12 +129,6 @@ destination = "127.0.0.1:{listener.port}"
             yield Served(process, Client(f"http://{host}:{port}"), listener)
         finally:
             listener.close()
-
-
-def read(m: GuruxDriver, ref: Ref) -> Any:
-    outcome = m.get(ref)
-    assert outcome.ok, f"GET {ref} failed: {outcome.result}"
-    return outcome.value
 
 
 def pq_codes(m: GuruxDriver) -> list[int]:

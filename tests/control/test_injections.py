@@ -5,14 +5,10 @@ control operation get a clear refusal (never another exception) and the meter go
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.meter import Meter
-from support.timebase import FakeTimebase
 
 from meter.codec.obis import Obis
 from meter.control.ops import ACTIONS, BadRequest, NotFound, Operations
@@ -22,15 +18,6 @@ from meter.metrology.errors import ScenarioError
 V1, V2 = Obis.parse("1.0.32.7.0.255"), Obis.parse("1.0.52.7.0.255")
 I1 = Obis.parse("1.0.31.7.0.255")
 POWER = Obis.parse("1.0.1.7.0.255")
-
-
-@pytest.fixture
-def meter(tmp_path: Path) -> Iterator[Meter]:
-    m = Meter(tmp_path / "state", timebase=FakeTimebase(scale=100))
-    try:
-        yield m
-    finally:
-        m.close()
 
 
 def value(meter: Meter, obis: Obis) -> float:

@@ -7,7 +7,6 @@ past the parser as anything but a TimelineError."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from hypothesis import strategies as st
 from support.meter import Meter
 from support.paths import ROOT
 from support.process import MeterProcess, meter_process
-from support.timebase import FakeTimebase
 
 from meter.control import Client
 from meter.control.ops import Operations
@@ -24,15 +22,6 @@ from meter.control.timeline import MAX_OCCURRENCES, Run, Timeline, TimelineError
 
 SCENARIOS = ROOT / "tools" / "scenarios"
 STORMY = SCENARIOS / "stormy-day.toml"
-
-
-@pytest.fixture
-def meter(tmp_path: Path) -> Iterator[Meter]:
-    m = Meter(tmp_path / "state", timebase=FakeTimebase(scale=100))
-    try:
-        yield m
-    finally:
-        m.close()
 
 
 def run_through(meter: Meter, text: str) -> Run:

@@ -5,13 +5,10 @@ Prometheus text is well formed; and the OpenAPI description covers every route."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from support.clients import MemoryClient
 from support.meter import Meter
-from support.timebase import FakeTimebase
 
 from meter.codec.obis import Obis
 from meter.control.server import ROUTES, openapi
@@ -19,15 +16,6 @@ from meter.control.taps import TRACE_APDUS, TRACE_BYTES, Connections, Metrics
 from meter.control.timeline import Timeline
 
 SAMPLE = re.compile(r'^[a-z_]+\{profile="[^"]*"(,[a-z_]+="[^"]*")*\} \d+(\.\d+)?$')
-
-
-@pytest.fixture
-def meter(tmp_path: Path) -> Iterator[Meter]:
-    m = Meter(tmp_path / "state", timebase=FakeTimebase())
-    try:
-        yield m
-    finally:
-        m.close()
 
 
 class _Plain:
