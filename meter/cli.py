@@ -188,6 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "back-fills the past on a new state, what it missed on an existing one")
     serve.add_argument("-v", "--verbose", action="count", default=0,
                        help="-v: debug logging with every APDU decoded; -vv: also raw bytes")
+    serve.add_argument("--control", type=_address, metavar="[HOST:]PORT",
+                       help="the control API (HTTP/JSON, OpenAPI at /openapi.json; host default "
+                            f"{DEFAULT_HOST}; README: Control API)")
+    serve.add_argument("--control-token", metavar="TOKEN",
+                       default=os.environ.get("ACESM_CONTROL_TOKEN") or None,
+                       help="every control request needs 'Authorization: Bearer TOKEN' "
+                            "(required off loopback; default $ACESM_CONTROL_TOKEN)")
+    serve.add_argument("--scenario", type=Path, metavar="FILE",
+                       help="run a scenario (TOML timeline, README: Scenarios) from the start")
     serve.set_defaults(run=_serve)
 
     decode = commands.add_parser(
@@ -232,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = tools.add_parser("evaluate", help="evaluate a metrology scenario file")
     evaluate.add_argument("args", nargs=argparse.REMAINDER, help="FILE.json and its options")
     evaluate.set_defaults(run=_metrology_evaluate)
+
+    _ctl_parser(commands)
 
     firmware = commands.add_parser("firmware", help="firmware image tools")
     firmware_tools = firmware.add_subparsers(dest="tool", required=True)
@@ -375,8 +386,9 @@ def _serve(args: argparse.Namespace) -> int:
         service = MeterService(None, timebase, openings,
                                lambda: None if device is None else tcp_udp_setup(device.directory),
                                keys, LinkFaults(**args.faults))
+        control = _control(args, profile_path, lambda: device, timebase, keys, service)
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            runner.run(_run(service, config, open_device, stop, timebase.now))
+            runner.run(_run(service, config, open_device, stop, timebase.now, control))
     finally:
         if device is not None:
             device.close()  # releases the lock
@@ -414,10 +426,11 @@ def _optional_int(value: Any) -> int | None:
 
 async def _run(service: MeterService, config: ServeConfig,
                open_device: Callable[[], _Served], signals: _StopSignals,
-               now: Callable[[], float]) -> None:
+               now: Callable[[], float], control: _Control | None = None) -> None:
     loop = asyncio.get_running_loop()
     try:
         await service.bind(config)
+        control_line = "" if control is None else await control.start(service)
         # The back-fill runs here, synchronously: ``signals`` (not yet the loop's handlers)
         # catches a stop during it.
         device = open_device()
@@ -433,14 +446,162 @@ async def _run(service: MeterService, config: ServeConfig,
         # in use) prints its one error line only.
         log.info("event loop: %s",
                  "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio")
-        ready = await service.start(config, device, pushes=device)
+        pushes = device if control is None else control.server.pushes(device)
+        ready = await service.start(config, device, pushes=pushes)
+        if control is not None:
+            control.begin()
         # Program output, not a log record: tests and tools wait for this one line.
-        sys.stdout.write(ready.line() + "\n")
+        sys.stdout.write(ready.line() + control_line + "\n")
         sys.stdout.flush()
         await stop.wait()
         log.info("stopping")
     finally:
+        if control is not None:
+            await control.server.aclose()
         await service.aclose()
+
+
+class _Control:
+    """serve --control / --scenario: the control API and the scenario given at start."""
+
+    def __init__(self, server: Any, address: tuple[str, int] | None,
+                 scenario: tuple[str, str] | None) -> None:
+        self.server = server  # meter.control.server.ControlServer (aiohttp loads only here)
+        self._address = address
+        self._scenario = scenario
+
+    async def start(self, service: MeterService) -> str:
+        """Listen (before the device opens: a port in use fails first); the READY field."""
+        service.stack_tap = self.server.tap
+        if self._address is None:
+            return ""
+        host, port = await self.server.start(*self._address)
+        return f" control={host}:{port}"
+
+    def begin(self) -> None:
+        if self._scenario is not None:
+            self.server.load_scenario(*self._scenario)
+
+
+def _control(args: argparse.Namespace, profile_path: Path, device: Callable[[], Any],
+             timebase: Timebase, keys: Callable[[], Any], service: MeterService) -> _Control | None:
+    if args.control is None and args.scenario is None:
+        return None
+    from meter.control.server import ControlServer, is_loopback
+    from meter.control.timeline import Timeline
+
+    if args.control is not None and not is_loopback(args.control[0]) and not args.control_token:
+        raise MeterError(f"--control on {args.control[0]} (not loopback) needs --control-token")
+    scenario = None
+    if args.scenario is not None:
+        text = args.scenario.read_text()
+        Timeline.parse(text, str(args.scenario))  # a bad file fails before anything starts
+        scenario = (text, str(args.scenario))
+    server = ControlServer(device, timebase, profile_path.stem, keys, args.control_token,
+                           service.wake)
+    return _Control(server, args.control, scenario)
+
+
+# --- ctl: the control API from the command line -----------------------------------------------
+
+
+def _ctl_parser(commands: Any) -> None:
+    ctl = commands.add_parser("ctl", help="talk to a running meter's control API (serve --control)")
+    ctl.add_argument("--url", default=os.environ.get("ACESM_CONTROL_URL", "http://127.0.0.1:8080"),
+                     help="the control API (default $ACESM_CONTROL_URL or http://127.0.0.1:8080)")
+    ctl.add_argument("--token", default=os.environ.get("ACESM_CONTROL_TOKEN") or None,
+                     help="bearer token (default $ACESM_CONTROL_TOKEN)")
+    ops = ctl.add_subparsers(dest="op", required=True)
+    for name, text in (("state", "clock, registers, relays, tariff, last events"),
+                       ("time", "true time, meter time, time scale"),
+                       ("associations", "connections and their associations"),
+                       ("display", "the display text"), ("metrics", "Prometheus counters"),
+                       ("scenario", "the running scenario's progress"),
+                       ("openapi", "the API description")):
+        ops.add_parser(name, help=text)
+    read = ops.add_parser("read", help="one attribute of an object, as a GET reads it")
+    read.add_argument("obis")
+    read.add_argument("attribute", type=int, nargs="?", default=2)
+    trace = ops.add_parser("trace", help="recent APDUs of a connection, described")
+    trace.add_argument("id", type=int)
+    outage = ops.add_parser("outage", help="no supply for DURATION (e.g. 90s, 5m)")
+    outage.add_argument("duration")
+    outage.add_argument("--phases", help="e.g. A,C (default all)")
+    for kind in ("sag", "swell"):
+        p = ops.add_parser(kind, help=f"a voltage {kind} for DURATION")
+        p.add_argument("duration")
+        p.add_argument("--scale", type=float, help="voltage factor (sag < 1 < swell)")
+        p.add_argument("--phases", help="e.g. A,C (default all)")
+    load = ops.add_parser("load", help="the load from now on")
+    load.add_argument("--current", type=float, help="amperes per phase")
+    load.add_argument("--pf", type=float, help="power factor")
+    tamper = ops.add_parser("tamper", help="a tamper input on or off")
+    tamper.add_argument("kind")
+    tamper.add_argument("state", choices=("on", "off"))
+    button = ops.add_parser("button", help="press a relay's button")
+    button.add_argument("relay", nargs="?")
+    set_time = ops.add_parser("set-time", help="set the meter's clock (ISO 8601)")
+    set_time.add_argument("time")
+    jump = ops.add_parser("jump", help="time passes (e.g. 1d); negative sets the clock back")
+    jump.add_argument("by")
+    scale = ops.add_parser("scale", help="simulated seconds per real second")
+    scale.add_argument("scale", type=float)
+    push = ops.add_parser("push", help="trigger a push setup")
+    push.add_argument("obis")
+    expect = ops.add_parser("expect", help="compare an attribute with a JSON value")
+    expect.add_argument("obis")
+    expect.add_argument("value", help="a JSON value (3, 1.5, true, \"text\")")
+    expect.add_argument("--attribute", type=int, default=2)
+    expect.add_argument("--op", dest="compare", default="==", help="== != < <= > >=")
+    run = ops.add_parser("run", help="load a scenario file (TOML)")
+    run.add_argument("file", type=Path)
+    call = ops.add_parser("call", help="any request: METHOD PATH [JSON body]")
+    call.add_argument("method", choices=("GET", "POST"))
+    call.add_argument("path")
+    call.add_argument("body", nargs="?")
+    ctl.set_defaults(run=_ctl)
+
+
+def _ctl(args: argparse.Namespace) -> int:
+    import json
+
+    from meter.control import Client, ControlError
+
+    client = Client(args.url, args.token)
+    phases = getattr(args, "phases", None)
+    chosen = None if phases is None else [p.strip() for p in phases.split(",") if p.strip()]
+    calls: dict[str, Callable[[], Any]] = {
+        "state": client.state, "time": client.time, "associations": client.associations,
+        "display": client.display, "metrics": client.metrics, "scenario": client.scenario,
+        "openapi": client.openapi,
+        "read": lambda: client.read(args.obis, args.attribute),
+        "trace": lambda: client.trace(args.id),
+        "outage": lambda: client.outage(args.duration, chosen),
+        "sag": lambda: client.sag(args.duration, args.scale, chosen),
+        "swell": lambda: client.swell(args.duration, args.scale, chosen),
+        "load": lambda: client.load(args.current, args.pf),
+        "tamper": lambda: client.tamper(args.kind, args.state == "on"),
+        "button": lambda: client.button(args.relay),
+        "set-time": lambda: client.set_time(args.time),
+        "jump": lambda: client.jump(args.by),
+        "scale": lambda: client.time_scale(args.scale),
+        "push": lambda: client.push(args.obis),
+        "expect": lambda: client.expect(args.obis, json.loads(args.value), args.attribute,
+                                        args.compare),
+        "run": lambda: client.load_scenario(args.file.read_text()),
+        "call": lambda: client.request(args.method, args.path,
+                                       None if args.body is None else json.loads(args.body)),
+    }
+    try:
+        answer = calls[args.op]()
+    except ControlError as exc:
+        sys.stderr.write(f"acesm-meter ctl: {exc}\n")
+        return 2
+    text = answer if isinstance(answer, str) else json.dumps(answer, indent=2)
+    sys.stdout.write(text.rstrip("\n") + "\n")
+    if args.op == "expect" and isinstance(answer, dict) and not answer.get("ok"):
+        return 3
+    return 0
 
 
 # --- profile check -------------------------------------------------------------------------
@@ -484,6 +645,7 @@ def _decode_pcap(path: Path, key_path: Path | None) -> int:
     from meter.apdu.acse import AARQ
     from meter.apdu.ciphered import CipheredApdu, GeneralDedCiphering
     from meter.apdu.initiate import InitiateRequest
+    from meter.control.decipher import decipher as _decipher
     from meter.transport.pcap import key_log_path
     from meter.transport.pcap_read import KeyLog, read_messages
 
@@ -533,6 +695,7 @@ def describe_bytes(
     """Readable text of a wrapper PDU, an HDLC frame or a bare APDU (raises MeterError)."""
     from meter.apdu import decode_apdu
     from meter.apdu.describe import describe
+    from meter.control.decipher import decipher as _decipher
     from meter.link.wrapper import HEADER_SIZE, VERSION, WrapperPdu
 
     lines: list[str] = []
@@ -593,39 +756,6 @@ def _hdlc_address(address: Any) -> str:
     return f"{address.upper}/{address.lower}"
 
 
-def _decipher(
-    apdu: object, ek: bytes | None, ak: bytes | None, system_title: bytes | None
-) -> bytes | None:
-    """The plaintext of a ciphered APDU (or of the xDLMS initiate an AARQ/AARE carries) when the
-    keys are known, else None."""
-    from meter.apdu import decode_apdu
-    from meter.apdu.acse import AARE, AARQ, RLRE, RLRQ
-    from meter.apdu.ciphered import CipheredApdu, GeneralDedCiphering, GeneralGloCiphering
-    from meter.security import gcm
-
-    if ek is None:
-        return None
-    if isinstance(apdu, (AARQ, AARE, RLRQ, RLRE)):
-        if not apdu.user_information:
-            return None
-        # The initiate inside is ciphered under the AP title sent beside it, if any (Green Book
-        # 9.2.7); a release's under the sender's title.
-        own = (apdu.calling_ap_title if isinstance(apdu, AARQ)
-               else apdu.responding_ap_title if isinstance(apdu, AARE) else None)
-        return _decipher(decode_apdu(apdu.user_information), ek, ak, own or system_title)
-    if isinstance(apdu, (GeneralGloCiphering, GeneralDedCiphering)):
-        title = apdu.system_title or system_title
-    elif isinstance(apdu, CipheredApdu):
-        title = system_title
-    else:
-        return None
-    if title is None:
-        raise ValueError("deciphering needs --system-title (the sender's)")
-    return gcm.unprotect(
-        apdu.security_control, title, apdu.invocation_counter, ek, ak or b"", apdu.payload
-    )
-
-
 # --- listen --------------------------------------------------------------------------------
 
 
@@ -642,6 +772,7 @@ def describe_push(payload: bytes, ek: bytes | None = None,
     from meter.apdu.ciphered import CipheredApdu, GeneralDedCiphering, GeneralGloCiphering
     from meter.apdu.describe import describe
     from meter.codec.cosem_time import CosemDateTime
+    from meter.control.decipher import decipher as _decipher
 
     try:
         apdu = decode_apdu(payload)

@@ -53,6 +53,9 @@ class MeterStack:
         self._server = ApplicationServer(env, port)
         self._commit = commit
         self._before = before
+        #: Told of every APDU served (client SAP, request, response or None): the control
+        #: API's counters and trace at the edge (meter/control/taps.py); None: nobody listens.
+        self.observer: Callable[[int, bytes, bytes | None], None] | None = None
         self._server_wport = server_wport
         self._wrapper: WrapperConnection | None = None
         self._hdlc: HdlcServer | None = None
@@ -79,6 +82,8 @@ class MeterStack:
             # snapshot, clock mark, profile rows), which the next commit retries. The client
             # still gets its answer.
             log.error("state not stored after a request from client %d: %s", client, exc)
+        if self.observer is not None:
+            self.observer(client, apdu, response)
         return response
 
     def receive_data(self, data: bytes, now: float) -> bytes:

@@ -68,6 +68,12 @@ class Timebase:
         if t > self.now():
             self._start, self._t0 = float(t), self._monotonic()
 
+    def rescale(self, scale: float) -> None:
+        """From now on run at ``scale`` simulated seconds per real second (the control API)."""
+        if not 0 < scale <= MAX_SCALE:
+            raise ValueError(f"time scale must be > 0 and <= {MAX_SCALE:g}, got {scale!r}")
+        self._start, self._t0, self._scale = self.now(), self._monotonic(), float(scale)
+
     def wall_delay(self, sim_seconds: float) -> float:
         """Real seconds to wait for ``sim_seconds`` of simulated time to pass (never negative)."""
         return max(0.0, sim_seconds / self._scale)

@@ -29,6 +29,9 @@ ALLOWED: dict[str, set[str]] = {
                "profile", "profile_schema", "link", "timebase"},
     "timebase": set(),
     "transport": {"stack", "device", "link", "timebase", "codec", "profile"},
+    # the control API (serve --control): an edge beside the transports, below the command line
+    "control": {"codec", "apdu", "security", "cosem", "metrology", "device", "timebase",
+                "transport", "profile"},
     "cli": {"*"},
 }
 SANS_IO = {"codec", "apdu", "security", "link", "cosem", "server", "stack", "metrology"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -254,11 +254,21 @@ class Device:
         self.injections.outage(duration_s, phases)
         self.commit()
 
-    def inject_voltage(self, now: float, kind: str, scale: float, duration_s: float,
+    def inject_voltage(self, now: float, kind: str, scale: float | None, duration_s: float,
                        phases: tuple[int, ...] | None = None) -> None:
-        """A "sag" or "swell" to ``scale`` x the nominal voltage from ``now`` for ``duration_s``."""
+        """A "sag" or "swell" to ``scale`` x the nominal voltage (None: the kind's default)
+        from ``now`` for ``duration_s``."""
         self.at(now)
         self.injections.voltage(kind, scale, duration_s, phases)
+        self.commit()
+
+    def set_load(self, now: float, current: float | Sequence[float] | None = None,
+                 pf: float | None = None,
+                 harmonics: Mapping[str, Sequence[Sequence[float]]] | None = None) -> None:
+        """From ``now`` the load draws ``current`` A at power factor ``pf`` with ``harmonics``
+        (what is not given stays; meter/device/injections.py ``Injections.load``)."""
+        self.at(now)
+        self.injections.load(current, pf, harmonics)
         self.commit()
 
     def set_tamper(self, now: float, kind: str, active: bool) -> None:

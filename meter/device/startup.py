@@ -62,7 +62,7 @@ def open_device(cls: type[Device], profile: str | Path, state_dir: str | Path,
             # the clock never reads earlier than a time it may have answered.
             log.info("continuing from the saved time %s", _iso(mark))
             timebase.resume_at(mark)
-        mode = metrology_mode or ("realtime" if getattr(timebase, "scale", 1.0) <= 10 else "fast")
+        mode = metrology_mode or metrology_mode_for(getattr(timebase, "scale", 1.0))
         now = timebase.now()
         start = now - history if (fresh and history) else now
         device = cls(prof, store, start, metrology_mode=mode, monotonic=timebase.monotonic)
@@ -107,6 +107,12 @@ def restore(device: Device) -> None:
     t = store.get("device/t")
     if t is not None:
         device.time.t = float(t)
+
+
+def metrology_mode_for(scale: float) -> str:
+    """The engine's mode for a time scale: sampled waveforms up to 10x real time, faster the
+    steady stretches in closed form (the sampled path cannot keep up)."""
+    return "realtime" if scale <= 10 else "fast"
 
 
 def _backfill(device: Device, until: float, stop: Callable[[], bool]) -> None:

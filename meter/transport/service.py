@@ -153,6 +153,9 @@ class MeterService:
         self._pushes: PushSender | None = None
         #: Local lines a push may go out on (meter/transport/push.py): "serial", "optical".
         self._push_lines: dict[str, LineWriter] = {}
+        #: serve --control: wraps each new connection's stack (medium label given) to count and
+        #: trace it (meter/control/taps.py); None: stacks as the device makes them.
+        self.stack_tap: Callable[[Stack, str], Stack] | None = None
 
     async def bind(self, config: ServeConfig) -> None:
         """Bind the TCP listeners and open the serial port and the ptys, serving nothing yet: a
@@ -321,7 +324,18 @@ class MeterService:
 
     def _stack_factory(self, framing: Framing, *, serial: bool = False) -> Callable[[], Stack]:
         """``serial``: HDLC on a serial line (port, pty, optical probe), not over TCP."""
-        return lambda: self.device.new_stack(framing, serial=serial, now=self._timebase.now)
+        medium = "serial" if serial else "tcp" if framing == Framing.WRAPPER else "hdlc-tcp"
+
+        def make() -> Stack:
+            stack = self.device.new_stack(framing, serial=serial, now=self._timebase.now)
+            return stack if self.stack_tap is None else self.stack_tap(stack, medium)
+
+        return make
+
+    def wake(self) -> None:
+        """Tick the device now and re-arm for its next deadline (after the control API moved
+        its time or queued work for it)."""
+        self._tick()
 
     def _tick(self) -> None:
         try:

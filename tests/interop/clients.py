@@ -617,3 +617,10 @@ def _cosem_data(arg: Arg) -> bytes:
 
 DriverFactory = Callable[[Endpoint, Association, int], Driver]
 DRIVERS: dict[str, DriverFactory] = {"gurux": GuruxDriver, "dlms-cosem": DlmsCosemDriver}
+
+
+def read_ok(driver: Driver, ref: Ref) -> Any:
+    """The value of a GET that must succeed (the test fails naming the result otherwise)."""
+    outcome = driver.get(ref)
+    assert outcome.ok, f"GET {ref} failed: {outcome.result}"
+    return outcome.value
