@@ -95,7 +95,8 @@ class Injections:
             raise InjectionError(f"unknown voltage disturbance {kind!r} (sag, swell)")
         scale = DEFAULT_SCALE[kind] if scale is None else float(scale)
         if not (0 <= scale < 1 if kind == "sag" else 1 < scale <= 2):
-            raise InjectionError(f"a {kind} to {scale!r} x U (sag 0..1, swell 1..2)")
+            raise InjectionError(f"a {kind}'s scale is {'0 to under 1' if kind == 'sag' else 'over 1 to 2'}"
+                                 f" (x the nominal voltage), got {scale!r}")
         self._disturb(kind, scale, duration_s, phases)
 
     def _disturb(self, kind: str, scale: float, duration_s: float,

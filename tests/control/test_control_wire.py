@@ -55,8 +55,8 @@ POWER_FAILURES = Ref(1, "0.0.96.7.21.255", 2)
 TERMINAL_COVER_COUNTER = Ref(1, "0.0.96.20.5.255", 2)
 FRAUD_LOG = Ref(7, "0.0.99.98.1.255", 2)
 ALARM_REGISTER_1 = Ref(1, "0.0.97.98.0.255", 2)
-#: Fraud log codes of the terminal cover (IDIS 42 removed / 43 closed: cosem-reference.md §4.1).
-TERMINAL_COVER_REMOVED, TERMINAL_COVER_CLOSED = 42, 43
+#: Fraud log codes of the terminal cover (IDIS 40 removed / 41 closed: cosem-reference.md §4.1).
+TERMINAL_COVER_REMOVED, TERMINAL_COVER_CLOSED = 40, 41
 WAIT_S = 30.0
 
 
