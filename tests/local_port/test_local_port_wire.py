@@ -7,7 +7,8 @@ time-scaled meter process; pyserial is the optical probe on the meter's optical 
   decides which sign-on requests the meter answers; bad values are refused.
 - Consumer messages 0.0.96.13.1/0.255: written and read back; too long or of the wrong type,
   refused. Display lists 0.0.21.0.1/2.255: capture_objects read, capture then buffer read.
-- The consumer information push 0.6.25.9.0.255 on the optical port every 20 simulated seconds
+- The consumer information push 0.6.25.9.0.255 on the optical port (and on the serial pty, with
+  port_reference the HDLC setup) every 20 simulated seconds
   (its scheduler's execution_time), read by a pty reader of the test's own: HDLC UI frames,
   taken apart here and parsed by gurux-dlms's own DataNotification handling.
 """
@@ -205,11 +206,18 @@ def gurux_notification(frame: bytes) -> Any:
     return notify
 
 
-def test_consumer_information_pushed_on_the_optical_port(tmp_path: Path) -> None:
-    profile = profile_with(tmp_path, PUSH_PROFILE)
+@pytest.mark.parametrize(("medium", "args", "port"), [
+    ("optical", ("--optical",), "0.0.20.0.0.255"),  # port_reference: the local port setup
+    ("serial", ("--serial", "pty"), "0.0.22.0.0.255"),  # the HDLC setup: the serial line
+])
+def test_consumer_information_pushed_on_a_local_port(tmp_path: Path, medium: str,
+                                                     args: tuple[str, ...], port: str) -> None:
+    text = PUSH_PROFILE.replace('destination = "102"',
+                                f'destination = "102"\nport_reference = "{port}"')
+    profile = profile_with(tmp_path, text)
     with meter_process(tmp_path / "state", "--profile", str(profile), "--tcp", "127.0.0.1:0",
-                       "--optical", "--time-scale", "20", start="2026-01-01T00:00:05Z") as process, \
-            serial.Serial(process.ready["optical"], 300, timeout=0.2) as reader:
+                       *args, "--time-scale", "20", start="2026-01-01T00:00:05Z") as process, \
+            serial.Serial(process.ready[medium], 300, timeout=0.2) as reader:
         data = b""
         deadline = time.monotonic() + WAIT_S
         while len(frames(data)) < 4 and time.monotonic() < deadline:
