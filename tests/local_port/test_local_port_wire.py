@@ -28,6 +28,7 @@ import pytest
 import serial
 from interop.clients import SUCCESS, Arg, GuruxDriver, Ref
 from push.test_push_wire import management as push_management
+from supply.test_relays_wire import read
 from support.process import MeterProcess, meter_process, profile_with
 
 from meter.codec.crc import crc16_x25
@@ -53,12 +54,6 @@ def management(process: MeterProcess) -> Iterator[GuruxDriver]:
         yield driver
     finally:
         driver.release()
-
-
-def read(m: GuruxDriver, ref: Ref) -> Any:
-    outcome = m.get(ref)
-    assert outcome.ok, f"GET {ref} failed: {outcome.result}"
-    return outcome.value
 
 
 def sign_on(probe: serial.Serial, request: bytes = b"/?!\r\n") -> bytes:
