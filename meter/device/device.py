@@ -281,7 +281,8 @@ class Device:
     # --- the virtual LCD (meter/device/display.py) --------------------------------------------
 
     def display_text(self, now: float) -> str:
-        """What the meter's LCD shows at simulated time ``now``."""
+        """What the meter's LCD shows at simulated time ``now`` (the meter is brought there
+        first; a ``now`` before the time it has reached reads that time: it does not go back)."""
         self.at(now)
         return self.display.text(self.time.t)
 

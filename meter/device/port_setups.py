@@ -6,8 +6,11 @@ The opening is made afresh for every sign-on, so a SET applies to the next sign-
 rules the rate the identification message offers: the IEC local port setup (class 19) when the
 meter has one, since its prop_baud is by definition "the baud rate to be proposed by the meter"
 in the IEC 62056-21 opening, and its device_addr the address a request names (Blue Book, IEC
-local port setup); the IEC HDLC setup's comm_speed (class 23) describes the HDLC port itself and
-rules only on a meter without a local port setup (as before that object existed). The client's
+local port setup); the IEC HDLC setup's comm_speed (class 23) is the speed of a port that
+speaks HDLC from the start, which the Blue Book lets a special mode of another protocol
+override when HDLC is entered through it (my reading of the class 23 text, M) - here mode E.
+comm_speed rules the sign-on only on a meter without a local port setup (as before that
+object existed). The client's
 acknowledgement then picks that rate or a slower one, and the port switches to it. Each medium
 uses the first setup object of its kind, as Device.new_stack does.
 """

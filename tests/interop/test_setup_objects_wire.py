@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import serial
 from support.gurux_hdlc import GuruxHdlc
-from support.process import meter_process
+from support.process import meter_process, profile_with
 
 from .clients import (
     DRIVERS,
@@ -69,8 +69,12 @@ def _sign_on(path: str) -> tuple[bytes, int]:
 def test_comm_speed_set_over_tcp_is_offered_at_the_next_optical_sign_on(tmp_path: Path,
                                                                         client: str) -> None:
     """comm_speed 5 (9600, [hdlc]) offered as '5'; after a SET to 6 (19200) the next sign-on
-    offers '6' and the probe's tty runs at 19200; the value survives a restart."""
-    with _serve(tmp_path / "state", "--optical") as meter:
+    offers '6' and the probe's tty runs at 19200; the value survives a restart. On a meter
+    without an IEC local port setup: where there is one, its prop_baud rules the sign-on
+    (meter/device/port_setups.py; tests/local_port)."""
+    profile = profile_with(tmp_path, 'remove = ["0.0.20.0.0.255"]\n[[object]]\nobis = "0.6.25.9.0.255"\n'
+                                     'class = "push_setup"\nport_reference = "0.0.22.0.0.255"\n')
+    with _serve(tmp_path / "state", "--optical", "--profile", str(profile)) as meter:
         optical = meter.process.ready["optical"]
         ident, speed = _sign_on(optical)
         assert (ident[4:5], speed) == (b"5", termios.B9600)
@@ -83,7 +87,7 @@ def test_comm_speed_set_over_tcp_is_offered_at_the_next_optical_sign_on(tmp_path
         manager.release()
         ident, speed = _sign_on(optical)
         assert (ident[4:5], speed) == (b"6", termios.B19200)
-    with _serve(tmp_path / "state", "--optical") as meter:
+    with _serve(tmp_path / "state", "--optical", "--profile", str(profile)) as meter:
         ident, _speed = _sign_on(meter.process.ready["optical"])
         assert ident[4:5] == b"6"
         reader = DRIVERS[client](meter.tcp, READER, 0)
