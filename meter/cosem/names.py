@@ -40,3 +40,8 @@ ACTIVE_FIRMWARE_SIGNATURE = Obis(1, 0, 0, 2, 8, 255)
 # Push setups the meter triggers itself (IDIS naming, cosem-reference.md use cases 1 and 6).
 PUSH_ON_CONNECTIVITY = Obis(0, 0, 25, 9, 0, 255)
 PUSH_ON_INSTALLATION = Obis(0, 7, 25, 9, 0, 255)
+
+# Alarm registers 1..3 (class 1, double-long-unsigned bit fields; cosem-reference.md use case 17
+# and §4.3), in order: the meter face lights their set bits.
+ALARM_REGISTERS = (Obis(0, 0, 97, 98, 0, 255), Obis(0, 0, 97, 98, 1, 255),
+                   Obis(0, 0, 97, 98, 2, 255))
