@@ -135,6 +135,80 @@ def test_the_face_shows_the_meter_and_its_buttons_act(served: MeterProcess) -> N
     in_browser(work)
 
 
+def test_the_supply_load_and_tamper_buttons(served: MeterProcess) -> None:
+    client = Client(control_url(served))
+
+    async def set_field(page: Page, name: str, value: str) -> None:
+        await page.evaluate(f"document.querySelector('#inject [name={name}]').value = '{value}'")
+
+    async def press(page: Page, action: str, answer: str) -> str:
+        await page.evaluate("document.getElementById('inject-result').textContent = ''")
+        await page.click(f"button[data-action={action}]")
+        return str(await page.wait_for(
+            f"(t => t.includes({json.dumps(answer)}) && t)"
+            "(document.getElementById('inject-result').textContent)"))
+
+    async def work(page: Page) -> None:
+        await page.navigate(control_url(served) + "/")
+        await page.wait_for("document.getElementById('tariff').textContent !== '—'")
+        # A sag to 0.7 for 5 minutes: 161 V over DLMS a minute later, and on the face.
+        await set_field(page, "duration", "5m")
+        await set_field(page, "sag", "0.7")
+        await press(page, "sag", '"sag":300')
+        await asyncio.to_thread(client.jump, "1m")
+        assert await asyncio.to_thread(dlms_read, served, VOLTAGE_L1) == pytest.approx(1610,
+                                                                                      abs=20)
+        await page.wait_for("document.getElementById('trend-now').textContent"
+                            ".startsWith('A: 161.0 V')")
+        await asyncio.to_thread(client.jump, "5m")
+        # A swell to 1.15 for 5 minutes: 264.5 V.
+        await set_field(page, "swell", "1.15")
+        await press(page, "swell", '"swell":300')
+        await asyncio.to_thread(client.jump, "1m")
+        assert await asyncio.to_thread(dlms_read, served, VOLTAGE_L1) == pytest.approx(2645,
+                                                                                      abs=20)
+        await asyncio.to_thread(client.jump, "5m")
+        # A load step to 8 A (5.2 kW, under the limiter's threshold): the current register
+        # reads it, the drawn cycle peaks at 11.3 A.
+        await set_field(page, "current", "8")
+        await press(page, "load", '"current":8')
+        await asyncio.to_thread(client.jump, "1m")
+        assert client.read("1.0.31.7.0.255")["scaled"] == pytest.approx(8, abs=0.05)
+        await page.wait_for("(p => p > 11.2 && p < 11.4)"
+                            "(Number(document.getElementById('wave').dataset.ipeak))")
+        # Cover open: the meter's tamper input where it has one, else its refusal shown.
+        text = await press(page, "cover-open", "over")
+        assert '"tamper":"terminal_cover"' in text or "no tamper inputs" in text, text
+        await press(page, "magnet-on", "agnetic")
+        await press(page, "magnet-off", "agnetic")
+        await press(page, "cover-close", "over")
+        assert await page.text("relay") in ("connected", "disconnected")  # still live
+
+    in_browser(work)
+
+
+def test_with_a_token_the_page_loads_and_takes_it_from_its_fragment(
+        tmp_path: pytest.TempPathFactory) -> None:
+    with meter_process(tmp_path / "state", "--tcp", "127.0.0.1:0",  # type: ignore[operator]
+                       "--control", "127.0.0.1:0", "--control-token", "s3cret") as process:
+        url = control_url(process)
+        with pytest.raises(ControlError) as refused:
+            Client(url).request("GET", "/face/live")
+        assert refused.value.status == 401
+
+        async def work(page: Page) -> None:
+            await page.navigate(url + "/")
+            await page.wait_for("document.getElementById('status').textContent"
+                                ".includes('not reachable')")
+            assert await page.text("tariff") == "—"
+            await page.navigate("about:blank")
+            await page.navigate(url + "/#token=s3cret")
+            await page.wait_for("document.getElementById('tariff').textContent !== '—'")
+            assert await page.text("relay") == "connected"
+
+        in_browser(work)
+
+
 def test_the_face_answers(served: MeterProcess) -> None:
     """The page's own files and JSON answers; an unknown face file is a JSON 404."""
     client = Client(control_url(served))

@@ -161,8 +161,8 @@ function number(name) { const v = Number(formValue(name)); if (!Number.isFinite(
 
 const ACTIONS = {
   "outage": () => ["/inject/outage", {duration: formValue("duration")}],
-  "sag": () => ["/inject/sag", {duration: formValue("duration"), scale: number("scale")}],
-  "swell": () => ["/inject/swell", {duration: formValue("duration"), scale: Math.max(number("scale"), 1 / number("scale"))}],
+  "sag": () => ["/inject/sag", {duration: formValue("duration"), scale: number("sag")}],
+  "swell": () => ["/inject/swell", {duration: formValue("duration"), scale: number("swell")}],
   "load": () => ["/inject/load", {current: number("current"), pf: number("pf")}],
   "cover-open": () => ["/inject/tamper", {kind: formValue("cover"), active: true}],
   "cover-close": () => ["/inject/tamper", {kind: formValue("cover"), active: false}],
