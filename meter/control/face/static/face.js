@@ -33,8 +33,10 @@ function showDisplay(display) {
   setText("lcd-text", display.text);
   $("lcd-item").textContent = display.item === undefined || display.item === null ? "" : String(display.item);
   setText("lcd-message", display.message);
-  const list = display.list !== undefined ? display.list : display.items;
-  setText("lcd-list", Array.isArray(list) ? list.map(x => typeof x === "object" && x !== null ? (x.obis || JSON.stringify(x)) : String(x)).join(", ") : list);
+  // Device.display_state: list (the display list object's OBIS), items (OBIS each), index.
+  const items = Array.isArray(display.items) ? display.items.map(String) : [];
+  const shown = items.map((x, k) => (k === display.index ? "[" + x + "]" : x)).join(", ");
+  setText("lcd-list", [display.list, shown].filter(Boolean).join(": "));
 }
 
 function showRelays(relays) {
