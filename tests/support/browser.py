@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 
@@ -124,6 +124,11 @@ class Page:
         return path
 
 
+def _drain(stream: Any) -> None:
+    for _ in stream:
+        pass
+
+
 class Browser:
     """A headless chromium process and one aiohttp session talking CDP to it."""
 
@@ -134,15 +139,15 @@ class Browser:
         self._http = ""
         self._sockets: list[aiohttp.ClientWebSocketResponse] = []
 
-    async def start(self) -> Browser:
+    async def start(self) -> Self:
         args = [chromium_binary(), "--headless=new", "--no-sandbox", "--disable-gpu",
                 "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
                 "--disable-extensions", "--disable-background-networking",
                 "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
                 f"--user-data-dir={self._profile.name}", "--window-size=1280,1700",
                 "about:blank"]
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                      text=True)
+        self._proc = await asyncio.to_thread(subprocess.Popen, args, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.PIPE, text=True)
         url = await asyncio.wait_for(asyncio.to_thread(self._listening), START_TIMEOUT)
         self._http = "http://" + url.split("/")[2]
         self._session = aiohttp.ClientSession()
@@ -155,8 +160,7 @@ class Browser:
             seen.append(line)
             if m := _LISTENING.search(line):
                 # Keep draining stderr so chromium never blocks on a full pipe.
-                stderr = self._proc.stderr
-                threading.Thread(target=lambda: [None for _ in stderr], daemon=True).start()
+                threading.Thread(target=_drain, args=(self._proc.stderr,), daemon=True).start()
                 return m.group(1)
         raise BrowserError("chromium exited before listening: " + "".join(seen[-20:]))
 
@@ -182,7 +186,7 @@ class Browser:
                 await asyncio.to_thread(self._proc.wait, 10)
         self._profile.cleanup()
 
-    async def __aenter__(self) -> Browser:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:

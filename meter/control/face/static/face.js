@@ -86,7 +86,8 @@ async function refreshLive() {
   face.history.push({t: Date.parse(live.clock.true_time), v: inst.phases.map(p => p.v), i: inst.phases.map(p => p.i), p: inst.p});
   if (face.history.length > HISTORY) face.history.shift();
   drawTrend(inst);
-  $("status").textContent = "live · " + new Date().toLocaleTimeString();
+  $("status").textContent = "live";  // the live region speaks only when this changes
+  $("updated").textContent = "· " + new Date().toLocaleTimeString();
   $("status").className = "";
 }
 
