@@ -26,6 +26,7 @@ header on every call.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -75,8 +76,8 @@ def _register(regs: Mapping[str, Any], measured: Mapping[str, float], c: int) ->
 
 def _instant(device: Device, regs: Mapping[str, Any]) -> dict[str, Any]:
     """Voltage, current and active power per phase and total active power (import - export),
-    as the meter's registers read them (Blue Book C: 1/2 total +/-P; per phase 20/40/60 + 12 V,
-    + 11 I, + 1/2 +/-P)."""
+    as the meter's registers read them, or the metrology measures them where the profile has no
+    register (Blue Book C: 1/2 total +/-P; per phase 20/40/60 + 12 V, + 11 I, + 1/2 +/-P)."""
     engine = device.metrology.engine
     measured = engine.instantaneous
 
@@ -108,6 +109,7 @@ def _alarms(device: Device) -> dict[str, Any]:
     return out
 
 
+@functools.cache
 def _event_names() -> dict[str, dict[int, str]]:
     """Log name (as in the state's events) -> code -> the event's name, from meter/cosem/events."""
     by_log = {next(iter(cls)).log: cls for cls in LogEvent.__subclasses__() if len(cls)}
