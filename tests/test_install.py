@@ -59,3 +59,11 @@ def test_default_install_brings_uvloop_here(wheel: Path) -> None:
                 for line in metadata.decode().splitlines() if line.startswith("Requires-Dist:")]
     (uvloop,) = [r for r in requires if r.name == "uvloop"]
     assert uvloop.marker is not None and uvloop.marker.evaluate({"extra": ""})
+
+
+def test_wheel_carries_the_meter_face(wheel: Path) -> None:
+    """The control API's page (meter/control/face/static, pyproject's package-data)."""
+    from meter.control.face import STATIC
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"meter/control/face/static/{name}" for name in STATIC} <= names

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from meter.control import face
 from meter.control.ops import ACTIONS, BadRequest, Clock, NotFound, NotReady, Operations
 from meter.control.taps import Connections, Metrics
 from meter.control.timeline import Run, Step, Timeline
@@ -204,6 +205,7 @@ class ControlServer:
         for route in ROUTES:
             app.router.add_route(route.method, route.path, self._handler(route), name=route.op)
         app.router.add_get("/openapi.json", self._openapi, name="openapi")
+        face.add_routes(app, self)  # the meter face at / (meter/control/face)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
@@ -227,7 +229,7 @@ class ControlServer:
         name = request.match_info.route.name or "unrouted"
         status = 500
         try:
-            if self.token is not None:
+            if self.token is not None and not name.startswith("face_static"):
                 given = request.headers.get("Authorization", "")
                 if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
                     raise _error(web.HTTPUnauthorized, "Authorization: Bearer TOKEN required",

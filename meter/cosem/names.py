@@ -79,3 +79,7 @@ CONSUMER_MESSAGE_LOCAL_PORT = Obis(0, 0, 96, 13, 0, 255)
 CONSUMER_MESSAGE_DISPLAY = Obis(0, 0, 96, 13, 1, 255)
 DISPLAY_LIST = Obis(0, 0, 21, 0, 1, 255)  # the list the LCD scrolls through
 DISPLAY_LIST_ALTERNATE = Obis(0, 0, 21, 0, 2, 255)  # the list a button press steps through
+# Alarm registers 1..3 (class 1, double-long-unsigned bit fields; cosem-reference.md use case 17
+# and §4.3), in order: the meter face lights their set bits.
+ALARM_REGISTERS = (Obis(0, 0, 97, 98, 0, 255), Obis(0, 0, 97, 98, 1, 255),
+                   Obis(0, 0, 97, 98, 2, 255))
