@@ -108,6 +108,8 @@ class PqDetector:
         kind = (None, "sag", "outage", "swell")[code]
         if kind == st.kind:
             return
+        if st.kind == "outage" and kind == "sag":
+            return  # an interruption recovering through the sag band is still that interruption
         if st.kind is not None and not (st.kind == "sag" and kind == "outage"):
             self._close(k, t)
         elif st.kind == "sag" and kind == "outage":

@@ -45,3 +45,10 @@ def test_alarm_bits_name_the_three_registers() -> None:
     assert len(ALARM_REGISTERS) == len(face.ALARM_BITS) == 3
     assert face.ALARM_BITS[0][13] == "fraud attempt"
     assert face.ALARM_BITS[1][3] == "voltage swell L1"
+
+
+def test_every_event_of_a_log_is_named_whichever_enum_holds_it() -> None:
+    names = face._event_names()
+    # The standard log holds StandardEvent and PrepaymentEvent codes.
+    assert names["standard"][1] == "power down" and names["standard"][240] == "low credit"
+    assert names["power_quality"][85] == "voltage normal l1"

@@ -48,3 +48,14 @@ def test_an_interruption_is_reported_when_it_begins() -> None:
     assert d.pop_onsets() == []
     [event] = d.pop_events()
     assert event.kind == "outage" and math.isclose(event.end, 0.52)
+
+
+def test_an_interruption_recovering_through_the_sag_band_is_one_interruption() -> None:
+    # The cycle that straddles the supply's return reads part voltage: it ends the
+    # interruption (IEC 61000-4-30: one event until the voltage is back over the dip
+    # threshold), it does not open a sag of its own.
+    d = PqDetector(("A",), np.array([230.0]))
+    feed(d, [230.0] * 5 + [0.0] * 50 + [120.0] + [230.0] * 5)
+    [event] = d.pop_events()
+    assert event.kind == "outage" and math.isclose(event.end - event.start, 1.02)
+    assert d.counters["A.sags"] == 0 and d.counters["A.outages"] == 1

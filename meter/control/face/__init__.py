@@ -112,9 +112,9 @@ def _alarms(device: Device) -> dict[str, Any]:
 @functools.cache
 def _event_names() -> dict[str, dict[int, str]]:
     """Log name (as in the state's events) -> code -> the event's name, from meter/cosem/events."""
-    by_log = {next(iter(cls)).log: cls for cls in LogEvent.__subclasses__() if len(cls)}
-    return {name: {int(m): m.name.lower().replace("_", " ") for m in by_log[obis]}
-            for name, obis in EVENT_LOGS.items() if obis in by_log}
+    members = [m for cls in LogEvent.__subclasses__() for m in cls]  # a log may have several
+    return {name: {int(m): m.name.lower().replace("_", " ") for m in members if m.log == obis}
+            for name, obis in EVENT_LOGS.items()}
 
 
 def live(device: Device, now: float) -> dict[str, Any]:
