@@ -68,6 +68,8 @@ FLEET_SALT = b"acesm-fleet-v1"
 MAX_COUNT = 1_000_000
 #: The fleet's first start minus its --history: every meter's origin (root store key).
 ORIGIN_KEY = "fleet/origin"
+#: The --history a known meter is built with: "as if powered since it was last built".
+_SINCE_LAST_BUILT = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,11 +212,13 @@ class Fleet:
 
     ``resident``: how many stay built at most (beyond those with a connection or a push on the
     way). ``busy(index)``: whether the edge still has work of that meter (a push being sent).
+    ``metrology_mode``: "fast" (closed-form energy between changes, the steady state costing
+    nothing) unless the sampled path is wanted ("realtime", a single meter's at time scale 1).
     """
 
     def __init__(self, profile: Profile, store: Store, state_dir: Path, timebase: SimulatedTime,
                  ids: list[Identity], *, history: float | None = None, resident: int = 200,
-                 metrology_mode: str | None = None,
+                 metrology_mode: str = "fast",
                  on_built: Callable[[int, Device], None] = lambda i, d: None,
                  busy: Callable[[int], bool] = lambda i: False) -> None:
         self.profile = profile
@@ -248,12 +252,13 @@ class Fleet:
             return member.device
         view = self.store.namespace(member.ident.serial, self._dir / "meters" / member.ident.serial)
         view.path.parent.mkdir(parents=True, exist_ok=True)
-        now = self._timebase.now()
-        # From the fleet's origin: a new meter back-fills from there (as if installed with the
-        # fleet), a known one what it missed since it was last built.
-        history = max(now - self.origin, 0.0) or None
+        # A new meter back-fills from the fleet's origin (as if installed with the fleet); a
+        # known one what it missed since it was last built: any history back-fills that (and
+        # one this short never reaches before its origin, meter/device/startup.py).
+        fresh = view.get("device/t") is None
+        history = max(self._timebase.now() - self.origin, 0.0) if fresh else _SINCE_LAST_BUILT
         device = Device.open(meter_profile(self.profile, member.ident), self._dir, self._timebase,
-                             history=history, metrology_mode=self._mode, store=view)
+                             history=history or None, metrology_mode=self._mode, store=view)
         member.device, member.wake = device, None
         self._built[index] = None
         self.builds += 1
