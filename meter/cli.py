@@ -425,7 +425,6 @@ class _Progress:
 
 def _fleet(args: argparse.Namespace) -> int:
     import resource
-    import time
 
     from meter.device.fleet import Fleet, csv_text, identities
     from meter.persistence.store import Store
@@ -459,7 +458,7 @@ def _fleet(args: argparse.Namespace) -> int:
         raise
     fleet = Fleet(profile, store, state, timebase, ids, history=args.history,
                   resident=args.resident)
-    progress = _Progress(f"fleet: {len(ids)} meters listening", time.monotonic)
+    progress = _Progress(f"fleet: {len(ids)} meters listening", timebase.monotonic)
     service = FleetService(fleet, timebase, args.host, hdlc=args.hdlc,
                            progress=lambda n, total: progress(n / total, f"{n}/{total}"))
     fleet.on_built, fleet.is_busy = service.built, service.busy

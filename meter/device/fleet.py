@@ -185,6 +185,10 @@ class _CountedStack:
     def closed(self) -> bool:
         return self._stack.closed
 
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self._stack.closed = value
+
     def connection_made(self, now: float) -> None:
         self._stack.connection_made(now)
 
