@@ -116,6 +116,9 @@ class Store:
         self.path = Path(path)
         self._synchronous = synchronous
         self._ns = ""  # the key/table prefix of a namespace view (namespace())
+        # A view's values as its verify() read them, kept up to date by its writes (the only
+        # writer of its namespace): a fleet meter built again reads its ~130 records from here.
+        self._values: dict[str, bytes] | None = None
         self._shared = False  # a view: the database is its owner's to close
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nothing is left open.
@@ -169,6 +172,7 @@ class Store:
         view._synchronous, view._db = self._synchronous, self._db
         view._ns, view._shared = f"{NAMESPACE_MARK}{name}/", True
         view._keys, view._rows = frozenset(), {}
+        view._values = {}
         view.verify()
         return view
 
@@ -232,6 +236,8 @@ class Store:
         where, args = self._range("key")
         for key, value, total in self._query(f"SELECT key, value, sum FROM kv WHERE {where}", args):
             self._check(total, _kv_sum(key, bytes(value)), f"record {key!r}")
+            if self._values is not None:
+                self._values[key[len(self._ns):]] = bytes(value)
         where, args = self._range("tbl")
         for i, table, ts, data, total in self._query(
                 f"SELECT id, tbl, ts, data, sum FROM profile_rows WHERE {where}", args):
@@ -317,6 +323,8 @@ class Store:
 
     def get(self, key: str) -> bytes | None:
         """The value stored under ``key``, or None."""
+        if self._values is not None:
+            return self._values.get(key)
         key = self._ns + key
         rows = self._query("SELECT value, sum FROM kv WHERE key = ?", (key,))
         if not rows:
@@ -341,6 +349,8 @@ class Store:
             if keys != self._keys:  # a new key: the common update of a known one costs nothing
                 self._write_manifest(db, keys, self._rows)
         self._keys = keys
+        if self._values is not None:
+            self._values.update((k, bytes(v)) for k, v in items.items())
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
@@ -350,6 +360,8 @@ class Store:
             if keys != self._keys:
                 self._write_manifest(db, keys, self._rows)
         self._keys = keys
+        if self._values is not None:
+            self._values.pop(key, None)
 
     def keys(self, prefix: str = "") -> list[str]:
         """All keys starting with ``prefix``, sorted."""
