@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import pty
 import signal
 import socket
 import subprocess
@@ -26,6 +25,7 @@ import pytest
 from interop.clients import HDLC, MANAGEMENT, PUBLIC, READER, WRAPPER, Endpoint, GuruxDriver, Ref
 from interop.conftest import INVOCATION_COUNTER
 from support.paths import ROOT
+from support.terminal import Terminal
 
 from meter.persistence.store import Store
 
@@ -194,21 +194,27 @@ def test_start_up_progress_on_a_terminal_only(tmp_path: Path) -> None:
     quiet = Fleet(tmp_path / "q", "--count", "5", "--base-port", str(base))
     assert quiet.stop() == 0
     assert "%" not in quiet.log_text() and "\r" not in quiet.log_text()
-    controller, terminal = pty.openpty()
-    try:
+    with Terminal() as terminal:
         shown = Fleet(tmp_path / "t", "--count", "5", "--base-port", str(base + 10),
-                      stderr=terminal)
+                      stderr=terminal.fd)
         assert shown.stop() == 0
-        os.close(terminal)
-        text = b""
-        while True:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            text += chunk
-    finally:
-        os.close(controller)
+    text = terminal.text
     assert b"fleet: 5 meters listening: 100% 5/5" in text
+
+
+def test_a_killed_fleet_comes_back_with_what_it_answered(tmp_path: Path) -> None:
+    base = _free_base(5)
+    state = tmp_path / "state"
+    args = ("--count", "5", "--base-port", str(base), "--time-scale", "600")
+    f = Fleet(state, *args)
+    try:
+        before = {i: float(read(wrapper(f.meters[i]), ENERGY, READER)) for i in (1, 3)}
+    finally:
+        f.proc.kill()  # kill -9: nothing runs on the way down
+        f.proc.wait(30)
+        assert f.proc.stdout is not None
+        f.proc.stdout.close()
+    with fleet(state, *args) as again:
+        after = {i: float(read(wrapper(again.meters[i]), ENERGY, READER)) for i in (1, 3)}
+        assert all(after[i] >= before[i] > 0 for i in before), (before, after)
+        assert bytes(read(wrapper(again.meters[4]), SERIAL)).decode() == again.meters[4]["serial"]
