@@ -461,7 +461,8 @@ def _fleet(args: argparse.Namespace) -> int:
     progress = _Progress(f"fleet: {len(ids)} meters listening", timebase.monotonic)
     service = FleetService(fleet, timebase, args.host, hdlc=args.hdlc,
                            progress=lambda n, total: progress(n / total, f"{n}/{total}"))
-    fleet.on_built, fleet.is_busy = service.built, service.busy
+    fleet.on_built, fleet.on_released = service.built, service.released
+    fleet.is_busy = service.busy
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

@@ -224,6 +224,7 @@ class Fleet:
                  ids: list[Identity], *, history: float | None = None, resident: int = 200,
                  metrology_mode: str = "fast",
                  on_built: Callable[[int, Device], None] = lambda i, d: None,
+                 on_released: Callable[[int], None] = lambda i: None,
                  busy: Callable[[int], bool] = lambda i: False) -> None:
         self.profile = profile
         self.store = store
@@ -235,6 +236,7 @@ class Fleet:
         self._built: OrderedDict[int, None] = OrderedDict()  # least recently used first
         self._heap: list[tuple[float, int]] = []  # (wake, index) of unbuilt meters, lazily
         self.on_built = on_built
+        self.on_released = on_released  # the edge lets go of what it held of the meter
         self.is_busy = busy
         self.builds = 0
         saved = store.get(ORIGIN_KEY)
@@ -295,6 +297,7 @@ class Fleet:
         member.device = None
         self._built.pop(index, None)
         member.wake = _push_wake(device)
+        self.on_released(index)
         device.close()
         if member.wake is not None:
             heapq.heappush(self._heap, (member.wake, index))

@@ -61,6 +61,10 @@ class FleetService:
         if self._timer is not None:
             loop.call_soon(self._wake)  # its deadlines count from now on
 
+    def released(self, index: int) -> None:
+        """A meter was closed (Fleet ``on_released``): its sender goes (it held the device)."""
+        self._senders.pop(index, None)
+
     async def start(self) -> None:
         """Bind and serve every listener (a port in use fails the start, closing what was bound)."""
         members = list(self.fleet.members.values())
