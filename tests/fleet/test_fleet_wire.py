@@ -147,9 +147,11 @@ def test_every_meter_answers_as_itself_and_lives_on(tmp_path: Path) -> None:
         for m in (f.meters[0], f.meters[7], f.meters[19]):
             driver = management(wrapper(m), m)
             driver.associate()
+            title = bytes(driver.client.settings.sourceSystemTitle)  # from the meter's AARE
             outcome = driver.get(SERIAL)
             driver.release()
             assert outcome.ok and bytes(outcome.value).decode() == m["serial"]
+            assert title.hex().upper() == m["system_title"]
         wrong = management(wrapper(f.meters[1]), f.meters[2])
         with pytest.raises(Exception):  # noqa: B017 - gurux raises its own types
             wrong.associate()
