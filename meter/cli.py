@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from meter import __version__
 from meter import profile as profiles
@@ -38,6 +38,10 @@ from meter.transport.push import PushSource
 from meter.transport.service import Device as ServedDevice
 from meter.transport.service import MeterService, ServeConfig, loop_factory
 from meter.transport.tcp import DEFAULT_HOST, DEFAULT_MAX_UNSENT, DEFAULT_PORT, parse_host_port
+
+if TYPE_CHECKING:  # the fleet's parts load only for `fleet`
+    from meter.device.fleet import Identity
+    from meter.persistence.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -426,9 +430,8 @@ class _Progress:
 def _fleet(args: argparse.Namespace) -> int:
     import resource
 
-    from meter.device.fleet import Fleet, csv_text, identities
+    from meter.device.fleet import identities
     from meter.persistence.store import Store
-    from meter.transport.fleet import FleetService
 
     _setup_logging(args.verbose)
     profile = profiles.load(profiles.resolve(args.profile))
@@ -444,18 +447,30 @@ def _fleet(args: argparse.Namespace) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
     state = args.state or _state_dir(f"fleet-{profile.meter['serial']}-{count}")
     timebase = Timebase(start=args.start, scale=args.time_scale)
+    lock = StateLock.acquire(state)  # first: a refused start writes nothing (issue 7)
+    try:
+        store = Store.open(state)
+        try:
+            _run_fleet(args, profile, ids, store, state, timebase)
+        finally:
+            store.close()  # after the fleet closed every meter (a second close does nothing)
+    finally:
+        lock.release()
+    return 0
+
+
+def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Identity],
+               store: Store, state: Path, timebase: Timebase) -> None:
+    """The fleet on its locked, open store until SIGTERM/SIGINT (``fleet``)."""
+    from meter.device.fleet import Fleet, csv_text
+    from meter.transport.fleet import FleetService
+
     table = csv_text(profile, ids, args.advertise or args.host)
     if args.csv is not None:
         args.csv.write_text(table)
     else:
         sys.stdout.write(table)
         sys.stdout.flush()
-    lock = StateLock.acquire(state)
-    try:
-        store = Store.open(state)
-    except BaseException:
-        lock.release()
-        raise
     fleet = Fleet(profile, store, state, timebase, ids, history=args.history,
                   resident=args.resident)
     progress = _Progress(f"fleet: {len(ids)} meters listening", timebase.monotonic)
@@ -485,11 +500,7 @@ def _fleet(args: argparse.Namespace) -> int:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(run())
     finally:
-        try:
-            fleet.close()
-        finally:
-            lock.release()
-    return 0
+        fleet.close()
 
 
 def _optional_int(value: Any) -> int | None:

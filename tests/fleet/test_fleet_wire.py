@@ -220,3 +220,17 @@ def test_a_killed_fleet_comes_back_with_what_it_answered(tmp_path: Path) -> None
         after = {i: float(read(wrapper(again.meters[i]), ENERGY, READER)) for i in (1, 3)}
         assert all(after[i] >= before[i] > 0 for i in before), (before, after)
         assert bytes(read(wrapper(again.meters[4]), SERIAL)).decode() == again.meters[4]["serial"]
+
+
+def test_one_fleet_per_state_directory(tmp_path: Path) -> None:
+    base = _free_base(6)
+    state = tmp_path / "state"
+    with fleet(state, "--count", "3", "--base-port", str(base)):
+        second = subprocess.run(
+            [sys.executable, "-m", "meter.cli", "fleet", "--state", str(state), "--count", "3",
+             "--base-port", str(base + 3), "--csv", str(tmp_path / "m.csv")],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert second.returncode == 1
+        assert "in use by another meter" in second.stderr and "Traceback" not in second.stderr
+        assert not (tmp_path / "m.csv").exists()  # refused before writing anything
