@@ -31,7 +31,7 @@ the time since it was last built as if it had been powered all along (meter/devi
 energy in closed form, profile captures, billing, demand, events at their own times), so its
 clock, energy, profiles and logs are what a meter running all along would show. What it cannot
 do unbuilt is push: its next push time is kept in the fleet's one deadline heap and the meter is
-built then.
+built then, back-filled to just before it (a back-fill is quiet), so the push goes out live.
 """
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ FLEET_SALT = b"acesm-fleet-v1"
 MAX_COUNT = 1_000_000
 #: The fleet's first start minus its --history: every meter's origin (root store key).
 ORIGIN_KEY = "fleet/origin"
+#: Meters built for their pushes per call of Fleet.due (~10 ms each): the loop serves
+#: connections between.
+BUILDS_PER_TURN = 8
 #: The --history a known meter is built with: "as if powered since it was last built".
 _SINCE_LAST_BUILT = 1e-6
 
@@ -246,12 +249,22 @@ class Fleet:
         else:
             origin = float(saved)
         self.origin = origin
+        if any(spec.kind == "push_setup" and spec.options.get("destination")
+               for spec in profile.objects):
+            # The profile pushes somewhere: every meter is built once, a few per turn of the
+            # loop, to learn when its pushes come (then it waits unbuilt for them).
+            now = timebase.now()
+            for member in self.members.values():
+                member.wake = now
+                self._heap.append((now, member.ident.index))
+            heapq.heapify(self._heap)
 
     # --- building and evicting -------------------------------------------------------------
 
-    def device(self, index: int) -> Device:
+    def device(self, index: int, until: float | None = None) -> Device:
         """Meter ``index``, built if it is not (and the least recently used one evicted when
-        too many are)."""
+        too many are); ``until``: a build back-fills no further than that (a push due then
+        must come from the live tick, not from the quiet back-fill)."""
         member = self.members[index]
         if member.device is not None:
             self._built.move_to_end(index)
@@ -263,7 +276,8 @@ class Fleet:
         # one this short never reaches before its origin, meter/device/startup.py).
         fresh = view.get("device/t") is None
         history = max(self._timebase.now() - self.origin, 0.0) if fresh else _SINCE_LAST_BUILT
-        device = Device.open(meter_profile(self.profile, member.ident), self._dir, self._timebase,
+        timebase = self._timebase if until is None else _Until(self._timebase, until)
+        device = Device.open(meter_profile(self.profile, member.ident), self._dir, timebase,
                              history=history or None, metrology_mode=self._mode, store=view)
         member.device, member.wake = device, None
         self._built[index] = None
@@ -283,10 +297,17 @@ class Fleet:
             if spare <= 0:
                 break
             member = self.members[index]
-            if member.connections or self.is_busy(index):
+            if member.connections or self.is_busy(index) or self._pushes_soon(member):
                 continue
             self.release(index)
             spare -= 1
+
+    def _pushes_soon(self, member: _Member) -> bool:
+        """Whether the meter has a push due within two real seconds: closed now it would be
+        built again at once (the bound on built meters gives way to the pushes due)."""
+        wake = None if member.device is None else _push_wake(member.device)
+        soon = self._timebase.now() + 2.0 * getattr(self._timebase, "scale", 1.0)
+        return wake is not None and wake <= soon
 
     def release(self, index: int) -> None:
         """Close meter ``index``'s device (state committed); it goes on living unbuilt."""
@@ -330,10 +351,15 @@ class Fleet:
     def due(self, now: float) -> Iterator[int]:
         """Tick every built meter whose deadline has come and build every unbuilt one whose
         push is due; yields the meters ticked (their pushes to poll)."""
-        while self._heap and self._heap[0][0] <= now:
+        builds = 0
+        while self._heap and self._heap[0][0] <= now and builds < BUILDS_PER_TURN:
             wake, index = heapq.heappop(self._heap)
             if self.members[index].wake == wake:
-                self.device(index)
+                # Back-filled to just before its push, then live to now: the push goes out
+                # (yielded: the edge sends it at once, which keeps the meter built till sent).
+                self.device(index, until=wake - _BEFORE).tick(now)
+                builds += 1  # the rest next turn: connections are served in between
+                yield index
         for index in list(self._built):
             device = self.members[index].device
             if device is None:
@@ -357,8 +383,32 @@ class Fleet:
 
 def _push_wake(device: Device) -> float | None:
     """When an unbuilt meter must be built again to push: a push queued, or, when a push setup
-    has a destination, its next scheduled moment (captures are back-filled, pushes are not)."""
+    has a destination, the next time a schedule runs a script (captures are back-filled,
+    pushes are not)."""
     times = [device.pushes.next_due()]
     if any(isinstance(o, PushSetup) and o.destination is not None for o in device.directory):
-        times.append(device.next_deadline())
+        scheduled = device.scheduler.schedules.next_due()  # meter time: to true time
+        if scheduled is not None:
+            times.append(scheduled - (device.clock.timestamp() - device.t))
     return min((t for t in times if t is not None), default=None)
+
+
+#: How far before its push a meter built for it is back-filled (simulated seconds).
+_BEFORE = 1e-3
+
+
+class _Until:
+    """A timebase that reads no later than ``until`` (a build's back-fill stops there)."""
+
+    def __init__(self, timebase: SimulatedTime, until: float) -> None:
+        self._timebase, self._until = timebase, until
+        self.scale = getattr(timebase, "scale", 1.0)
+
+    def now(self) -> float:
+        return min(self._timebase.now(), self._until)
+
+    def resume_at(self, t: float) -> None:
+        self._timebase.resume_at(t)
+
+    def monotonic(self) -> float:
+        return self._timebase.monotonic()

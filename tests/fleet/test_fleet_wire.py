@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from interop.clients import HDLC, MANAGEMENT, PUBLIC, READER, WRAPPER, Endpoint, GuruxDriver, Ref
 from interop.conftest import INVOCATION_COUNTER
-from support.paths import ROOT
+from support.paths import PROFILE, ROOT
 from support.terminal import Terminal
 
 from meter.persistence.store import Store
@@ -234,3 +234,42 @@ def test_one_fleet_per_state_directory(tmp_path: Path) -> None:
         assert second.returncode == 1
         assert "in use by another meter" in second.stderr and "Traceback" not in second.stderr
         assert not (tmp_path / "m.csv").exists()  # refused before writing anything
+
+
+def test_meters_push_on_time_built_or_not(tmp_path: Path) -> None:
+    """Interval push 1 (every 15 minutes, general-glo ciphered with each meter's own system
+    title) to a head end's listener: with one meter kept built (--resident 1), all three push."""
+    titles: list[bytes] = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+
+    def accept() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(set(titles)) < 3:
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                data = b""
+                while chunk := conn.recv(4096):
+                    data += chunk
+            if data[8:10] == b"\xdb\x08":  # general-glo-ciphering: the sender's system title
+                titles.append(data[10:18])
+
+    profile = tmp_path / "profile.toml"
+    profile.write_text(f'extends = "{PROFILE}"\n[[object]]\nobis = "0.1.25.9.0.255"\n'
+                       f'destination = "127.0.0.1:{port}"\n')
+    catcher = threading.Thread(target=accept, daemon=True)
+    catcher.start()
+    base = _free_base(3)
+    with fleet(tmp_path / "state", "--count", "3", "--base-port", str(base), "--resident", "1",
+               "--time-scale", "600", "--profile", str(profile)) as f:
+        catcher.join(60)
+        wanted = {bytes.fromhex(m["system_title"]) for m in f.meters}
+    server.close()
+    assert set(titles) == wanted, (titles, f.log_text()[-3000:])
