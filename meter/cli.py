@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from meter import __version__
 from meter import profile as profiles
@@ -40,6 +40,10 @@ from meter.transport.push import PushSource
 from meter.transport.service import Device as ServedDevice
 from meter.transport.service import MeterService, ServeConfig, loop_factory
 from meter.transport.tcp import DEFAULT_HOST, DEFAULT_MAX_UNSENT, DEFAULT_PORT, parse_host_port
+
+if TYPE_CHECKING:  # the fleet's parts load only for `fleet`
+    from meter.device.fleet import Identity
+    from meter.persistence.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +202,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--scenario", type=Path, metavar="FILE",
                        help="run a scenario (TOML timeline, README: Scenarios) from the start")
     serve.set_defaults(run=_serve)
+
+    fleet = commands.add_parser("fleet", help="run N live meters in one process (issue 12)")
+    fleet.add_argument("--count", type=int, required=True, metavar="N", help="meters in the fleet")
+    fleet.add_argument("--base-port", type=int, default=DEFAULT_PORT, metavar="P",
+                       help=f"meter i's wrapper port is P + i (default {DEFAULT_PORT})")
+    fleet.add_argument("--host", default=DEFAULT_HOST, help=f"where to listen ({DEFAULT_HOST})")
+    fleet.add_argument("--profile", default=DEFAULT_PROFILE,
+                       help="the profile every meter is made from (serial, title, keys vary)")
+    fleet.add_argument("--advertise", metavar="HOST",
+                       help="the host the CSV names (default: --host)")
+    fleet.add_argument("--seed", default="acesm", help="the key derivation's seed (README: Fleets)")
+    fleet.add_argument("--state", type=Path, help="the fleet's state directory (default: "
+                       "~/.local/state/acesm-meter/fleet-<first serial>-<count>)")
+    fleet.add_argument("--hdlc", action="store_true",
+                       help="HDLC over TCP too, meter i on P + N + i")
+    fleet.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/K",
+                       help="serve slice I of K of the numbering (0 <= I < K)")
+    fleet.add_argument("--csv", type=Path, metavar="FILE",
+                       help="write the head end's CSV here (default: print it on stdout)")
+    fleet.add_argument("--resident", type=int, default=200, metavar="M",
+                       help="meters kept built at most besides those in use (default 200)")
+    fleet.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="N")
+    fleet.add_argument("--start", type=_timestamp, metavar="ISO-DATETIME")
+    fleet.add_argument("--history", type=_duration, metavar="DURATION",
+                       help="the fleet has run this long by now (back-filled per meter when "
+                            "it is first built)")
+    fleet.add_argument("-v", "--verbose", action="count", default=0)
+    fleet.set_defaults(run=_fleet)
 
     decode = commands.add_parser(
         "decode", help="decode a hex wrapper PDU, HDLC frame or APDU, or a capture")
@@ -367,7 +399,8 @@ def _serve(args: argparse.Namespace) -> int:
         nonlocal device, opening
         opening = True
         device = Device.open(profile_path, state, timebase, history=args.history,
-                             lock=lock, stop=stop)
+                             lock=lock, stop=stop,
+                             progress=_Progress("history back-fill", timebase.monotonic))
         return device
 
     try:
@@ -418,6 +451,114 @@ def _press_button(device: _Served, now: Callable[[], float]) -> None:
         log.info("button pressed: supply relay %s", device.press_button().name)
     except MeterError as exc:
         log.warning("button pressed, nothing moved: %s", exc)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    from meter.device.fleet import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _Progress:
+    """``label: 42% …`` rewritten in place on a terminal (stderr), at most ten times a second;
+    nothing at all when stderr is not a terminal (issue 12 item 7)."""
+
+    def __init__(self, label: str, clock: Callable[[], float]) -> None:
+        self._label = label
+        self._clock = clock
+        self._shown = -1.0
+        self._on = sys.stderr.isatty()
+
+    def __call__(self, fraction: float, detail: str = "") -> None:
+        if not self._on:
+            return
+        now = self._clock()
+        if fraction < 1.0 and now - self._shown < 0.1:
+            return
+        self._shown = now
+        sys.stderr.write(f"\r{self._label}: {100 * fraction:3.0f}% {detail}\x1b[K")
+        if fraction >= 1.0:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    import resource
+
+    from meter.device.fleet import identities
+    from meter.persistence.store import Store
+
+    _setup_logging(args.verbose)
+    profile = profiles.load(profiles.resolve(args.profile))
+    count = args.count
+    if count < 1:
+        raise MeterError("--count must be at least 1")
+    hdlc_base = args.base_port + count if args.hdlc else None
+    ids = identities(profile, count, args.seed, args.base_port, hdlc_base, args.shard)
+    # One descriptor per listener: take what the hard limit allows.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = len(ids) * (2 if args.hdlc else 1) + 256
+    if soft < need and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
+    state = args.state or _state_dir(f"fleet-{profile.meter['serial']}-{count}")
+    timebase = Timebase(start=args.start, scale=args.time_scale)
+    lock = StateLock.acquire(state)  # first: a refused start writes nothing (issue 7)
+    try:
+        store = Store.open(state)
+        try:
+            _run_fleet(args, profile, ids, store, state, timebase)
+        finally:
+            store.close()  # after the fleet closed every meter (a second close does nothing)
+    finally:
+        lock.release()
+    return 0
+
+
+def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Identity],
+               store: Store, state: Path, timebase: Timebase) -> None:
+    """The fleet on its locked, open store until SIGTERM/SIGINT (``fleet``)."""
+    from meter.device.fleet import Fleet, csv_text
+    from meter.transport.fleet import FleetService
+
+    table = csv_text(profile, ids, args.advertise or args.host)
+    if args.csv is not None:
+        args.csv.write_text(table)
+    else:
+        sys.stdout.write(table)
+        sys.stdout.flush()
+    fleet = Fleet(profile, store, state, timebase, ids, history=args.history,
+                  resident=args.resident)
+    progress = _Progress(f"fleet: {len(ids)} meters listening", timebase.monotonic)
+    service = FleetService(fleet, timebase, args.host, hdlc=args.hdlc,
+                           progress=lambda n, total: progress(n / total, f"{n}/{total}"))
+    fleet.on_built, fleet.on_released = service.built, service.released
+    fleet.is_busy = service.busy
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in _StopSignals.SIGNALS:
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await service.start()
+            first, last = ids[0], ids[-1]
+            sys.stdout.write(f"READY fleet={len(ids)} tcp={args.host}:{first.port}-{last.port}"
+                             + (f" hdlc={args.host}:{first.hdlc_port}-{last.hdlc_port}"
+                                if args.hdlc else "") + f" shard={args.shard[0]}/{args.shard[1]}\n")
+            sys.stdout.flush()
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            await service.aclose()
+
+    try:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(run())
+    finally:
+        fleet.close()
 
 
 def _optional_int(value: Any) -> int | None:

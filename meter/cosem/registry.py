@@ -64,10 +64,17 @@ def class_for(class_id: int) -> type[CosemObject] | None:
 
 def class_named(name: str) -> type[CosemObject]:
     """The class whose profile name is ``name`` ("register", "measurement_algorithm", ...)."""
+    found = _BY_NAME.get(name)
+    if found is not None:
+        return found
     for cls in _all_classes():
         if cls.NAME == name:
+            _BY_NAME[name] = cls  # classes never go away: a fleet builds meters by the thousand
             return cls
     raise KeyError(f"no COSEM class named {name!r}")
+
+
+_BY_NAME: dict[str, type[CosemObject]] = {}
 
 
 class ObjectDirectory:

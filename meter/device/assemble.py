@@ -41,12 +41,13 @@ def assemble(p: Profile, store: Store, server_sap: int, time_source: Callable[[]
     """``time_source``: the meter's true time (the clock adds its offset)."""
     out = Assembly()
     built: dict[Obis, tuple[ObjectSpec, CosemObject]] = {}
+    so_far: dict[Obis, CosemObject] = {}  # the objects built before each (read while building)
     # Profiles capture other objects, so they are built last.
     for spec in sorted(p.objects, key=lambda s: s.kind == "profile_generic"):
-        obj = build.build_object(spec, p, {o: b for o, (_, b) in built.items()},
-                                 time_source, algorithm_written)
+        obj = build.build_object(spec, p, so_far, time_source, algorithm_written)
+        so_far[spec.obis] = obj
         if isinstance(obj, ProfileGeneric):
-            buf = StoredProfileBuffer(store, f"profile/{spec.obis}", len(store.rows(f"profile/{spec.obis}")) or 1)
+            buf = StoredProfileBuffer(store, f"profile/{spec.obis}", store.count(f"profile/{spec.obis}") or 1)
             obj.buffer = buf
             restore_object(store, obj)  # capacity and columns before rows are trusted
             buf.set_capacity(obj.int_value("profile_entries"))
@@ -61,7 +62,7 @@ def assemble(p: Profile, store: Store, server_sap: int, time_source: Callable[[]
         assoc = built[a.obis][1]
         assert isinstance(assoc, AssociationLN)
         out.directory.add(assoc)
-        rights = build.rights_for(a, built)
+        rights = build.shared_rights(a, p.objects, built)
         rights[a.obis] = rights[CURRENT_ASSOCIATION] = build.own_association_rights(a, assoc)
         assoc.rights = rights
         out.templates[a.client_sap] = assoc

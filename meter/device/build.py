@@ -78,6 +78,28 @@ def rights_for(spec: AssociationSpec, objects: Mapping[Obis, tuple[ObjectSpec, C
     return rights
 
 
+#: rights_for() of the last profiles' associations: a fleet's meters share one profile's object
+#: definitions (meter/device/fleet.py), so their rights are computed once. Keyed by the
+#: association and the identity of the profile's object entries (kept alive in the value, so
+#: the identity is not reused); bounded.
+_SHARED_RIGHTS: dict[tuple[AssociationSpec, int], tuple[object, Rights]] = {}
+_SHARED_RIGHTS_MAX = 64
+
+
+def shared_rights(spec: AssociationSpec, entries: tuple[ObjectSpec, ...],
+                  objects: Mapping[Obis, tuple[ObjectSpec, CosemObject]]) -> Rights:
+    """``rights_for(spec, objects)`` where ``objects`` were built from ``entries`` (and the
+    associations): a fresh top-level dict (an association adds and removes objects in its own)
+    over entries shared with every meter of the same profile."""
+    key = (spec, id(entries))
+    hit = _SHARED_RIGHTS.get(key)
+    if hit is None:
+        if len(_SHARED_RIGHTS) >= _SHARED_RIGHTS_MAX:
+            _SHARED_RIGHTS.clear()
+        hit = _SHARED_RIGHTS[key] = (entries, rights_for(spec, objects))
+    return dict(hit[1])
+
+
 def own_association_rights(spec: AssociationSpec, obj: AssociationLN) -> tuple[dict[int, AccessMode],
                                                                                dict[int, MethodAccessMode]]:
     """The current association is always readable by its own client; HLS pass 3 needs method 1."""
@@ -104,7 +126,7 @@ def build_object(spec: ObjectSpec, profile: Profile, directory: Mapping[Obis, Co
     where = f"object {spec.obis}"
 
     def class_id_of(obis: Obis) -> int | None:
-        kind = next((s.kind for s in profile.objects if s.obis == obis), None)
+        kind = _kinds(profile.objects).get(obis)
         return None if kind is None else class_named(kind).CLASS_ID
 
     entry = ProfileEntry(
@@ -116,6 +138,20 @@ def build_object(spec: ObjectSpec, profile: Profile, directory: Mapping[Obis, Co
         return class_named(spec.kind).from_profile(entry)
     except OptionError as exc:
         raise ProfileError(f"{where}: {exc}") from None
+
+
+_KINDS: list[tuple[tuple[ObjectSpec, ...], dict[Obis, str]]] = []
+
+
+def _kinds(entries: tuple[ObjectSpec, ...]) -> dict[Obis, str]:
+    """Each entry's class name by OBIS (the first entry of a code), for the last profile's
+    entries (a fleet's meters share them)."""
+    if not _KINDS or _KINDS[0][0] is not entries:
+        kinds: dict[Obis, str] = {}
+        for s in entries:
+            kinds.setdefault(s.obis, s.kind)
+        _KINDS[:] = [(entries, kinds)]
+    return _KINDS[0][1]
 
 
 def hdlc_setup_values(profile: Profile) -> dict[str, axdr.Data]:

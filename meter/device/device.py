@@ -153,10 +153,12 @@ class Device:
             p.changed(obj)
 
     @classmethod
-    def open(cls, profile: str | Path, state_dir: str | Path, timebase: startup.SimulatedTime, *,
+    def open(cls, profile: str | Path | Profile, state_dir: str | Path,
+             timebase: startup.SimulatedTime, *,
              history: float | None = None, metrology_mode: str | None = None,
              lock: StateLock | None = None,
-             stop: Callable[[], bool] = lambda: False) -> Device:
+             stop: Callable[[], bool] = lambda: False, store: Store | None = None,
+             progress: Callable[[float], None] | None = None) -> Device:
         """Open (or create) the meter whose state lives in ``state_dir``, at ``timebase.now()``
         (read once: from then on the edges bring it to their now; meter/device/startup.py).
 
@@ -167,10 +169,13 @@ class Device:
         committed to the end of the last chunk (a later start with ``history`` continues it).
         ``lock``: the directory's lock if the caller took it already (else taken here); the
         device holds it until :meth:`close`. If the open fails, a lock taken here is released
-        here and a caller's stays the caller's to release.
+        here and a caller's stays the caller's to release. ``store``: an open store to live in
+        instead (a fleet's meter, meter/device/fleet.py): no lock, ``state_dir`` unused, and
+        closing the device leaves the store to its owner. ``progress``: told the fraction of
+        a back-fill done after each chunk.
         """
         return startup.open_device(cls, profile, state_dir, timebase, history, metrology_mode,
-                                   lock, stop)
+                                   lock, stop, store, progress)
 
     def _algorithm_written(self, e: int, value: int) -> None:
         self.metrology.to(self.time.t)  # what was measured so far keeps the old algorithm

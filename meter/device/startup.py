@@ -18,6 +18,7 @@ from meter.cosem.profile_generic import ProfileGeneric
 from meter.device.persist import TIME_MARK, load_json, restore_object
 from meter.persistence.lock import StateLock
 from meter.persistence.store import Store
+from meter.profile import Profile
 from meter.profile import load as load_profile
 
 if TYPE_CHECKING:
@@ -43,42 +44,21 @@ class SimulatedTime(Protocol):
     def monotonic(self) -> float: ...
 
 
-def open_device(cls: type[Device], profile: str | Path, state_dir: str | Path,
+def open_device(cls: type[Device], profile: str | Path | Profile, state_dir: str | Path,
                 timebase: SimulatedTime,
                 history: float | None, metrology_mode: str | None, lock: StateLock | None,
-                stop: Callable[[], bool]) -> Device:
+                stop: Callable[[], bool], given: Store | None = None,
+                progress: Callable[[float], None] | None = None) -> Device:
     """Device.open (documented there)."""
-    prof = load_profile(profile)
+    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    if given is not None:  # a fleet's meter: the fleet holds the lock and owns the store
+        return _open_on(cls, prof, given, timebase, history, metrology_mode, stop, progress)
     own_lock = lock is None
     lock = lock or StateLock.acquire(state_dir)
     store: Store | None = None
     try:
         store = Store.open(state_dir)
-        saved = store.get("device/t")
-        fresh = saved is None
-        mark = -math.inf if saved is None else max(float(saved), float(store.get(TIME_MARK) or 0))
-        if mark > timebase.now():
-            # A --start behind what the meter lived through, or a restart right after a crash:
-            # the clock never reads earlier than a time it may have answered.
-            log.info("continuing from the saved time %s", _iso(mark))
-            timebase.resume_at(mark)
-        mode = metrology_mode or metrology_mode_for(getattr(timebase, "scale", 1.0))
-        now = timebase.now()
-        start = now - history if (fresh and history) else now
-        device = cls(prof, store, start, metrology_mode=mode, monotonic=timebase.monotonic)
-        device.persistence.time_mark = mark
-        origin = device.metrology.engine.origin
-        if history and not fresh and now - history < origin:
-            # Its past cannot be rewritten: the meter's time never runs back.
-            log.warning("this state directory holds a meter first started %.0f s ago: "
-                        "--history back-fills only what it missed since it last ran; "
-                        "use a new --state for a longer history", now - origin)
-        if history:
-            _backfill(device, now, stop)
-        elif not fresh:
-            _resume(device, mark, now)
-        device.power_failures.settle(device.time.t)
-        device.commit()
+        device = _open_on(cls, prof, store, timebase, history, metrology_mode, stop, progress)
     except BaseException:
         if store is not None:
             store.close()
@@ -86,6 +66,39 @@ def open_device(cls: type[Device], profile: str | Path, state_dir: str | Path,
             lock.release()
         raise
     device.lock = lock
+    return device
+
+
+def _open_on(cls: type[Device], prof: Profile, store: Store, timebase: SimulatedTime,
+             history: float | None, metrology_mode: str | None,
+             stop: Callable[[], bool],
+             progress: Callable[[float], None] | None = None) -> Device:
+    """The device on an open store: restored, then caught up to ``timebase.now()``."""
+    saved = store.get("device/t")
+    fresh = saved is None
+    mark = -math.inf if saved is None else max(float(saved), float(store.get(TIME_MARK) or 0))
+    if mark > timebase.now():
+        # A --start behind what the meter lived through, or a restart right after a crash:
+        # the clock never reads earlier than a time it may have answered.
+        log.info("continuing from the saved time %s", _iso(mark))
+        timebase.resume_at(mark)
+    mode = metrology_mode or metrology_mode_for(getattr(timebase, "scale", 1.0))
+    now = timebase.now()
+    start = now - history if (fresh and history) else now
+    device = cls(prof, store, start, metrology_mode=mode, monotonic=timebase.monotonic)
+    device.persistence.time_mark = mark
+    origin = device.metrology.engine.origin
+    if history and not fresh and now - history < origin:
+        # Its past cannot be rewritten: the meter's time never runs back.
+        log.warning("this state directory holds a meter first started %.0f s ago: "
+                    "--history back-fills only what it missed since it last ran; "
+                    "use a new --state for a longer history", now - origin)
+    if history:
+        _backfill(device, now, stop, progress)
+    elif not fresh:
+        _resume(device, mark, now)
+    device.power_failures.settle(device.time.t)
+    device.commit()
     return device
 
 
@@ -115,7 +128,8 @@ def metrology_mode_for(scale: float) -> str:
     return "realtime" if scale <= 10 else "fast"
 
 
-def _backfill(device: Device, until: float, stop: Callable[[], bool]) -> None:
+def _backfill(device: Device, until: float, stop: Callable[[], bool],
+              progress: Callable[[float], None] | None = None) -> None:
     """Live through the simulated time up to ``until`` in fast-forward, one chunk at a time:
     captures, demand, billing and the PQ events of the scenario land in their logs as they
     would live, and each chunk is committed, so an interrupted back-fill leaves a meter that
@@ -124,6 +138,7 @@ def _backfill(device: Device, until: float, stop: Callable[[], bool]) -> None:
     if until <= time.t:
         return
     log.info("back-filling %.0f s of history", until - time.t)
+    begin = time.t
     engine = device.metrology.engine
     mode, engine.mode = engine.mode, "fast"
     device.pushes.quiet = True
@@ -135,6 +150,8 @@ def _backfill(device: Device, until: float, stop: Callable[[], bool]) -> None:
             device.at(min(until, time.t + BACKFILL_CHUNK))
             device.persistence.mark_snapshot_due()
             device.commit()
+            if progress is not None:  # the fraction done (serve --history on a terminal)
+                progress((time.t - begin) / (until - begin))
     finally:
         engine.mode = mode
         device.pushes.quiet = False

@@ -67,7 +67,14 @@ CREATE TABLE IF NOT EXISTS manifest (
     body BLOB NOT NULL,
     sum BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS manifests (
+    ns TEXT PRIMARY KEY,
+    body BLOB NOT NULL,
+    sum BLOB NOT NULL
+) WITHOUT ROWID;
 """
+#: A namespace's keys and tables start with this (``@<name>/``); the store's own never do.
+NAMESPACE_MARK = "@"
 # PRAGMA user_version of a store that keeps a manifest (0: a store of a previous version).
 _MANIFEST_VERSION = 1
 _REFUSAL = "restore it from a backup, or move it away to start afresh"
@@ -108,6 +115,11 @@ class Store:
             raise StoreError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = Path(path)
         self._synchronous = synchronous
+        self._ns = ""  # the key/table prefix of a namespace view (namespace())
+        # A view's values as its verify() read them, kept up to date by its writes (the only
+        # writer of its namespace): a fleet meter built again reads its ~130 records from here.
+        self._values: dict[str, bytes] | None = None
+        self._shared = False  # a view: the database is its owner's to close
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nothing is left open.
             self._db = sqlite3.connect(self.path, isolation_level=None)
@@ -146,6 +158,32 @@ class Store:
                              f"state is incomplete ({_REFUSAL})")
         return cls(path, synchronous=synchronous)
 
+    def namespace(self, name: str, directory: str | os.PathLike[str]) -> Store:
+        """A view of this store as a store of its own (one meter of a fleet, meter/device/fleet.py):
+        its keys and profile tables live in this database under ``@name/``, with their own
+        checksummed manifest (the ``manifests`` table), checked now, when the view is made, so
+        a fleet verifies each meter's records when it first builds it. ``directory`` is where
+        its receive-counter files go (``path.parent``). Closing the view leaves the database
+        open; views are used on the owner's thread only."""
+        if not name or "/" in name or name.startswith(NAMESPACE_MARK):
+            raise StoreError(f"bad store namespace {name!r}")
+        view = object.__new__(Store)
+        view.path = Path(directory) / DB_NAME
+        view._synchronous, view._db = self._synchronous, self._db
+        view._ns, view._shared = f"{NAMESPACE_MARK}{name}/", True
+        view._keys, view._rows = frozenset(), {}
+        view._values = {}
+        view.verify()
+        return view
+
+    def _range(self, column: str) -> tuple[str, tuple[str, ...]]:
+        """The SQL condition (and its parameters) that picks this store's records by ``column``:
+        a namespace's prefix range, or, for the store itself, everything outside namespaces."""
+        if self._ns:
+            return f"({column} >= ? AND {column} < ?)", (self._ns, self._ns[:-1] + "0")
+        after = chr(ord(NAMESPACE_MARK) + 1)
+        return f"({column} < ? OR {column} >= ?)", (NAMESPACE_MARK, after)
+
     def _upgrade(self) -> None:
         """Bring a store of a previous version up to this one: checksums, then the manifest."""
         if int(self._query("PRAGMA user_version", ())[0][0]) >= _MANIFEST_VERSION:
@@ -171,15 +209,23 @@ class Store:
 
     def _contents(self) -> tuple[frozenset[str], dict[str, int]]:
         """What the database holds: its keys and the row count of each table."""
-        keys = frozenset(str(r[0]) for r in self._query("SELECT key FROM kv", ()))
-        rows = {str(t): int(n) for t, n in self._query(
-            "SELECT tbl, COUNT(*) FROM profile_rows GROUP BY tbl", ())}
+        cut = len(self._ns)
+        where, args = self._range("key")
+        keys = frozenset(str(r[0])[cut:] for r in self._query(f"SELECT key FROM kv WHERE {where}", args))
+        where, args = self._range("tbl")
+        rows = {str(t)[cut:]: int(n) for t, n in self._query(
+            f"SELECT tbl, COUNT(*) FROM profile_rows WHERE {where} GROUP BY tbl", args)}
         return keys, rows
 
-    @staticmethod
-    def _write_manifest(db: sqlite3.Connection, keys: frozenset[str], rows: Mapping[str, int]) -> None:
+    def _write_manifest(self, db: sqlite3.Connection, keys: frozenset[str],
+                        rows: Mapping[str, int]) -> None:
         """Inside the transaction that changes the list: both commit, or neither."""
         body = _manifest_body(keys, rows)
+        if self._ns:
+            db.execute("INSERT INTO manifests (ns, body, sum) VALUES (?, ?, ?) "
+                       "ON CONFLICT (ns) DO UPDATE SET body = excluded.body, sum = excluded.sum",
+                       (self._ns, body, _manifest_sum(body)))
+            return
         db.execute("INSERT INTO manifest (id, body, sum) VALUES (0, ?, ?) "
                    "ON CONFLICT (id) DO UPDATE SET body = excluded.body, sum = excluded.sum",
                    (body, _manifest_sum(body)))
@@ -187,12 +233,21 @@ class Store:
     def verify(self) -> None:
         """Check every record's checksum, and the records against the manifest (none missing,
         none unlisted); raises StoreError naming the first bad one."""
-        for key, value, total in self._query("SELECT key, value, sum FROM kv", ()):
+        where, args = self._range("key")
+        for key, value, total in self._query(f"SELECT key, value, sum FROM kv WHERE {where}", args):
             self._check(total, _kv_sum(key, bytes(value)), f"record {key!r}")
+            if self._values is not None:
+                self._values[key[len(self._ns):]] = bytes(value)
+        where, args = self._range("tbl")
         for i, table, ts, data, total in self._query(
-                "SELECT id, tbl, ts, data, sum FROM profile_rows", ()):
+                f"SELECT id, tbl, ts, data, sum FROM profile_rows WHERE {where}", args):
             self._check(total, _row_sum(table, float(ts), bytes(data)), f"{table} row {i}")
-        manifest = self._query("SELECT body, sum FROM manifest WHERE id = 0", ())
+        if self._ns:
+            manifest = self._query("SELECT body, sum FROM manifests WHERE ns = ?", (self._ns,))
+            if not manifest and self._contents() == (frozenset(), {}):
+                return  # a namespace never written to: nothing to list yet
+        else:
+            manifest = self._query("SELECT body, sum FROM manifest WHERE id = 0", ())
         if not manifest:
             raise StoreError(f"{self.path}: the manifest of the stored records is missing: the state "
                              f"is incomplete ({_REFUSAL})")
@@ -220,8 +275,9 @@ class Store:
                              f"({_REFUSAL})")
 
     def close(self) -> None:
-        """Close the database; later calls raise StoreError."""
-        self._db.close()
+        """Close the database; later calls raise StoreError. A namespace view leaves it open."""
+        if not self._shared:
+            self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -267,6 +323,9 @@ class Store:
 
     def get(self, key: str) -> bytes | None:
         """The value stored under ``key``, or None."""
+        if self._values is not None:
+            return self._values.get(key)
+        key = self._ns + key
         rows = self._query("SELECT value, sum FROM kv WHERE key = ?", (key,))
         if not rows:
             return None
@@ -285,33 +344,41 @@ class Store:
             db.executemany(
                 "INSERT INTO kv (key, value, sum) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value, sum = excluded.sum",
-                [(k, bytes(v), _kv_sum(k, bytes(v))) for k, v in items.items()],
+                [(self._ns + k, bytes(v), _kv_sum(self._ns + k, bytes(v))) for k, v in items.items()],
             )
             if keys != self._keys:  # a new key: the common update of a known one costs nothing
                 self._write_manifest(db, keys, self._rows)
         self._keys = keys
+        if self._values is not None:
+            self._values.update((k, bytes(v)) for k, v in items.items())
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
         keys = self._keys - {key}
         with self._transaction() as db:
-            db.execute("DELETE FROM kv WHERE key = ?", (key,))
+            db.execute("DELETE FROM kv WHERE key = ?", (self._ns + key,))
             if keys != self._keys:
                 self._write_manifest(db, keys, self._rows)
         self._keys = keys
+        if self._values is not None:
+            self._values.pop(key, None)
 
     def keys(self, prefix: str = "") -> list[str]:
         """All keys starting with ``prefix``, sorted."""
+        prefix = self._ns + prefix
+        where, args = self._range("key")
         rows = self._query(
-            "SELECT key FROM kv WHERE substr(key, 1, ?) = ? ORDER BY key", (len(prefix), prefix)
+            f"SELECT key FROM kv WHERE substr(key, 1, ?) = ? AND {where} ORDER BY key",
+            (len(prefix), prefix, *args)
         )
-        return [str(r[0]) for r in rows]
+        return [str(r[0])[len(self._ns):] for r in rows]
 
     # -- profile rows ------------------------------------------------------------------------
 
     def append_rows(self, table: str, rows: list[tuple[float, bytes]]) -> None:
         """Append rows to ``table`` in one transaction, after all rows already there."""
         counts = self._counted(table, len(rows))
+        table = self._ns + table
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO profile_rows (tbl, ts, data, sum) VALUES (?, ?, ?, ?)",
@@ -333,6 +400,7 @@ class Store:
         if start < 0 or (stop is not None and stop < 0):
             raise StoreError("row indices must be >= 0")
         limit = -1 if stop is None else max(stop - start, 0)
+        table = self._ns + table
         result = self._query(
             "SELECT id, ts, data, sum FROM profile_rows WHERE tbl = ? ORDER BY id LIMIT ? OFFSET ?",
             (table, limit, start),
@@ -346,12 +414,13 @@ class Store:
 
     def count(self, table: str) -> int:
         """Number of rows in ``table``."""
-        return int(self._query("SELECT COUNT(*) FROM profile_rows WHERE tbl = ?", (table,))[0][0])
+        return int(self._query("SELECT COUNT(*) FROM profile_rows WHERE tbl = ?",
+                               (self._ns + table,))[0][0])
 
     def clear(self, table: str) -> None:
         """Remove every row of ``table``."""
         with self._transaction() as db:
-            gone = db.execute("DELETE FROM profile_rows WHERE tbl = ?", (table,)).rowcount
+            gone = db.execute("DELETE FROM profile_rows WHERE tbl = ?", (self._ns + table,)).rowcount
             counts = self._counted(table, -gone)
             if gone:
                 self._write_manifest(db, self._keys, counts)
@@ -367,7 +436,7 @@ class Store:
             gone = db.execute(
                 "DELETE FROM profile_rows WHERE tbl = ? AND id NOT IN "
                 "(SELECT id FROM profile_rows WHERE tbl = ? ORDER BY id DESC LIMIT ?)",
-                (table, table, keep_last),
+                (self._ns + table, self._ns + table, keep_last),
             ).rowcount
             counts = self._counted(table, -gone)
             if gone:

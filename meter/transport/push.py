@@ -56,6 +56,11 @@ class PushSender:
         self._timeout = timeout
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def busy(self) -> bool:
+        """A push is on its way (a fleet keeps its meter built meanwhile)."""
+        return bool(self._tasks)
+
     def connected(self) -> None:
         """The meter's listener is up (the "on connectivity" push)."""
         self._source.connected(self._now())
