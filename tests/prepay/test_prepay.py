@@ -18,6 +18,7 @@ from support.process import profile_with
 from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.cosem.disconnect_control import ControlState
+from meter.cosem.events import PrepaymentEvent
 from meter.cosem.prepayment import unit_charge
 from meter.security.prepay_token import make_token
 
@@ -282,4 +283,4 @@ def test_the_button_without_credit_closes_the_relay_until_the_next_collection(pr
     prepay.run(60, step=60)
     assert prepay.relay() == ControlState.READY_FOR_RECONNECTION
     assert prepay.codes(DISCONNECTOR_LOG) == [64, 59, 61, 64, 59]
-    assert prepay.codes(STANDARD_LOG).count(231) == 1  # exhausted once
+    assert prepay.codes(STANDARD_LOG).count(PrepaymentEvent.CREDIT_EXHAUSTED) == 1  # once
