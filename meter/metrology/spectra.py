@@ -94,18 +94,27 @@ def interval_spectra(x: np.ndarray, base: int, grid: Grid, cycles: int) -> Spect
     h = orders_for(spc)
     starts = grid.starts()
     widths = np.diff(starts)
-    y = np.empty((grid.count, *lead, h + 1), dtype=complex)
+    # channels first, then intervals: each width group is one contiguous 2-D matrix product
+    # (channels x intervals, width) @ (width, 2h+1), not a batch of small strided ones
+    flat = x.reshape(-1, x.shape[-1])
+    y = np.empty((flat.shape[0], grid.count, h + 1), dtype=complex)
     uniq, inverse = np.unique(widths, return_inverse=True)
     spc_key = round(spc / _SPC_Q)  # harmonics of the fundamental; interharmonics are not fitted
+    r2 = math.sqrt(2.0)
     for g, w in enumerate(uniq):
         sel = np.flatnonzero(inverse.reshape(-1) == g)
         pm = _pinv(int(w), spc_key, h)
         idx = (starts[sel] - base)[:, None] + np.arange(w)
-        seg = np.moveaxis(x[..., idx], -2, 0)  # (len(sel), *lead, w)
-        c = seg @ pm.T
-        y[sel, ..., 0] = c[..., 0]
-        y[sel, ..., 1:] = (c[..., 1 : h + 1] - 1j * c[..., h + 1 :]) / math.sqrt(2.0)
-    return Spectra(y, 1, np.arange(h + 1, dtype=float))
+        seg = flat[:, idx]  # (channels, len(sel), w), contiguous
+        c = (seg.reshape(-1, int(w)) @ pm.T).reshape(*seg.shape[:2], -1)
+        part = np.empty(c.shape[:2] + (h + 1,), dtype=complex)
+        part.real[..., 0] = c[..., 0]
+        part.imag[..., 0] = 0.0
+        np.divide(c[..., 1 : h + 1], r2, out=part.real[..., 1:])
+        np.divide(c[..., h + 1 :], -r2, out=part.imag[..., 1:])
+        y[:, sel] = part
+    yy = np.moveaxis(y.reshape(*lead, grid.count, h + 1), -2, 0)  # (count, *lead, bins)
+    return Spectra(yy, 1, np.arange(h + 1, dtype=float))
 
 
 def sums(prod: np.ndarray, base: int, grid: Grid) -> np.ndarray:
