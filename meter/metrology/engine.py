@@ -282,8 +282,8 @@ class Engine:
 
     def _increments(self, m: Measured) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         """Register increments (in self._reg order), tracked energies and instantaneous values."""
-        ph = per_phase(m)
-        tot = totals(m, ph, self.scenario.wiring)
+        ph = per_phase(m, lazy=True)  # only what the selected algorithms and tracked keys read
+        tot = totals(m, ph, self.scenario.wiring, lazy=True)
         sel = {e: self.algorithms.plugin(e, v) for e, v in self._selection.items()}
         p, q, s = (sel[e].total(tot) for e in (2, 4, 6))
         parts = [route(p, q, s, m.dur)]
