@@ -286,10 +286,12 @@ class Engine:
         tot = totals(m, ph, self.scenario.wiring, lazy=True)
         sel = {e: self.algorithms.plugin(e, v) for e, v in self._selection.items()}
         p, q, s = (sel[e].total(tot) for e in (2, 4, 6))
-        parts = [route(p, q, s, m.dur)]
         if self.scenario.n_phases > 1:
-            pp, qp, sp = (sel[e].per_phase(ph) for e in (2, 4, 6))
-            parts += [route(pp[:, k], qp[:, k], sp[:, k], m.dur) for k in range(self.scenario.n_phases)]
+            # total and each phase as rows (phases, intervals): one route() for all register sets
+            pp, qp, sp = (np.vstack((t, v.T)) for t, v in zip((p, q, s), (sel[e].per_phase(ph) for e in (2, 4, 6)), strict=True))
+            parts = [route(pp, qp, sp, m.dur).T.reshape(-1)]
+        else:
+            parts = [route(p, q, s, m.dur)]
         tracked = np.array([float(np.sum(tot[k] * m.dur)) / 3600.0 for k in self.tracked])
         return np.concatenate(parts), tracked, self._instant(ph, tot, sel, m.dur)
 
@@ -306,7 +308,7 @@ class Engine:
         w = dur / dur.sum()
 
         def avg(a: np.ndarray) -> Any:
-            return np.tensordot(w, a, axes=(0, 0))
+            return w @ a  # weighted mean over intervals: (J,) -> scalar, (J, P) -> (P,)
 
         pf_alg = sel[7]
         out: dict[str, float] = {"14.7.0": self._f}
