@@ -18,18 +18,22 @@ def estimate(v: np.ndarray, fs: float, f_guess: float) -> float | None:
     if peak <= 0.0:
         return None
     lo, hi = -0.1 * peak, 0.1 * peak
-    state = np.where(v < lo, -1, np.where(v > hi, 1, 0))
-    # index of the last sample outside the band, at or before n
-    fill = np.maximum.accumulate(np.where(state != 0, np.arange(v.size), -1))
-    armed = (fill >= 0) & (state[np.maximum(fill, 0)] < 0)
-    cand = np.flatnonzero(armed[:-1] & (v[:-1] < 0.0) & (v[1:] >= 0.0))
+    cand = np.flatnonzero((v[:-1] < 0.0) & (v[1:] >= 0.0))
+    # a crossing counts when the last sample outside the band, at or before it, is below the band
+    outside = np.flatnonzero((v < lo) | (v > hi))
+    j = np.searchsorted(outside, cand, side="right") - 1
+    fill = outside[np.maximum(j, 0)]
+    armed = (j >= 0) & (v[fill] < lo)
+    cand, fill = cand[armed], fill[armed]
     # one crossing per excursion below the band: the first one
-    _, first = np.unique(fill[cand], return_index=True)
+    _, first = np.unique(fill, return_index=True)
     cand = cand[first]
     if cand.size < 3:
         return None
     frac = v[cand] / (v[cand] - v[cand + 1])
     t = (cand + frac) / fs
     cycles = np.concatenate(([0], np.cumsum(np.maximum(1, np.round(np.diff(t) * f_guess)))))
-    slope = np.polyfit(cycles, t, 1)[0]
+    # least-squares slope, centred (what polyfit's degree-1 fit gives, without its SVD)
+    dc, dt = cycles - cycles.mean(), t - t.mean()
+    slope = float(dc @ dt) / float(dc @ dc)
     return float(1.0 / slope) if slope > 0 else None
