@@ -261,11 +261,11 @@ class Engine:
         grid = Grid(self._u, step, max(count, 1))
         need = self._needed()
         m = measure(x, n0, grid, self.cycles, fs, self._f, f_nom, delays=bool(need & _DELAY_KEYS))
-        self._account(m)
+        ph = per_phase(m, lazy=True)
+        self._apply(*self._increments(m, ph))
         cyc = Grid(self._u, step / self.cycles, grid.count * self.cycles)
-        rms = cycle_rms(x[:, 0, :], n0, cyc) if self.cycles > 1 else np.sqrt(
-            np.sum(np.abs(m.y[:, :, 0, :]) ** 2, axis=-1)
-        )
+        # one-cycle intervals: the cycle rms is the interval's voltage rms, already computed
+        rms = cycle_rms(x[:, 0, :], n0, cyc) if self.cycles > 1 else ph["vrms"]
         t0 = self.origin + (self._u + np.arange(cyc.count) * cyc.step) / fs
         self._pq.feed(rms, t0, np.ones(cyc.count))
         self._u = float(round(grid.end)) if grid.exact else grid.end
@@ -277,18 +277,19 @@ class Engine:
             keys |= {a.phase_key, a.total_key}
         return keys
 
-    def _account(self, m: Measured) -> None:
-        self._apply(*self._increments(m))
-
-    def _increments(self, m: Measured) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-        """Register increments (in self._reg order), tracked energies and instantaneous values."""
-        ph = per_phase(m, lazy=True)  # only what the selected algorithms and tracked keys read
+    def _increments(
+        self, m: Measured, ph: dict[str, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        """Register increments (in self._reg order), tracked energies and instantaneous values.
+        ph: per_phase(m) if the caller has it; lazy, so only what is read here is computed."""
+        ph = per_phase(m, lazy=True) if ph is None else ph
         tot = totals(m, ph, self.scenario.wiring, lazy=True)
         sel = {e: self.algorithms.plugin(e, v) for e, v in self._selection.items()}
         p, q, s = (sel[e].total(tot) for e in (2, 4, 6))
         if self.scenario.n_phases > 1:
             # total and each phase as rows (phases, intervals): one route() for all register sets
-            pp, qp, sp = (np.vstack((t, v.T)) for t, v in zip((p, q, s), (sel[e].per_phase(ph) for e in (2, 4, 6)), strict=True))
+            phase_pqs = (sel[e].per_phase(ph) for e in (2, 4, 6))
+            pp, qp, sp = (np.vstack((t, v.T)) for t, v in zip((p, q, s), phase_pqs, strict=True))
             parts = [route(pp, qp, sp, m.dur).T.reshape(-1)]
         else:
             parts = [route(p, q, s, m.dur)]
