@@ -5,7 +5,9 @@ time; the engine never reads the wall clock. Two modes give the same registers w
 tolerances:
 
 * "realtime": samples are synthesised and measured block by block (about 1 s of whole-cycle
-  intervals per numpy pass), with frequency tracking from the phase-A voltage;
+  intervals per numpy pass), with frequency tracking from the phase-A voltage; a block's
+  accounting computes only the quantities the selected algorithms, tracked keys and
+  instantaneous values read (quantities.py, lazy) — tools/bench-metrology gives its speed;
 * "fast": steady stretches of the scenario are covered in closed form (closed_form.py); only a
   few cycles around each state change or event edge are sampled.
 

@@ -12,22 +12,27 @@ from __future__ import annotations
 import numpy as np
 
 
-def estimate(v: np.ndarray, fs: float, f_guess: float) -> float | None:
-    """Fundamental frequency of v (1-D samples at fs), or None if fewer than 3 crossings."""
+def crossings(v: np.ndarray) -> np.ndarray:
+    """Sample indices of the rising crossings that count (first of each excursion below the
+    band; the last sample outside the band at or before a crossing must be below it)."""
     peak = float(np.max(np.abs(v))) if v.size else 0.0
     if peak <= 0.0:
-        return None
+        return np.zeros(0, dtype=np.intp)
     lo, hi = -0.1 * peak, 0.1 * peak
     cand = np.flatnonzero((v[:-1] < 0.0) & (v[1:] >= 0.0))
-    # a crossing counts when the last sample outside the band, at or before it, is below the band
     outside = np.flatnonzero((v < lo) | (v > hi))
     j = np.searchsorted(outside, cand, side="right") - 1
     fill = outside[np.maximum(j, 0)]
     armed = (j >= 0) & (v[fill] < lo)
     cand, fill = cand[armed], fill[armed]
-    # one crossing per excursion below the band: the first one
     _, first = np.unique(fill, return_index=True)
-    cand = cand[first]
+    out: np.ndarray = cand[first]
+    return out
+
+
+def estimate(v: np.ndarray, fs: float, f_guess: float) -> float | None:
+    """Fundamental frequency of v (1-D samples at fs), or None if fewer than 3 crossings."""
+    cand = crossings(v)
     if cand.size < 3:
         return None
     frac = v[cand] / (v[cand] - v[cand + 1])
