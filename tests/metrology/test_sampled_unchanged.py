@@ -28,7 +28,7 @@ from meter.metrology.measure import margins, measure
 from meter.metrology.pq import PqDetector
 from meter.metrology.quantities import per_phase, totals
 from meter.metrology.spectra import Grid
-from meter.metrology.waveform import synthesize
+from meter.metrology.waveform import _index, synthesize
 
 REFERENCE = json.loads((Path(__file__).parent / "sampled_reference.json").read_text(encoding="utf-8"))
 
@@ -164,3 +164,19 @@ def test_pq_quiet_block_shortcut_equals_the_cycle_by_cycle_path(rms: np.ndarray,
         det.feed(rms, t0, np.ones(rms.shape[0]))
     assert fast.counters == slow.counters
     assert fast.pop_events() == slow.pop_events()
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    n0=st.integers(-10**7, 10**9), size=st.integers(0, 3000),
+    fs=st.sampled_from([8000.0, 7680.0, 4000.0, 12345.6]), offset=st.floats(-1.0, 1.0),
+    frac=st.floats(-0.5, 1.5), edge=st.booleans(),
+)  # fmt: skip
+def test_sample_index_equals_searchsorted_on_the_sample_times(
+    n0: int, size: int, fs: float, offset: float, frac: float, edge: bool
+) -> None:
+    times = np.arange(n0, n0 + size, dtype=float) / fs
+    # a time on a sample (the boundary case), or anywhere around the span
+    when = (n0 + round(frac * size)) / fs if edge else n0 / fs + frac * size / fs + offset / fs
+    assert _index(n0, size, fs, when) == int(np.searchsorted(times, when, side="left"))
+    assert _index(n0, size, fs, math.inf) == size and _index(n0, size, fs, -math.inf) == 0
