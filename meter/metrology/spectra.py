@@ -105,7 +105,9 @@ def interval_spectra(x: np.ndarray, base: int, grid: Grid, cycles: int) -> Spect
         first = starts[:-1][sel] - base
         if not first.size:
             continue
-        seg = flat[:, first[:, None] + np.arange(w)]  # (channels, intervals, w), contiguous
+        # take() gives (channels, intervals, w) C-contiguous (flat[:, idx] would lay it out
+        # intervals-first and the 2-D view below would copy it again)
+        seg = np.take(flat, first[:, None] + np.arange(w), axis=1)
         c[:, sel] = (seg.reshape(-1, w) @ _pinv(w, spc_key, h).T).reshape(*seg.shape[:2], -1)
     y = np.empty((flat.shape[0], grid.count, h + 1), dtype=complex)
     r2 = math.sqrt(2.0)
