@@ -323,10 +323,13 @@ class Engine:
         out |= _signed(0, p_t, q_t, s_t) | {"13.7.0": pf_t}
         p_p, q_p, s_p = (avg(sel[e].per_phase(ph)) for e in (1, 3, 5))
         vrms, irms = avg(ph["vrms"]), avg(ph["irms"])
+        true_pf = isinstance(pf_alg, TruePowerFactor)
+        pf_p = None if true_pf else avg(pf_alg.per_phase(ph))
         for k in range(self.scenario.n_phases):
             o = PHASE_OFFSETS[k]
-            pf_k = float(avg(pf_alg.per_phase(ph))[k])
-            if isinstance(pf_alg, TruePowerFactor):
+            if pf_p is not None:
+                pf_k = float(pf_p[k])
+            else:
                 pf_k = p_p[k] / s_p[k] if abs(s_p[k]) > 1e-12 else 1.0
             out |= {f"{o + 12}.7.0": float(vrms[k]), f"{o + 11}.7.0": float(irms[k]), f"{o + 13}.7.0": float(pf_k)}
             out |= _signed(o, float(p_p[k]), float(q_p[k]), float(s_p[k]))
