@@ -57,7 +57,9 @@ Formulas = dict[str, Callable[["Quantities"], np.ndarray]]
 class Quantities(dict[str, np.ndarray]):
     """Quantities of a Measured, each computed from its formula on first use (a formula may read
     other keys). The engine's per-block accounting needs a handful of the ~75 keys; evaluate
-    reads them all (``full()``). Each value is the same expression whichever way it is reached."""
+    reads them all (``full()``). Each value is the same expression whichever way it is reached.
+    Read it with ``q[key]`` and ``key in q``; iteration, len() and get() see only the keys
+    computed so far (use ``full()``)."""
 
     def __init__(self, formulas: Formulas) -> None:
         super().__init__()
