@@ -38,6 +38,15 @@ def margins(delay: float) -> tuple[int, int]:
     return whole + _HALF, max(0, _HALF - 1 - whole)
 
 
+def key(delay: float) -> tuple[int, int]:
+    """What delayed() depends on: two delays with the same key give the same samples (the
+    quarter cycle at the tracked and at the nominal frequency, when these agree to 1e-6 sample)."""
+    if abs(delay - round(delay)) < 1e-6:
+        return round(delay), -1
+    whole = math.floor(delay)
+    return whole, round((delay - whole) * 1e6)
+
+
 def delayed(x: np.ndarray, delay: float, pre: int, length: int) -> np.ndarray:
     """x(n - delay) for the `length` samples that start `pre` samples into the last axis of x.
 

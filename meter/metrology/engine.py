@@ -5,7 +5,9 @@ time; the engine never reads the wall clock. Two modes give the same registers w
 tolerances:
 
 * "realtime": samples are synthesised and measured block by block (about 1 s of whole-cycle
-  intervals per numpy pass), with frequency tracking from the phase-A voltage;
+  intervals per numpy pass), with frequency tracking from the phase-A voltage; a block's
+  accounting computes only the quantities the selected algorithms, tracked keys and
+  instantaneous values read (quantities.py, lazy) — tools/bench-metrology gives its speed;
 * "fast": steady stretches of the scenario are covered in closed form (closed_form.py); only a
   few cycles around each state change or event edge are sampled.
 
@@ -261,11 +263,11 @@ class Engine:
         grid = Grid(self._u, step, max(count, 1))
         need = self._needed()
         m = measure(x, n0, grid, self.cycles, fs, self._f, f_nom, delays=bool(need & _DELAY_KEYS))
-        self._account(m)
+        ph = per_phase(m, lazy=True)
+        self._apply(*self._increments(m, ph))
         cyc = Grid(self._u, step / self.cycles, grid.count * self.cycles)
-        rms = cycle_rms(x[:, 0, :], n0, cyc) if self.cycles > 1 else np.sqrt(
-            np.sum(np.abs(m.y[:, :, 0, :]) ** 2, axis=-1)
-        )
+        # one-cycle intervals: the cycle rms is the interval's voltage rms, already computed
+        rms = cycle_rms(x[:, 0, :], n0, cyc) if self.cycles > 1 else ph["vrms"]
         t0 = self.origin + (self._u + np.arange(cyc.count) * cyc.step) / fs
         self._pq.feed(rms, t0, np.ones(cyc.count))
         self._u = float(round(grid.end)) if grid.exact else grid.end
@@ -277,19 +279,22 @@ class Engine:
             keys |= {a.phase_key, a.total_key}
         return keys
 
-    def _account(self, m: Measured) -> None:
-        self._apply(*self._increments(m))
-
-    def _increments(self, m: Measured) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-        """Register increments (in self._reg order), tracked energies and instantaneous values."""
-        ph = per_phase(m)
-        tot = totals(m, ph, self.scenario.wiring)
+    def _increments(
+        self, m: Measured, ph: dict[str, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        """Register increments (in self._reg order), tracked energies and instantaneous values.
+        ph: per_phase(m) if the caller has it; lazy, so only what is read here is computed."""
+        ph = per_phase(m, lazy=True) if ph is None else ph
+        tot = totals(m, ph, self.scenario.wiring, lazy=True)
         sel = {e: self.algorithms.plugin(e, v) for e, v in self._selection.items()}
         p, q, s = (sel[e].total(tot) for e in (2, 4, 6))
-        parts = [route(p, q, s, m.dur)]
         if self.scenario.n_phases > 1:
-            pp, qp, sp = (sel[e].per_phase(ph) for e in (2, 4, 6))
-            parts += [route(pp[:, k], qp[:, k], sp[:, k], m.dur) for k in range(self.scenario.n_phases)]
+            # total and each phase as rows (phases, intervals): one route() for all register sets
+            phase_pqs = (sel[e].per_phase(ph) for e in (2, 4, 6))
+            pp, qp, sp = (np.vstack((t, v.T)) for t, v in zip((p, q, s), phase_pqs, strict=True))
+            parts = [route(pp, qp, sp, m.dur).T.reshape(-1)]
+        else:
+            parts = [route(p, q, s, m.dur)]
         tracked = np.array([float(np.sum(tot[k] * m.dur)) / 3600.0 for k in self.tracked])
         return np.concatenate(parts), tracked, self._instant(ph, tot, sel, m.dur)
 
@@ -306,7 +311,7 @@ class Engine:
         w = dur / dur.sum()
 
         def avg(a: np.ndarray) -> Any:
-            return np.tensordot(w, a, axes=(0, 0))
+            return w @ a  # weighted mean over intervals: (J,) -> scalar, (J, P) -> (P,)
 
         pf_alg = sel[7]
         out: dict[str, float] = {"14.7.0": self._f}
@@ -318,10 +323,13 @@ class Engine:
         out |= _signed(0, p_t, q_t, s_t) | {"13.7.0": pf_t}
         p_p, q_p, s_p = (avg(sel[e].per_phase(ph)) for e in (1, 3, 5))
         vrms, irms = avg(ph["vrms"]), avg(ph["irms"])
+        true_pf = isinstance(pf_alg, TruePowerFactor)
+        pf_p = None if true_pf else avg(pf_alg.per_phase(ph))
         for k in range(self.scenario.n_phases):
             o = PHASE_OFFSETS[k]
-            pf_k = float(avg(pf_alg.per_phase(ph))[k])
-            if isinstance(pf_alg, TruePowerFactor):
+            if pf_p is not None:
+                pf_k = float(pf_p[k])
+            else:
                 pf_k = p_p[k] / s_p[k] if abs(s_p[k]) > 1e-12 else 1.0
             out |= {f"{o + 12}.7.0": float(vrms[k]), f"{o + 11}.7.0": float(irms[k]), f"{o + 13}.7.0": float(pf_k)}
             out |= _signed(o, float(p_p[k]), float(q_p[k]), float(s_p[k]))

@@ -12,24 +12,33 @@ from __future__ import annotations
 import numpy as np
 
 
-def estimate(v: np.ndarray, fs: float, f_guess: float) -> float | None:
-    """Fundamental frequency of v (1-D samples at fs), or None if fewer than 3 crossings."""
+def crossings(v: np.ndarray) -> np.ndarray:
+    """Sample indices of the rising crossings that count (first of each excursion below the
+    band; the last sample outside the band at or before a crossing must be below it)."""
     peak = float(np.max(np.abs(v))) if v.size else 0.0
     if peak <= 0.0:
-        return None
+        return np.zeros(0, dtype=np.intp)
     lo, hi = -0.1 * peak, 0.1 * peak
-    state = np.where(v < lo, -1, np.where(v > hi, 1, 0))
-    # index of the last sample outside the band, at or before n
-    fill = np.maximum.accumulate(np.where(state != 0, np.arange(v.size), -1))
-    armed = (fill >= 0) & (state[np.maximum(fill, 0)] < 0)
-    cand = np.flatnonzero(armed[:-1] & (v[:-1] < 0.0) & (v[1:] >= 0.0))
-    # one crossing per excursion below the band: the first one
-    _, first = np.unique(fill[cand], return_index=True)
-    cand = cand[first]
+    cand = np.flatnonzero((v[:-1] < 0.0) & (v[1:] >= 0.0))
+    outside = np.flatnonzero((v < lo) | (v > hi))
+    j = np.searchsorted(outside, cand, side="right") - 1
+    fill = outside[np.maximum(j, 0)]
+    armed = (j >= 0) & (v[fill] < lo)
+    cand, fill = cand[armed], fill[armed]
+    _, first = np.unique(fill, return_index=True)
+    out: np.ndarray = cand[first]
+    return out
+
+
+def estimate(v: np.ndarray, fs: float, f_guess: float) -> float | None:
+    """Fundamental frequency of v (1-D samples at fs), or None if fewer than 3 crossings."""
+    cand = crossings(v)
     if cand.size < 3:
         return None
     frac = v[cand] / (v[cand] - v[cand + 1])
     t = (cand + frac) / fs
     cycles = np.concatenate(([0], np.cumsum(np.maximum(1, np.round(np.diff(t) * f_guess)))))
-    slope = np.polyfit(cycles, t, 1)[0]
+    # least-squares slope, centred (what polyfit's degree-1 fit gives, without its SVD)
+    dc, dt = cycles - cycles.mean(), t - t.mean()
+    slope = float(dc @ dt) / float(dc @ dc)
     return float(1.0 / slope) if slope > 0 else None

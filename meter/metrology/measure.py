@@ -47,10 +47,15 @@ def measure(
     v, i = x[:, 0, :], x[:, 1, a : a + n]
     width = lengths(grid)[:, None]
     p = sums(v[:, a : a + n] * i, starts[0], grid) / width
-    qqc, qqc_nom, q_hour = (
-        sums(delay.delayed(v, d, a, n) * i, starts[0], grid) / width if delays else np.zeros_like(p)
-        for d in delay_samples(fs, f, f_nominal)
-    )
+    done: dict[tuple[int, int], np.ndarray] = {}  # one filtering per distinct delay
+
+    def product(d: float) -> np.ndarray:
+        k = delay.key(d)
+        if k not in done:
+            done[k] = sums(delay.delayed(v, d, a, n) * i, starts[0], grid) / width
+        return done[k]
+
+    qqc, qqc_nom, q_hour = (product(d) if delays else np.zeros_like(p) for d in delay_samples(fs, f, f_nominal))
     spec = interval_spectra(x, base, grid, cycles)
     return Measured(spec.y, spec.fund, spec.order, p, qqc, qqc_nom, q_hour, dur=width[:, 0] / fs)
 

@@ -10,6 +10,7 @@ path and the closed-form fast-forward path. Keys follow metrology.json `quantiti
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,67 +44,133 @@ def _root(x: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _rms(y: NDArray[np.complex128]) -> NDArray[np.float64]:
-    rms: NDArray[np.float64] = np.sqrt(np.sum(np.abs(y) ** 2, axis=-1))
+    """sqrt(sum |Y|^2) over bins: the squares of the real and imaginary parts summed in one pass
+    over the float view (no hypot per bin; equal to rounding)."""
+    f = y.view(np.float64) if y.strides[-1] == y.itemsize else np.ascontiguousarray(y).view(np.float64)
+    rms: NDArray[np.float64] = np.sqrt(np.einsum("...k,...k->...", f, f))
     return rms
 
 
-def per_phase(m: Measured) -> dict[str, np.ndarray]:
-    """Per-phase quantities, each (J, P)."""
+Formulas = dict[str, Callable[["Quantities"], np.ndarray]]
+
+
+class Quantities(dict[str, np.ndarray]):
+    """Quantities of a Measured, each computed from its formula on first use (a formula may read
+    other keys). The engine's per-block accounting needs a handful of the ~75 keys; evaluate
+    reads them all (``full()``). Each value is the same expression whichever way it is reached.
+    Read it with ``q[key]`` and ``key in q``; iteration, len() and get() see only the keys
+    computed so far (use ``full()``)."""
+
+    def __init__(self, formulas: Formulas) -> None:
+        super().__init__()
+        self._formulas = formulas
+
+    def __missing__(self, key: str) -> np.ndarray:
+        value = self._formulas[key](self)  # KeyError for an unknown key, as a dict
+        self[key] = value
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._formulas
+
+    def full(self) -> dict[str, np.ndarray]:
+        return {k: self[k] for k in self._formulas}
+
+
+def _per_phase_formulas(m: Measured) -> Formulas:
     yv, yi = m.y[:, :, 0, :], m.y[:, :, 1, :]
-    vrms, irms = _rms(yv), _rms(yi)
     v1c, i1c = yv[..., m.fund], yi[..., m.fund]
-    v1, i1 = np.abs(v1c), np.abs(i1c)
-    s1c = v1c * np.conj(i1c)
-    p1, q1 = s1c.real, s1c.imag
-    v_dc, i_dc = yv[..., 0].real, yi[..., 0].real
-    # Budeanu sums harmonics only; interharmonic bins of a multi-cycle interval are left out
-    harm = (m.order >= 1) & (np.abs(m.order - np.round(m.order)) < 1e-9)
-    qb = np.sum((yv[..., harm] * np.conj(yi[..., harm])).imag, axis=-1)
-    p = m.p
-    p_dc = v_dc * i_dc
-    vh, ih = _root(vrms**2 - v1**2), _root(irms**2 - i1**2)
-    s, s1 = vrms * irms, v1 * i1
-    ph = p - p1
-    sh = vh * ih
+
+    def s1c(d: Quantities) -> np.ndarray:
+        out: np.ndarray = v1c * np.conj(i1c)
+        return out
+
+    def qb(d: Quantities) -> np.ndarray:
+        # Budeanu sums harmonics only; interharmonic bins of a multi-cycle interval are left out
+        harm = (m.order >= 1) & (np.abs(m.order - np.round(m.order)) < 1e-9)
+        out: np.ndarray = np.sum((yv[..., harm] * np.conj(yi[..., harm])).imag, axis=-1)
+        return out
+
     return {
-        "vrms": vrms, "irms": irms, "v_dc": v_dc, "i_dc": i_dc, "v1": v1, "i1": i1,
-        "vh": vh, "ih": ih, "thd_v": _div(vh, v1, 0.0), "thd_i": _div(ih, i1, 0.0),
-        "p": p, "p1": p1, "p_ac": p - p_dc, "p_dc": p_dc, "ph": ph,
-        "q1": q1, "qb": qb, "qqc": m.qqc, "qqc_nom": m.qqc_nom, "q_hour": m.q_hour,
-        "q_from_qhour": (2.0 * m.q_hour - p) / math.sqrt(3.0),
-        "n_fryze": _root(s**2 - p**2), "s": s, "s1": s1, "sn": _root(s**2 - s1**2),
-        "di": v1 * ih, "dv": vh * i1, "sh": sh, "dh": _root(sh**2 - ph**2),
-        "db": _root(s**2 - p**2 - qb**2), "s_u1i1": s1, "s_u1i": v1 * irms, "s_ui1": vrms * i1,
-        "s_pq1": np.hypot(p, q1), "s_pqb": np.hypot(p, qb),
-        "pf": _div(p, s, 1.0), "dpf": _div(p1, s1, 1.0),
+        "vrms": lambda d: _rms(yv), "irms": lambda d: _rms(yi),
+        "v_dc": lambda d: yv[..., 0].real, "i_dc": lambda d: yi[..., 0].real,
+        "v1": lambda d: np.abs(v1c), "i1": lambda d: np.abs(i1c),
+        "vh": lambda d: _root(d["vrms"] ** 2 - d["v1"] ** 2), "ih": lambda d: _root(d["irms"] ** 2 - d["i1"] ** 2),
+        "thd_v": lambda d: _div(d["vh"], d["v1"], 0.0), "thd_i": lambda d: _div(d["ih"], d["i1"], 0.0),
+        "p": lambda d: m.p, "p1": lambda d: d["_s1c"].real,
+        "p_ac": lambda d: m.p - d["p_dc"], "p_dc": lambda d: d["v_dc"] * d["i_dc"], "ph": lambda d: m.p - d["p1"],
+        "q1": lambda d: d["_s1c"].imag, "qb": qb, "qqc": lambda d: m.qqc, "qqc_nom": lambda d: m.qqc_nom,
+        "q_hour": lambda d: m.q_hour, "q_from_qhour": lambda d: (2.0 * m.q_hour - m.p) / math.sqrt(3.0),
+        "n_fryze": lambda d: _root(d["s"] ** 2 - m.p**2), "s": lambda d: d["vrms"] * d["irms"],
+        "s1": lambda d: d["v1"] * d["i1"], "sn": lambda d: _root(d["s"] ** 2 - d["s1"] ** 2),
+        "di": lambda d: d["v1"] * d["ih"], "dv": lambda d: d["vh"] * d["i1"], "sh": lambda d: d["vh"] * d["ih"],
+        "dh": lambda d: _root(d["sh"] ** 2 - d["ph"] ** 2),
+        "db": lambda d: _root(d["s"] ** 2 - m.p**2 - d["qb"] ** 2), "s_u1i1": lambda d: d["s1"],
+        "s_u1i": lambda d: d["v1"] * d["irms"], "s_ui1": lambda d: d["vrms"] * d["i1"],
+        "s_pq1": lambda d: np.hypot(m.p, d["q1"]), "s_pqb": lambda d: np.hypot(m.p, d["qb"]),
+        "pf": lambda d: _div(m.p, d["s"], 1.0), "dpf": lambda d: _div(d["p1"], d["s1"], 1.0),
+        "_s1c": s1c,
     }  # fmt: skip
+
+
+def per_phase(m: Measured, lazy: bool = False) -> dict[str, np.ndarray]:
+    """Per-phase quantities, each (J, P); lazy: computed on first use (a Quantities)."""
+    q = Quantities(_per_phase_formulas(m))
+    if lazy:
+        return q
+    out = q.full()
+    del out["_s1c"]
+    return out
 
 
 _SUMMED = ("p", "p1", "p_ac", "p_dc", "ph", "q1", "qb", "qqc", "qqc_nom", "q_hour", "q_from_qhour")
 
 
-def totals(m: Measured, ph: dict[str, np.ndarray], wiring: str) -> dict[str, np.ndarray]:
-    """Polyphase quantities, each (J,). ph is per_phase(m)."""
-    t = {k: ph[k].sum(axis=1) for k in _SUMMED}
-    t["s_arith"] = ph["s"].sum(axis=1)
-    t["s1_arith"] = ph["s1"].sum(axis=1)
-    t["s_arith_u1i"] = ph["s_u1i"].sum(axis=1)
-    t["s_arith_ui1"] = ph["s_ui1"].sum(axis=1)
-    t["s_vec_p1q1"] = np.hypot(t["p1"], t["q1"])
-    t["s_vec_pq1"] = np.hypot(t["p"], t["q1"])
-    t["s_vec_pqb"] = np.hypot(t["p"], t["qb"])
-    t["n_poly"] = _root(t["s_arith"] ** 2 - t["p"] ** 2)
-    t["n1_poly"] = _root(t["s1_arith"] ** 2 - t["p1"] ** 2)
-    t["pf_arith"] = _div(t["p"], t["s_arith"], 1.0)
-    t["pf_vec"] = _div(t["p"], t["s_vec_pq1"], 1.0)
-    t["dpf"] = _div(t["p1"], t["s_vec_p1q1"], 1.0)
+def totals(m: Measured, ph: dict[str, np.ndarray], wiring: str, lazy: bool = False) -> dict[str, np.ndarray]:
+    """Polyphase quantities, each (J,). ph is per_phase(m); lazy: computed on first use."""
+
+    def summed(key: str) -> Callable[[Quantities], np.ndarray]:
+        return lambda d: ph[key].sum(axis=1)
+
+    f: Formulas = {k: summed(k) for k in _SUMMED}
+    f |= {
+        "s_arith": lambda d: ph["s"].sum(axis=1), "s1_arith": lambda d: ph["s1"].sum(axis=1),
+        "s_arith_u1i": lambda d: ph["s_u1i"].sum(axis=1), "s_arith_ui1": lambda d: ph["s_ui1"].sum(axis=1),
+        "s_vec_p1q1": lambda d: np.hypot(d["p1"], d["q1"]), "s_vec_pq1": lambda d: np.hypot(d["p"], d["q1"]),
+        "s_vec_pqb": lambda d: np.hypot(d["p"], d["qb"]),
+        "n_poly": lambda d: _root(d["s_arith"] ** 2 - d["p"] ** 2),
+        "n1_poly": lambda d: _root(d["s1_arith"] ** 2 - d["p1"] ** 2),
+        "pf_arith": lambda d: _div(d["p"], d["s_arith"], 1.0), "pf_vec": lambda d: _div(d["p"], d["s_vec_pq1"], 1.0),
+        "dpf": lambda d: _div(d["p1"], d["s_vec_p1q1"], 1.0),
+    }  # fmt: skip
     if wiring in ("3P4W", "1P3W"):
         yn = m.y[:, :, 1, :].sum(axis=1)
-        t["in_rms"] = _rms(yn)
-        t["in1"] = np.abs(yn[..., m.fund])
+        f |= {"in_rms": lambda d: _rms(yn), "in1": lambda d: np.abs(yn[..., m.fund])}
     if wiring == "3P4W":
-        t.update(_ieee1459_three_phase(m, ph, t))
-    return t
+        f |= _ieee1459_formulas(m, ph)
+    q = Quantities(f)
+    return q if lazy else q.full()
+
+
+def _ieee1459_formulas(m: Measured, ph: dict[str, np.ndarray]) -> Formulas:
+    """The four-wire effective quantities, all computed together on first use of any of them."""
+    done: dict[str, np.ndarray] = {}
+
+    def one(key: str) -> Callable[[Quantities], np.ndarray]:
+        def get(d: Quantities) -> np.ndarray:
+            if not done:
+                done.update(_ieee1459_three_phase(m, ph, d))
+            return done[key]
+
+        return get
+
+    return {k: one(k) for k in _IEEE1459_KEYS}
+
+
+_IEEE1459_KEYS = (
+    "ve", "ie", "se", "ve1", "ie1", "se1", "sen", "dei", "dev", "seh", "deh", "thd_ve", "thd_ie",
+    "v1_pos", "i1_pos", "p1_pos", "q1_pos", "s1_pos", "su1", "pf1_pos", "pf_eff",
+)  # fmt: skip
 
 
 def _ieee1459_three_phase(

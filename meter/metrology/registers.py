@@ -20,7 +20,10 @@ def register_keys(n_phases: int) -> list[str]:
 
 
 def route(p: np.ndarray, q: np.ndarray, s: np.ndarray, dur: np.ndarray) -> np.ndarray:
-    """Energies (Wh, varh, VAh) for C = 1..10 from per-interval p, q, s (...,) and durations."""
+    """Energies (Wh, varh, VAh) for C = 1..10 from per-interval p, q, s and durations.
+
+    p, q, s are (intervals,) -> (10,), or (K, intervals) for K register sets at once -> (10, K).
+    """
     ep, eq, es = p * dur / 3600.0, q * dur / 3600.0, s * dur / 3600.0
     pos_p, neg_p = p > 0, p < 0
     quads = (
@@ -38,4 +41,4 @@ def route(p: np.ndarray, q: np.ndarray, s: np.ndarray, dur: np.ndarray) -> np.nd
         np.where(pos_p, es, 0.0),
         np.where(neg_p, es, 0.0),
     ]
-    return np.array([o.sum() for o in out])
+    return np.array([o.sum(axis=-1) for o in out])

@@ -94,18 +94,29 @@ def interval_spectra(x: np.ndarray, base: int, grid: Grid, cycles: int) -> Spect
     h = orders_for(spc)
     starts = grid.starts()
     widths = np.diff(starts)
-    y = np.empty((grid.count, *lead, h + 1), dtype=complex)
-    uniq, inverse = np.unique(widths, return_inverse=True)
+    # channels first, then intervals: each width group is one contiguous 2-D matrix product
+    # (channels x intervals, width) @ (width, 2h+1), not a batch of small strided ones
+    flat = x.reshape(-1, x.shape[-1])
+    c = np.empty((flat.shape[0], grid.count, 2 * h + 1))  # dc, cos and sin coefficients
     spc_key = round(spc / _SPC_Q)  # harmonics of the fundamental; interharmonics are not fitted
-    for g, w in enumerate(uniq):
-        sel = np.flatnonzero(inverse.reshape(-1) == g)
-        pm = _pinv(int(w), spc_key, h)
-        idx = (starts[sel] - base)[:, None] + np.arange(w)
-        seg = np.moveaxis(x[..., idx], -2, 0)  # (len(sel), *lead, w)
-        c = seg @ pm.T
-        y[sel, ..., 0] = c[..., 0]
-        y[sel, ..., 1:] = (c[..., 1 : h + 1] - 1j * c[..., h + 1 :]) / math.sqrt(2.0)
-    return Spectra(y, 1, np.arange(h + 1, dtype=float))
+    w_lo, w_hi = int(widths.min()), int(widths.max())  # the widths differ by a sample or two
+    for w in range(w_lo, w_hi + 1):
+        sel = np.flatnonzero(widths == w) if w_lo < w_hi else slice(None)
+        first = starts[:-1][sel] - base
+        if not first.size:
+            continue
+        # take() gives (channels, intervals, w) C-contiguous (flat[:, idx] would lay it out
+        # intervals-first and the 2-D view below would copy it again)
+        seg = np.take(flat, first[:, None] + np.arange(w), axis=1)
+        c[:, sel] = (seg.reshape(-1, w) @ _pinv(w, spc_key, h).T).reshape(*seg.shape[:2], -1)
+    y = np.empty((flat.shape[0], grid.count, h + 1), dtype=complex)
+    r2 = math.sqrt(2.0)
+    y.real[..., 0] = c[..., 0]
+    y.imag[..., 0] = 0.0
+    np.divide(c[..., 1 : h + 1], r2, out=y.real[..., 1:])
+    np.divide(c[..., h + 1 :], -r2, out=y.imag[..., 1:])
+    yy = np.moveaxis(y.reshape(*lead, grid.count, h + 1), -2, 0)  # (count, *lead, bins)
+    return Spectra(yy, 1, np.arange(h + 1, dtype=float))
 
 
 def sums(prod: np.ndarray, base: int, grid: Grid) -> np.ndarray:

@@ -65,15 +65,26 @@ def _coefficients(st: LoadState) -> tuple[tuple[float, ...], np.ndarray, np.ndar
     return tuple(float(h) for h in orders), coef, dc
 
 
+def _index(n0: int, size: int, fs: float, when: float) -> int:
+    """How many of the samples n0 .. n0+size-1 come before `when` (n/fs < when): what a
+    searchsorted on their times gives, without making the times of every sample."""
+    if not math.isfinite(when):
+        return 0 if when < 0 else size
+    k = min(max(math.ceil(when * fs) - n0, 0), size)
+    while k > 0 and (n0 + k - 1) / fs >= when:
+        k -= 1
+    while k < size and (n0 + k) / fs < when:
+        k += 1
+    return k
+
+
 def synthesize(sc: Scenario, n0: int, n1: int, fs: float, events: bool = True) -> np.ndarray:
     """Samples n0..n1-1 (t = n/fs) as an array (phases, 2 [v, i], n1-n0)."""
     n_ph = sc.n_phases
-    t = np.arange(n0, n1, dtype=float) / fs
-    out = np.empty((n_ph * 2, t.size))
+    size = max(n1 - n0, 0)
+    out = np.empty((n_ph * 2, size))
     theta0 = _state_theta0(sc)
-    starts = [ts for ts, _ in sc.states]
-    cut = np.searchsorted(t, starts[1:], side="left")
-    bounds = [0, *cut.tolist(), t.size]
+    bounds = [0, *(_index(n0, size, fs, ts) for ts, _ in sc.states[1:]), size]
     for k, (ts, st) in enumerate(sc.states):
         a, b = bounds[k], bounds[k + 1]
         if a >= b:
@@ -82,7 +93,7 @@ def synthesize(sc: Scenario, n0: int, n1: int, fs: float, events: bool = True) -
         w = 2.0 * math.pi * st.f
         basis = _chunk_basis(orders, w / fs)
         # Each chunk's phase at its first sample, and the coefficients rotated by it.
-        phi = theta0[k] + w * (t[a:b:_CHUNK] - ts)
+        phi = theta0[k] + w * (np.arange(n0 + a, n0 + b, _CHUNK, dtype=float) / fs - ts)
         hp = np.multiply.outer(phi, orders)  # (chunks, U)
         c, s = np.cos(hp)[:, None, :], np.sin(hp)[:, None, :]
         u = len(orders)
@@ -92,10 +103,13 @@ def synthesize(sc: Scenario, n0: int, n1: int, fs: float, events: bool = True) -
         out[:, a:b] = chunks.reshape(len(dc), -1)[:, : b - a]
         if dc.any():
             out[:, a:b] += dc[:, None]
-    x = out.reshape(n_ph, 2, t.size)
+    x = out.reshape(n_ph, 2, size)
     if events:
+        t_first, t_last = n0 / fs, (n1 - 1) / fs
         for e in sc.events:
-            a, b = np.searchsorted(t, (e.t_start, e.t_end), side="left")
+            if e.t_end <= t_first or e.t_start > t_last:
+                continue  # no sample in [t_start, t_end)
+            a, b = _index(n0, size, fs, e.t_start), _index(n0, size, fs, e.t_end)
             if a < b:
                 for p in e.phases:
                     x[p, 0, a:b] *= e.v_scale
