@@ -3,8 +3,7 @@
 Each operation takes a JSON-like mapping of parameters (an HTTP body, a TOML step) and returns
 a JSON-ready result. Every one first brings the device to the timebase's ``now``
 (``Device.at``) and leaves what it changed committed. Bad parameters raise :class:`BadRequest`;
-an object the meter lacks, :class:`NotFound`; an operation this meter does not have (tamper,
-display without their device parts), NotImplementedError.
+an object the meter lacks, :class:`NotFound`.
 """
 
 from __future__ import annotations

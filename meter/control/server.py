@@ -73,7 +73,7 @@ ROUTES: tuple[Route, ...] = (
           "clock, registers (value, scaler, unit), relays, active tariff, last events"),
     Route("GET", "/registers/{obis}", "read",
           "one attribute of an object as a DLMS GET reads it (?attribute=N, default 2)"),
-    Route("GET", "/display", "display", "the meter's display text (501 without a display)"),
+    Route("GET", "/display", "display", "the LCD: its text, the item shown, a message, the list"),
     Route("GET", "/associations", "associations",
           "the connections, open and recently closed, and their associations"),
     Route("GET", "/trace/{id}", "trace",
@@ -89,7 +89,7 @@ ROUTES: tuple[Route, ...] = (
            "harmonics": {"type": "object", "properties": {"i": _HARMONICS, "v": _HARMONICS}}}),
     Route("POST", "/inject/harmonics", "harmonics", "harmonics of the load from now on",
           {"i": _HARMONICS, "v": _HARMONICS}),
-    Route("POST", "/inject/tamper", "tamper", "a tamper input (501 without tamper inputs)",
+    Route("POST", "/inject/tamper", "tamper", "a tamper input: terminal_cover, meter_cover, magnetic_field",
           {"kind": {"type": "string"}, "active": {"type": "boolean"}}),
     Route("POST", "/inject/button", "button", "the customer presses a relay's button",
           {"relay": {"type": "string", "description": "OBIS, default 0.0.96.3.10.255"}}),
@@ -123,7 +123,7 @@ def openapi() -> dict[str, Any]:
         op: dict[str, Any] = {"operationId": r.op, "summary": r.summary,
                               "responses": {"200": {"description": "done",
                                                     "content": {_JSON: {"schema": {}}}},
-                                            "4XX": error, "501": error}}
+                                            "4XX": error}}
         params = [{"name": name.strip("{}"), "in": "path", "required": True,
                    "schema": {"type": "string"}}
                   for name in r.path.split("/") if name.startswith("{")]
@@ -307,8 +307,6 @@ class ControlServer:
             raise _error(web.HTTPNotFound, str(exc.args[0] if exc.args else exc)) from None
         except AccessError as exc:
             raise _error(web.HTTPConflict, f"refused by the meter: {exc}") from None
-        except NotImplementedError as exc:
-            raise _error(web.HTTPNotImplemented, str(exc)) from None
         except NotReady as exc:
             raise _error(web.HTTPServiceUnavailable, str(exc)) from None
         except MeterError as exc:  # what the meter refuses of the parameters given

@@ -175,7 +175,7 @@ class Run:
         record: dict[str, Any] = {"step": step.index, "do": step.action, "due": due}
         try:
             result = self._perform(step.action, step.params)
-        except (BadRequest, LookupError, NotImplementedError, MeterError) as exc:
+        except (BadRequest, LookupError, MeterError) as exc:
             self.errors += 1
             record["error"] = str(exc)
             log.warning("scenario %s: step %d (%s) failed: %s", self.timeline.name, step.index,

@@ -202,14 +202,18 @@ def _checked(harmonics: Mapping[str, Sequence[Sequence[float]]]) -> dict[str, li
     for key, rows in harmonics.items():
         if key not in ("v", "i"):
             raise InjectionError(f"harmonics are given for 'v' and 'i', not {key!r}")
-        if len(rows) > _MAX_HARMONIC:
-            raise InjectionError(f"at most {_MAX_HARMONIC} harmonics per channel")
+        if not isinstance(rows, (list, tuple)) or len(rows) > _MAX_HARMONIC:
+            raise InjectionError(f"harmonics of {key!r}: a list of at most {_MAX_HARMONIC}")
         parsed = []
         for row in rows:
-            if len(row) not in (2, 3):
-                raise InjectionError("a harmonic is [order, ratio] or [order, ratio, phase_deg]")
-            order, ratio = int(row[0]), float(row[1])
-            phase = float(row[2]) if len(row) == 3 else 0.0
+            try:
+                if not isinstance(row, (list, tuple)) or len(row) not in (2, 3):
+                    raise ValueError
+                order, ratio = int(row[0]), float(row[1])
+                phase = float(row[2]) if len(row) == 3 else 0.0
+            except (TypeError, ValueError, OverflowError):
+                raise InjectionError("a harmonic is [order, ratio] or [order, ratio, phase_deg] "
+                                     f"(numbers), got {row!r}") from None
             if not 2 <= order <= _MAX_HARMONIC or not 0.0 <= ratio <= 1.0 or not math.isfinite(phase):
                 raise InjectionError(f"harmonic {list(row)!r}: order 2..{_MAX_HARMONIC}, "
                                     "ratio 0..1 of the fundamental")
@@ -219,7 +223,10 @@ def _checked(harmonics: Mapping[str, Sequence[Sequence[float]]]) -> dict[str, li
 
 
 def _currents(current: float | Sequence[float], n: int) -> list[float]:
-    values = [float(current)] * n if isinstance(current, (int, float)) else [float(c) for c in current]
+    try:
+        values = [float(current)] * n if isinstance(current, (int, float)) else [float(c) for c in current]
+    except (TypeError, ValueError):
+        values = []
     if len(values) != n or not all(0.0 <= c <= _MAX_CURRENT_A for c in values):
         raise InjectionError(f"a current is 0..{_MAX_CURRENT_A:g} A, one value or {n} (one per phase)")
     return values

@@ -17,6 +17,7 @@ from support.paths import ROOT
 from support.process import MeterProcess, meter_process
 
 from meter.control import Client
+from meter.codec.obis import Obis
 from meter.control.ops import Operations
 from meter.control.timeline import MAX_OCCURRENCES, Run, Timeline, TimelineError
 
@@ -48,6 +49,18 @@ def test_the_stormy_day_runs_with_every_expectation_met(meter: Meter) -> None:
     # 8 lightning strikes, 12 sags, the long outage, 3 checks
     assert status["steps_run"] == 8 + 12 + 1 + 3
     assert meter.device.t - run.start >= 23.5 * 3600
+
+
+def test_the_tamper_night_runs_and_the_fraud_log_holds_its_edges(meter: Meter) -> None:
+    run = run_through(meter, (SCENARIOS / "tamper-night.toml").read_text())
+    status = run.status()
+    assert status["done"] and status["errors"] == 0
+    assert status["expectations"]["failed"] == 0 and status["expectations"]["passed"] >= 1
+    device = meter.device
+    rows = device.directory[Obis.parse("0.0.99.98.1.255")].get(2, device.context(None)).to_python()
+    codes = [row[1] for row in rows]
+    # terminal cover removed 40, strong DC field 42, cover closed 41, field gone 43 (IDIS)
+    assert codes[-4:] == [40, 42, 41, 43], codes
 
 
 def test_a_failed_expectation_is_counted_not_fatal(meter: Meter) -> None:
