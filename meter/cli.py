@@ -639,7 +639,7 @@ def _control(args: argparse.Namespace, profile_path: Path, device: Callable[[], 
         Timeline.parse(text, str(args.scenario))  # a bad file fails before anything starts
         scenario = (text, str(args.scenario))
     server = ControlServer(device, timebase, profile_path.stem, keys, args.control_token,
-                           service.wake)
+                           service.wake, service.faults)
     return _Control(server, args.control, scenario)
 
 

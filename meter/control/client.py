@@ -86,6 +86,14 @@ class Client:
     def metrics(self) -> str:
         return str(self.request("GET", "/metrics"))
 
+    def faults(self) -> Any:
+        """The link faults in force and their counters."""
+        return self.request("GET", "/faults")
+
+    def set_faults(self, **settings: Any) -> Any:
+        """Change link faults live (``reset_counters=True`` zeroes the counters)."""
+        return self._post("/faults", **settings)
+
     def openapi(self) -> Any:
         return self.request("GET", "/openapi.json")
 

@@ -25,6 +25,7 @@ from meter.control.ops import ACTIONS, BadRequest, Clock, NotFound, NotReady, Op
 from meter.control.taps import Connections, Metrics
 from meter.control.timeline import Run, Step, Timeline
 from meter.errors import AccessError, MeterError
+from meter.transport.faults import LinkFaults
 from meter.transport.pcap import AssociationKeys
 from meter.transport.push import PushSource
 from meter.transport.session import DeadlineTimer, Stack
@@ -110,7 +111,21 @@ ROUTES: tuple[Route, ...] = (
           "load a scenario (the TOML text as the body; replaces a running one)"),
     Route("GET", "/scenario", "scenario_status", "the running scenario's progress and results"),
     Route("GET", "/metrics", "metrics", "Prometheus text format counters"),
+    Route("GET", "/faults", "faults", "the link faults in force on every listener, and their counters"),
+    Route("POST", "/faults", "faults_set",
+          "change link faults live (README: Link faults; a bad value changes nothing); "
+          "reset_counters = true zeroes the counters",
+          {"delay": _NUM, "jitter": _NUM, "byte_time": _NUM, "drop": _NUM, "drop_in": _NUM,
+           "duplicate": _NUM, "corrupt": _NUM, "corrupt_in": _NUM, "refuse": _NUM,
+           "cut_block": {"type": "integer"}, "cut_times": {"type": "integer"},
+           "seed": {"type": "integer"}, "reset_counters": {"type": "boolean"}}),
 )
+
+
+#: Routes the server answers itself (connections, scenarios, metrics, the links' faults): no
+#: device operation, so no scenario step either.
+SERVER_ONLY = frozenset({"associations", "trace", "scenario_load", "scenario_status", "metrics",
+                         "faults", "faults_set"})
 
 
 def openapi() -> dict[str, Any]:
@@ -169,8 +184,10 @@ class ControlServer:
 
     def __init__(self, device: Callable[[], Device | None], clock: Clock, profile: str,
                  keys: Callable[[], Iterable[AssociationKeys]] = tuple,
-                 token: str | None = None, wake: Callable[[], None] = lambda: None) -> None:
+                 token: str | None = None, wake: Callable[[], None] = lambda: None,
+                 faults: LinkFaults | None = None) -> None:
         self._device = device
+        self.faults = LinkFaults() if faults is None else faults
         self.clock = clock
         self.token = token
         self.metrics = Metrics(profile)
@@ -292,6 +309,16 @@ class ControlServer:
             return {**conn.summary(), "trace": self.connections.describe(conn)}
         if op == "scenario_status":
             return None if self.run is None else self.run.status()
+        if op == "faults":
+            return self.faults.snapshot()
+        if op == "faults_set":
+            settings = dict(params)
+            reset = settings.pop("reset_counters", False)
+            try:
+                out = self.faults.update(**settings)
+            except (TypeError, ValueError) as exc:
+                raise BadRequest(f"faults: {exc}") from None
+            return self.faults.reset_counters() if reset is True else out
         out = self.ops.run(op, params)
         if op == "state":
             out["associations"] = [c.summary() for c in self.connections if not c.closed]
@@ -377,5 +404,4 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-assert set(ACTIONS) >= {r.op for r in ROUTES} - {
-    "associations", "trace", "scenario_load", "scenario_status", "metrics"}
+assert set(ACTIONS) >= {r.op for r in ROUTES} - SERVER_ONLY

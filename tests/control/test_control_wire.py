@@ -394,6 +394,7 @@ def _raw(served: Served, method: str, path: str, data: bytes | None = None,
     ("GET", "/no/such/thing", None, 404, "Not Found"),
     ("DELETE", "/state", None, 405, "Not Allowed"),
     ("POST", "/scenario", b"not = [toml", 400, "not TOML"),
+    ("POST", "/faults", b'{"thunder": 1}', 400, "unknown link fault"),
     ("POST", "/scenario", b'[[step]]\nat = 1\ndo = "explode"\n', 400, "do = one of"),
 ])
 def test_bad_input_gets_a_clear_4xx(served: Served, method: str, path: str, body: bytes | None,
@@ -403,6 +404,26 @@ def test_bad_input_gets_a_clear_4xx(served: Served, method: str, path: str, body
     message = json.loads(answer)["error"]
     assert says in message
     assert "Traceback" not in served.process.log_text()
+
+
+def test_link_faults_set_live_through_the_api(served: Served) -> None:
+    # Refuse every new connection: a head end's connect is closed at once and counted.
+    served.client.set_faults(refuse=1.0, reset_counters=True)
+    try:
+        with socket.create_connection(served.process.address("tcp"), timeout=5) as sock:
+            assert sock.recv(16) == b""  # closed without a byte
+        assert served.client.faults()["counters"]["refused"] == 1
+    finally:
+        snapshot = served.client.set_faults(refuse=0.0)
+    assert snapshot["settings"]["refuse"] == 0.0
+    m = served.head_end()  # served again
+    try:
+        assert read(m, VOLTAGE_L1) == pytest.approx(2300, abs=20)
+    finally:
+        m.release()
+    with pytest.raises(ControlError) as bad:
+        served.client.set_faults(drop=2.0)  # a probability over 1: nothing changes
+    assert bad.value.status == 400 and served.client.faults()["settings"]["drop"] == 0.0
 
 
 def test_a_body_is_bounded_and_the_meter_keeps_serving(served: Served) -> None:
