@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from meter.codec.obis import Obis
 from meter.errors import RemoteProtocolError, StoreError
@@ -27,6 +28,56 @@ from meter.link.wrapper import WrapperConnection, WrapperPdu
 from meter.server.association import ApplicationServer, Environment
 
 log = logging.getLogger(__name__)
+
+
+class Stack(Protocol):
+    """What the transports need of one connection's stack (MeterStack, or a StackDelegate
+    around one)."""
+
+    closed: bool
+
+    def connection_made(self, now: float) -> None: ...
+
+    def receive_data(self, data: bytes, now: float) -> bytes: ...
+
+    def next_deadline(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> bytes: ...
+
+    def connection_lost(self) -> None: ...
+
+
+class StackDelegate:
+    """A stack that passes every call to the one it wraps; a wrapper (the control API's tap,
+    a fleet's connection count) overrides only what it adds to."""
+
+    __slots__ = ("_stack",)
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+
+    @property
+    def closed(self) -> bool:
+        return self._stack.closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self._stack.closed = value
+
+    def connection_made(self, now: float) -> None:
+        self._stack.connection_made(now)
+
+    def receive_data(self, data: bytes, now: float) -> bytes:
+        return self._stack.receive_data(data, now)
+
+    def next_deadline(self) -> float | None:
+        return self._stack.next_deadline()
+
+    def handle_timer(self, now: float) -> bytes:
+        return self._stack.handle_timer(now)
+
+    def connection_lost(self) -> None:
+        self._stack.connection_lost()
 
 
 class MeterStack:

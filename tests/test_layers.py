@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "transport": {"stack", "device", "link", "timebase", "codec", "profile"},
     # the control API (serve --control): an edge beside the transports, below the command line
     "control": {"codec", "apdu", "security", "cosem", "metrology", "device", "timebase",
-                "transport", "profile"},
+                "transport", "profile", "stack"},
     "cli": {"*"},
 }
 SANS_IO = {"codec", "apdu", "security", "link", "cosem", "server", "stack", "metrology"}

@@ -28,7 +28,8 @@ from meter.errors import AccessError, MeterError
 from meter.transport.faults import LinkFaults
 from meter.transport.pcap import AssociationKeys
 from meter.transport.push import PushSource
-from meter.transport.session import DeadlineTimer, Stack
+from meter.stack import Stack
+from meter.transport.session import DeadlineTimer
 
 if TYPE_CHECKING:
     from meter.device.device import Device

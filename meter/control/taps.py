@@ -28,7 +28,7 @@ from meter.apdu.initiate import InitiateRequest
 from meter.control.decipher import decipher
 from meter.errors import MeterError
 from meter.transport.pcap import AssociationKeys
-from meter.transport.session import Stack
+from meter.stack import Stack, StackDelegate
 
 __all__ = ["AssociationKeys", "Connection", "Connections", "Metrics", "TappedStack"]
 
@@ -251,13 +251,13 @@ class Connections:
         return out
 
 
-class TappedStack:
-    """A stack whose bytes are counted and whose APDUs are traced (the Stack protocol)."""
+class TappedStack(StackDelegate):
+    """A stack whose bytes are counted and whose APDUs are traced."""
 
-    __slots__ = ("_conn", "_connections", "_medium", "_metrics", "_stack")
+    __slots__ = ("_conn", "_connections", "_medium", "_metrics")
 
     def __init__(self, stack: Stack, conn: Connection, connections: Connections) -> None:
-        self._stack = stack
+        super().__init__(stack)
         self._conn = conn
         self._connections = connections
         self._metrics = connections.metrics
@@ -268,26 +268,12 @@ class TappedStack:
     def _served(self, client: int, request: bytes, response: bytes | None) -> None:
         self._connections.served(self._conn, client, request, response)
 
-    @property
-    def closed(self) -> bool:
-        return self._stack.closed
-
-    @closed.setter
-    def closed(self, value: bool) -> None:
-        self._stack.closed = value
-
-    def connection_made(self, now: float) -> None:
-        self._stack.connection_made(now)
-
     def receive_data(self, data: bytes, now: float) -> bytes:
         self._metrics.add("acesm_bytes_received_total", len(data), medium=self._medium)
         out = self._stack.receive_data(data, now)
         if out:
             self._metrics.add("acesm_bytes_sent_total", len(out), medium=self._medium)
         return out
-
-    def next_deadline(self) -> float | None:
-        return self._stack.next_deadline()
 
     def handle_timer(self, now: float) -> bytes:
         out = self._stack.handle_timer(now)

@@ -56,7 +56,7 @@ from meter.errors import MeterError
 from meter.link.framing import Framing
 from meter.persistence.store import Store
 from meter.profile import Profile
-from meter.stack import MeterStack
+from meter.stack import MeterStack, StackDelegate
 
 __all__ = ["FLEET_SALT", "Fleet", "Identity", "csv_text", "derive_key", "identities",
            "meter_profile", "parse_shard", "shard_range"]
@@ -175,34 +175,15 @@ class _Member:
         self.wake: float | None = None  # when an unbuilt meter must be built (a push due)
 
 
-class _CountedStack:
+class _CountedStack(StackDelegate):
     """A connection's stack that tells the fleet when the connection ends (a meter with a
     connection stays built)."""
 
-    __slots__ = ("_done", "_stack")
+    __slots__ = ("_done",)
 
     def __init__(self, stack: MeterStack, done: Callable[[], None]) -> None:
-        self._stack, self._done = stack, done
-
-    @property
-    def closed(self) -> bool:
-        return self._stack.closed
-
-    @closed.setter
-    def closed(self, value: bool) -> None:
-        self._stack.closed = value
-
-    def connection_made(self, now: float) -> None:
-        self._stack.connection_made(now)
-
-    def receive_data(self, data: bytes, now: float) -> bytes:
-        return self._stack.receive_data(data, now)
-
-    def next_deadline(self) -> float | None:
-        return self._stack.next_deadline()
-
-    def handle_timer(self, now: float) -> bytes:
-        return self._stack.handle_timer(now)
+        super().__init__(stack)
+        self._done = done
 
     def connection_lost(self) -> None:
         done, self._done = self._done, _nothing

@@ -17,7 +17,8 @@ from meter.device.fleet import Fleet
 from meter.link.framing import Framing
 from meter.timebase import Timebase
 from meter.transport.push import PushSender
-from meter.transport.session import DeadlineTimer, Stack
+from meter.stack import Stack
+from meter.transport.session import DeadlineTimer
 from meter.transport.tcp import ConnectionLimits, bound_address, start_tcp_server
 
 __all__ = ["FleetService"]

@@ -27,7 +27,8 @@ from meter.transport.pty import PtyPort
 from meter.transport.rfc2217 import Rfc2217Port
 from meter.transport.push import LineWriter, PushSender, PushSource
 from meter.transport.serial import DEFAULT_BAUD, SerialLink, restart_line
-from meter.transport.session import DeadlineTimer, Stack, StackSession, WireClock
+from meter.stack import Stack
+from meter.transport.session import DeadlineTimer, StackSession, WireClock
 from meter.transport.tcp import (
     DEFAULT_MAX_UNSENT,
     ConnectionLimits,

@@ -18,28 +18,14 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["Clock", "DeadlineTimer", "Stack", "StackFactory", "StackSession", "WireClock",
+from meter.stack import Stack
+
+__all__ = ["Clock", "DeadlineTimer", "StackFactory", "StackSession", "WireClock",
            "wire_log"]
 
 log = logging.getLogger(__name__)
 # Hex dumps of every chunk live on their own logger so that -v (APDUs) can leave them out.
 wire_log = logging.getLogger("meter.transport.wire")
-
-
-class Stack(Protocol):
-    """What the transports need from meter.stack.MeterStack (one per connection, sans-IO)."""
-
-    closed: bool
-
-    def connection_made(self, now: float) -> None: ...
-
-    def receive_data(self, data: bytes, now: float) -> bytes: ...
-
-    def next_deadline(self) -> float | None: ...
-
-    def handle_timer(self, now: float) -> bytes: ...
-
-    def connection_lost(self) -> None: ...
 
 
 StackFactory = Callable[[], Stack]
