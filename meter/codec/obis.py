@@ -15,6 +15,8 @@ _SPLIT = re.compile(r"[.\-:*]")
 # may name any of 2**48 codes: once full, further codes are built each time as before.
 _KNOWN: dict[bytes, Obis] = {}
 _MAX_KNOWN = 4096
+#: Parsed texts (profiles name the same codes for every meter of a fleet).
+_PARSED: dict[str, "Obis"] = {}
 
 
 def _remember(obis: Obis, raw: bytes) -> Obis:
@@ -55,13 +57,19 @@ class Obis:
     @classmethod
     def parse(cls, text: str) -> Obis:
         """Accepts ``1.0.1.8.0.255``, ``1-0:1.8.0.255`` and ``1-0:1.8.0`` (F = 255)."""
+        known = _PARSED.get(text)
+        if known is not None:
+            return known
         parts = [p for p in _SPLIT.split(text.strip()) if p != ""]
         if len(parts) == 5:
             parts.append("255")
         if len(parts) != 6 or not all(p.isdigit() for p in parts):
             raise EncodeError(f"not an OBIS code: {text!r}")
         obis = cls(*(int(p) for p in parts))
-        return _remember(obis, obis.to_bytes())
+        obis = _remember(obis, obis.to_bytes())
+        if len(_PARSED) < _MAX_KNOWN:
+            _PARSED[text] = obis
+        return obis
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Obis:

@@ -104,9 +104,20 @@ _LOGS: dict[type[LogEvent], Obis] = {
 }
 
 
+def _by_name() -> dict[str, list[LogEvent]]:
+    out: dict[str, list[LogEvent]] = {}
+    for kind in _LOGS:
+        for e in kind:
+            out.setdefault(e.name, []).append(e)
+    return out
+
+
+_BY_NAME = _by_name()
+
+
 def event_named(name: str) -> LogEvent:
     """The event called ``name`` (an enum member name, any case) in any log; KeyError if none."""
-    found = [e for kind in _LOGS for e in kind if e.name == name.upper()]
+    found = _BY_NAME.get(name.upper(), [])
     if len(found) != 1:
         raise KeyError(f"{'no' if not found else 'more than one'} event named {name!r}")
     return found[0]

@@ -41,6 +41,7 @@ import dataclasses
 import heapq
 import io
 import logging
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ ORIGIN_KEY = "fleet/origin"
 #: Meters built for their pushes per call of Fleet.due (~10 ms each): the loop serves
 #: connections between.
 BUILDS_PER_TURN = 8
+#: Real seconds between re-plannings of every built meter's deadline (Fleet._replan).
+_REPLAN_ALL_EVERY = 60.0
 #: The --history a known meter is built with: "as if powered since it was last built".
 _SINCE_LAST_BUILT = 1e-6
 
@@ -177,17 +180,27 @@ class _Member:
 
 class _CountedStack(StackDelegate):
     """A connection's stack that tells the fleet when the connection ends (a meter with a
-    connection stays built)."""
+    connection stays built) and when it served something (its deadlines may have moved)."""
 
-    __slots__ = ("_done",)
+    __slots__ = ("_done", "_touched")
 
-    def __init__(self, stack: MeterStack, done: Callable[[], None]) -> None:
+    def __init__(self, stack: MeterStack, touched: Callable[[], None],
+                 done: Callable[[], None]) -> None:
         super().__init__(stack)
-        self._done = done
+        self._touched, self._done = touched, done
+
+    def receive_data(self, data: bytes, now: float) -> bytes:
+        self._touched()
+        return self._stack.receive_data(data, now)
+
+    def handle_timer(self, now: float) -> bytes:
+        self._touched()
+        return self._stack.handle_timer(now)
 
     def connection_lost(self) -> None:
         done, self._done = self._done, _nothing
         self._stack.connection_lost()
+        self._touched()
         done()
 
 
@@ -219,6 +232,13 @@ class Fleet:
         self._mode = metrology_mode
         self._built: OrderedDict[int, None] = OrderedDict()  # least recently used first
         self._heap: list[tuple[float, int]] = []  # (wake, index) of unbuilt meters, lazily
+        # The built meters' own deadlines: a heap of (deadline, index), an entry valid while it
+        # is the meter's entry in _planned; meters served since (their deadlines may have
+        # moved) are re-planned first. Idle, a fleet's turn costs O(log n), not O(built).
+        self._deadlines: list[tuple[float, int]] = []
+        self._planned: dict[int, float | None] = {}
+        self._touched: set[int] = set()
+        self._replan_all_at = -math.inf
         self.on_built = on_built
         self.on_released = on_released  # the edge lets go of what it held of the meter
         self.is_busy = busy
@@ -262,6 +282,7 @@ class Fleet:
                              history=history or None, metrology_mode=self._mode, store=view)
         member.device, member.wake = device, None
         self._built[index] = None
+        self._plan(index)
         self.builds += 1
         self.on_built(index, device)
         self._evict()
@@ -298,6 +319,8 @@ class Fleet:
             return
         member.device = None
         self._built.pop(index, None)
+        self._planned.pop(index, None)
+        self._touched.discard(index)
         member.wake = _push_wake(device)
         self.on_released(index)
         device.close()
@@ -314,15 +337,58 @@ class Fleet:
         def done() -> None:
             member.connections -= 1
 
-        return _CountedStack(device.new_stack(framing, serial=serial, now=now), done)
+        return _CountedStack(device.new_stack(framing, serial=serial, now=now),
+                             lambda: self.touch(index), done)
 
     # --- time -------------------------------------------------------------------------------
+
+    def touch(self, index: int) -> None:
+        """Meter ``index`` did something outside the fleet's ticks (served a request, sent a
+        push): its deadline is looked at again before the next."""
+        if index in self._planned:
+            self._touched.add(index)
+
+    def _plan(self, index: int) -> None:
+        device = self.members[index].device
+        deadline = None if device is None else device.next_deadline()
+        self._planned[index] = deadline
+        if deadline is not None:
+            heapq.heappush(self._deadlines, (deadline, index))
+
+    def _replan(self) -> None:
+        """The touched meters' deadlines; every built meter's once a real minute as a safety
+        net (a deadline moved by something that did not touch its meter)."""
+        real = self._timebase.monotonic()
+        if real >= self._replan_all_at:
+            self._replan_all_at = real + _REPLAN_ALL_EVERY
+            self._touched.update(self._planned)
+        touched, self._touched = self._touched, set()
+        for index in touched:
+            if index in self._planned:
+                old = self._planned[index]
+                device = self.members[index].device
+                if device is not None and device.next_deadline() != old:
+                    self._plan(index)
+        if len(self._deadlines) > 4 * len(self._planned) + 64:  # stale entries piled up
+            self._deadlines = [(t, i) for t, i in self._deadlines if self._planned.get(i) == t]
+            heapq.heapify(self._deadlines)
+
+    def _first_built(self) -> tuple[float, int] | None:
+        while self._deadlines:
+            t, index = self._deadlines[0]
+            if index in self._planned and self._planned[index] == t:
+                return t, index
+            heapq.heappop(self._deadlines)  # stale: re-planned or released since
+        return None
 
     def next_deadline(self) -> float | None:
         """The earliest deadline of the fleet: the built meters' own, the unbuilt ones' next
         push."""
-        times = [t for i in self._built
-                 if (d := self.members[i].device) is not None and (t := d.next_deadline()) is not None]
+        self._replan()
+        times = []
+        first = self._first_built()
+        if first is not None:
+            times.append(first[0])
         while self._heap and self.members[self._heap[0][1]].wake != self._heap[0][0]:
             heapq.heappop(self._heap)  # a stale entry (the meter was built since)
         if self._heap:
@@ -339,16 +405,23 @@ class Fleet:
                 # Back-filled to just before its push, then live to now: the push goes out
                 # (yielded: the edge sends it at once, which keeps the meter built till sent).
                 self.device(index, until=wake - _BEFORE).tick(now)
+                self._plan(index)
                 builds += 1  # the rest next turn: connections are served in between
                 yield index
-        for index in list(self._built):
+        self._replan()
+        ticked = []
+        while (first := self._first_built()) is not None and first[0] <= now:
+            heapq.heappop(self._deadlines)
+            index = first[1]
+            self._planned[index] = None  # off the heap until re-planned below
             device = self.members[index].device
-            if device is None:
-                continue
-            deadline = device.next_deadline()
-            if deadline is not None and deadline <= now:
+            if device is not None:
                 device.tick(now)
-                yield index
+                ticked.append(index)
+        for index in ticked:
+            if index in self._planned:
+                self._plan(index)
+            yield index
 
     def close(self) -> None:
         """Close every built meter (each commits), then the store."""

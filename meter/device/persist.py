@@ -24,6 +24,10 @@ def encode_state(state: dict[int, axdr.Data]) -> bytes:
     return axdr.Array(tuple(axdr.Structure((axdr.Unsigned(i), v)) for i, v in sorted(state.items()))).to_bytes()
 
 
+_SHARED_STATES: dict[bytes, bytes] = {}
+_SHARED_STATES_MAX = 1 << 16
+
+
 def decode_state(raw: bytes) -> dict[int, axdr.Data]:
     value = axdr.decode(raw)
     out: dict[int, axdr.Data] = {}
@@ -33,8 +37,15 @@ def decode_state(raw: bytes) -> dict[int, axdr.Data]:
     return out
 
 
+_KEYS: dict[object, str] = {}
+
+
 def object_key(obj: CosemObject) -> str:
-    return f"obj/{obj.logical_name}"
+    """``obj/<obis>``: one string per code, whatever the number of meters in the process."""
+    key = _KEYS.get(obj.logical_name)
+    if key is None:
+        key = _KEYS[obj.logical_name] = f"obj/{obj.logical_name}"
+    return key
 
 
 def restore_object(store: Store, obj: CosemObject) -> None:
@@ -177,7 +188,12 @@ class Persistence:
     def saved_now(self, objects: Iterable[CosemObject]) -> None:
         """What the store holds (or the profile's values, for objects it has none of yet): a
         change the store refuses is undone to this (persist)."""
-        self._saved = {object_key(o): encode_state(o.dump_state()) for o in objects}
+        # Equal states share one bytes object (a fleet's meters mostly hold the profile's).
+        shared = _SHARED_STATES
+        if len(shared) > _SHARED_STATES_MAX:
+            shared.clear()
+        self._saved = {object_key(o): shared.setdefault(s, s)
+                       for o in objects for s in (encode_state(o.dump_state()),)}
 
     def time_passed(self, t: float) -> None:
         """The meter reached true time ``t``: a snapshot is due every SNAPSHOT_EVERY."""

@@ -58,9 +58,15 @@ class FleetService:
             return
         sender = self._senders.get(index)
         if sender is None or not sender.busy:
-            self._senders[index] = PushSender(device, self._timebase.now, self._wake)
+            self._senders[index] = PushSender(device, self._timebase.now,
+                                              lambda: self._push_moved(index))
         if self._timer is not None:
             loop.call_soon(self._wake)  # its deadlines count from now on
+
+    def _push_moved(self, index: int) -> None:
+        """Meter ``index``'s push sender moved on (sent, failed): its deadlines may have moved."""
+        self.fleet.touch(index)
+        self._wake()
 
     def released(self, index: int) -> None:
         """A meter was closed (Fleet ``on_released``): its sender goes (it held the device)."""
@@ -104,6 +110,7 @@ class FleetService:
                 sender = self._senders.get(index)
                 if sender is not None:
                     sender.poll()
+                    self.fleet.touch(index)
         except Exception:
             log.exception("fleet tick failed")
         if self._timer is not None:
