@@ -221,8 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="serve slice I of K of the numbering (0 <= I < K)")
     fleet.add_argument("--csv", type=Path, metavar="FILE",
                        help="write the head end's CSV here (default: print it on stdout)")
-    fleet.add_argument("--resident", type=int, default=200, metavar="M",
-                       help="meters kept built at most besides those in use (default 200)")
+    fleet.add_argument("--resident", type=_resident, default=200, metavar="M",
+                       help="meters kept built at most besides those in use (default 200; "
+                            "'all': every meter)")
+    fleet.add_argument("--warm", action="store_true",
+                       help="build the --resident meters before READY (their first reads "
+                            "then cost no build)")
     fleet.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="N")
     fleet.add_argument("--start", type=_timestamp, metavar="ISO-DATETIME")
     fleet.add_argument("--history", type=_duration, metavar="DURATION",
@@ -485,6 +489,13 @@ class _Progress:
         sys.stderr.flush()
 
 
+def _resident(text: str) -> int:
+    """``--resident``: a count, or ``all`` (as many as a fleet can have)."""
+    from meter.device.fleet import MAX_COUNT
+
+    return MAX_COUNT if text == "all" else int(text)
+
+
 def _fleet(args: argparse.Namespace) -> int:
     import resource
 
@@ -544,6 +555,10 @@ def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Id
             loop.add_signal_handler(signum, stop.set)
         try:
             await service.start()
+            if args.warm:
+                warmed = _Progress(f"fleet: {min(args.resident, len(ids))} meters built",
+                                   timebase.monotonic)
+                fleet.warm(lambda n, total: warmed(n / total, f"{n}/{total}"))
             first, last = ids[0], ids[-1]
             sys.stdout.write(f"READY fleet={len(ids)} tcp={args.host}:{first.port}-{last.port}"
                              + (f" hdlc={args.host}:{first.hdlc_port}-{last.hdlc_port}"

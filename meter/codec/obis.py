@@ -16,7 +16,7 @@ _SPLIT = re.compile(r"[.\-:*]")
 _KNOWN: dict[bytes, Obis] = {}
 _MAX_KNOWN = 4096
 #: Parsed texts (profiles name the same codes for every meter of a fleet).
-_PARSED: dict[str, "Obis"] = {}
+_PARSED: dict[str, Obis] = {}
 
 
 def _remember(obis: Obis, raw: bytes) -> Obis:

@@ -91,6 +91,15 @@ def _object_id(value: Data | None, what: str) -> tuple[int, Obis]:
     return expect(class_id, LongUnsigned, what).value, obis
 
 
+class _RightsTable:
+    """An association's rights as its meter sees them (AssociationLN.rights)."""
+
+    __slots__ = ("own", "table")
+
+    def __init__(self, table: Rights) -> None:
+        self.table, self.own = table, False
+
+
 class AssociationLN(CosemObject):
     CLASS_ID = 15
     VERSION = 3
@@ -127,14 +136,32 @@ class AssociationLN(CosemObject):
 
     def __init__(self, logical_name: Obis, rights: Rights | None = None, **values: Data) -> None:
         super().__init__(logical_name, **values)
-        self.rights: Rights = rights if rights is not None else {}
+        self.rights = rights if rights is not None else {}
         self.client_sap = 0
         self.server_sap = 0
         #: Written by the application server from its association state (server/acse.py).
         self.status = AssociationStatus.NON_ASSOCIATED
 
+    @property
+    def rights(self) -> Rights:
+        """Which objects this association may see and how: a table shared with every meter built
+        from the same profile until one of this meter's associations changes it (add_object,
+        remove_object), then this meter's own (its connections see the change at once)."""
+        return self._rights.table
+
+    @rights.setter
+    def rights(self, value: Rights) -> None:
+        self._rights = _RightsTable(value)  # shared with the per-connection copies
+
+    def _rights_to_change(self) -> Rights:
+        box = self._rights
+        if not box.own:
+            box.table, box.own = dict(box.table), True
+        return box.table
+
     def copy_for_connection(self) -> AssociationLN:
         """A per-connection instance sharing configuration, secret and rights with this one."""
+        self._writable()  # the table the copies write into is this meter's, not a shared one
         clone = copy.copy(self)
         clone.client_sap = clone.server_sap = 0
         clone.status = AssociationStatus.NON_ASSOCIATED
@@ -272,13 +299,13 @@ class AssociationLN(CosemObject):
         for item in expect(method_access, Array, "method_access").items:
             index, mode = fields(item, 2, "method_access_item")
             methods[integer(index, "method_id")] = MethodAccessMode(integer(mode, "access_mode"))
-        self.rights[obis] = (attrs, methods)
+        self._rights_to_change()[obis] = (attrs, methods)
 
     @on_action("remove_object")
     def remove_object(self, parameters: Data | None, ctx: Context) -> None:
         class_id, _version, ln, _access = fields(parameters, 4, "object_list_element")
         _cid, obis = _object_id(Structure((class_id, ln)), "object_list_element")
-        if self.rights.pop(obis, None) is None:
+        if obis not in self.rights or self._rights_to_change().pop(obis, None) is None:
             raise out_of_range("remove_object: not in the object list")
 
     @on_action("add_user")

@@ -237,6 +237,11 @@ def in_range(value: int, lo: int, hi: int, what: str) -> int:
 #: is lost, never correctness).
 _SHARED_VALUES: dict[Data, Data] = {}
 _SHARED_VALUES_MAX = 1 << 16
+#: Initial attribute tables shared by objects built alike (a fleet's meters), keyed by their
+#: indices and the identities of their (shared) values: an entry keeps its values alive, so an
+#: identity in a key is not reused while the entry lasts. An object copies its table before
+#: its first write (CosemObject._writable).
+_SHARED_TABLES: dict[tuple[tuple[int, int], ...], dict[int, Data]] = {}
 #: The providers of an object with none bound (replaced by its own dict at the first bind).
 _NO_PROVIDERS: dict[int, Callable[[], Data]] = {}
 
@@ -245,6 +250,12 @@ def _shared(value: Data) -> Data:
     if len(_SHARED_VALUES) >= _SHARED_VALUES_MAX:
         _SHARED_VALUES.clear()
     return _SHARED_VALUES.setdefault(value, value)
+
+
+def _shared_table(table: dict[int, Data]) -> dict[int, Data]:
+    if len(_SHARED_TABLES) >= _SHARED_VALUES_MAX:
+        _SHARED_TABLES.clear()
+    return _SHARED_TABLES.setdefault(tuple((i, id(v)) for i, v in table.items()), table)
 
 
 class CosemObject:
@@ -305,14 +316,23 @@ class CosemObject:
 
     def __init__(self, logical_name: Obis, **values: Data) -> None:
         self.logical_name = logical_name
-        self._values: dict[int, Data] = {
+        table: dict[int, Data] = {
             a.index: a.default for a in self.ATTRIBUTES if a.default is not None}
         self._providers = _NO_PROVIDERS
         for name, value in values.items():
             attr = self._ATTR_BY_NAME.get(name)
             if attr is None or attr.index == 1:
                 raise TypeError(f"{type(self).__name__} has no settable attribute {name!r}")
-            self._values[attr.index] = _shared(value)
+            table[attr.index] = _shared(value)
+        self._values = _shared_table(table)
+        self._own_values = False
+
+    def _writable(self) -> dict[int, Data]:
+        """The object's own attribute table (copied from the shared one at the first write)."""
+        if not self._own_values:
+            self._values = dict(self._values)
+            self._own_values = True
+        return self._values
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.logical_name})"
@@ -369,7 +389,7 @@ class CosemObject:
 
     def store(self, name: str, value: Data) -> None:
         """Store attribute ``name`` without checks (class code and internal device updates)."""
-        self._values[self._ATTR_BY_NAME[name].index] = value
+        self._writable()[self._ATTR_BY_NAME[name].index] = value
 
     def bind(self, index: int, provider: Callable[[], Data]) -> None:
         """Serve attribute ``index`` live from ``provider`` (set by the device)."""
@@ -377,7 +397,8 @@ class CosemObject:
         if self._providers is _NO_PROVIDERS:
             self._providers = {}
         self._providers[index] = provider
-        self._values.pop(index, None)
+        if index in self._values:
+            del self._writable()[index]
 
     def is_bound(self, index: int) -> bool:
         return index in self._providers
@@ -417,7 +438,7 @@ class CosemObject:
         elif index in self._providers:
             raise AccessError(DataAccessResult.READ_WRITE_DENIED, f"{attr.name} is a live value")
         else:
-            self._values[index] = value
+            self._writable()[index] = value
         ctx.changed(self)
 
     def action(self, index: int, parameters: Data | None, ctx: Context) -> Data | None:
@@ -454,7 +475,7 @@ class CosemObject:
             if index == PRIVATE_STATE:
                 self.load_private(value)
             elif index in self._ATTR_BY_INDEX and index != 1 and index not in self._providers:
-                self._values[index] = value
+                self._writable()[index] = value
 
     def dump_private(self) -> Data | None:
         """State that is no attribute value; None when the class has none."""

@@ -11,7 +11,7 @@ from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN
 from meter.cosem.base import REQUEST_PROTECTION, CosemObject
-from meter.cosem.names import CURRENT_ASSOCIATION, SAP_ASSIGNMENT
+from meter.cosem.names import SAP_ASSIGNMENT
 from meter.cosem.profile_generic import ProfileGeneric
 from meter.cosem.registry import ObjectDirectory
 from meter.device import build
@@ -62,9 +62,7 @@ def assemble(p: Profile, store: Store, server_sap: int, time_source: Callable[[]
         assoc = built[a.obis][1]
         assert isinstance(assoc, AssociationLN)
         out.directory.add(assoc)
-        rights = build.shared_rights(a, p.objects, built)
-        rights[a.obis] = rights[CURRENT_ASSOCIATION] = build.own_association_rights(a, assoc)
-        assoc.rights = rights
+        assoc.rights = build.shared_rights(a, p.objects, built)
         out.templates[a.client_sap] = assoc
         out.policies[a.client_sap] = ClientPolicy(
             client_sap=a.client_sap, name=a.name, association=a.obis, mechanism=a.mechanism,

@@ -14,6 +14,7 @@ from meter.codec import axdr
 from meter.codec.obis import Obis
 from meter.cosem.association_ln import AssociationLN, Rights, context_name, mechanism_name
 from meter.cosem.base import AccessMode, CosemObject, MethodAccessMode
+from meter.cosem.names import CURRENT_ASSOCIATION
 from meter.cosem.disconnect_control import LOCAL_STEPS
 from meter.cosem.hdlc_setup import link_values
 from meter.cosem.profile_entry import OptionError, ProfileEntry
@@ -88,16 +89,20 @@ _SHARED_RIGHTS_MAX = 64
 
 def shared_rights(spec: AssociationSpec, entries: tuple[ObjectSpec, ...],
                   objects: Mapping[Obis, tuple[ObjectSpec, CosemObject]]) -> Rights:
-    """``rights_for(spec, objects)`` where ``objects`` were built from ``entries`` (and the
-    associations): a fresh top-level dict (an association adds and removes objects in its own)
-    over entries shared with every meter of the same profile."""
+    """``rights_for(spec, objects)`` with the association's rights on itself, where ``objects``
+    were built from ``entries`` (and the associations): one table for every meter of the same
+    profile (an association copies it before changing it, cosem/association_ln.py)."""
     key = (spec, id(entries))
     hit = _SHARED_RIGHTS.get(key)
     if hit is None:
         if len(_SHARED_RIGHTS) >= _SHARED_RIGHTS_MAX:
             _SHARED_RIGHTS.clear()
-        hit = _SHARED_RIGHTS[key] = (entries, rights_for(spec, objects))
-    return dict(hit[1])
+        rights = rights_for(spec, objects)
+        assoc = objects[spec.obis][1]
+        assert isinstance(assoc, AssociationLN)
+        rights[spec.obis] = rights[CURRENT_ASSOCIATION] = own_association_rights(spec, assoc)
+        hit = _SHARED_RIGHTS[key] = (entries, rights)
+    return hit[1]
 
 
 def own_association_rights(spec: AssociationSpec, obj: AssociationLN) -> tuple[dict[int, AccessMode],

@@ -59,7 +59,7 @@ from meter.persistence.store import Store
 from meter.profile import Profile
 from meter.stack import MeterStack, StackDelegate
 
-__all__ = ["FLEET_SALT", "Fleet", "Identity", "csv_text", "derive_key", "identities",
+__all__ = ["FLEET_SALT", "MAX_COUNT", "Fleet", "Identity", "csv_text", "derive_key", "identities",
            "meter_profile", "parse_shard", "shard_range"]
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,9 @@ ORIGIN_KEY = "fleet/origin"
 #: Meters built for their pushes per call of Fleet.due (~10 ms each): the loop serves
 #: connections between.
 BUILDS_PER_TURN = 8
+#: Built meters ticked per call of Fleet.due: a quarter-hour boundary comes for every meter at
+#: once (~1 ms each); the loop serves connections between.
+TICKS_PER_TURN = 64
 #: Real seconds between re-plannings of every built meter's deadline (Fleet._replan).
 _REPLAN_ALL_EVERY = 60.0
 #: The --history a known meter is built with: "as if powered since it was last built".
@@ -288,6 +291,13 @@ class Fleet:
         self._evict()
         return device
 
+    def warm(self, progress: Callable[[int, int], None] = lambda done, total: None) -> None:
+        """Build the first ``resident`` meters (lowest numbers first; ``fleet --warm``)."""
+        first = sorted(self.members)[:self._resident]
+        for n, index in enumerate(first, 1):
+            self.device(index)
+            progress(n, len(first))
+
     def built(self) -> list[int]:
         return list(self._built)
 
@@ -409,8 +419,9 @@ class Fleet:
                 builds += 1  # the rest next turn: connections are served in between
                 yield index
         self._replan()
-        ticked = []
-        while (first := self._first_built()) is not None and first[0] <= now:
+        ticked: list[int] = []
+        while (len(ticked) < TICKS_PER_TURN and (first := self._first_built()) is not None
+               and first[0] <= now):
             heapq.heappop(self._deadlines)
             index = first[1]
             self._planned[index] = None  # off the heap until re-planned below
