@@ -225,8 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="meters kept built at most besides those in use (default 200; "
                             "'all': every meter)")
     fleet.add_argument("--warm", action="store_true",
-                       help="build the --resident meters before READY (their first reads "
-                            "then cost no build)")
+                       help="after READY, build the --resident meters in the background "
+                            "(their first reads then cost no build); logs when done")
     fleet.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="N")
     fleet.add_argument("--start", type=_timestamp, metavar="ISO-DATETIME")
     fleet.add_argument("--history", type=_duration, metavar="DURATION",
@@ -509,7 +509,8 @@ def _fleet(args: argparse.Namespace) -> int:
         raise MeterError("--count must be at least 1")
     hdlc_base = args.base_port + count if args.hdlc else None
     ids = identities(profile, count, args.seed, args.base_port, hdlc_base, args.shard)
-    # One descriptor per listener: take what the hard limit allows.
+    # One descriptor per listener (a built meter holds none: its counter files are mapped
+    # without one, meter/persistence/counters.py): take what the hard limit allows.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = len(ids) * (2 if args.hdlc else 1) + 256
     if soft < need and soft < hard:
@@ -553,20 +554,24 @@ def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Id
         stop = asyncio.Event()
         for signum in _StopSignals.SIGNALS:
             loop.add_signal_handler(signum, stop.set)
+        warming: asyncio.Task[None] | None = None
         try:
             await service.start()
-            if args.warm:
-                warmed = _Progress(f"fleet: {min(args.resident, len(ids))} meters built",
-                                   timebase.monotonic)
-                fleet.warm(lambda n, total: warmed(n / total, f"{n}/{total}"))
             first, last = ids[0], ids[-1]
             sys.stdout.write(f"READY fleet={len(ids)} tcp={args.host}:{first.port}-{last.port}"
                              + (f" hdlc={args.host}:{first.hdlc_port}-{last.hdlc_port}"
                                 if args.hdlc else "") + f" shard={args.shard[0]}/{args.shard[1]}\n")
             sys.stdout.flush()
+            if args.warm:  # after READY: the fleet serves while it builds
+                warmed = _Progress(f"fleet: {min(args.resident, len(ids))} meters built",
+                                   timebase.monotonic)
+                warming = asyncio.create_task(
+                    service.warm(lambda n, total: warmed(n / total, f"{n}/{total}")))
             await stop.wait()
             log.info("stopping")
         finally:
+            if warming is not None:
+                warming.cancel()
             await service.aclose()
 
     try:

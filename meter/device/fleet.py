@@ -291,12 +291,19 @@ class Fleet:
         self._evict()
         return device
 
-    def warm(self, progress: Callable[[int, int], None] = lambda done, total: None) -> None:
-        """Build the first ``resident`` meters (lowest numbers first; ``fleet --warm``)."""
+    def warming(self) -> Iterator[tuple[int, int]]:
+        """Build the first ``resident`` meters that are not (lowest numbers first; ``fleet
+        --warm``), yielding (built so far, to build) after each; a build that fails stops it
+        (the rest are built when they are wanted)."""
         first = sorted(self.members)[:self._resident]
         for n, index in enumerate(first, 1):
-            self.device(index)
-            progress(n, len(first))
+            try:
+                self.device(index)
+            except MeterError as exc:
+                log.error("fleet: warming stopped at meter %s: %s",
+                          self.members[index].ident.serial, exc)
+                return
+            yield n, len(first)
 
     def built(self) -> list[int]:
         return list(self._built)

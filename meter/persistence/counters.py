@@ -21,6 +21,7 @@ transaction on every request.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import mmap
 import os
@@ -93,6 +94,45 @@ class InvocationCounter:
         log.info("invocation counter %s reset to %d", self._key, start)
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_long)
+_libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+class _MappedCell:
+    """``_WIDTH`` bytes of a file mapped shared, holding no file descriptor.
+
+    Python's ``mmap.mmap`` keeps a duplicate descriptor for as long as the mapping lives
+    (``trackfd=False`` arrived in 3.13): a fleet keeps thousands of meters built, two receive
+    counters each, and would run out of descriptors (ulimit -n) before memory. POSIX keeps a
+    mapping valid after its descriptor is closed, so the cell maps through libc and closes it.
+    """
+
+    __slots__ = ("_addr", "_view")
+
+    def __init__(self, fd: int) -> None:
+        addr = _libc.mmap(None, _WIDTH, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
+        if addr is None or addr == _MAP_FAILED:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        self._addr: int | None = addr
+        self._view = (ctypes.c_char * _WIDTH).from_address(addr)
+
+    def read(self) -> bytes:
+        return self._view.raw
+
+    def write(self, data: bytes) -> None:
+        ctypes.memmove(self._view, data, _WIDTH)
+
+    def __del__(self) -> None:
+        addr, self._addr = self._addr, None
+        if addr is not None:
+            _libc.munmap(addr, _WIDTH)
+
+
 class ReceivedCounter:
     """The last invocation counter accepted from a peer; accepts only greater values.
 
@@ -121,7 +161,7 @@ class ReceivedCounter:
             try:
                 if os.fstat(fd).st_size < _WIDTH:
                     os.ftruncate(fd, _WIDTH)
-                self._cell = mmap.mmap(fd, _WIDTH)
+                self._cell = _MappedCell(fd)
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -129,14 +169,14 @@ class ReceivedCounter:
         if store.get(created) is None:  # after the file exists: a crash between leaves no refusal
             store.put(created, b"\x01", durable=True)
         # The cell holds last + 1, so a fresh (zero-filled) file means "nothing accepted".
-        self._last = int.from_bytes(self._cell[:_WIDTH], "big") - 1
+        self._last = int.from_bytes(self._cell.read(), "big") - 1
         if legacy is not None:  # carried over once; a later reset() must not bring it back
             self._last = max(self._last, legacy)
             self._write(self._last)
             store.delete(store_key)
 
     def _write(self, last: int) -> None:
-        self._cell[:_WIDTH] = (last + 1).to_bytes(_WIDTH, "big")
+        self._cell.write((last + 1).to_bytes(_WIDTH, "big"))
 
     @property
     def last(self) -> int:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from meter.device.device import Device
-from meter.device.fleet import Fleet
+from meter.device.fleet import BUILDS_PER_TURN, Fleet
 from meter.link.framing import Framing
 from meter.timebase import Timebase
 from meter.transport.push import PushSender
@@ -92,6 +92,17 @@ class FleetService:
         loop = asyncio.get_running_loop()
         self._timer = DeadlineTimer(loop, self._timebase, self._wake)
         self._wake()
+
+    async def warm(self, progress: Callable[[int, int], None] = lambda done, total: None) -> None:
+        """Build the --resident meters (``fleet --warm``), a few per turn of the loop: the
+        connections that come meanwhile are served between (building their own meters)."""
+        t0 = self._timebase.monotonic()
+        done = 0
+        for done, total in self.fleet.warming():
+            progress(done, total)
+            if done % BUILDS_PER_TURN == 0:
+                await asyncio.sleep(0)
+        log.info("fleet: %d meters built (warm) in %.1f s", done, self._timebase.monotonic() - t0)
 
     async def _listen(self, port: int, index: int, framing: Framing, label: str) -> int:
         def factory() -> Stack:

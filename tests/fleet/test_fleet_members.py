@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from support.paths import PROFILE
 from support.timebase import FakeTimebase
 
 from meter.codec.obis import Obis
+from meter.device import fleet as fleet_module
 from meter.device.fleet import Fleet, identities
 from meter.link.framing import Framing
 from meter.persistence.store import Store
@@ -74,4 +76,69 @@ def test_the_fleets_deadline_is_its_built_meters_earliest(tmp_path: Path) -> Non
     clock.t = min(deadlines) + 1.0
     assert sorted(fleet.due(clock.now()))  # those due are ticked
     assert all((d := fleet.device(i).next_deadline()) is None or d > clock.t for i in (0, 1, 2))
+    fleet.close()
+
+
+AARQ = bytes.fromhex("601DA109060760857405080101BE10040E01000000065F1F0400007E1FFFFF")
+
+
+def _wrapped(apdu: bytes) -> bytes:
+    """A public client's (16) wrapper PDU to the management logical device (1)."""
+    return bytes.fromhex("0001" "0010" "0001") + len(apdu).to_bytes(2, "big") + apdu
+
+
+def test_a_deadline_moved_by_a_served_meter_is_the_fleets_next(tmp_path: Path) -> None:
+    """The fleet keeps its built meters' deadlines in a heap: a meter that served something is
+    looked at again, so a deadline that came closer is the fleet's next at once; one moved by
+    something that served nothing is caught within a real minute."""
+    clock = FakeTimebase(scale=100.0)
+    fleet = _fleet(tmp_path, clock, resident=3)
+    for i in (0, 1, 2):
+        fleet.device(i)
+    clock.t += 1.0  # past midnight's boundary: tick it
+    while (deadline := fleet.next_deadline()) is not None and deadline <= clock.t:
+        list(fleet.due(clock.t))
+    before = fleet.next_deadline()
+    assert before is not None and before > clock.t + 10.0
+    meter = fleet.device(1)
+    meter.inject_outage(clock.t, 5.0)  # ends (a deadline) 5 s from now
+    stack = fleet.new_stack(1, Framing.WRAPPER, now=clock.now)
+    stack.connection_made(clock.t)
+    assert stack.receive_data(_wrapped(AARQ), clock.t)[8:9] == b"\x61"  # AARE
+    assert fleet.next_deadline() == meter.next_deadline() <= clock.t + 5.0
+    stack.connection_lost()
+    clock.t += 10.0  # past the outage: tick what is due
+    while (deadline := fleet.next_deadline()) is not None and deadline <= clock.t:
+        list(fleet.due(clock.t))
+    # Moved without a connection: the safety net re-plans every built meter once a real minute.
+    other = fleet.device(2)
+    other.inject_outage(clock.t, 2.0)
+    moved = other.next_deadline()
+    assert moved is not None and fleet.next_deadline() > moved
+    clock.mono += 61.0
+    assert fleet.next_deadline() == moved
+    fleet.close()
+
+
+def test_a_boundary_due_for_many_meters_is_ticked_a_bounded_number_a_turn(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fleet_module, "TICKS_PER_TURN", 2)
+    clock = FakeTimebase(scale=100.0)
+    fleet = _fleet(tmp_path, clock, resident=5)
+    for i in range(5):
+        fleet.device(i)
+    clock.t = max(d for i in range(5) if (d := fleet.device(i).next_deadline()) is not None) + 1
+    turns = []
+    while (deadline := fleet.next_deadline()) is not None and deadline <= clock.t:
+        turns.append(sorted(fleet.due(clock.t)))
+    assert turns and all(len(t) <= 2 for t in turns)
+    assert set().union(*map(set, turns)) == set(range(5))  # each meter ticked in its turn
+    fleet.close()
+
+
+def test_warming_builds_the_resident_meters(tmp_path: Path) -> None:
+    clock = FakeTimebase(scale=100.0)
+    fleet = _fleet(tmp_path, clock, resident=3)
+    assert list(fleet.warming()) == [(1, 3), (2, 3), (3, 3)]
+    assert sorted(fleet.built()) == [0, 1, 2]
     fleet.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,20 @@ def test_received_counter_carries_a_stored_value_over_once(tmp_path: Path) -> No
     rx.reset()
     assert ReceivedCounter(store, "ic/rx/old").last == -1
     store.close()
+
+
+def test_received_counters_hold_no_file_descriptor(tmp_path: Path) -> None:
+    """A fleet keeps thousands of meters built with two receive counters each: a counter's
+    mapped file must not keep a descriptor open (ulimit -n would end the fleet), and what it
+    accepted is in the file at once."""
+    with Store.open(tmp_path) as store:
+        ReceivedCounter(store, "ic/rx/first")  # the store's own files are open from here
+        fds = len(os.listdir("/proc/self/fd"))
+        counters = [ReceivedCounter(store, f"ic/rx/{i}") for i in range(64)]
+        assert len(os.listdir("/proc/self/fd")) == fds
+        assert all(c.accept(i + 1) for i, c in enumerate(counters))
+        raw = (tmp_path / "ic_rx_63.ctr").read_bytes()  # read beside the mapping, no flush
+        assert int.from_bytes(raw, "big") == 64 + 1  # the cell holds last + 1
+        del counters
+    with Store.open(tmp_path) as store:
+        assert ReceivedCounter(store, "ic/rx/63").last == 64
