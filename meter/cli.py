@@ -221,12 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="serve slice I of K of the numbering (0 <= I < K)")
     fleet.add_argument("--csv", type=Path, metavar="FILE",
                        help="write the head end's CSV here (default: print it on stdout)")
-    fleet.add_argument("--resident", type=_resident, default=200, metavar="M",
-                       help="meters kept built at most besides those in use (default 200; "
-                            "'all': every meter)")
-    fleet.add_argument("--warm", action="store_true",
-                       help="after READY, build the --resident meters in the background "
-                            "(their first reads then cost no build); logs when done")
+    fleet.add_argument("--resident", type=_resident, default="all", metavar="M",
+                       help="meters kept built at most besides those in use (default all; "
+                            "~0.2 MB each); built after READY, then as they are wanted")
     fleet.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="N")
     fleet.add_argument("--start", type=_timestamp, metavar="ISO-DATETIME")
     fleet.add_argument("--history", type=_duration, metavar="DURATION",
@@ -562,11 +559,11 @@ def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Id
                              + (f" hdlc={args.host}:{first.hdlc_port}-{last.hdlc_port}"
                                 if args.hdlc else "") + f" shard={args.shard[0]}/{args.shard[1]}\n")
             sys.stdout.flush()
-            if args.warm:  # after READY: the fleet serves while it builds
-                warmed = _Progress(f"fleet: {min(args.resident, len(ids))} meters built",
-                                   timebase.monotonic)
-                warming = asyncio.create_task(
-                    service.warm(lambda n, total: warmed(n / total, f"{n}/{total}")))
+            # After READY the fleet builds its --resident meters, serving meanwhile.
+            warmed = _Progress(f"fleet: {min(args.resident, len(ids))} meters built",
+                               timebase.monotonic)
+            warming = asyncio.create_task(
+                service.warm(lambda n, total: warmed(n / total, f"{n}/{total}")))
             await stop.wait()
             log.info("stopping")
         finally:

@@ -94,15 +94,16 @@ class FleetService:
         self._wake()
 
     async def warm(self, progress: Callable[[int, int], None] = lambda done, total: None) -> None:
-        """Build the --resident meters (``fleet --warm``), a few per turn of the loop: the
-        connections that come meanwhile are served between (building their own meters)."""
+        """Build the --resident meters after READY, a few per turn of the loop: the connections
+        that come meanwhile are served between (building their own meters)."""
         t0 = self._timebase.monotonic()
         done = 0
         for done, total in self.fleet.warming():
             progress(done, total)
             if done % BUILDS_PER_TURN == 0:
                 await asyncio.sleep(0)
-        log.info("fleet: %d meters built (warm) in %.1f s", done, self._timebase.monotonic() - t0)
+        log.info("fleet: %d meters built after READY in %.1f s", done,
+                 self._timebase.monotonic() - t0)
 
     async def _listen(self, port: int, index: int, framing: Framing, label: str) -> int:
         def factory() -> Stack:
