@@ -24,8 +24,22 @@ def encode_state(state: dict[int, axdr.Data]) -> bytes:
     return axdr.Array(tuple(axdr.Structure((axdr.Unsigned(i), v)) for i, v in sorted(state.items()))).to_bytes()
 
 
-_SHARED_STATES: dict[bytes, bytes] = {}
-_SHARED_STATES_MAX = 1 << 16
+#: Encoded states by the identities of their values: a fleet's meters hold the same (shared)
+#: value objects in most attributes (cosem/base.py), so most baselines are encoded once per
+#: process, and equal ones share one bytes object. An entry keeps its values alive, so an
+#: identity in its key is not reused while it lasts. Bounded: when full it starts again.
+_BASELINES: dict[tuple[tuple[int, int], ...], tuple[tuple[axdr.Data, ...], bytes]] = {}
+_BASELINES_MAX = 1 << 16
+
+
+def _baseline(state: dict[int, axdr.Data]) -> bytes:
+    key = tuple((i, id(v)) for i, v in state.items())
+    hit = _BASELINES.get(key)
+    if hit is None:
+        if len(_BASELINES) >= _BASELINES_MAX:
+            _BASELINES.clear()
+        hit = _BASELINES[key] = (tuple(state.values()), encode_state(state))
+    return hit[1]
 
 
 def decode_state(raw: bytes) -> dict[int, axdr.Data]:
@@ -188,12 +202,7 @@ class Persistence:
     def saved_now(self, objects: Iterable[CosemObject]) -> None:
         """What the store holds (or the profile's values, for objects it has none of yet): a
         change the store refuses is undone to this (persist)."""
-        # Equal states share one bytes object (a fleet's meters mostly hold the profile's).
-        shared = _SHARED_STATES
-        if len(shared) > _SHARED_STATES_MAX:
-            shared.clear()
-        self._saved = {object_key(o): shared.setdefault(s, s)
-                       for o in objects for s in (encode_state(o.dump_state()),)}
+        self._saved = {object_key(o): _baseline(o.dump_state()) for o in objects}
 
     def time_passed(self, t: float) -> None:
         """The meter reached true time ``t``: a snapshot is due every SNAPSHOT_EVERY."""
