@@ -281,8 +281,9 @@ class Fleet:
         fresh = view.get("device/t") is None
         history = max(self._timebase.now() - self.origin, 0.0) if fresh else _SINCE_LAST_BUILT
         timebase = self._timebase if until is None else _Until(self._timebase, until)
-        device = Device.open(meter_profile(self.profile, member.ident), self._dir, timebase,
-                             history=history or None, metrology_mode=self._mode, store=view)
+        with view.durable_at_end():  # nothing leaves the meter before its build ends
+            device = Device.open(meter_profile(self.profile, member.ident), self._dir, timebase,
+                                 history=history or None, metrology_mode=self._mode, store=view)
         member.device, member.wake = device, None
         self._built[index] = None
         self._plan(index)

@@ -120,6 +120,9 @@ class Store:
         # writer of its namespace): a fleet meter built again reads its ~130 records from here.
         self._values: dict[str, bytes] | None = None
         self._shared = False  # a view: the database is its owner's to close
+        self._wal = Path(f"{self.path}-wal")  # the database's (a view's path names its directory)
+        self._batched = False  # inside durable_at_end(): durable commits owe one sync at its end
+        self._sync_owed = False
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nothing is left open.
             self._db = sqlite3.connect(self.path, isolation_level=None)
@@ -169,7 +172,8 @@ class Store:
             raise StoreError(f"bad store namespace {name!r}")
         view = object.__new__(Store)
         view.path = Path(directory) / DB_NAME
-        view._synchronous, view._db = self._synchronous, self._db
+        view._synchronous, view._db, view._wal = self._synchronous, self._db, self._wal
+        view._batched = view._sync_owed = False
         view._ns, view._shared = f"{NAMESPACE_MARK}{name}/", True
         view._keys, view._rows = frozenset(), {}
         view._values = {}
@@ -286,7 +290,31 @@ class Store:
         self.close()
 
     @contextmanager
+    def durable_at_end(self) -> Iterator[None]:
+        """Within it, durable writes commit as any other and one fsync of the WAL at its end
+        makes them durable together: for work that lets nothing out before it ends. A fleet
+        meter's first build writes key pairs, certificates and receive-counter records durably
+        (~7 fsyncs of ~3 ms each on this machine's disk; one instead)."""
+        outer, self._batched = self._batched, True
+        try:
+            yield
+        finally:
+            self._batched = outer
+            if not outer and self._sync_owed:
+                self._sync_owed = False
+                try:
+                    fd = os.open(self._wal, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                except OSError as exc:
+                    raise StoreError(f"{self._wal}: cannot sync: {exc}") from exc
+
+    @contextmanager
     def _transaction(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        if durable and self._batched:
+            durable, self._sync_owed = False, True
         try:
             if durable and self._synchronous != "FULL":
                 # The pragma cannot change inside a transaction; set it around this one.

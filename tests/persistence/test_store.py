@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -210,3 +211,27 @@ def test_any_deleted_record_is_refused(tmp_path_factory: pytest.TempPathFactory,
     db.close()
     with pytest.raises(StoreError, match="missing|manifest lists"):
         Store.open(state)
+
+
+def test_durable_writes_of_a_batch_are_synced_once_at_its_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """durable_at_end (a fleet meter's first build): durable puts inside commit at once (another
+    connection reads them) and owe one fsync of the WAL at the end of the outermost batch; a
+    batch without durable writes syncs nothing."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    with Store.open(tmp_path) as store:
+        view = store.namespace("m1", tmp_path / "m1")
+        with view.durable_at_end():
+            with view.durable_at_end():
+                view.put("a", b"1", durable=True)
+                view.put_many({"b": b"2", "c": b"3"}, durable=True)
+            assert not synced  # the inner batch's end is not the end
+            other = sqlite3.connect(tmp_path / DB_NAME)
+            assert other.execute("SELECT COUNT(*) FROM kv WHERE key LIKE '%m1/%'").fetchone()[0] == 3
+            other.close()
+        assert len(synced) == 1
+        with view.durable_at_end():
+            view.put("d", b"4")
+        assert len(synced) == 1
