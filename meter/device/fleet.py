@@ -294,8 +294,8 @@ class Fleet:
 
     def warming(self) -> Iterator[tuple[int, int]]:
         """Build the first ``resident`` meters that are not (lowest numbers first; the fleet
-        does it after READY), yielding (built so far, to build) after each; a build that fails stops it
-        (the rest are built when they are wanted)."""
+        does it after READY), yielding (built so far, to build) after each; a build that fails
+        stops it (the rest are built when they are wanted)."""
         first = sorted(self.members)[:self._resident]
         for n, index in enumerate(first, 1):
             try:
