@@ -289,7 +289,7 @@ class Fleet:
         self._plan(index)
         self.builds += 1
         self.on_built(index, device)
-        self._evict()
+        self._evict(keep=index)
         return device
 
     def warming(self) -> Iterator[tuple[int, int]]:
@@ -309,7 +309,9 @@ class Fleet:
     def built(self) -> list[int]:
         return list(self._built)
 
-    def _evict(self) -> None:
+    def _evict(self, keep: int) -> None:
+        """Close the least recently used meters beyond ``resident`` (never ``keep``, the one
+        just built for its caller)."""
         spare = len(self._built) - self._resident
         if spare <= 0:
             return
@@ -317,7 +319,8 @@ class Fleet:
             if spare <= 0:
                 break
             member = self.members[index]
-            if member.connections or self.is_busy(index) or self._pushes_soon(member):
+            if (index == keep or member.connections or self.is_busy(index)
+                    or self._pushes_soon(member)):
                 continue
             self.release(index)
             spare -= 1

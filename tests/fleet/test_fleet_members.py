@@ -142,3 +142,17 @@ def test_warming_builds_the_resident_meters(tmp_path: Path) -> None:
     assert list(fleet.warming()) == [(1, 3), (2, 3), (3, 3)]
     assert sorted(fleet.built()) == [0, 1, 2]
     fleet.close()
+
+
+def test_a_meter_built_for_its_caller_is_not_the_one_evicted(tmp_path: Path) -> None:
+    """With --resident 1 and meter 0 in use, building meter 1 leaves two built: the bound gives
+    way rather than closing the meter its caller is about to use."""
+    clock = FakeTimebase(scale=100.0)
+    fleet = _fleet(tmp_path, clock, resident=1)
+    stack = fleet.new_stack(0, Framing.WRAPPER, now=clock.now)
+    fleet.device(1)
+    assert sorted(fleet.built()) == [0, 1]
+    stack.connection_lost()
+    fleet.device(2)  # now meter 0 and 1 may go
+    assert fleet.built() == [2]
+    fleet.close()
