@@ -51,7 +51,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from meter.codec.obis import Obis
 from meter.cosem.base import CosemObject
+from meter.cosem.names import PUSH_ON_CONNECTIVITY
 from meter.cosem.push_setup import PushSetup
+from meter.cosem.tcp_udp_setup import TcpUdpSetup
 from meter.device.build import build_object
 from meter.device.device import Device
 from meter.device.persist import decode_state, object_key
@@ -227,6 +229,9 @@ class Fleet:
         self.on_released = on_released  # the edge lets go of what it held of the meter
         self.is_busy = busy
         self.builds = 0
+        #: The TCP-UDP setup each meter's wrapper listener follows (port_setup).
+        self._tcp_setup = next((s.obis for s in profile.objects
+                                if s.kind == TcpUdpSetup.NAME), None)
         saved = store.get(ORIGIN_KEY)
         if saved is None:
             origin = timebase.now() - (history or 0.0)
@@ -347,11 +352,17 @@ class Fleet:
                                  f"unreadable: {exc}") from exc
         return obj
 
-    def pushes_to(self, index: int, name: Obis) -> bool:
+    def pushes_to(self, index: int, name: Obis = PUSH_ON_CONNECTIVITY) -> bool:
         """Whether meter ``index``'s push setup ``name`` has a destination programmed (the
         profile's, or the one a head end wrote into that meter)."""
         obj = self.stored(index, name)
         return isinstance(obj, PushSetup) and obj.programmed
+
+    def port_setup(self, index: int) -> TcpUdpSetup | None:
+        """Meter ``index``'s TCP-UDP setup, which its wrapper listener follows
+        (meter/transport/tcp_setup.py), built or not."""
+        obj = None if self._tcp_setup is None else self.stored(index, self._tcp_setup)
+        return obj if isinstance(obj, TcpUdpSetup) else None
 
     def live(self, index: int, now: float) -> Device:
         """Meter ``index`` built (if it is not) and ticked to ``now``, for the caller to use at

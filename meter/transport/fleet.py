@@ -29,8 +29,6 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from meter.cosem.names import PUSH_ON_CONNECTIVITY
-from meter.cosem.tcp_udp_setup import TcpUdpSetup
 from meter.device.device import Device
 from meter.device.fleet import Fleet
 from meter.errors import MeterError
@@ -73,8 +71,6 @@ class FleetService:
         self._timer: DeadlineTimer | None = None
         self.ports: dict[int, tuple[int, int | None]] = {}  # meter -> (wrapper, hdlc) bound
         self._listeners: dict[int, WrapperListener] = {}  # meter -> its wrapper listener
-        self._tcp_setup = next((s.obis for s in fleet.profile.objects
-                                if s.kind == TcpUdpSetup.NAME), None)
         self._window = max(1, connecting)
         self._awaiting: deque[int] = deque()  # meters yet to send their start-up pushes, in order
         self._waiting: set[int] = set()  # the same as a set (the fleet's tick may take one first)
@@ -161,15 +157,12 @@ class FleetService:
     def _port_setup(self, index: int) -> PortSetup | None:
         """Meter ``index``'s TCP-UDP setup: the built meter's object, else its stored state
         (a state that does not load: logged, the fleet's numbering holds)."""
-        if self._tcp_setup is None:
-            return None
         try:
-            setup = self.fleet.stored(index, self._tcp_setup)
+            return self.fleet.port_setup(index)
         except MeterError as exc:
             log.error("meter %s: TCP-UDP setup not read: %s",
                       self.fleet.members[index].ident.serial, exc)
             return None
-        return setup if isinstance(setup, TcpUdpSetup) else None
 
     async def _listen(self, port: int, index: int, framing: Framing, label: str) -> int:
         def factory() -> Stack:
@@ -190,7 +183,7 @@ class FleetService:
                     continue
                 if index in self._waiting and len(self._connecting) < self._window:
                     self._waiting.discard(index)  # built already: its start-up pushes now
-                    if self.fleet.pushes_to(index, PUSH_ON_CONNECTIVITY):
+                    if self.fleet.pushes_to(index):
                         self._connected(index, sender)
                         continue
                 sender.poll()
@@ -224,7 +217,7 @@ class FleetService:
             self._waiting.discard(index)
             looks += 1
             try:
-                if not self.fleet.pushes_to(index, PUSH_ON_CONNECTIVITY):
+                if not self.fleet.pushes_to(index):
                     continue  # no destination: nothing a single meter would send either
                 self.fleet.live(index, now)
                 builds += 1
