@@ -32,6 +32,11 @@ energy in closed form, profile captures, billing, demand, events at their own ti
 clock, energy, profiles and logs are what a meter running all along would show. What it cannot
 do unbuilt is push: its next push time is kept in the fleet's one deadline heap and the meter is
 built then, back-filled to just before it (a back-fill is quiet), so the push goes out live.
+
+The edge reads what it needs of a meter without building it (:meth:`Fleet.stored`: the
+object made from the profile with the meter's stored state; its TCP-UDP setup for its listener,
+whether its connectivity push has a destination) and brings one up to send its start-up pushes
+with :meth:`Fleet.live` (meter/transport/fleet.py).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ from fleet.test_fleet_wire import _free_base
 from push.test_push_wire import CONNECTIVITY, gurux_parse, take_apart
 from support.paths import PROFILE
 
+from meter.codec.axdr import Enum, OctetString, Structure
+from meter.codec.obis import Obis
 from meter.device.fleet import Fleet, identities
 from meter.persistence.store import Store
 from meter.profile import load as load_profile
@@ -98,3 +100,36 @@ def test_connectivity_pushes_go_a_few_at_a_time_one_per_meter(tmp_path: Path) ->
 def test_no_destination_builds_no_meter(tmp_path: Path) -> None:
     most, built, fleet = asyncio.run(_serve(tmp_path, None, [], 0))
     assert most == 0 and built == 0 and fleet.builds == 0
+
+
+def test_a_destination_written_into_one_meter_makes_that_one_push(tmp_path: Path) -> None:
+    """The profile programs no destination; a head end wrote one into meter 2's connectivity
+    push setup (its stored state): at the next start meter 2 pushes, and only meter 2 is built
+    for it."""
+    received: list[bytes] = []
+
+    async def run() -> tuple[int, int, Fleet]:
+        async def push_port(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            received.append(await reader.read())
+            writer.close()
+
+        server = await asyncio.start_server(push_port, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        profile = load_profile(_profile(tmp_path, None))
+        before = Fleet(profile, Store.open(tmp_path / "state"), tmp_path / "state",
+                       Timebase(start=START), identities(profile, COUNT, "seed", 20000))
+        device = before.device(2)
+        setup = device.directory[Obis.parse(CONNECTIVITY)]
+        setup.set(3, Structure((Enum(0), OctetString(f"127.0.0.1:{port}".encode()), Enum(0))),
+                  device.context(None))  # as a head end's SET does
+        device.commit()
+        before.close()
+        try:
+            return await _serve(tmp_path, None, received, 1)
+        finally:
+            server.close()
+
+    most, _, fleet = asyncio.run(run())
+    assert most == 1 and fleet.builds == 1
+    assert [bytes(gurux_parse(wire).value[1]) for wire in received] == [
+        f"ACE{fleet.members[2].ident.serial}".encode()]
