@@ -529,15 +529,11 @@ def _fleet(args: argparse.Namespace) -> int:
 def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Identity],
                store: Store, state: Path, timebase: Timebase) -> None:
     """The fleet on its locked, open store until SIGTERM/SIGINT (``fleet``)."""
+    import dataclasses
+
     from meter.device.fleet import Fleet, csv_text
     from meter.transport.fleet import FleetService
 
-    table = csv_text(profile, ids, args.advertise or args.host)
-    if args.csv is not None:
-        args.csv.write_text(table)
-    else:
-        sys.stdout.write(table)
-        sys.stdout.flush()
     fleet = Fleet(profile, store, state, timebase, ids, history=args.history,
                   resident=args.resident)
     progress = _Progress(f"fleet: {len(ids)} meters listening", timebase.monotonic)
@@ -554,6 +550,16 @@ def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Id
         warming: asyncio.Task[None] | None = None
         try:
             await service.start()
+            # The CSV once the listeners are up: a wrapper port a head end set (TCP-UDP setup,
+            # persisted) is listed where the meter listens.
+            bound = [dataclasses.replace(m, port=service.wrapper_port(m.index) or m.port)
+                     for m in ids]
+            table = csv_text(profile, bound, args.advertise or args.host)
+            if args.csv is not None:
+                args.csv.write_text(table)
+            else:
+                sys.stdout.write(table)
+                sys.stdout.flush()
             first, last = ids[0], ids[-1]
             sys.stdout.write(f"READY fleet={len(ids)} tcp={args.host}:{first.port}-{last.port}"
                              + (f" hdlc={args.host}:{first.hdlc_port}-{last.hdlc_port}"

@@ -32,6 +32,11 @@ energy in closed form, profile captures, billing, demand, events at their own ti
 clock, energy, profiles and logs are what a meter running all along would show. What it cannot
 do unbuilt is push: its next push time is kept in the fleet's one deadline heap and the meter is
 built then, back-filled to just before it (a back-fill is quiet), so the push goes out live.
+
+The edge reads what it needs of a meter without building it (:meth:`Fleet.stored`: the
+object made from the profile with the meter's stored state; its TCP-UDP setup for its listener,
+whether its connectivity push has a destination) and brings one up to send its start-up pushes
+with :meth:`Fleet.live` (meter/transport/fleet.py).
 """
 
 from __future__ import annotations
@@ -50,12 +55,18 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from meter.codec.obis import Obis
+from meter.cosem.base import CosemObject
+from meter.cosem.names import PUSH_ON_CONNECTIVITY
 from meter.cosem.push_setup import PushSetup
+from meter.cosem.tcp_udp_setup import TcpUdpSetup
+from meter.device.build import build_object
 from meter.device.device import Device
+from meter.device.persist import decode_state, object_key
 from meter.device.startup import SimulatedTime
-from meter.errors import MeterError
+from meter.errors import MeterError, StoreError
 from meter.link.framing import Framing
-from meter.persistence.store import Store
+from meter.persistence.store import NAMESPACE_MARK, Store
 from meter.profile import Profile
 from meter.stack import MeterStack, StackDelegate
 
@@ -246,6 +257,9 @@ class Fleet:
         self.on_released = on_released  # the edge lets go of what it held of the meter
         self.is_busy = busy
         self.builds = 0
+        #: The TCP-UDP setup each meter's wrapper listener follows (port_setup).
+        self._tcp_setup = next((s.obis for s in profile.objects
+                                if s.kind == TcpUdpSetup.NAME), None)
         saved = store.get(ORIGIN_KEY)
         if saved is None:
             origin = timebase.now() - (history or 0.0)
@@ -360,6 +374,61 @@ class Fleet:
 
         return _CountedStack(device.new_stack(framing, serial=serial, now=now),
                              lambda: self.touch(index), done)
+
+    # --- a meter's settings unbuilt, and a meter brought up live (the edge's listeners and
+    # start-up pushes; meter/transport/fleet.py) ----------------------------------------------
+
+    def stored(self, index: int, name: Obis) -> CosemObject | None:
+        """Object ``name`` of meter ``index`` as it stands: the built meter's own, else one made
+        from the profile with the state the meter stored loaded into it (what a build would
+        restore), without building the meter; None when the profile has no such object.
+
+        A stored state that does not load raises StoreError (the build would refuse it too)."""
+        member = self.members[index]
+        if member.device is not None:
+            return member.device.directory.get(name)
+        spec = next((s for s in self.profile.objects if s.obis == name), None)
+        if spec is None:
+            return None
+        obj = build_object(spec, self.profile, {}, self._timebase.now, lambda group, algo: None)
+        # The meter's record read through the fleet's store (a namespace view would verify
+        # every record of the meter: a build's cost, not a look-up's).
+        raw = self.store.get(f"{NAMESPACE_MARK}{member.ident.serial}/{object_key(obj)}")
+        if raw is not None:
+            try:
+                obj.load_state(decode_state(raw))
+            except (MeterError, ValueError, TypeError, AttributeError) as exc:
+                raise StoreError(f"meter {member.ident.serial}: stored state of {name} "
+                                 f"unreadable: {exc}") from exc
+        return obj
+
+    def pushes_to(self, index: int, name: Obis = PUSH_ON_CONNECTIVITY) -> bool:
+        """Whether meter ``index``'s push setup ``name`` has a destination programmed (the
+        profile's, or the one a head end wrote into that meter)."""
+        obj = self.stored(index, name)
+        return isinstance(obj, PushSetup) and obj.programmed
+
+    def port_setup(self, index: int) -> TcpUdpSetup | None:
+        """Meter ``index``'s TCP-UDP setup, which its wrapper listener follows
+        (meter/transport/tcp_setup.py), built or not."""
+        obj = None if self._tcp_setup is None else self.stored(index, self._tcp_setup)
+        return obj if isinstance(obj, TcpUdpSetup) else None
+
+    def live(self, index: int, now: float) -> Device:
+        """Meter ``index`` built (if it is not) and ticked to ``now``, for the caller to use at
+        once (it is not evicted by its own build; it may be by the next build once the caller
+        is done with it); an unbuilt meter with a push due is back-filled only to just before
+        it, so that push goes out live (as :meth:`due` builds one)."""
+        member = self.members[index]
+        wake = member.wake
+        until = None if member.device is not None or wake is None or wake > now else wake - _BEFORE
+        member.connections += 1  # held through its build like a meter in use
+        try:
+            device = self.device(index, until)
+            device.tick(now)
+        finally:
+            member.connections -= 1
+        return device
 
     # --- time -------------------------------------------------------------------------------
 

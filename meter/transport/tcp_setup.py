@@ -73,6 +73,11 @@ class WrapperListener:
         self._servers.append(self._server)
         return bound_address(self._server)
 
+    @property
+    def port(self) -> int | None:
+        """The port it listens on now (None before :meth:`bind`)."""
+        return None if self._server is None else bound_address(self._server)[1]
+
     async def follow_setup(self, serving: bool) -> tuple[str, int]:
         """Move to the setup's port and apply its MSS; returns where the listener is."""
         assert self._server is not None, "bind() first"
