@@ -71,15 +71,20 @@ async def _serve(tmp_path: Path, port: int | None, received: list[bytes],
     return most, built, fleet
 
 
+async def _push_listener(received: list[bytes]) -> asyncio.Server:
+    """A head end's push port: each connection's bytes, as one push."""
+    async def push_port(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read())
+        writer.close()
+
+    return await asyncio.start_server(push_port, "127.0.0.1", 0)
+
+
 def test_connectivity_pushes_go_a_few_at_a_time_one_per_meter(tmp_path: Path) -> None:
     received: list[bytes] = []
 
     async def run() -> tuple[int, int, Fleet]:
-        async def push_port(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            received.append(await reader.read())
-            writer.close()
-
-        server = await asyncio.start_server(push_port, "127.0.0.1", 0)
+        server = await _push_listener(received)
         try:
             return await _serve(tmp_path, server.sockets[0].getsockname()[1], received, COUNT)
         finally:
@@ -109,11 +114,7 @@ def test_a_destination_written_into_one_meter_makes_that_one_push(tmp_path: Path
     received: list[bytes] = []
 
     async def run() -> tuple[int, int, Fleet]:
-        async def push_port(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            received.append(await reader.read())
-            writer.close()
-
-        server = await asyncio.start_server(push_port, "127.0.0.1", 0)
+        server = await _push_listener(received)
         port = server.sockets[0].getsockname()[1]
         profile = load_profile(_profile(tmp_path, None))
         before = Fleet(profile, Store.open(tmp_path / "state"), tmp_path / "state",
