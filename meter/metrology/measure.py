@@ -47,15 +47,16 @@ def measure(
     v, i = x[:, 0, :], x[:, 1, a : a + n]
     width = lengths(grid)[:, None]
     p = sums(v[:, a : a + n] * i, starts[0], grid) / width
-    done: dict[tuple[int, int], np.ndarray] = {}  # one filtering per distinct delay
-
-    def product(d: float) -> np.ndarray:
-        k = delay.key(d)
-        if k not in done:
-            done[k] = sums(delay.delayed(v, d, a, n) * i, starts[0], grid) / width
-        return done[k]
-
-    qqc, qqc_nom, q_hour = (product(d) if delays else np.zeros_like(p) for d in delay_samples(fs, f, f_nominal))
+    wanted = delay_samples(fs, f, f_nominal)
+    if delays:
+        # one filtering per distinct delay, all of them from one transform of the voltages
+        keys = [delay.key(d) for d in wanted]
+        first = [keys.index(k) for k in dict.fromkeys(keys)]
+        ys = delay.delayed(v, [wanted[k] for k in first], a, n)
+        prod = sums(np.multiply(ys, i, out=ys), starts[0], grid) / width[:, :, None]  # (J, delays, P)
+        qqc, qqc_nom, q_hour = (prod[:, first.index(keys.index(k))] for k in keys)
+    else:
+        qqc = qqc_nom = q_hour = np.zeros_like(p)
     spec = interval_spectra(x, base, grid, cycles)
     return Measured(spec.y, spec.fund, spec.order, p, qqc, qqc_nom, q_hour, dur=width[:, 0] / fs)
 

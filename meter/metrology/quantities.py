@@ -88,7 +88,11 @@ def _per_phase_formulas(m: Measured) -> Formulas:
     def qb(d: Quantities) -> np.ndarray:
         # Budeanu sums harmonics only; interharmonic bins of a multi-cycle interval are left out
         harm = (m.order >= 1) & (np.abs(m.order - np.round(m.order)) < 1e-9)
-        out: np.ndarray = np.sum((yv[..., harm] * np.conj(yi[..., harm])).imag, axis=-1)
+        if harm.all() or (not harm[0] and harm[1:].all()):
+            take: slice | np.ndarray = slice(int(not harm[0]), None)  # a view, not a copy
+        else:
+            take = harm
+        out: np.ndarray = np.sum((yv[..., take] * np.conj(yi[..., take])).imag, axis=-1)
         return out
 
     return {
@@ -149,56 +153,40 @@ def totals(m: Measured, ph: dict[str, np.ndarray], wiring: str, lazy: bool = Fal
     if wiring == "3P4W":
         f |= _ieee1459_formulas(m, ph)
     q = Quantities(f)
-    return q if lazy else q.full()
+    return q if lazy else {k: v for k, v in q.full().items() if not k.startswith("_")}
 
 
 def _ieee1459_formulas(m: Measured, ph: dict[str, np.ndarray]) -> Formulas:
-    """The four-wire effective quantities, all computed together on first use of any of them."""
-    done: dict[str, np.ndarray] = {}
-
-    def one(key: str) -> Callable[[Quantities], np.ndarray]:
-        def get(d: Quantities) -> np.ndarray:
-            if not done:
-                done.update(_ieee1459_three_phase(m, ph, d))
-            return done[key]
-
-        return get
-
-    return {k: one(k) for k in _IEEE1459_KEYS}
-
-
-_IEEE1459_KEYS = (
-    "ve", "ie", "se", "ve1", "ie1", "se1", "sen", "dei", "dev", "seh", "deh", "thd_ve", "thd_ie",
-    "v1_pos", "i1_pos", "p1_pos", "q1_pos", "s1_pos", "su1", "pf1_pos", "pf_eff",
-)  # fmt: skip
-
-
-def _ieee1459_three_phase(
-    m: Measured, ph: dict[str, np.ndarray], t: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """IEEE 1459-2010 four-wire effective quantities, rho = xi = 1 (metrology.md §2, `se`)."""
+    """IEEE 1459-2010 four-wire effective quantities, rho = xi = 1 (metrology.md §2, `se`), each
+    its own formula: `se` (a tracked key) needs only the rms values, not the fundamentals and
+    sequences. Keys with a leading underscore are shared intermediates (totals() drops them)."""
     yv, yi = m.y[:, :, 0, :], m.y[:, :, 1, :]
-    yll = yv - np.roll(yv, -1, axis=1)  # ab, bc, ca
-    vll, vll1 = _rms(yll), np.abs(yll[..., m.fund])
-    ve = np.sqrt((3.0 * np.sum(ph["vrms"] ** 2, axis=1) + np.sum(vll**2, axis=1)) / 18.0)
-    ve1 = np.sqrt((3.0 * np.sum(ph["v1"] ** 2, axis=1) + np.sum(vll1**2, axis=1)) / 18.0)
-    ie = np.sqrt((np.sum(ph["irms"] ** 2, axis=1) + t["in_rms"] ** 2) / 3.0)
-    ie1 = np.sqrt((np.sum(ph["i1"] ** 2, axis=1) + t["in1"] ** 2) / 3.0)
-    veh, ieh = _root(ve**2 - ve1**2), _root(ie**2 - ie1**2)
-    se, se1 = 3.0 * ve * ie, 3.0 * ve1 * ie1
-    seh = 3.0 * veh * ieh
     v1c, i1c = yv[..., m.fund], yi[..., m.fund]
     rot = np.array([1.0, _A, _A**2])
-    v_pos = (v1c * rot).sum(axis=1) / 3.0
-    i_pos = (i1c * rot).sum(axis=1) / 3.0
-    s_pos = 3.0 * v_pos * np.conj(i_pos)
-    s1_pos = np.abs(s_pos)
+
+    def s_pos(d: Quantities) -> np.ndarray:
+        out: np.ndarray = 3.0 * d["_v_pos"] * np.conj(d["_i_pos"])
+        return out
+
     return {
-        "ve": ve, "ie": ie, "se": se, "ve1": ve1, "ie1": ie1, "se1": se1,
-        "sen": _root(se**2 - se1**2), "dei": 3.0 * ve1 * ieh, "dev": 3.0 * veh * ie1,
-        "seh": seh, "deh": _root(seh**2 - t["ph"] ** 2),
-        "thd_ve": _div(veh, ve1, 0.0), "thd_ie": _div(ieh, ie1, 0.0),
-        "v1_pos": np.abs(v_pos), "i1_pos": np.abs(i_pos), "p1_pos": s_pos.real,
-        "q1_pos": s_pos.imag, "s1_pos": s1_pos, "su1": _root(se1**2 - s1_pos**2),
-        "pf1_pos": _div(s_pos.real, s1_pos, 1.0), "pf_eff": _div(t["p"], se, 1.0),
+        "_yll": lambda d: yv - yv[:, _NEXT_PHASE],  # ab, bc, ca
+        "_vll": lambda d: _rms(d["_yll"]), "_vll1": lambda d: np.abs(d["_yll"][..., m.fund]),
+        "ve": lambda d: np.sqrt((3.0 * np.sum(ph["vrms"] ** 2, axis=1) + np.sum(d["_vll"] ** 2, axis=1)) / 18.0),
+        "ve1": lambda d: np.sqrt((3.0 * np.sum(ph["v1"] ** 2, axis=1) + np.sum(d["_vll1"] ** 2, axis=1)) / 18.0),
+        "ie": lambda d: np.sqrt((np.sum(ph["irms"] ** 2, axis=1) + d["in_rms"] ** 2) / 3.0),
+        "ie1": lambda d: np.sqrt((np.sum(ph["i1"] ** 2, axis=1) + d["in1"] ** 2) / 3.0),
+        "_veh": lambda d: _root(d["ve"] ** 2 - d["ve1"] ** 2), "_ieh": lambda d: _root(d["ie"] ** 2 - d["ie1"] ** 2),
+        "se": lambda d: 3.0 * d["ve"] * d["ie"], "se1": lambda d: 3.0 * d["ve1"] * d["ie1"],
+        "seh": lambda d: 3.0 * d["_veh"] * d["_ieh"],
+        "sen": lambda d: _root(d["se"] ** 2 - d["se1"] ** 2), "dei": lambda d: 3.0 * d["ve1"] * d["_ieh"],
+        "dev": lambda d: 3.0 * d["_veh"] * d["ie1"], "deh": lambda d: _root(d["seh"] ** 2 - d["ph"] ** 2),
+        "thd_ve": lambda d: _div(d["_veh"], d["ve1"], 0.0), "thd_ie": lambda d: _div(d["_ieh"], d["ie1"], 0.0),
+        "_v_pos": lambda d: (v1c * rot).sum(axis=1) / 3.0, "_i_pos": lambda d: (i1c * rot).sum(axis=1) / 3.0,
+        "_s_pos": s_pos, "v1_pos": lambda d: np.abs(d["_v_pos"]), "i1_pos": lambda d: np.abs(d["_i_pos"]),
+        "p1_pos": lambda d: d["_s_pos"].real, "q1_pos": lambda d: d["_s_pos"].imag,
+        "s1_pos": lambda d: np.abs(d["_s_pos"]), "su1": lambda d: _root(d["se1"] ** 2 - d["s1_pos"] ** 2),
+        "pf1_pos": lambda d: _div(d["p1_pos"], d["s1_pos"], 1.0), "pf_eff": lambda d: _div(d["p"], d["se"], 1.0),
     }  # fmt: skip
+
+
+_NEXT_PHASE = [1, 2, 0]  # each phase's successor: line-to-line a-b, b-c, c-a

@@ -69,12 +69,22 @@ _SPC_Q = 1e-4
 
 @functools.lru_cache(maxsize=256)
 def _pinv(width: int, spc_key: int, h: int) -> np.ndarray:
+    """The least-squares map from an interval's samples to its rms phasors, transposed
+    (width, 2h+2): column 2b gives Re Y_b and column 2b+1 Im Y_b, so the product of samples and
+    this matrix is the spectrum's complex array seen as floats (no pass to scale or interleave)."""
     theta = 2.0 * math.pi * np.arange(width) / (spc_key * _SPC_Q)
     arg = np.multiply.outer(theta, np.arange(1, h + 1))
     basis = np.concatenate((np.ones((width, 1)), np.cos(arg), np.sin(arg)), axis=1)
     # the basis is near-orthogonal over about one period (condition number ~2), so the normal
     # equations are as accurate as an SVD pseudo-inverse and fifty times cheaper
-    return np.linalg.solve(basis.T @ basis, basis.T)
+    coef = np.linalg.solve(basis.T @ basis, basis.T)  # (2h+1, width): dc, cos, sin coefficients
+    # a cos(h theta) + b sin(h theta) is the rms phasor (a - jb) / sqrt(2); dc is itself
+    out = np.zeros((width, 2 * h + 2))
+    out[:, 0] = coef[0]
+    out[:, 2::2] = coef[1 : h + 1].T / math.sqrt(2.0)
+    out[:, 3::2] = coef[h + 1 :].T / -math.sqrt(2.0)
+    out.flags.writeable = False
+    return out
 
 
 def interval_spectra(x: np.ndarray, base: int, grid: Grid, cycles: int) -> Spectra:
@@ -95,9 +105,10 @@ def interval_spectra(x: np.ndarray, base: int, grid: Grid, cycles: int) -> Spect
     starts = grid.starts()
     widths = np.diff(starts)
     # channels first, then intervals: each width group is one contiguous 2-D matrix product
-    # (channels x intervals, width) @ (width, 2h+1), not a batch of small strided ones
+    # (channels x intervals, width) @ (width, 2h+2), not a batch of small strided ones; its
+    # floats are the complex phasors (_pinv's column layout)
     flat = x.reshape(-1, x.shape[-1])
-    c = np.empty((flat.shape[0], grid.count, 2 * h + 1))  # dc, cos and sin coefficients
+    yf = np.empty((flat.shape[0], grid.count, 2 * h + 2))
     spc_key = round(spc / _SPC_Q)  # harmonics of the fundamental; interharmonics are not fitted
     w_lo, w_hi = int(widths.min()), int(widths.max())  # the widths differ by a sample or two
     for w in range(w_lo, w_hi + 1):
@@ -108,13 +119,11 @@ def interval_spectra(x: np.ndarray, base: int, grid: Grid, cycles: int) -> Spect
         # take() gives (channels, intervals, w) C-contiguous (flat[:, idx] would lay it out
         # intervals-first and the 2-D view below would copy it again)
         seg = np.take(flat, first[:, None] + np.arange(w), axis=1)
-        c[:, sel] = (seg.reshape(-1, w) @ _pinv(w, spc_key, h).T).reshape(*seg.shape[:2], -1)
-    y = np.empty((flat.shape[0], grid.count, h + 1), dtype=complex)
-    r2 = math.sqrt(2.0)
-    y.real[..., 0] = c[..., 0]
-    y.imag[..., 0] = 0.0
-    np.divide(c[..., 1 : h + 1], r2, out=y.real[..., 1:])
-    np.divide(c[..., h + 1 :], -r2, out=y.imag[..., 1:])
+        if w_lo == w_hi:
+            np.matmul(seg.reshape(-1, w), _pinv(w, spc_key, h), out=yf.reshape(-1, 2 * h + 2))
+        else:
+            yf[:, sel] = (seg.reshape(-1, w) @ _pinv(w, spc_key, h)).reshape(*seg.shape[:2], -1)
+    y = yf.view(complex)  # (channels, count, h + 1)
     yy = np.moveaxis(y.reshape(*lead, grid.count, h + 1), -2, 0)  # (count, *lead, bins)
     return Spectra(yy, 1, np.arange(h + 1, dtype=float))
 
