@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from meter.metrology import frequency
-from meter.metrology.algorithms import KIND_OF_E, AlgorithmMap, TruePowerFactor
+from meter.metrology import frequency, heap
+from meter.metrology.algorithms import KIND_OF_E, Algorithm, AlgorithmMap, TruePowerFactor
 from meter.metrology.closed_form import steady
 from meter.metrology.errors import AlgorithmError, ScenarioError
 from meter.metrology.measure import cycle_rms, margins, measure
@@ -79,11 +79,13 @@ class Engine:
     ) -> None:
         if mode not in ("realtime", "fast"):
             raise ValueError(f"mode must be 'realtime' or 'fast', not {mode!r}")
+        heap.keep_block_buffers()  # the sampled blocks' temporaries stay mapped (heap.py)
         self.scenario = scenario if isinstance(scenario, Scenario) else Scenario.from_dict(scenario)
         self.algorithms = (
             algorithm_map if isinstance(algorithm_map, AlgorithmMap) else AlgorithmMap.from_data(algorithm_map)
         )
         self._selection = {e: 0 for e in KIND_OF_E} | dict(self.algorithms.selected)
+        self._plugins: dict[int, Algorithm] | None = None
         for e, v in (selection or {}).items():
             self.set_algorithm(e, v)
         self.fs, self.mode, self.cycles = fs, mode, interval_cycles
@@ -146,6 +148,7 @@ class Engine:
         """Select enum `value` of 1.0.0.11.e.255; AlgorithmError if it is not in the map."""
         plugin = self.algorithms.plugin(e, value)
         self._selection[e] = value
+        self._plugins = None  # the selection's plug-ins, found again on next use
         log.debug("1.0.0.11.%d.255 = %d (%s)", e, value, plugin.key)
 
     def set_scenario(self, scenario: Scenario | Mapping[str, Any]) -> None:
@@ -272,10 +275,15 @@ class Engine:
         self._pq.feed(rms, t0, np.ones(cyc.count))
         self._u = float(round(grid.end)) if grid.exact else grid.end
 
+    def _selected(self) -> dict[int, Algorithm]:
+        """The plug-in of each E under the current selection (kept until a selection changes)."""
+        if self._plugins is None:
+            self._plugins = {e: self.algorithms.plugin(e, v) for e, v in self._selection.items()}
+        return self._plugins
+
     def _needed(self) -> set[str]:
         keys = set(self.tracked)
-        for e, v in self._selection.items():
-            a = self.algorithms.plugin(e, v)
+        for a in self._selected().values():
             keys |= {a.phase_key, a.total_key}
         return keys
 
@@ -286,7 +294,7 @@ class Engine:
         ph: per_phase(m) if the caller has it; lazy, so only what is read here is computed."""
         ph = per_phase(m, lazy=True) if ph is None else ph
         tot = totals(m, ph, self.scenario.wiring, lazy=True)
-        sel = {e: self.algorithms.plugin(e, v) for e, v in self._selection.items()}
+        sel = self._selected()
         p, q, s = (sel[e].total(tot) for e in (2, 4, 6))
         if self.scenario.n_phases > 1:
             # total and each phase as rows (phases, intervals): one route() for all register sets

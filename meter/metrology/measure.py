@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from meter.metrology import delay
 from meter.metrology.quantities import Measured
-from meter.metrology.spectra import Grid, interval_spectra, lengths, sums
+from meter.metrology.spectra import Grid, interval_spectra
 
 
 def delay_samples(fs: float, f: float, f_nominal: float) -> tuple[float, float, float]:
@@ -45,20 +45,26 @@ def measure(
     starts = grid.starts()
     a, n = int(starts[0]) - base, int(starts[-1] - starts[0])
     v, i = x[:, 0, :], x[:, 1, a : a + n]
-    width = lengths(grid)[:, None]
-    p = sums(v[:, a : a + n] * i, starts[0], grid) / width
-    wanted = delay_samples(fs, f, f_nominal)
+    width = np.diff(starts).astype(float)
+    p = _interval_sums(v[:, a : a + n] * i, starts) / width[:, None]
     if delays:
-        # one filtering per distinct delay, all of them from one transform of the voltages
+        # one filtering per distinct delay, all of them from one transform of the voltages,
+        # then one product with the currents and one sum per interval for all of them
+        wanted = delay_samples(fs, f, f_nominal)
         keys = [delay.key(d) for d in wanted]
-        first = [keys.index(k) for k in dict.fromkeys(keys)]
-        ys = delay.delayed(v, [wanted[k] for k in first], a, n)
-        prod = sums(np.multiply(ys, i, out=ys), starts[0], grid) / width[:, :, None]  # (J, delays, P)
-        qqc, qqc_nom, q_hour = (prod[:, first.index(keys.index(k))] for k in keys)
+        distinct = list(dict.fromkeys(keys))
+        vd = delay.delayed(v, [wanted[keys.index(k)] for k in distinct], a, n)
+        q = _interval_sums(np.multiply(vd, i, out=vd), starts) / width[:, None, None]  # (J, delays, P)
+        qqc, qqc_nom, q_hour = (q[:, distinct.index(k)] for k in keys)
     else:
         qqc = qqc_nom = q_hour = np.zeros_like(p)
-    spec = interval_spectra(x, base, grid, cycles)
-    return Measured(spec.y, spec.fund, spec.order, p, qqc, qqc_nom, q_hour, dur=width[:, 0] / fs)
+    spec = interval_spectra(x, base, grid, cycles, starts)
+    return Measured(spec.y, spec.fund, spec.order, p, qqc, qqc_nom, q_hour, dur=width / fs)
+
+
+def _interval_sums(prod: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of prod (..., samples from starts[0]) over each interval -> (intervals, ...)."""
+    return np.moveaxis(np.add.reduceat(prod, starts[:-1] - starts[0], axis=-1), -1, 0)
 
 
 def cycle_rms(v: np.ndarray, base: int, grid: Grid) -> NDArray[np.float64]:

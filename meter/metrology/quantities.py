@@ -169,7 +169,7 @@ def _ieee1459_formulas(m: Measured, ph: dict[str, np.ndarray]) -> Formulas:
         return out
 
     return {
-        "_yll": lambda d: yv - yv[:, _NEXT_PHASE],  # ab, bc, ca
+        "_yll": lambda d: _line_to_line(yv),
         "_vll": lambda d: _rms(d["_yll"]), "_vll1": lambda d: np.abs(d["_yll"][..., m.fund]),
         "ve": lambda d: np.sqrt((3.0 * np.sum(ph["vrms"] ** 2, axis=1) + np.sum(d["_vll"] ** 2, axis=1)) / 18.0),
         "ve1": lambda d: np.sqrt((3.0 * np.sum(ph["v1"] ** 2, axis=1) + np.sum(d["_vll1"] ** 2, axis=1)) / 18.0),
@@ -189,4 +189,9 @@ def _ieee1459_formulas(m: Measured, ph: dict[str, np.ndarray]) -> Formulas:
     }  # fmt: skip
 
 
-_NEXT_PHASE = [1, 2, 0]  # each phase's successor: line-to-line a-b, b-c, c-a
+def _line_to_line(yv: np.ndarray) -> np.ndarray:
+    """Line-to-line spectra ab, bc, ca from the phase spectra (J, 3, B)."""
+    yll = np.empty_like(yv)
+    np.subtract(yv[:, :2], yv[:, 1:], out=yll[:, :2])
+    np.subtract(yv[:, 2], yv[:, 0], out=yll[:, 2])
+    return yll

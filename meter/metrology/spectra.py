@@ -87,8 +87,11 @@ def _pinv(width: int, spc_key: int, h: int) -> np.ndarray:
     return out
 
 
-def interval_spectra(x: np.ndarray, base: int, grid: Grid, cycles: int) -> Spectra:
-    """Spectra of x[..., n - base] over each interval of grid; x's last axis is samples."""
+def interval_spectra(
+    x: np.ndarray, base: int, grid: Grid, cycles: int, starts: NDArray[np.int64] | None = None
+) -> Spectra:
+    """Spectra of x[..., n - base] over each interval of grid; x's last axis is samples.
+    starts: grid.starts() if the caller has it."""
     spc = grid.step / cycles
     lead = x.shape[:-1]
     if grid.exact:
@@ -102,7 +105,7 @@ def interval_spectra(x: np.ndarray, base: int, grid: Grid, cycles: int) -> Spect
         y = np.moveaxis(spec, -2, 0)  # (count, *lead, bins)
         return Spectra(y, cycles, np.arange(y.shape[-1]) / cycles)
     h = orders_for(spc)
-    starts = grid.starts()
+    starts = grid.starts() if starts is None else starts
     widths = np.diff(starts)
     # channels first, then intervals: each width group is one contiguous 2-D matrix product
     # (channels x intervals, width) @ (width, 2h+2), not a batch of small strided ones; its
@@ -126,14 +129,3 @@ def interval_spectra(x: np.ndarray, base: int, grid: Grid, cycles: int) -> Spect
     y = yf.view(complex)  # (channels, count, h + 1)
     yy = np.moveaxis(y.reshape(*lead, grid.count, h + 1), -2, 0)  # (count, *lead, bins)
     return Spectra(yy, 1, np.arange(h + 1, dtype=float))
-
-
-def sums(prod: np.ndarray, base: int, grid: Grid) -> np.ndarray:
-    """Per-interval sums over samples of prod (last axis) -> (count, *lead)."""
-    starts = grid.starts() - base
-    s = np.add.reduceat(prod[..., starts[0] : starts[-1]], starts[:-1] - starts[0], axis=-1)
-    return np.moveaxis(s, -1, 0)
-
-
-def lengths(grid: Grid) -> np.ndarray:
-    return np.diff(grid.starts()).astype(float)

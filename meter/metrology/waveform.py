@@ -66,6 +66,22 @@ def _coefficients(st: LoadState) -> tuple[tuple[float, ...], np.ndarray, np.ndar
     return tuple(float(h) for h in orders), coef, dc
 
 
+_KNOWN: dict[int, tuple[LoadState, tuple[tuple[float, ...], np.ndarray, np.ndarray]]] = {}
+
+
+def _coefficients_of(st: LoadState) -> tuple[tuple[float, ...], np.ndarray, np.ndarray]:
+    """_coefficients(st), found by the state's identity first: a LoadState's hash walks all its
+    phases and harmonics, and every synthesized block asks for its state again."""
+    known = _KNOWN.get(id(st))
+    if known is not None and known[0] is st:
+        return known[1]
+    if len(_KNOWN) >= 32:
+        _KNOWN.clear()
+    out = _coefficients(st)
+    _KNOWN[id(st)] = (st, out)
+    return out
+
+
 def _index(n0: int, size: int, fs: float, when: float) -> int:
     """How many of the samples n0 .. n0+size-1 come before `when` (n/fs < when): what a
     searchsorted on their times gives, without making the times of every sample."""
@@ -93,7 +109,7 @@ def synthesize(sc: Scenario, n0: int, n1: int, fs: float, events: bool = True) -
         a, b = bounds[k], bounds[k + 1]
         if a >= b:
             continue
-        orders, coef, dc = _coefficients(st)
+        orders, coef, dc = _coefficients_of(st)
         w = 2.0 * math.pi * st.f
         basis = _chunk_basis(orders, w / fs)
         # Each chunk's phase at its first sample, and the coefficients rotated by it.
