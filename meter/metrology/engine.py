@@ -303,7 +303,7 @@ class Engine:
             parts = [route(pp, qp, sp, m.dur).T.reshape(-1)]
         else:
             parts = [route(p, q, s, m.dur)]
-        tracked = np.array([float(np.sum(tot[k] * m.dur)) / 3600.0 for k in self.tracked])
+        tracked = m.dur @ np.column_stack([tot[k] for k in self.tracked]) / 3600.0 if self.tracked else np.zeros(0)
         return np.concatenate(parts), tracked, self._instant(ph, tot, sel, m.dur)
 
     def _apply(self, regs: np.ndarray, tracked: np.ndarray, inst: dict[str, float]) -> None:
@@ -316,43 +316,47 @@ class Engine:
     def _instant(
         self, ph: dict[str, np.ndarray], tot: dict[str, np.ndarray], sel: dict[int, Any], dur: np.ndarray
     ) -> dict[str, float]:
-        w = dur / dur.sum()
-
-        def avg(a: np.ndarray) -> Any:
-            return w @ a  # weighted mean over intervals: (J,) -> scalar, (J, P) -> (P,)
-
         pf_alg = sel[7]
-        out: dict[str, float] = {"14.7.0": self._f}
-        p_t, q_t, s_t = (float(avg(sel[e].total(tot))) for e in (1, 3, 5))
-        if isinstance(pf_alg, TruePowerFactor):
-            pf_t = p_t / s_t if abs(s_t) > 1e-12 else 1.0
-        else:
-            pf_t = float(avg(pf_alg.total(tot)))
-        out |= _signed(0, p_t, q_t, s_t) | {"13.7.0": pf_t}
-        p_p, q_p, s_p = (avg(sel[e].per_phase(ph)) for e in (1, 3, 5))
-        vrms, irms = avg(ph["vrms"]), avg(ph["irms"])
         true_pf = isinstance(pf_alg, TruePowerFactor)
-        pf_p = None if true_pf else avg(pf_alg.per_phase(ph))
-        for k in range(self.scenario.n_phases):
+        n = self.scenario.n_phases
+        # every value is a duration-weighted mean over the block's intervals: one product for all
+        cols = [sel[e].total(tot) for e in (1, 3, 5)]
+        cols += [] if true_pf else [pf_alg.total(tot)]
+        cols += [tot["in_rms"]] if "in_rms" in tot else []
+        n_tot = len(cols)
+        cols += [sel[e].per_phase(ph) for e in (1, 3, 5)] + [ph["vrms"], ph["irms"]]
+        cols += [] if true_pf else [pf_alg.per_phase(ph)]
+        means: list[float] = ((dur / dur.sum()) @ np.column_stack(cols)).tolist()
+        p_t, q_t, s_t = means[:3]
+        pf_t = (p_t / s_t if abs(s_t) > 1e-12 else 1.0) if true_pf else means[3]
+        out: dict[str, float] = {"14.7.0": self._f}
+        out |= _signed(0, p_t, q_t, s_t)
+        out["13.7.0"] = pf_t
+        per = [means[n_tot + j * n : n_tot + (j + 1) * n] for j in range(6 if not true_pf else 5)]
+        p_p, q_p, s_p, vrms, irms = per[:5]
+        for k in range(n):
             o = PHASE_OFFSETS[k]
-            if pf_p is not None:
-                pf_k = float(pf_p[k])
+            if not true_pf:
+                pf_k = per[5][k]
             else:
                 pf_k = p_p[k] / s_p[k] if abs(s_p[k]) > 1e-12 else 1.0
-            out |= {f"{o + 12}.7.0": float(vrms[k]), f"{o + 11}.7.0": float(irms[k]), f"{o + 13}.7.0": float(pf_k)}
-            out |= _signed(o, float(p_p[k]), float(q_p[k]), float(s_p[k]))
+            out[_KEYS_VIP[o][0]], out[_KEYS_VIP[o][1]], out[_KEYS_VIP[o][2]] = vrms[k], irms[k], pf_k
+            out |= _signed(o, p_p[k], q_p[k], s_p[k])
         if "in_rms" in tot:
-            out["91.7.0"] = float(avg(tot["in_rms"]))
+            out["91.7.0"] = means[3 if true_pf else 4]
         return out
 
 
+#: Instantaneous-value keys by C offset: (U, I, PF) and (+P, -P, +Q, -Q, +S, -S, P).
+_KEYS_VIP = {o: (f"{o + 12}.7.0", f"{o + 11}.7.0", f"{o + 13}.7.0") for o in (0, *PHASE_OFFSETS)}
+_KEYS_SIGNED = {o: tuple(f"{o + c}.7.0" for c in (1, 2, 3, 4, 9, 10, 16)) for o in (0, *PHASE_OFFSETS)}
+
+
 def _signed(offset: int, p: float, q: float, s: float) -> dict[str, float]:
-    o = offset
+    k = _KEYS_SIGNED[offset]
     return {
-        f"{o + 1}.7.0": max(p, 0.0), f"{o + 2}.7.0": max(-p, 0.0),
-        f"{o + 3}.7.0": max(q, 0.0), f"{o + 4}.7.0": max(-q, 0.0),
-        f"{o + 9}.7.0": s if p >= 0 else 0.0, f"{o + 10}.7.0": s if p < 0 else 0.0,
-        f"{o + 16}.7.0": p,
+        k[0]: max(p, 0.0), k[1]: max(-p, 0.0), k[2]: max(q, 0.0), k[3]: max(-q, 0.0),
+        k[4]: s if p >= 0 else 0.0, k[5]: s if p < 0 else 0.0, k[6]: p,
     }  # fmt: skip
 
 
