@@ -271,8 +271,9 @@ class Engine:
         cyc = Grid(self._u, step / self.cycles, grid.count * self.cycles)
         # one-cycle intervals: the cycle rms is the interval's voltage rms, already computed
         rms = cycle_rms(x[:, 0, :], n0, cyc) if self.cycles > 1 else ph["vrms"]
-        t0 = self.origin + (self._u + np.arange(cyc.count) * cyc.step) / fs
-        self._pq.feed(rms, t0, np.ones(cyc.count))
+        if not self._pq.absorb_quiet(rms):  # (a steady block needs no cycle times)
+            t0 = self.origin + (self._u + np.arange(cyc.count) * cyc.step) / fs
+            self._pq.feed(rms, t0, np.ones(cyc.count))
         self._u = float(round(grid.end)) if grid.exact else grid.end
 
     def _selected(self) -> dict[int, Algorithm]:

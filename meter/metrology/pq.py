@@ -92,6 +92,12 @@ class PqDetector:
                 elif st.kind is not None:
                     st.extreme = min(st.extreme, float(r[a:b].min()))
 
+    def absorb_quiet(self, rms: np.ndarray) -> bool:
+        """For rms (cycles, phases) of a sampled block: if every cycle of every phase is inside
+        the band and no event is open, account for it (extremes) and return True; otherwise
+        change nothing and return False (the caller then feeds it cycle by cycle)."""
+        return rms.shape[0] > 1 and self._quiet_block(rms)
+
     def _quiet(self, rms: np.ndarray, weight: float) -> bool:
         """Fast path for one steady run inside the band with no event open (fast-forward)."""
         values = rms.tolist()

@@ -94,7 +94,9 @@ def _qb(d: Quantities) -> np.ndarray:
         take: slice | np.ndarray = slice(int(not harm[0]), None)  # a view, not a copy
     else:
         take = harm
-    out: np.ndarray = np.sum((d["_yv"][..., take] * np.conj(d["_yi"][..., take])).imag, axis=-1)
+    yv, yi = d["_yv"][..., take], d["_yi"][..., take]
+    # sum of Im(V conj I) = Im V Re I - Re V Im I, without the complex product
+    out: np.ndarray = np.einsum("...k,...k->...", yv.imag, yi.real) - np.einsum("...k,...k->...", yv.real, yi.imag)
     return out
 
 
