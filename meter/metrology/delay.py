@@ -83,19 +83,72 @@ def delayed(x: np.ndarray, delays: Sequence[float], pre: int, length: int) -> np
     frac = list(dict.fromkeys(k for k in keys if k[1] >= 0))
     if not frac:
         return np.stack([x[..., pre - k[0] : pre - k[0] + length] for k in keys])
-    w_max, w_min = max(k[0] for k in frac), min(k[0] for k in frac)
-    # every fractional delay reads x[lo : lo + span]: y_k[m] = sum_r kernel_k[r] seg[m + r]
-    lo = pre - w_max - _HALF
-    span = length + w_max - w_min + TAPS - 1
-    size = _fast_size(span)  # a circular correlation of this size wraps nothing into m < length
+    lo, span, size, g = _plan(frac, pre, length)
     spec = np.fft.rfft(x[..., lo : lo + span], size)
-    g = _kernel_spectra(tuple((k[1], w_max - k[0]) for k in frac), size)
     spec = spec * g.reshape(g.shape[:1] + (1,) * (spec.ndim - 1) + g.shape[1:])
     y: np.ndarray = np.fft.irfft(spec, size)[..., :length]
     if frac == keys:
         return y
     at = {k: n for n, k in enumerate(frac)}
     return np.stack([y[at[k]] if k in at else x[..., pre - k[0] : pre - k[0] + length] for k in keys])
+
+
+def delayed_dot(x: np.ndarray, w: np.ndarray, delays: Sequence[float], pre: int) -> np.ndarray:
+    """sum over the span of w * delayed_direct(x, d, pre, span) for each d of `delays`, stacked
+    on a new first axis (w: x's leading shape and the span's samples): the whole span's delayed
+    product without the delayed samples. By Parseval on the same transforms as delayed() (one
+    forward FFT of w in place of the inverse ones), equal to the direct sum to rounding."""
+    length = w.shape[-1]
+    keys = [key(d) for d in delays]
+    frac = list(dict.fromkeys(k for k in keys if k[1] >= 0))
+    out: dict[tuple[int, int], np.ndarray] = {
+        k: np.einsum("...n,...n->...", x[..., pre - k[0] : pre - k[0] + length], w) for k in keys if k[1] < 0
+    }
+    if frac:
+        lo, span, size, g = _plan(frac, pre, length)
+        # both in one transform (rows batch well): x's span and w, each zero-padded to size
+        both = np.zeros((2, *w.shape[:-1], size))
+        both[0, ..., :span] = x[..., lo : lo + span]
+        both[1, ..., :length] = w
+        spec = np.fft.rfft(both)
+        # sum_m w[m] y[m] = sum_k c_k Re(conj W_k Y_k), Y = X G: c_k = 2/size but 1/size for the
+        # bins without a mirror (dc, and Nyquist of an even size); w is zero past its length
+        cross = np.conj(spec[1]) * spec[0]
+        sums = (cross @ _weighted_kernels(g, size)).real  # (*lead, fractional delays)
+        out |= {k: sums[..., n] for n, k in enumerate(frac)}
+    return np.stack([out[k] for k in keys])
+
+
+def _plan(
+    frac: list[tuple[int, int]], pre: int, length: int
+) -> tuple[int, int, int, NDArray[np.complex128]]:
+    """For fractional delays (keys): where the span they read starts (x[lo : lo + span]), the
+    FFT size and the kernels' spectra: y_k[m] = sum_r kernel_k[r] x[lo + m + r] for m < length."""
+    w_max, w_min = max(k[0] for k in frac), min(k[0] for k in frac)
+    lo = pre - w_max - _HALF
+    span = length + w_max - w_min + TAPS - 1
+    size = _fast_size(span)  # a circular correlation of this size wraps nothing into m < length
+    return lo, span, size, _kernel_spectra(tuple((k[1], w_max - k[0]) for k in frac), size)
+
+
+def _weighted_kernels(g: NDArray[np.complex128], size: int) -> NDArray[np.complex128]:
+    """The kernels' spectra times Parseval's bin weights, as columns (bins, kernels); kept with g."""
+    key = (id(g), size)
+    hit = _WEIGHTED.get(key)
+    if hit is not None and hit[0] is g:
+        return hit[1]
+    c = np.full(size // 2 + 1, 2.0 / size)
+    c[0] = 1.0 / size
+    if size % 2 == 0:
+        c[-1] = 1.0 / size
+    out = np.ascontiguousarray((g * c).T)
+    if len(_WEIGHTED) >= 64:
+        _WEIGHTED.clear()
+    _WEIGHTED[key] = (g, out)
+    return out
+
+
+_WEIGHTED: dict[tuple[int, int], tuple[NDArray[np.complex128], NDArray[np.complex128]]] = {}
 
 
 @functools.lru_cache(maxsize=64)

@@ -28,7 +28,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -264,8 +264,7 @@ class Engine:
         step = fs / self._f * self.cycles
         count = min(per_block, int((stop - self._u + _FIT) // step))
         grid = Grid(self._u, step, max(count, 1))
-        need = self._needed()
-        m = measure(x, n0, grid, self.cycles, fs, self._f, f_nom, delays=bool(need & _DELAY_KEYS))
+        m = measure(x, n0, grid, self.cycles, fs, self._f, f_nom, delays=self._delay_mode())
         ph = per_phase(m, lazy=True)
         self._apply(*self._increments(m, ph))
         cyc = Grid(self._u, step / self.cycles, grid.count * self.cycles)
@@ -282,11 +281,17 @@ class Engine:
             self._plugins = {e: self.algorithms.plugin(e, v) for e, v in self._selection.items()}
         return self._plugins
 
-    def _needed(self) -> set[str]:
-        keys = set(self.tracked)
-        for a in self._selected().values():
-            keys |= {a.phase_key, a.total_key}
-        return keys
+    def _delay_mode(self) -> bool | Literal["block"]:
+        """What measure() computes of the delayed-voltage products: each interval's own value
+        when a register set is routed by a delay-based plug-in (E=2, 4, 6: the signs of each
+        interval), else the block's mean when a tracked energy or an instantaneous value reads
+        them (sums and averages over the block), else nothing."""
+        sel = self._selected()
+        routed = {k for e in (2, 4, 6) for k in (sel[e].phase_key, sel[e].total_key)}
+        if routed & _DELAY_KEYS:
+            return True
+        read = set(self.tracked) | {k for a in sel.values() for k in (a.phase_key, a.total_key)}
+        return "block" if read & _DELAY_KEYS else False
 
     def _increments(
         self, m: Measured, ph: dict[str, np.ndarray] | None = None

@@ -8,6 +8,8 @@ time integrals whatever the interval partition.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -35,12 +37,15 @@ def measure(
     fs: float,
     f: float,
     f_nominal: float,
-    delays: bool = True,
+    delays: bool | Literal["block"] = True,
 ) -> Measured:
     """Measure x (phases, 2, samples; x[..., k] is sample base + k) over every interval of grid.
 
     With delays=False the delayed-voltage products are left at zero (they cost most of the time
-    and only the quarter-cycle and Q-hour plug-ins need them).
+    and only the quarter-cycle and Q-hour plug-ins need them). With delays="block" every interval
+    holds the whole grid's mean of each delayed product: what energies (sums of value x duration)
+    and duration-weighted averages of them read, computed without the delayed samples
+    (delay.delayed_dot), but not each interval's own value or sign (register routing needs those).
     """
     starts = grid.starts()
     a, n = int(starts[0]) - base, int(starts[-1] - starts[0])
@@ -53,8 +58,13 @@ def measure(
         wanted = delay_samples(fs, f, f_nominal)
         keys = [delay.key(d) for d in wanted]
         distinct = list(dict.fromkeys(keys))
-        vd = delay.delayed(v, [wanted[keys.index(k)] for k in distinct], a, n)
-        q = _interval_sums(np.multiply(vd, i, out=vd), starts) / width[:, None, None]  # (J, delays, P)
+        at = [wanted[keys.index(k)] for k in distinct]
+        if delays == "block":
+            means = delay.delayed_dot(v, i, at, a) / float(n)  # (delays, P)
+            q = np.broadcast_to(means, (grid.count, *means.shape))
+        else:
+            vd = delay.delayed(v, at, a, n)
+            q = _interval_sums(np.multiply(vd, i, out=vd), starts) / width[:, None, None]  # (J, delays, P)
         qqc, qqc_nom, q_hour = (q[:, distinct.index(k)] for k in keys)
     else:
         qqc = qqc_nom = q_hour = np.zeros_like(p)
