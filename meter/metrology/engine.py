@@ -7,7 +7,9 @@ tolerances:
 * "realtime": samples are synthesised and measured block by block (about 1 s of whole-cycle
   intervals per numpy pass), with frequency tracking from the phase-A voltage; a block's
   accounting computes only the quantities the selected algorithms, tracked keys and
-  instantaneous values read (quantities.py, lazy) — tools/bench-metrology gives its speed;
+  instantaneous values read (quantities.py, lazy); the delayed-voltage products (qqc, Q-hour)
+  per interval only when one of them routes a register set, else as the block's sums, all an
+  energy or an average needs (_delay_mode) — tools/bench-metrology gives its speed;
 * "fast": steady stretches of the scenario are covered in closed form (closed_form.py); only a
   few cycles around each state change or event edge are sampled.
 
