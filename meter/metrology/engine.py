@@ -81,7 +81,6 @@ class Engine:
     ) -> None:
         if mode not in ("realtime", "fast"):
             raise ValueError(f"mode must be 'realtime' or 'fast', not {mode!r}")
-        heap.keep_block_buffers()  # the sampled blocks' temporaries stay mapped (heap.py)
         self.scenario = scenario if isinstance(scenario, Scenario) else Scenario.from_dict(scenario)
         self.algorithms = (
             algorithm_map if isinstance(algorithm_map, AlgorithmMap) else AlgorithmMap.from_data(algorithm_map)
@@ -253,6 +252,8 @@ class Engine:
         self._u += count * step
 
     def _sampled_block(self, stop: float) -> None:
+        if self.mode == "realtime":  # (fast mode samples only around edges: left as it is)
+            heap.keep_block_buffers()  # the blocks' temporaries stay mapped (heap.py), once
         fs, f_nom = self.fs, self.scenario.f_nominal
         per_block = max(1, round(self.block_s * self._f / self.cycles))
         pre, post = margins(fs, self._f * 0.98, f_nom)

@@ -8,7 +8,8 @@ above its trim threshold to the kernel, so every block faults the same memory in
 time (tools/bench-metrology). Fixed thresholds above the block's needs keep that memory mapped
 once: the heap grows to the block's peak and stays there, which is what the meter uses anyway.
 
-Only glibc has mallopt; elsewhere (musl, macOS) nothing is changed and the engine is only slower.
+The engine sets them at its first realtime block (a fleet in fast mode leaves malloc alone). Only
+glibc has mallopt; elsewhere (musl, macOS) nothing is changed and the engine is only slower.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ import sys
 #: glibc <malloc.h> parameter numbers.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-#: Larger than any block temporary (mmap) and than a block's peak of them (trim), with room for
-#: higher sample rates; the heap only ever holds what the meter itself used at its peak.
-MMAP_THRESHOLD = 8 << 20
-TRIM_THRESHOLD = 32 << 20
+#: Larger than any block temporary (mmap; ~0.4 MB at 8 kHz) and than a block's peak of them
+#: (trim; ~3 MB), with room for higher sample rates; the heap only keeps what was used at a peak.
+MMAP_THRESHOLD = 4 << 20
+TRIM_THRESHOLD = 16 << 20
 
 _applied: list[bool] = []
 
