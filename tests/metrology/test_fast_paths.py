@@ -26,7 +26,7 @@ from hypothesis.extra import numpy as hnp
 
 from meter.metrology import AlgorithmMap, Engine
 from meter.metrology import delay
-from meter.metrology.spectra import Grid, _basis, _phasor_layout, interval_spectra, orders_for
+from meter.metrology.spectra import Grid, interval_spectra, orders_for
 
 LOAD = {
     "wiring": "3P4W", "f": 60.0, "voltage": 120.0, "current": [10.0, 6.0, 3.0], "pf": 0.9,
@@ -107,10 +107,14 @@ def test_longer_intervals_equal_their_own_least_squares_fit(f: float, cycles: in
     widths = np.diff(starts)
     assert widths.max() - widths.min() == (0 if step == round(step) else 1)  # 60 Hz x 3: 400
     h = orders_for(step / cycles)
+    spc = round(step / cycles / 1e-4) * 1e-4  # the period as spectra.py quantises it
     for j, (a, w) in enumerate(zip(starts[:-1], widths, strict=True)):
-        basis = _basis(int(w), round(step / cycles / 1e-4), h)
+        # dc + a_h cos(h theta) + b_h sin(h theta) over this interval's samples, by an SVD solver
+        theta = 2 * math.pi * np.arange(w) / spc
+        arg = np.multiply.outer(theta, np.arange(1, h + 1))
+        basis = np.hstack((np.ones((w, 1)), np.cos(arg), np.sin(arg)))
         coef = np.linalg.lstsq(basis, x[:, 0, a : a + w].T, rcond=None)[0]  # (2h+1, channels)
-        want = _phasor_layout(coef).T.copy().view(complex)  # (channels, bins)
+        want = np.vstack((coef[:1], (coef[1 : h + 1] - 1j * coef[h + 1 :]) / math.sqrt(2))).T
         got = spec.y[j, :, 0, :]
         assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want)), (j, w)
 
