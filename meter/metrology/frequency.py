@@ -26,7 +26,8 @@ def crossings(v: np.ndarray) -> np.ndarray:
     fill = outside[np.maximum(j, 0)]
     armed = (j >= 0) & (v[fill] < lo)
     cand, fill = cand[armed], fill[armed]
-    _, first = np.unique(fill, return_index=True)
+    # fill rises with cand: the first crossing of each excursion is where fill changes
+    first = np.flatnonzero(np.diff(fill, prepend=-1))
     out: np.ndarray = cand[first]
     return out
 

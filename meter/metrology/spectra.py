@@ -146,11 +146,10 @@ def interval_spectra(
     seg = np.take(flat, first[:, None] + np.arange(w_lo), axis=1)
     np.matmul(seg.reshape(-1, w_lo), _pinv(w_lo, spc_key, h), out=yf.reshape(-1, 2 * h + 2))
     if w_hi == w_lo + 1:  # the longer intervals: their last sample added to the fit
-        longer = np.flatnonzero(widths == w_hi)
         gain, row = _one_more(w_lo, spc_key, h)
-        fit = yf[:, longer]
-        fit += np.multiply.outer(flat[:, first[longer] + w_lo] - fit @ row, gain)
-        yf[:, longer] = fit
+        last = np.minimum(first + w_lo, flat.shape[-1] - 1)  # (a short interval's is not read)
+        extra = np.where(widths == w_hi, flat[:, last] - yf @ row, 0.0)  # (channels, count)
+        yf += extra[..., None] * gain
     elif w_hi > w_lo:
         for w in range(w_lo + 1, w_hi + 1):  # (tracking noise on a whole period: not seen)
             sel = np.flatnonzero(widths == w)
