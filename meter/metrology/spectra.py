@@ -147,9 +147,12 @@ def interval_spectra(
     np.matmul(seg.reshape(-1, w_lo), _pinv(w_lo, spc_key, h), out=yf.reshape(-1, 2 * h + 2))
     if w_hi == w_lo + 1:  # the longer intervals: their last sample added to the fit
         gain, row = _one_more(w_lo, spc_key, h)
-        last = np.minimum(first + w_lo, flat.shape[-1] - 1)  # (a short interval's is not read)
-        extra = np.where(widths == w_hi, flat[:, last] - yf @ row, 0.0)  # (channels, count)
-        yf += extra[..., None] * gain
+        longer = np.flatnonzero(widths == w_hi)
+        at = (np.arange(flat.shape[0])[:, None] * grid.count + longer).ravel()  # rows of yf2
+        yf2 = yf.reshape(-1, 2 * h + 2)
+        fit = yf2[at]
+        fit += np.outer(flat[:, first[longer] + w_lo].ravel() - fit @ row, gain)
+        yf2[at] = fit
     elif w_hi > w_lo:
         for w in range(w_lo + 1, w_hi + 1):  # (tracking noise on a whole period: not seen)
             sel = np.flatnonzero(widths == w)
