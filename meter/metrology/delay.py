@@ -107,13 +107,15 @@ def delayed_dot(x: np.ndarray, w: np.ndarray, delays: Sequence[float], pre: int)
     if frac:
         lo, span, size, g = _plan(frac, pre, length)
         # both in one transform (rows batch well): x's span and w, each zero-padded to size
-        both = np.zeros((2, *w.shape[:-1], size))
+        both = np.empty((2, *w.shape[:-1], size))
         both[0, ..., :span] = x[..., lo : lo + span]
+        both[0, ..., span:] = 0.0
         both[1, ..., :length] = w
+        both[1, ..., length:] = 0.0
         spec = np.fft.rfft(both)
         # sum_m w[m] y[m] = sum_k c_k Re(conj W_k Y_k), Y = X G: c_k = 2/size but 1/size for the
         # bins without a mirror (dc, and Nyquist of an even size); w is zero past its length
-        cross = np.conj(spec[1]) * spec[0]
+        cross = np.multiply(np.conj(spec[1], out=spec[1]), spec[0], out=spec[0])
         sums = (cross @ _weighted_kernels(g, size)).real  # (*lead, fractional delays)
         out |= {k: sums[..., n] for n, k in enumerate(frac)}
     return np.stack([out[k] for k in keys])
