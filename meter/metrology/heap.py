@@ -15,7 +15,6 @@ glibc has mallopt; elsewhere (musl, macOS) nothing is changed and the engine is 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 #: glibc <malloc.h> parameter numbers.
@@ -40,8 +39,7 @@ def _set_thresholds() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own symbols: its C library's malloc
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
