@@ -88,12 +88,11 @@ def _s1c(d: Quantities) -> np.ndarray:
 
 def _qb(d: Quantities) -> np.ndarray:
     # Budeanu sums harmonics only; interharmonic bins of a multi-cycle interval are left out
-    order = d.m.order
-    harm = (order >= 1) & (np.abs(order - np.round(order)) < 1e-9)
-    if harm.all() or (not harm[0] and harm[1:].all()):
-        take: slice | np.ndarray = slice(int(not harm[0]), None)  # a view, not a copy
-    else:
-        take = harm
+    take: slice | np.ndarray = slice(1, None)  # a view, not a copy: one-cycle bins are all harmonics
+    if d.m.fund != 1:
+        order = d.m.order
+        harm = (order >= 1) & (np.abs(order - np.round(order)) < 1e-9)
+        take = slice(1, None) if not harm[0] and harm[1:].all() else harm
     yv, yi = d["_yv"][..., take], d["_yi"][..., take]
     # sum of Im(V conj I) = Im V Re I - Re V Im I, without the complex product
     out: np.ndarray = np.einsum("...k,...k->...", yv.imag, yi.real) - np.einsum("...k,...k->...", yv.real, yi.imag)
