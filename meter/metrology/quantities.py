@@ -21,7 +21,8 @@ _A = np.exp(2j * math.pi / 3)  # the 120-degree rotation operator for symmetrica
 
 @dataclass(frozen=True, slots=True)
 class Measured:
-    """Per-interval front-end results; leading axis = interval, then phase."""
+    """Per-interval front-end results; leading axis = interval, then phase. (measure() with
+    delays="block" gives every interval the whole block's mean of qqc, qqc_nom and q_hour.)"""
 
     y: np.ndarray  # (J, P, 2, B) complex rms-phasor spectra, [..., 0, :] voltage, [..., 1, :] current
     fund: int  # bin of the fundamental
