@@ -7,7 +7,9 @@ tolerances:
 * "realtime": samples are synthesised and measured block by block (about 1 s of whole-cycle
   intervals per numpy pass), with frequency tracking from the phase-A voltage; a block's
   accounting computes only the quantities the selected algorithms, tracked keys and
-  instantaneous values read (quantities.py, lazy) — tools/bench-metrology gives its speed;
+  instantaneous values read (quantities.py, lazy); the delayed-voltage products (qqc, Q-hour)
+  per interval only when one of them routes a register set, else as the block's sums, all an
+  energy or an average needs (_delay_mode) — tools/bench-metrology gives its speed;
 * "fast": steady stretches of the scenario are covered in closed form (closed_form.py); only a
   few cycles around each state change or event edge are sampled.
 
@@ -28,12 +30,12 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from meter.metrology import frequency
-from meter.metrology.algorithms import KIND_OF_E, AlgorithmMap, TruePowerFactor
+from meter.metrology import frequency, heap
+from meter.metrology.algorithms import KIND_OF_E, Algorithm, AlgorithmMap, TruePowerFactor
 from meter.metrology.closed_form import steady
 from meter.metrology.errors import AlgorithmError, ScenarioError
 from meter.metrology.measure import cycle_rms, margins, measure
@@ -84,6 +86,7 @@ class Engine:
             algorithm_map if isinstance(algorithm_map, AlgorithmMap) else AlgorithmMap.from_data(algorithm_map)
         )
         self._selection = {e: 0 for e in KIND_OF_E} | dict(self.algorithms.selected)
+        self._plugins: dict[int, Algorithm] | None = None
         for e, v in (selection or {}).items():
             self.set_algorithm(e, v)
         self.fs, self.mode, self.cycles = fs, mode, interval_cycles
@@ -146,6 +149,7 @@ class Engine:
         """Select enum `value` of 1.0.0.11.e.255; AlgorithmError if it is not in the map."""
         plugin = self.algorithms.plugin(e, value)
         self._selection[e] = value
+        self._plugins = None  # the selection's plug-ins, found again on next use
         log.debug("1.0.0.11.%d.255 = %d (%s)", e, value, plugin.key)
 
     def set_scenario(self, scenario: Scenario | Mapping[str, Any]) -> None:
@@ -248,6 +252,8 @@ class Engine:
         self._u += count * step
 
     def _sampled_block(self, stop: float) -> None:
+        if self.mode == "realtime":  # (fast mode samples only around edges: left as it is)
+            heap.keep_block_buffers()  # the blocks' temporaries stay mapped (heap.py), once
         fs, f_nom = self.fs, self.scenario.f_nominal
         per_block = max(1, round(self.block_s * self._f / self.cycles))
         pre, post = margins(fs, self._f * 0.98, f_nom)
@@ -261,23 +267,34 @@ class Engine:
         step = fs / self._f * self.cycles
         count = min(per_block, int((stop - self._u + _FIT) // step))
         grid = Grid(self._u, step, max(count, 1))
-        need = self._needed()
-        m = measure(x, n0, grid, self.cycles, fs, self._f, f_nom, delays=bool(need & _DELAY_KEYS))
+        m = measure(x, n0, grid, self.cycles, fs, self._f, f_nom, delays=self._delay_mode())
         ph = per_phase(m, lazy=True)
         self._apply(*self._increments(m, ph))
         cyc = Grid(self._u, step / self.cycles, grid.count * self.cycles)
         # one-cycle intervals: the cycle rms is the interval's voltage rms, already computed
         rms = cycle_rms(x[:, 0, :], n0, cyc) if self.cycles > 1 else ph["vrms"]
-        t0 = self.origin + (self._u + np.arange(cyc.count) * cyc.step) / fs
-        self._pq.feed(rms, t0, np.ones(cyc.count))
+        if not self._pq.absorb_quiet(rms):  # (a steady block needs no cycle times)
+            t0 = self.origin + (self._u + np.arange(cyc.count) * cyc.step) / fs
+            self._pq.feed(rms, t0, np.ones(cyc.count))
         self._u = float(round(grid.end)) if grid.exact else grid.end
 
-    def _needed(self) -> set[str]:
-        keys = set(self.tracked)
-        for e, v in self._selection.items():
-            a = self.algorithms.plugin(e, v)
-            keys |= {a.phase_key, a.total_key}
-        return keys
+    def _selected(self) -> dict[int, Algorithm]:
+        """The plug-in of each E under the current selection (kept until a selection changes)."""
+        if self._plugins is None:
+            self._plugins = {e: self.algorithms.plugin(e, v) for e, v in self._selection.items()}
+        return self._plugins
+
+    def _delay_mode(self) -> bool | Literal["block"]:
+        """What measure() computes of the delayed-voltage products: each interval's own value
+        when a register set is routed by a delay-based plug-in (E=2, 4, 6: the signs of each
+        interval), else the block's mean when a tracked energy or an instantaneous value reads
+        them (sums and averages over the block), else nothing."""
+        sel = self._selected()
+        routed = {k for e in (2, 4, 6) for k in (sel[e].phase_key, sel[e].total_key)}
+        if routed & _DELAY_KEYS:
+            return True
+        read = set(self.tracked) | {k for a in sel.values() for k in (a.phase_key, a.total_key)}
+        return "block" if read & _DELAY_KEYS else False
 
     def _increments(
         self, m: Measured, ph: dict[str, np.ndarray] | None = None
@@ -286,7 +303,7 @@ class Engine:
         ph: per_phase(m) if the caller has it; lazy, so only what is read here is computed."""
         ph = per_phase(m, lazy=True) if ph is None else ph
         tot = totals(m, ph, self.scenario.wiring, lazy=True)
-        sel = {e: self.algorithms.plugin(e, v) for e, v in self._selection.items()}
+        sel = self._selected()
         p, q, s = (sel[e].total(tot) for e in (2, 4, 6))
         if self.scenario.n_phases > 1:
             # total and each phase as rows (phases, intervals): one route() for all register sets
@@ -295,7 +312,7 @@ class Engine:
             parts = [route(pp, qp, sp, m.dur).T.reshape(-1)]
         else:
             parts = [route(p, q, s, m.dur)]
-        tracked = np.array([float(np.sum(tot[k] * m.dur)) / 3600.0 for k in self.tracked])
+        tracked = m.dur @ np.column_stack([tot[k] for k in self.tracked]) / 3600.0 if self.tracked else np.zeros(0)
         return np.concatenate(parts), tracked, self._instant(ph, tot, sel, m.dur)
 
     def _apply(self, regs: np.ndarray, tracked: np.ndarray, inst: dict[str, float]) -> None:
@@ -308,43 +325,47 @@ class Engine:
     def _instant(
         self, ph: dict[str, np.ndarray], tot: dict[str, np.ndarray], sel: dict[int, Any], dur: np.ndarray
     ) -> dict[str, float]:
-        w = dur / dur.sum()
-
-        def avg(a: np.ndarray) -> Any:
-            return w @ a  # weighted mean over intervals: (J,) -> scalar, (J, P) -> (P,)
-
         pf_alg = sel[7]
-        out: dict[str, float] = {"14.7.0": self._f}
-        p_t, q_t, s_t = (float(avg(sel[e].total(tot))) for e in (1, 3, 5))
-        if isinstance(pf_alg, TruePowerFactor):
-            pf_t = p_t / s_t if abs(s_t) > 1e-12 else 1.0
-        else:
-            pf_t = float(avg(pf_alg.total(tot)))
-        out |= _signed(0, p_t, q_t, s_t) | {"13.7.0": pf_t}
-        p_p, q_p, s_p = (avg(sel[e].per_phase(ph)) for e in (1, 3, 5))
-        vrms, irms = avg(ph["vrms"]), avg(ph["irms"])
         true_pf = isinstance(pf_alg, TruePowerFactor)
-        pf_p = None if true_pf else avg(pf_alg.per_phase(ph))
-        for k in range(self.scenario.n_phases):
+        n = self.scenario.n_phases
+        # every value is a duration-weighted mean over the block's intervals: one product for all
+        cols = [sel[e].total(tot) for e in (1, 3, 5)]
+        cols += [] if true_pf else [pf_alg.total(tot)]
+        cols += [tot["in_rms"]] if "in_rms" in tot else []
+        n_tot = len(cols)
+        cols += [sel[e].per_phase(ph) for e in (1, 3, 5)] + [ph["vrms"], ph["irms"]]
+        cols += [] if true_pf else [pf_alg.per_phase(ph)]
+        means: list[float] = ((dur / dur.sum()) @ np.column_stack(cols)).tolist()
+        p_t, q_t, s_t = means[:3]
+        pf_t = (p_t / s_t if abs(s_t) > 1e-12 else 1.0) if true_pf else means[3]
+        out: dict[str, float] = {"14.7.0": self._f}
+        out |= _signed(0, p_t, q_t, s_t)
+        out["13.7.0"] = pf_t
+        per = [means[n_tot + j * n : n_tot + (j + 1) * n] for j in range(6 if not true_pf else 5)]
+        p_p, q_p, s_p, vrms, irms = per[:5]
+        for k in range(n):
             o = PHASE_OFFSETS[k]
-            if pf_p is not None:
-                pf_k = float(pf_p[k])
+            if not true_pf:
+                pf_k = per[5][k]
             else:
                 pf_k = p_p[k] / s_p[k] if abs(s_p[k]) > 1e-12 else 1.0
-            out |= {f"{o + 12}.7.0": float(vrms[k]), f"{o + 11}.7.0": float(irms[k]), f"{o + 13}.7.0": float(pf_k)}
-            out |= _signed(o, float(p_p[k]), float(q_p[k]), float(s_p[k]))
+            out[_KEYS_VIP[o][0]], out[_KEYS_VIP[o][1]], out[_KEYS_VIP[o][2]] = vrms[k], irms[k], pf_k
+            out |= _signed(o, p_p[k], q_p[k], s_p[k])
         if "in_rms" in tot:
-            out["91.7.0"] = float(avg(tot["in_rms"]))
+            out["91.7.0"] = means[3 if true_pf else 4]
         return out
 
 
+#: Instantaneous-value keys by C offset: (U, I, PF) and (+P, -P, +Q, -Q, +S, -S, P).
+_KEYS_VIP = {o: (f"{o + 12}.7.0", f"{o + 11}.7.0", f"{o + 13}.7.0") for o in (0, *PHASE_OFFSETS)}
+_KEYS_SIGNED = {o: tuple(f"{o + c}.7.0" for c in (1, 2, 3, 4, 9, 10, 16)) for o in (0, *PHASE_OFFSETS)}
+
+
 def _signed(offset: int, p: float, q: float, s: float) -> dict[str, float]:
-    o = offset
+    k = _KEYS_SIGNED[offset]
     return {
-        f"{o + 1}.7.0": max(p, 0.0), f"{o + 2}.7.0": max(-p, 0.0),
-        f"{o + 3}.7.0": max(q, 0.0), f"{o + 4}.7.0": max(-q, 0.0),
-        f"{o + 9}.7.0": s if p >= 0 else 0.0, f"{o + 10}.7.0": s if p < 0 else 0.0,
-        f"{o + 16}.7.0": p,
+        k[0]: max(p, 0.0), k[1]: max(-p, 0.0), k[2]: max(q, 0.0), k[3]: max(-q, 0.0),
+        k[4]: s if p >= 0 else 0.0, k[5]: s if p < 0 else 0.0, k[6]: p,
     }  # fmt: skip
 
 

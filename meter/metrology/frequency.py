@@ -15,17 +15,19 @@ import numpy as np
 def crossings(v: np.ndarray) -> np.ndarray:
     """Sample indices of the rising crossings that count (first of each excursion below the
     band; the last sample outside the band at or before a crossing must be below it)."""
-    peak = float(np.max(np.abs(v))) if v.size else 0.0
+    mag = np.abs(v)
+    peak = float(mag.max()) if v.size else 0.0
     if peak <= 0.0:
         return np.zeros(0, dtype=np.intp)
     lo, hi = -0.1 * peak, 0.1 * peak
     cand = np.flatnonzero((v[:-1] < 0.0) & (v[1:] >= 0.0))
-    outside = np.flatnonzero((v < lo) | (v > hi))
+    outside = np.flatnonzero(mag > hi)  # v < lo or v > hi: the band is symmetric
     j = np.searchsorted(outside, cand, side="right") - 1
     fill = outside[np.maximum(j, 0)]
     armed = (j >= 0) & (v[fill] < lo)
     cand, fill = cand[armed], fill[armed]
-    _, first = np.unique(fill, return_index=True)
+    # fill rises with cand: the first crossing of each excursion is where fill changes
+    first = np.flatnonzero(np.diff(fill, prepend=-1))
     out: np.ndarray = cand[first]
     return out
 

@@ -8,12 +8,14 @@ time integrals whatever the interval partition.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from numpy.typing import NDArray
 
 from meter.metrology import delay
 from meter.metrology.quantities import Measured
-from meter.metrology.spectra import Grid, interval_spectra, lengths, sums
+from meter.metrology.spectra import Grid, interval_spectra
 
 
 def delay_samples(fs: float, f: float, f_nominal: float) -> tuple[float, float, float]:
@@ -35,29 +37,44 @@ def measure(
     fs: float,
     f: float,
     f_nominal: float,
-    delays: bool = True,
+    delays: bool | Literal["block"] = True,
 ) -> Measured:
     """Measure x (phases, 2, samples; x[..., k] is sample base + k) over every interval of grid.
 
     With delays=False the delayed-voltage products are left at zero (they cost most of the time
-    and only the quarter-cycle and Q-hour plug-ins need them).
+    and only the quarter-cycle and Q-hour plug-ins need them). With delays="block" every interval
+    holds the whole grid's mean of each delayed product: what energies (sums of value x duration)
+    and duration-weighted averages of them read, computed without the delayed samples
+    (delay.delayed_dot), but not each interval's own value or sign (register routing needs those).
     """
     starts = grid.starts()
     a, n = int(starts[0]) - base, int(starts[-1] - starts[0])
     v, i = x[:, 0, :], x[:, 1, a : a + n]
-    width = lengths(grid)[:, None]
-    p = sums(v[:, a : a + n] * i, starts[0], grid) / width
-    done: dict[tuple[int, int], np.ndarray] = {}  # one filtering per distinct delay
+    width = np.diff(starts).astype(float)
+    p = _interval_sums(v[:, a : a + n] * i, starts) / width[:, None]
+    if delays:
+        # one filtering per distinct delay, all of them from one transform of the voltages,
+        # then one product with the currents and one sum per interval for all of them
+        wanted = delay_samples(fs, f, f_nominal)
+        keys = [delay.key(d) for d in wanted]
+        distinct = list(dict.fromkeys(keys))
+        at = [wanted[keys.index(k)] for k in distinct]
+        if delays == "block":
+            means = delay.delayed_dot(v, i, at, a) / float(n)  # (delays, P)
+            q = np.broadcast_to(means, (grid.count, *means.shape))
+        else:
+            vd = delay.delayed(v, at, a, n)
+            q = _interval_sums(np.multiply(vd, i, out=vd), starts) / width[:, None, None]  # (J, delays, P)
+        qqc, qqc_nom, q_hour = (q[:, distinct.index(k)] for k in keys)
+    else:
+        qqc = qqc_nom = q_hour = np.zeros_like(p)
+    spec = interval_spectra(x, base, grid, cycles, starts)
+    return Measured(spec.y, spec.fund, spec.order, p, qqc, qqc_nom, q_hour, dur=width / fs)
 
-    def product(d: float) -> np.ndarray:
-        k = delay.key(d)
-        if k not in done:
-            done[k] = sums(delay.delayed(v, d, a, n) * i, starts[0], grid) / width
-        return done[k]
 
-    qqc, qqc_nom, q_hour = (product(d) if delays else np.zeros_like(p) for d in delay_samples(fs, f, f_nominal))
-    spec = interval_spectra(x, base, grid, cycles)
-    return Measured(spec.y, spec.fund, spec.order, p, qqc, qqc_nom, q_hour, dur=width[:, 0] / fs)
+def _interval_sums(prod: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of prod (..., samples from starts[0]) over each interval -> (intervals, ...)."""
+    return np.moveaxis(np.add.reduceat(prod, starts[:-1] - starts[0], axis=-1), -1, 0)
 
 
 def cycle_rms(v: np.ndarray, base: int, grid: Grid) -> NDArray[np.float64]:

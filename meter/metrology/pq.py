@@ -54,6 +54,7 @@ class PqDetector:
         for n, v in zip(names, nominal, strict=True):
             self.counters[f"{n}.vrms_min"] = float(v)
             self.counters[f"{n}.vrms_max"] = float(v)
+        self._extreme_keys = {n: (f"{n}.vrms_min", f"{n}.vrms_max") for n in names}
         self._open = [_PhaseState() for _ in names]
         self._done: list[PqEvent] = []
         self._onsets: list[PqEvent] = []
@@ -92,6 +93,12 @@ class PqDetector:
                 elif st.kind is not None:
                     st.extreme = min(st.extreme, float(r[a:b].min()))
 
+    def absorb_quiet(self, rms: np.ndarray) -> bool:
+        """For rms (cycles, phases) of a sampled block: if every cycle of every phase is inside
+        the band and no event is open, account for it (extremes) and return True; otherwise
+        change nothing and return False (the caller then feeds it cycle by cycle)."""
+        return rms.shape[0] > 1 and self._quiet_block(rms)
+
     def _quiet(self, rms: np.ndarray, weight: float) -> bool:
         """Fast path for one steady run inside the band with no event open (fast-forward)."""
         values = rms.tolist()
@@ -110,14 +117,16 @@ class PqDetector:
         event open: the same classification as feed()'s (rel against the levels), one pass."""
         if any(st.kind is not None for st in self._open) or not bool(np.all(self.nominal > 0)):
             return False
-        rel = rms / self.nominal
-        if not (bool(np.all(rel >= self.sag)) and bool(np.all(rel <= self.swell))):
+        lo, hi = rms.min(axis=0), rms.max(axis=0)
+        # every cycle inside the band is the lowest and the highest one inside it (dividing by
+        # the same positive nominal keeps the order, so rms/nominal compares as before)
+        if not (bool(np.all(lo / self.nominal >= self.sag)) and bool(np.all(hi / self.nominal <= self.swell))):
             return False
-        lo, hi = rms.min(axis=0).tolist(), rms.max(axis=0).tolist()
         c = self.counters
-        for name, r_lo, r_hi in zip(self.names, lo, hi, strict=True):
-            c[f"{name}.vrms_min"] = min(c[f"{name}.vrms_min"], r_lo)
-            c[f"{name}.vrms_max"] = max(c[f"{name}.vrms_max"], r_hi)
+        for name, r_lo, r_hi in zip(self.names, lo.tolist(), hi.tolist(), strict=True):
+            k_lo, k_hi = self._extreme_keys[name]
+            c[k_lo] = min(c[k_lo], r_lo)
+            c[k_hi] = max(c[k_hi], r_hi)
         return True
 
     def _transition(self, k: int, code: int, t: float) -> None:

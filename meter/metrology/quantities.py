@@ -21,7 +21,8 @@ _A = np.exp(2j * math.pi / 3)  # the 120-degree rotation operator for symmetrica
 
 @dataclass(frozen=True, slots=True)
 class Measured:
-    """Per-interval front-end results; leading axis = interval, then phase."""
+    """Per-interval front-end results; leading axis = interval, then phase. (measure() with
+    delays="block" gives every interval the whole block's mean of qqc, qqc_nom and q_hour.)"""
 
     y: np.ndarray  # (J, P, 2, B) complex rms-phasor spectra, [..., 0, :] voltage, [..., 1, :] current
     fund: int  # bin of the fundamental
@@ -59,11 +60,15 @@ class Quantities(dict[str, np.ndarray]):
     other keys). The engine's per-block accounting needs a handful of the ~75 keys; evaluate
     reads them all (``full()``). Each value is the same expression whichever way it is reached.
     Read it with ``q[key]`` and ``key in q``; iteration, len() and get() see only the keys
-    computed so far (use ``full()``)."""
+    computed so far (use ``full()``). The formulas are module tables read through ``m`` (and
+    ``ph``, the per-phase quantities, for totals), so making a Quantities costs nothing; keys
+    with a leading underscore are shared intermediates that ``full()`` leaves out."""
 
-    def __init__(self, formulas: Formulas) -> None:
+    def __init__(self, formulas: Formulas, m: Measured, ph: dict[str, np.ndarray] | None = None) -> None:
         super().__init__()
         self._formulas = formulas
+        self.m = m
+        self.ph: dict[str, np.ndarray] = {} if ph is None else ph
 
     def __missing__(self, key: str) -> np.ndarray:
         value = self._formulas[key](self)  # KeyError for an unknown key, as a dict
@@ -74,131 +79,126 @@ class Quantities(dict[str, np.ndarray]):
         return key in self._formulas
 
     def full(self) -> dict[str, np.ndarray]:
-        return {k: self[k] for k in self._formulas}
+        return {k: self[k] for k in self._formulas if not k.startswith("_")}
 
 
-def _per_phase_formulas(m: Measured) -> Formulas:
-    yv, yi = m.y[:, :, 0, :], m.y[:, :, 1, :]
-    v1c, i1c = yv[..., m.fund], yi[..., m.fund]
+def _s1c(d: Quantities) -> np.ndarray:
+    out: np.ndarray = d["_v1c"] * np.conj(d["_i1c"])
+    return out
 
-    def s1c(d: Quantities) -> np.ndarray:
-        out: np.ndarray = v1c * np.conj(i1c)
-        return out
 
-    def qb(d: Quantities) -> np.ndarray:
-        # Budeanu sums harmonics only; interharmonic bins of a multi-cycle interval are left out
-        harm = (m.order >= 1) & (np.abs(m.order - np.round(m.order)) < 1e-9)
-        out: np.ndarray = np.sum((yv[..., harm] * np.conj(yi[..., harm])).imag, axis=-1)
-        return out
+def _qb(d: Quantities) -> np.ndarray:
+    # Budeanu sums harmonics only; interharmonic bins of a multi-cycle interval are left out
+    take: slice | np.ndarray = slice(1, None)  # a view, not a copy: one-cycle bins are all harmonics
+    if d.m.fund != 1:
+        order = d.m.order
+        harm = (order >= 1) & (np.abs(order - np.round(order)) < 1e-9)
+        take = slice(1, None) if not harm[0] and harm[1:].all() else harm
+    yv, yi = d["_yv"][..., take], d["_yi"][..., take]
+    # sum of Im(V conj I) = Im V Re I - Re V Im I, without the complex product
+    out: np.ndarray = np.einsum("...k,...k->...", yv.imag, yi.real) - np.einsum("...k,...k->...", yv.real, yi.imag)
+    return out
 
-    return {
-        "vrms": lambda d: _rms(yv), "irms": lambda d: _rms(yi),
-        "v_dc": lambda d: yv[..., 0].real, "i_dc": lambda d: yi[..., 0].real,
-        "v1": lambda d: np.abs(v1c), "i1": lambda d: np.abs(i1c),
-        "vh": lambda d: _root(d["vrms"] ** 2 - d["v1"] ** 2), "ih": lambda d: _root(d["irms"] ** 2 - d["i1"] ** 2),
-        "thd_v": lambda d: _div(d["vh"], d["v1"], 0.0), "thd_i": lambda d: _div(d["ih"], d["i1"], 0.0),
-        "p": lambda d: m.p, "p1": lambda d: d["_s1c"].real,
-        "p_ac": lambda d: m.p - d["p_dc"], "p_dc": lambda d: d["v_dc"] * d["i_dc"], "ph": lambda d: m.p - d["p1"],
-        "q1": lambda d: d["_s1c"].imag, "qb": qb, "qqc": lambda d: m.qqc, "qqc_nom": lambda d: m.qqc_nom,
-        "q_hour": lambda d: m.q_hour, "q_from_qhour": lambda d: (2.0 * m.q_hour - m.p) / math.sqrt(3.0),
-        "n_fryze": lambda d: _root(d["s"] ** 2 - m.p**2), "s": lambda d: d["vrms"] * d["irms"],
-        "s1": lambda d: d["v1"] * d["i1"], "sn": lambda d: _root(d["s"] ** 2 - d["s1"] ** 2),
-        "di": lambda d: d["v1"] * d["ih"], "dv": lambda d: d["vh"] * d["i1"], "sh": lambda d: d["vh"] * d["ih"],
-        "dh": lambda d: _root(d["sh"] ** 2 - d["ph"] ** 2),
-        "db": lambda d: _root(d["s"] ** 2 - m.p**2 - d["qb"] ** 2), "s_u1i1": lambda d: d["s1"],
-        "s_u1i": lambda d: d["v1"] * d["irms"], "s_ui1": lambda d: d["vrms"] * d["i1"],
-        "s_pq1": lambda d: np.hypot(m.p, d["q1"]), "s_pqb": lambda d: np.hypot(m.p, d["qb"]),
-        "pf": lambda d: _div(m.p, d["s"], 1.0), "dpf": lambda d: _div(d["p1"], d["s1"], 1.0),
-        "_s1c": s1c,
-    }  # fmt: skip
+
+_PER_PHASE: Formulas = {
+    "vrms": lambda d: _rms(d["_yv"]), "irms": lambda d: _rms(d["_yi"]),
+    "v_dc": lambda d: d["_yv"][..., 0].real, "i_dc": lambda d: d["_yi"][..., 0].real,
+    "v1": lambda d: np.abs(d["_v1c"]), "i1": lambda d: np.abs(d["_i1c"]),
+    "vh": lambda d: _root(d["vrms"] ** 2 - d["v1"] ** 2), "ih": lambda d: _root(d["irms"] ** 2 - d["i1"] ** 2),
+    "thd_v": lambda d: _div(d["vh"], d["v1"], 0.0), "thd_i": lambda d: _div(d["ih"], d["i1"], 0.0),
+    "p": lambda d: d.m.p, "p1": lambda d: d["_s1c"].real,
+    "p_ac": lambda d: d.m.p - d["p_dc"], "p_dc": lambda d: d["v_dc"] * d["i_dc"], "ph": lambda d: d.m.p - d["p1"],
+    "q1": lambda d: d["_s1c"].imag, "qb": _qb, "qqc": lambda d: d.m.qqc, "qqc_nom": lambda d: d.m.qqc_nom,
+    "q_hour": lambda d: d.m.q_hour, "q_from_qhour": lambda d: (2.0 * d.m.q_hour - d.m.p) / math.sqrt(3.0),
+    "n_fryze": lambda d: _root(d["s"] ** 2 - d.m.p**2), "s": lambda d: d["vrms"] * d["irms"],
+    "s1": lambda d: d["v1"] * d["i1"], "sn": lambda d: _root(d["s"] ** 2 - d["s1"] ** 2),
+    "di": lambda d: d["v1"] * d["ih"], "dv": lambda d: d["vh"] * d["i1"], "sh": lambda d: d["vh"] * d["ih"],
+    "dh": lambda d: _root(d["sh"] ** 2 - d["ph"] ** 2),
+    "db": lambda d: _root(d["s"] ** 2 - d.m.p**2 - d["qb"] ** 2), "s_u1i1": lambda d: d["s1"],
+    "s_u1i": lambda d: d["v1"] * d["irms"], "s_ui1": lambda d: d["vrms"] * d["i1"],
+    "s_pq1": lambda d: np.hypot(d.m.p, d["q1"]), "s_pqb": lambda d: np.hypot(d.m.p, d["qb"]),
+    "pf": lambda d: _div(d.m.p, d["s"], 1.0), "dpf": lambda d: _div(d["p1"], d["s1"], 1.0),
+    "_yv": lambda d: d.m.y[:, :, 0, :], "_yi": lambda d: d.m.y[:, :, 1, :],
+    "_v1c": lambda d: d["_yv"][..., d.m.fund], "_i1c": lambda d: d["_yi"][..., d.m.fund],
+    "_s1c": _s1c,
+}  # fmt: skip
 
 
 def per_phase(m: Measured, lazy: bool = False) -> dict[str, np.ndarray]:
     """Per-phase quantities, each (J, P); lazy: computed on first use (a Quantities)."""
-    q = Quantities(_per_phase_formulas(m))
-    if lazy:
-        return q
-    out = q.full()
-    del out["_s1c"]
-    return out
+    q = Quantities(_PER_PHASE, m)
+    return q if lazy else q.full()
 
 
 _SUMMED = ("p", "p1", "p_ac", "p_dc", "ph", "q1", "qb", "qqc", "qqc_nom", "q_hour", "q_from_qhour")
 
 
+def _summed(key: str) -> Callable[[Quantities], np.ndarray]:
+    return lambda d: d.ph[key].sum(axis=1)
+
+
+_TOTALS: Formulas = {k: _summed(k) for k in _SUMMED} | {
+    "s_arith": _summed("s"), "s1_arith": _summed("s1"),
+    "s_arith_u1i": _summed("s_u1i"), "s_arith_ui1": _summed("s_ui1"),
+    "s_vec_p1q1": lambda d: np.hypot(d["p1"], d["q1"]), "s_vec_pq1": lambda d: np.hypot(d["p"], d["q1"]),
+    "s_vec_pqb": lambda d: np.hypot(d["p"], d["qb"]),
+    "n_poly": lambda d: _root(d["s_arith"] ** 2 - d["p"] ** 2),
+    "n1_poly": lambda d: _root(d["s1_arith"] ** 2 - d["p1"] ** 2),
+    "pf_arith": lambda d: _div(d["p"], d["s_arith"], 1.0), "pf_vec": lambda d: _div(d["p"], d["s_vec_pq1"], 1.0),
+    "dpf": lambda d: _div(d["p1"], d["s_vec_p1q1"], 1.0),
+}  # fmt: skip
+_NEUTRAL: Formulas = {
+    "_yn": lambda d: d.m.y[:, :, 1, :].sum(axis=1),
+    "in_rms": lambda d: _rms(d["_yn"]), "in1": lambda d: np.abs(d["_yn"][..., d.m.fund]),
+}  # fmt: skip
+
+
 def totals(m: Measured, ph: dict[str, np.ndarray], wiring: str, lazy: bool = False) -> dict[str, np.ndarray]:
     """Polyphase quantities, each (J,). ph is per_phase(m); lazy: computed on first use."""
-
-    def summed(key: str) -> Callable[[Quantities], np.ndarray]:
-        return lambda d: ph[key].sum(axis=1)
-
-    f: Formulas = {k: summed(k) for k in _SUMMED}
-    f |= {
-        "s_arith": lambda d: ph["s"].sum(axis=1), "s1_arith": lambda d: ph["s1"].sum(axis=1),
-        "s_arith_u1i": lambda d: ph["s_u1i"].sum(axis=1), "s_arith_ui1": lambda d: ph["s_ui1"].sum(axis=1),
-        "s_vec_p1q1": lambda d: np.hypot(d["p1"], d["q1"]), "s_vec_pq1": lambda d: np.hypot(d["p"], d["q1"]),
-        "s_vec_pqb": lambda d: np.hypot(d["p"], d["qb"]),
-        "n_poly": lambda d: _root(d["s_arith"] ** 2 - d["p"] ** 2),
-        "n1_poly": lambda d: _root(d["s1_arith"] ** 2 - d["p1"] ** 2),
-        "pf_arith": lambda d: _div(d["p"], d["s_arith"], 1.0), "pf_vec": lambda d: _div(d["p"], d["s_vec_pq1"], 1.0),
-        "dpf": lambda d: _div(d["p1"], d["s_vec_p1q1"], 1.0),
-    }  # fmt: skip
-    if wiring in ("3P4W", "1P3W"):
-        yn = m.y[:, :, 1, :].sum(axis=1)
-        f |= {"in_rms": lambda d: _rms(yn), "in1": lambda d: np.abs(yn[..., m.fund])}
-    if wiring == "3P4W":
-        f |= _ieee1459_formulas(m, ph)
-    q = Quantities(f)
+    q = Quantities(_TOTALS_BY_WIRING.get(wiring, _TOTALS), m, ph)
     return q if lazy else q.full()
 
 
-def _ieee1459_formulas(m: Measured, ph: dict[str, np.ndarray]) -> Formulas:
-    """The four-wire effective quantities, all computed together on first use of any of them."""
-    done: dict[str, np.ndarray] = {}
-
-    def one(key: str) -> Callable[[Quantities], np.ndarray]:
-        def get(d: Quantities) -> np.ndarray:
-            if not done:
-                done.update(_ieee1459_three_phase(m, ph, d))
-            return done[key]
-
-        return get
-
-    return {k: one(k) for k in _IEEE1459_KEYS}
+_A3 = np.array([1.0, _A, _A**2])
 
 
-_IEEE1459_KEYS = (
-    "ve", "ie", "se", "ve1", "ie1", "se1", "sen", "dei", "dev", "seh", "deh", "thd_ve", "thd_ie",
-    "v1_pos", "i1_pos", "p1_pos", "q1_pos", "s1_pos", "su1", "pf1_pos", "pf_eff",
-)  # fmt: skip
+def _s_pos(d: Quantities) -> np.ndarray:
+    out: np.ndarray = 3.0 * d["_v_pos"] * np.conj(d["_i_pos"])
+    return out
 
 
-def _ieee1459_three_phase(
-    m: Measured, ph: dict[str, np.ndarray], t: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """IEEE 1459-2010 four-wire effective quantities, rho = xi = 1 (metrology.md §2, `se`)."""
-    yv, yi = m.y[:, :, 0, :], m.y[:, :, 1, :]
-    yll = yv - np.roll(yv, -1, axis=1)  # ab, bc, ca
-    vll, vll1 = _rms(yll), np.abs(yll[..., m.fund])
-    ve = np.sqrt((3.0 * np.sum(ph["vrms"] ** 2, axis=1) + np.sum(vll**2, axis=1)) / 18.0)
-    ve1 = np.sqrt((3.0 * np.sum(ph["v1"] ** 2, axis=1) + np.sum(vll1**2, axis=1)) / 18.0)
-    ie = np.sqrt((np.sum(ph["irms"] ** 2, axis=1) + t["in_rms"] ** 2) / 3.0)
-    ie1 = np.sqrt((np.sum(ph["i1"] ** 2, axis=1) + t["in1"] ** 2) / 3.0)
-    veh, ieh = _root(ve**2 - ve1**2), _root(ie**2 - ie1**2)
-    se, se1 = 3.0 * ve * ie, 3.0 * ve1 * ie1
-    seh = 3.0 * veh * ieh
-    v1c, i1c = yv[..., m.fund], yi[..., m.fund]
-    rot = np.array([1.0, _A, _A**2])
-    v_pos = (v1c * rot).sum(axis=1) / 3.0
-    i_pos = (i1c * rot).sum(axis=1) / 3.0
-    s_pos = 3.0 * v_pos * np.conj(i_pos)
-    s1_pos = np.abs(s_pos)
-    return {
-        "ve": ve, "ie": ie, "se": se, "ve1": ve1, "ie1": ie1, "se1": se1,
-        "sen": _root(se**2 - se1**2), "dei": 3.0 * ve1 * ieh, "dev": 3.0 * veh * ie1,
-        "seh": seh, "deh": _root(seh**2 - t["ph"] ** 2),
-        "thd_ve": _div(veh, ve1, 0.0), "thd_ie": _div(ieh, ie1, 0.0),
-        "v1_pos": np.abs(v_pos), "i1_pos": np.abs(i_pos), "p1_pos": s_pos.real,
-        "q1_pos": s_pos.imag, "s1_pos": s1_pos, "su1": _root(se1**2 - s1_pos**2),
-        "pf1_pos": _div(s_pos.real, s1_pos, 1.0), "pf_eff": _div(t["p"], se, 1.0),
-    }  # fmt: skip
+def _line_to_line(d: Quantities) -> np.ndarray:
+    """Line-to-line spectra ab, bc, ca from the phase spectra (J, 3, B)."""
+    yv = d.m.y[:, :, 0, :]
+    yll = np.empty_like(yv)
+    np.subtract(yv[:, :2], yv[:, 1:], out=yll[:, :2])
+    np.subtract(yv[:, 2], yv[:, 0], out=yll[:, 2])
+    return yll
+
+
+#: IEEE 1459-2010 four-wire effective quantities, rho = xi = 1 (metrology.md §2, `se`), each its
+#: own formula: `se` (a tracked key) needs only the rms values, not the fundamentals and sequences.
+_IEEE1459: Formulas = {
+    "_yll": _line_to_line,
+    "_vll": lambda d: _rms(d["_yll"]), "_vll1": lambda d: np.abs(d["_yll"][..., d.m.fund]),
+    "ve": lambda d: np.sqrt((3.0 * np.sum(d.ph["vrms"] ** 2, axis=1) + np.sum(d["_vll"] ** 2, axis=1)) / 18.0),
+    "ve1": lambda d: np.sqrt((3.0 * np.sum(d.ph["v1"] ** 2, axis=1) + np.sum(d["_vll1"] ** 2, axis=1)) / 18.0),
+    "ie": lambda d: np.sqrt((np.sum(d.ph["irms"] ** 2, axis=1) + d["in_rms"] ** 2) / 3.0),
+    "ie1": lambda d: np.sqrt((np.sum(d.ph["i1"] ** 2, axis=1) + d["in1"] ** 2) / 3.0),
+    "_veh": lambda d: _root(d["ve"] ** 2 - d["ve1"] ** 2), "_ieh": lambda d: _root(d["ie"] ** 2 - d["ie1"] ** 2),
+    "se": lambda d: 3.0 * d["ve"] * d["ie"], "se1": lambda d: 3.0 * d["ve1"] * d["ie1"],
+    "seh": lambda d: 3.0 * d["_veh"] * d["_ieh"],
+    "sen": lambda d: _root(d["se"] ** 2 - d["se1"] ** 2), "dei": lambda d: 3.0 * d["ve1"] * d["_ieh"],
+    "dev": lambda d: 3.0 * d["_veh"] * d["ie1"], "deh": lambda d: _root(d["seh"] ** 2 - d["ph"] ** 2),
+    "thd_ve": lambda d: _div(d["_veh"], d["ve1"], 0.0), "thd_ie": lambda d: _div(d["_ieh"], d["ie1"], 0.0),
+    "_v_pos": lambda d: (d.m.y[:, :, 0, d.m.fund] * _A3).sum(axis=1) / 3.0,
+    "_i_pos": lambda d: (d.m.y[:, :, 1, d.m.fund] * _A3).sum(axis=1) / 3.0,
+    "_s_pos": _s_pos, "v1_pos": lambda d: np.abs(d["_v_pos"]), "i1_pos": lambda d: np.abs(d["_i_pos"]),
+    "p1_pos": lambda d: d["_s_pos"].real, "q1_pos": lambda d: d["_s_pos"].imag,
+    "s1_pos": lambda d: np.abs(d["_s_pos"]), "su1": lambda d: _root(d["se1"] ** 2 - d["s1_pos"] ** 2),
+    "pf1_pos": lambda d: _div(d["p1_pos"], d["s1_pos"], 1.0), "pf_eff": lambda d: _div(d["p"], d["se"], 1.0),
+}  # fmt: skip
+_TOTALS_BY_WIRING: dict[str, Formulas] = {
+    "3P4W": _TOTALS | _NEUTRAL | _IEEE1459,
+    "1P3W": _TOTALS | _NEUTRAL,
+}

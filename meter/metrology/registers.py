@@ -26,19 +26,20 @@ def route(p: np.ndarray, q: np.ndarray, s: np.ndarray, dur: np.ndarray) -> np.nd
     """
     ep, eq, es = p * dur / 3600.0, q * dur / 3600.0, s * dur / 3600.0
     pos_p, neg_p = p > 0, p < 0
-    quads = (
-        (p >= 0) & (q > 0),
-        (p < 0) & (q >= 0),
-        (p <= 0) & (q < 0),
-        (p > 0) & (q <= 0),
-    )
-    out = [
-        np.where(pos_p, ep, 0.0),
-        np.where(neg_p, -ep, 0.0),
-        np.where(q > 0, eq, 0.0),
-        np.where(q < 0, -eq, 0.0),
-        *(np.where(qd, np.abs(eq), 0.0) for qd in quads),
-        np.where(pos_p, es, 0.0),
-        np.where(neg_p, es, 0.0),
-    ]
-    return np.array([o.sum(axis=-1) for o in out])
+    pos_q, neg_q = q > 0, q < 0
+    aq = np.abs(eq)
+    # all ten as one (10, ..., intervals) selection and one sum; C=2 and C=4 summed positive
+    # and negated after (the same values: a sum of negated terms is the negated sum)
+    energy = np.stack((ep, ep, eq, eq, aq, aq, aq, aq, es, es))
+    where = np.stack((
+        pos_p, neg_p, pos_q, neg_q,
+        (p >= 0) & pos_q,  # QI
+        neg_p & (q >= 0),  # QII
+        (p <= 0) & neg_q,  # QIII
+        pos_p & (q <= 0),  # QIV
+        pos_p, neg_p,
+    ))  # fmt: skip
+    out: np.ndarray = np.where(where, energy, 0.0).sum(axis=-1)
+    out[1] = -out[1]
+    out[3] = -out[3]
+    return out

@@ -67,18 +67,59 @@ def orders_for(samples_per_cycle: float) -> int:
 _SPC_Q = 1e-4
 
 
-@functools.lru_cache(maxsize=256)
-def _pinv(width: int, spc_key: int, h: int) -> np.ndarray:
+def _basis(width: int, spc_key: int, h: int) -> np.ndarray:
+    """dc, cos(h theta), sin(h theta) at an interval's samples (width, 2h+1)."""
     theta = 2.0 * math.pi * np.arange(width) / (spc_key * _SPC_Q)
     arg = np.multiply.outer(theta, np.arange(1, h + 1))
-    basis = np.concatenate((np.ones((width, 1)), np.cos(arg), np.sin(arg)), axis=1)
+    return np.concatenate((np.ones((width, 1)), np.cos(arg), np.sin(arg)), axis=1)
+
+
+def _phasor_layout(coef: np.ndarray) -> np.ndarray:
+    """dc, cos and sin coefficients (2h+1, ...) -> rows 2b, 2b+1 = Re, Im of the rms phasor Y_b:
+    a cos(h theta) + b sin(h theta) is (a - jb) / sqrt(2); dc is itself."""
+    h = coef.shape[0] // 2
+    out = np.zeros((2 * h + 2, *coef.shape[1:]))
+    out[0] = coef[0]
+    out[2::2] = coef[1 : h + 1] / math.sqrt(2.0)
+    out[3::2] = coef[h + 1 :] / -math.sqrt(2.0)
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _pinv(width: int, spc_key: int, h: int) -> np.ndarray:
+    """The least-squares map from an interval's samples to its rms phasors, transposed
+    (width, 2h+2): column 2b gives Re Y_b and column 2b+1 Im Y_b, so the product of samples and
+    this matrix is the spectrum's complex array seen as floats (no pass to scale or interleave)."""
+    basis = _basis(width, spc_key, h)
     # the basis is near-orthogonal over about one period (condition number ~2), so the normal
     # equations are as accurate as an SVD pseudo-inverse and fifty times cheaper
-    return np.linalg.solve(basis.T @ basis, basis.T)
+    coef = np.linalg.solve(basis.T @ basis, basis.T)  # (2h+1, width): dc, cos, sin coefficients
+    out = np.ascontiguousarray(_phasor_layout(coef).T)
+    out.flags.writeable = False
+    return out
 
 
-def interval_spectra(x: np.ndarray, base: int, grid: Grid, cycles: int) -> Spectra:
-    """Spectra of x[..., n - base] over each interval of grid; x's last axis is samples."""
+@functools.lru_cache(maxsize=256)
+def _one_more(width: int, spc_key: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """(gain, row): the fit over width + 1 samples from the fit y over the first width samples and
+    the next sample s is y + gain * (s - row . y) (recursive least squares: Sherman-Morrison on
+    the normal equations), both in _pinv's phasor layout. Equal to _pinv(width + 1) to rounding."""
+    basis = _basis(width + 1, spc_key, h)
+    b = basis[width]
+    g = np.linalg.solve(basis[:width].T @ basis[:width], b)
+    gain = _phasor_layout(g / (1.0 + b @ g))
+    row = _phasor_layout(b) * 2.0  # b . coef written on the phasor layout (the sqrt 2 back twice)
+    row[0] = b[0]
+    for a in (gain, row):
+        a.flags.writeable = False
+    return gain, row
+
+
+def interval_spectra(
+    x: np.ndarray, base: int, grid: Grid, cycles: int, starts: NDArray[np.int64] | None = None
+) -> Spectra:
+    """Spectra of x[..., n - base] over each interval of grid; x's last axis is samples.
+    starts: grid.starts() if the caller has it."""
     spc = grid.step / cycles
     lead = x.shape[:-1]
     if grid.exact:
@@ -92,39 +133,32 @@ def interval_spectra(x: np.ndarray, base: int, grid: Grid, cycles: int) -> Spect
         y = np.moveaxis(spec, -2, 0)  # (count, *lead, bins)
         return Spectra(y, cycles, np.arange(y.shape[-1]) / cycles)
     h = orders_for(spc)
-    starts = grid.starts()
+    starts = grid.starts() if starts is None else starts
     widths = np.diff(starts)
-    # channels first, then intervals: each width group is one contiguous 2-D matrix product
-    # (channels x intervals, width) @ (width, 2h+1), not a batch of small strided ones
     flat = x.reshape(-1, x.shape[-1])
-    c = np.empty((flat.shape[0], grid.count, 2 * h + 1))  # dc, cos and sin coefficients
+    yf = np.empty((flat.shape[0], grid.count, 2 * h + 2))
     spc_key = round(spc / _SPC_Q)  # harmonics of the fundamental; interharmonics are not fitted
-    w_lo, w_hi = int(widths.min()), int(widths.max())  # the widths differ by a sample or two
-    for w in range(w_lo, w_hi + 1):
-        sel = np.flatnonzero(widths == w) if w_lo < w_hi else slice(None)
-        first = starts[:-1][sel] - base
-        if not first.size:
-            continue
-        # take() gives (channels, intervals, w) C-contiguous (flat[:, idx] would lay it out
-        # intervals-first and the 2-D view below would copy it again)
-        seg = np.take(flat, first[:, None] + np.arange(w), axis=1)
-        c[:, sel] = (seg.reshape(-1, w) @ _pinv(w, spc_key, h).T).reshape(*seg.shape[:2], -1)
-    y = np.empty((flat.shape[0], grid.count, h + 1), dtype=complex)
-    r2 = math.sqrt(2.0)
-    y.real[..., 0] = c[..., 0]
-    y.imag[..., 0] = 0.0
-    np.divide(c[..., 1 : h + 1], r2, out=y.real[..., 1:])
-    np.divide(c[..., h + 1 :], -r2, out=y.imag[..., 1:])
+    w_lo, w_hi = int(widths.min()), int(widths.max())  # a sample apart when the period is not whole
+    first = starts[:-1] - base
+    # every interval's first w_lo samples in one 2-D matrix product (channels x intervals, w_lo)
+    # @ (w_lo, 2h+2), whose floats are the complex phasors (_pinv's column layout); take() gives
+    # (channels, intervals, w_lo) C-contiguous (flat[:, idx] would lay it out intervals-first)
+    seg = np.take(flat, first[:, None] + np.arange(w_lo), axis=1)
+    np.matmul(seg.reshape(-1, w_lo), _pinv(w_lo, spc_key, h), out=yf.reshape(-1, 2 * h + 2))
+    if w_hi == w_lo + 1:  # the longer intervals: their last sample added to the fit
+        gain, row = _one_more(w_lo, spc_key, h)
+        longer = np.flatnonzero(widths == w_hi)
+        at = (np.arange(flat.shape[0])[:, None] * grid.count + longer).ravel()  # rows of yf2
+        yf2 = yf.reshape(-1, 2 * h + 2)
+        fit = yf2[at]
+        fit += np.outer(flat[:, first[longer] + w_lo].ravel() - fit @ row, gain)
+        yf2[at] = fit
+    elif w_hi > w_lo:
+        for w in range(w_lo + 1, w_hi + 1):  # (tracking noise on a whole period: not seen)
+            sel = np.flatnonzero(widths == w)
+            if sel.size:
+                seg = np.take(flat, first[sel, None] + np.arange(w), axis=1)
+                yf[:, sel] = (seg.reshape(-1, w) @ _pinv(w, spc_key, h)).reshape(*seg.shape[:2], -1)
+    y = yf.view(complex)  # (channels, count, h + 1)
     yy = np.moveaxis(y.reshape(*lead, grid.count, h + 1), -2, 0)  # (count, *lead, bins)
     return Spectra(yy, 1, np.arange(h + 1, dtype=float))
-
-
-def sums(prod: np.ndarray, base: int, grid: Grid) -> np.ndarray:
-    """Per-interval sums over samples of prod (last axis) -> (count, *lead)."""
-    starts = grid.starts() - base
-    s = np.add.reduceat(prod[..., starts[0] : starts[-1]], starts[:-1] - starts[0], axis=-1)
-    return np.moveaxis(s, -1, 0)
-
-
-def lengths(grid: Grid) -> np.ndarray:
-    return np.diff(grid.starts()).astype(float)

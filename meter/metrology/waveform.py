@@ -17,6 +17,7 @@ import functools
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from meter.metrology.scenario import LoadState, Scenario
 
@@ -65,6 +66,22 @@ def _coefficients(st: LoadState) -> tuple[tuple[float, ...], np.ndarray, np.ndar
     return tuple(float(h) for h in orders), coef, dc
 
 
+_KNOWN: dict[int, tuple[LoadState, tuple[tuple[float, ...], np.ndarray, np.ndarray]]] = {}
+
+
+def _coefficients_of(st: LoadState) -> tuple[tuple[float, ...], np.ndarray, np.ndarray]:
+    """_coefficients(st), found by the state's identity first: a LoadState's hash walks all its
+    phases and harmonics, and every synthesized block asks for its state again."""
+    known = _KNOWN.get(id(st))
+    if known is not None and known[0] is st:
+        return known[1]
+    if len(_KNOWN) >= 32:
+        _KNOWN.clear()
+    out = _coefficients(st)
+    _KNOWN[id(st)] = (st, out)
+    return out
+
+
 def _index(n0: int, size: int, fs: float, when: float) -> int:
     """How many of the samples n0 .. n0+size-1 come before `when` (n/fs < when): what a
     searchsorted on their times gives, without making the times of every sample."""
@@ -82,14 +99,17 @@ def synthesize(sc: Scenario, n0: int, n1: int, fs: float, events: bool = True) -
     """Samples n0..n1-1 (t = n/fs) as an array (phases, 2 [v, i], n1-n0)."""
     n_ph = sc.n_phases
     size = max(n1 - n0, 0)
-    out = np.empty((n_ph * 2, size))
+    # each state's chunks are written in place, the last one running past its end into the next
+    # state's samples (written after it) or into _CHUNK spare samples at the end of each row
+    full = np.empty((n_ph * 2, size + _CHUNK))
+    out = full[:, :size]
     theta0 = _state_theta0(sc)
     bounds = [0, *(_index(n0, size, fs, ts) for ts, _ in sc.states[1:]), size]
     for k, (ts, st) in enumerate(sc.states):
         a, b = bounds[k], bounds[k + 1]
         if a >= b:
             continue
-        orders, coef, dc = _coefficients(st)
+        orders, coef, dc = _coefficients_of(st)
         w = 2.0 * math.pi * st.f
         basis = _chunk_basis(orders, w / fs)
         # Each chunk's phase at its first sample, and the coefficients rotated by it.
@@ -99,8 +119,8 @@ def synthesize(sc: Scenario, n0: int, n1: int, fs: float, events: bool = True) -
         u = len(orders)
         cos_part, sin_part = coef[None, :, :u], coef[None, :, u:]
         rotated = np.concatenate((cos_part * c + sin_part * s, sin_part * c - cos_part * s), axis=2)
-        chunks = rotated.transpose(1, 0, 2) @ basis  # (P*2, chunks, _CHUNK): rows end to end
-        out[:, a:b] = chunks.reshape(len(dc), -1)[:, : b - a]
+        into = as_strided(full[:, a:], (len(dc), len(phi), _CHUNK), (full.strides[0], 8 * _CHUNK, 8))
+        np.matmul(rotated.transpose(1, 0, 2), basis, out=into)  # (P*2, chunks, _CHUNK): rows end to end
         if dc.any():
             out[:, a:b] += dc[:, None]
     x = out.reshape(n_ph, 2, size)
