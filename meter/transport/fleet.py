@@ -16,7 +16,7 @@ from meter.device.device import Device
 from meter.device.fleet import Fleet
 from meter.link.framing import Framing
 from meter.timebase import Timebase
-from meter.transport.push import PushSender
+from meter.transport.push import PushSender, PushSource
 from meter.stack import Stack
 from meter.transport.session import DeadlineTimer
 from meter.transport.tcp import ConnectionLimits, bound_address, start_tcp_server
@@ -44,6 +44,10 @@ class FleetService:
         self._senders: dict[int, PushSender] = {}
         self._timer: DeadlineTimer | None = None
         self.ports: dict[int, tuple[int, int | None]] = {}  # meter -> (wrapper, hdlc) bound
+        # The control API's hooks (meter/control/fleet.py): each connection's stack and each
+        # built meter's pushes as the sender sees them, counted; identity without --control.
+        self.stack_tap: Callable[[int, Stack, str], Stack] = lambda index, stack, medium: stack
+        self.push_tap: Callable[[int, Device], PushSource] = lambda index, device: device
 
     def busy(self, index: int) -> bool:
         """A push of meter ``index`` is on its way (the meter stays built meanwhile)."""
@@ -58,7 +62,8 @@ class FleetService:
             return
         sender = self._senders.get(index)
         if sender is None or not sender.busy:
-            self._senders[index] = PushSender(device, self._timebase.now, self._wake)
+            self._senders[index] = PushSender(self.push_tap(index, device), self._timebase.now,
+                                              self._wake)
         if self._timer is not None:
             loop.call_soon(self._wake)  # its deadlines count from now on
 
@@ -89,13 +94,19 @@ class FleetService:
 
     async def _listen(self, port: int, index: int, framing: Framing, label: str) -> int:
         def factory() -> Stack:
-            return self.fleet.new_stack(index, framing, now=self._timebase.now)
+            return self.stack_tap(index, self.fleet.new_stack(index, framing,
+                                                              now=self._timebase.now), label)
 
         server = await start_tcp_server(self._host, port, factory, None, label, self._limits,
                                         start_serving=False)  # one log line for all, not 10,000
         self._servers.append(server)
         await server.start_serving()
         return bound_address(server)[1]
+
+    def wake(self) -> None:
+        """Tick what is due now and re-arm the fleet's timer (after time moved or work was
+        queued from outside, e.g. the control API)."""
+        self._wake()
 
     def _wake(self) -> None:
         now = self._timebase.now()
