@@ -250,9 +250,14 @@ async function start() {
   $("fleet-search").addEventListener("input", renderFleet);
   $("back-link").addEventListener("click", (e) => { e.preventDefault(); location.hash = ""; });
   try {
-    const listed = await api("GET", "/meters");
+    let listed = await api("GET", "/meters");
     face.fleet = Array.isArray(listed) ? listed : listed.meters;
     if (!Array.isArray(face.fleet)) face.fleet = null;
+    // A fleet answers a page at a time: follow "next" (at most 100 pages).
+    for (let pages = 0; face.fleet && listed.next && pages < 100; pages++) {
+      listed = await api("GET", listed.next);
+      face.fleet = face.fleet.concat(listed.meters || []);
+    }
   } catch (err) {
     face.fleet = null;  // one meter: no list endpoint
   }
