@@ -215,6 +215,7 @@ function showMeter(base) {
 function showFleet() {
   stop();
   $("face").hidden = true; $("fleet").hidden = false;
+  $("meter-name").textContent = "fleet"; $("status").textContent = ""; $("status").className = "";
   renderFleet();
 }
 
