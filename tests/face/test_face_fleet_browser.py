@@ -7,13 +7,12 @@ build/artifacts/fleet-meter-face.png (the paths are printed)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
-from face.test_face_browser import TIMEOUT_S
+from face.test_face_browser import in_browser, search_and_open
 from fleet.test_fleet_wire import Fleet, _free_base
-from support.browser import Browser, Page
+from support.browser import Page
 from support.paths import ROOT
 
 from meter.control import Client
@@ -45,17 +44,8 @@ def test_the_fleet_table_a_search_and_one_meters_face(tmp_path: pytest.TempPathF
             assert rows == [m["serial"] for m in f.meters]
             shot = await page.screenshot(TABLE_SHOT, height=900)
             print(f"\nfleet table screenshot: {shot}")
-            # The search narrows the table to meter 7 (by its serial).
-            await page.evaluate("(() => { const s = document.getElementById('fleet-search');"
-                                f" s.value = {json.dumps(seven['serial'])};"
-                                " s.dispatchEvent(new Event('input')); })()")
-            assert await page.text("fleet-count") == f"1 of {COUNT} meters"
-            ids = await page.evaluate("[...document.querySelectorAll('#fleet-table tbody tr')]"
-                                      ".map(r => r.cells[0].textContent)")
-            assert ids == ["7"]
-            # Drill down: meter 7's own face, its LCD text the one its API reads.
-            await page.click("#fleet-table tbody a")
-            await page.wait_for("document.getElementById('tariff').textContent !== '—'")
+            # The search narrows the table to meter 7 (by its serial); its face drawn on "open".
+            assert await search_and_open(page, seven["serial"]) == ["7"]
             assert await page.evaluate("location.hash") == "#meter=7"
             assert await page.evaluate(
                 "getComputedStyle(document.getElementById('fleet')).display") == "none"
@@ -71,14 +61,7 @@ def test_the_fleet_table_a_search_and_one_meters_face(tmp_path: pytest.TempPathF
             await page.click("#back-link")
             await page.wait_for("!document.getElementById('fleet').hidden")
 
-        async def run() -> None:
-            async with Browser() as browser:
-                page = await browser.page()
-                await work(page)
-                errors = [line for line in page.console if line.startswith("exception")]
-                assert not errors, errors
-
-        asyncio.run(asyncio.wait_for(run(), TIMEOUT_S))
+        in_browser(work)
         # What the page drew came from meter 7 only: the API agrees on its name.
         live = Client(url, meter=7).request("GET", "/face/live")
         assert live["meter"]["ldn"] == seven["logical_device_name"]

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from control.test_control_wire import _raw
 from fleet.test_fleet_wire import Fleet, _free_base, read, wrapper
 from interop.clients import READER, Ref
 from support.paths import ROOT
@@ -150,15 +149,6 @@ def test_a_connection_is_traced_on_its_own_meter(served: Served) -> None:
     assert trace[0]["direction"] == "in" and "AARQ" in trace[0]["text"], trace[0]
 
 
-def _raw(url: str, method: str, path: str, body: bytes | None = None) -> tuple[int, object]:
-    req = urllib.request.Request(url + path, data=body, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
 @pytest.mark.parametrize(("method", "path", "body", "status", "text"), [
     ("GET", "/meters/99/state", None, 404, "no meter '99'"),
     ("GET", "/meters/abc/state", None, 404, "no meter"),
@@ -178,7 +168,8 @@ def _raw(url: str, method: str, path: str, body: bytes | None = None) -> tuple[i
 ])
 def test_bad_requests_get_json_errors(served: Served, method: str, path: str,
                                       body: bytes | None, status: int, text: str) -> None:
-    code, answer = _raw(served.url, method, path, body)
+    code, raw = _raw(served, method, path, body)  # type: ignore[arg-type]
+    answer = json.loads(raw)
     assert code == status, answer
     assert isinstance(answer, dict) and text in answer["error"], answer
     assert served.client.of(2).time()["true_time"]  # still serving
