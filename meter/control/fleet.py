@@ -213,13 +213,14 @@ class FleetControl(ControlServer):
         if spare <= 0:
             return
         now = self.clock.now()
-        for index, m in list(self._meters.items()):
-            if spare <= 0:
+        gone: list[int] = []  # the oldest not in use (a new meter a connection: one, found at the front)
+        for index, m in self._meters.items():
+            if len(gone) >= spare:
                 break
             if not m.in_use(now):
-                del self._meters[index]
-                m.forget()
-                spare -= 1
+                gone.append(index)
+        for index in gone:
+            self._meters.pop(index).forget()
 
     def in_use(self, index: int) -> bool:
         m = self._meters.get(index)
