@@ -213,7 +213,7 @@ class FleetControl(ControlServer):
         if spare <= 0:
             return
         now = self.clock.now()
-        gone: list[int] = []  # the oldest not in use (a new meter a connection: one, found at the front)
+        gone: list[int] = []  # the oldest not in use (usually one, found at the front)
         for index, m in self._meters.items():
             if len(gone) >= spare:
                 break

@@ -139,7 +139,8 @@ def openapi(routes: Iterable[Route] = ROUTES, prefix: str = "") -> dict[str, Any
                                             "properties": {"error": {"type": "string"}}}}}}
     for r in routes:
         path = prefix + r.path
-        op: dict[str, Any] = {"operationId": r.op if not prefix else f"meter_{r.op}", "summary": r.summary,
+        op: dict[str, Any] = {"operationId": f"meter_{r.op}" if prefix else r.op,
+                              "summary": r.summary,
                               "responses": {"200": {"description": "done",
                                                     "content": {_JSON: {"schema": {}}}},
                                             "4XX": error}}

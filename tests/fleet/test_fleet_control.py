@@ -100,7 +100,7 @@ def test_each_meter_answers_as_itself(served: Served) -> None:
 def test_an_outage_on_meter_3_shows_on_meter_3_only(served: Served) -> None:
     three, four = wrapper(served.meter(3)), wrapper(served.meter(4))
     failures = {3: read(three, POWER_FAILURES, READER), 4: read(four, POWER_FAILURES, READER)}
-    pq_before = {3: len(read(three, PQ_LOG, READER) or []), 4: len(read(four, PQ_LOG, READER) or [])}
+    pq_before = {k: len(read(e, PQ_LOG, READER) or []) for k, e in ((3, three), (4, four))}
     answer = Client(served.url, meter=3).outage("10m")
     assert answer == {"outage_s": 600.0}
     served.client.jump("1m")  # the fleet's time: every meter lives through it
