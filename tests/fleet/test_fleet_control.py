@@ -214,3 +214,19 @@ def test_fleet_control_refuses_a_public_address_without_a_token(tmp_path: Path) 
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert proc.returncode != 0
     assert "--control-token" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_with_a_token_every_fleet_request_needs_it(tmp_path: Path) -> None:
+    f = Fleet(tmp_path / "state", "--count", "2", "--base-port", str(_free_base(2)),
+              "--control", "127.0.0.1:0", "--control-token", "s3cret")
+    try:
+        url = "http://" + f.ready.split(" control=", 1)[1].split()[0]
+        for path in ("/meters", "/metrics", "/meters/1/state", "/meters/1/face/live"):
+            with pytest.raises(ControlError) as refused:
+                Client(url).request("GET", path)
+            assert refused.value.status == 401, path
+        assert Client(url, "s3cret").meters()["total"] == 2
+        assert Client(url, "s3cret", meter=1).time()["true_time"]
+        assert "fleet-table" in Client(url).request("GET", "/")  # the page itself: no token
+    finally:
+        assert f.stop() == 0
