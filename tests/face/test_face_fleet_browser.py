@@ -7,7 +7,6 @@ build/artifacts/fleet-meter-face.png (the paths are printed)."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from face.test_face_browser import in_browser, search_and_open

@@ -149,30 +149,46 @@ def test_a_connection_is_traced_on_its_own_meter(served: Served) -> None:
     assert trace[0]["direction"] == "in" and "AARQ" in trace[0]["text"], trace[0]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "text"), [
-    ("GET", "/meters/99/state", None, 404, "no meter '99'"),
-    ("GET", "/meters/abc/state", None, 404, "no meter"),
-    ("GET", "/meters/-1/time", None, 404, "no meter"),
-    ("GET", "/meters/1e3/display", None, 404, "no meter"),
-    ("GET", "/meters/99999999999999999999/state", None, 404, "no meter"),
-    ("POST", "/meters/99/inject/outage", b'{"duration": 5}', 404, "no meter"),
-    ("GET", "/meters/99/face/live", None, 404, "no meter"),
-    ("POST", "/meters/2/time/scale", b'{"scale": 10}', 409, "the fleet's"),
-    ("POST", "/meters/2/time/jump", b'{"by": "1h"}', 409, "whole fleet"),
-    ("GET", "/meters/2/metrics", None, 409, "GET /metrics"),
-    ("GET", "/meters/2/faults", None, 409, "link faults"),
-    ("POST", "/meters/2/inject/outage", b'{"duration": "soon"}', 400, "duration"),
-    ("POST", "/time/jump", b'{"by": "-1h"}', 400, "forward only"),
-    ("POST", "/time/scale", b'{"scale": 0}', 400, "scale"),
-    ("GET", "/meters/2", None, 404, "Not Found"),
-])
-def test_bad_requests_get_json_errors(served: Served, method: str, path: str,
-                                      body: bytes | None, status: int, text: str) -> None:
+#: Paths of meters this shard does not serve (or that are no meter id at all).
+NO_METER = ["/meters/99/state", "/meters/abc/state", "/meters/-1/time", "/meters/1e3/display",
+            "/meters/99999999999999999999/state", "/meters/99/face/live", "/meters/6/associations"]
+#: What belongs to the fleet under one meter: 409, and where to go instead.
+THE_FLEETS = {"/meters/2/time/scale": (b'{"scale": 10}', "the fleet's"),
+              "/meters/2/time/jump": (b'{"by": "1h"}', "whole fleet"),
+              "/meters/2/metrics": (None, "GET /metrics"),
+              "/meters/2/faults": (None, "link faults")}
+
+
+def _error(served: Served, method: str, path: str, body: bytes | None = None) -> tuple[int, str]:
     code, raw = _raw(served, method, path, body)  # type: ignore[arg-type]
     answer = json.loads(raw)
-    assert code == status, answer
-    assert isinstance(answer, dict) and text in answer["error"], answer
+    assert isinstance(answer, dict) and set(answer) == {"error"}, answer
     assert served.client.of(2).time()["true_time"]  # still serving
+    return code, str(answer["error"])
+
+
+@pytest.mark.parametrize("path", NO_METER)
+def test_an_unknown_meter_is_a_json_404(served: Served, path: str) -> None:
+    assert _error(served, "GET", path)[0] == 404
+    meter = "/".join(path.split("/")[:3])  # /meters/ID
+    code, text = _error(served, "POST", meter + "/inject/outage", b"{}")
+    assert code == 404 and "no meter" in text
+
+
+@pytest.mark.parametrize("path", sorted(THE_FLEETS))
+def test_what_is_the_fleets_is_a_409_under_one_meter(served: Served, path: str) -> None:
+    body, says = THE_FLEETS[path]
+    code, text = _error(served, "GET" if body is None else "POST", path, body)
+    assert code == 409 and says in text, text
+
+
+def test_bad_parameters_are_a_400(served: Served) -> None:
+    for path, body, says in (("/meters/2/inject/outage", b'{"duration": "soon"}', "duration"),
+                             ("/time/jump", b'{"by": "-1h"}', "forward only"),
+                             ("/time/scale", b'{"scale": 0}', "scale")):
+        code, text = _error(served, "POST", path, body)
+        assert code == 400 and says in text, (path, text)
+    assert _error(served, "GET", "/meters/2")[0] == 404  # no such route
 
 
 def test_a_meter_clock_set_back_is_its_own(served: Served) -> None:
