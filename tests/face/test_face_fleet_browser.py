@@ -7,7 +7,6 @@ build/artifacts/fleet-meter-face.png (the paths are printed)."""
 
 from __future__ import annotations
 
-
 import pytest
 from face.test_face_browser import in_browser, search_and_open
 from fleet.test_fleet_wire import Fleet, _free_base
