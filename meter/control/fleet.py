@@ -239,7 +239,8 @@ class FleetControl(ControlServer):
         if ident is None:
             return self
         try:
-            return self.meter(int(ident) if ident.isdigit() and len(ident) <= 9 else -1)
+            return self.meter(int(ident) if ident.isascii() and ident.isdigit() and len(ident) <= 9
+                              else -1)
         except NotFound:
             raise json_error(web.HTTPNotFound, f"no meter {ident[:40]!r} in this fleet's shard "
                                                "(GET /meters lists them)") from None
@@ -333,6 +334,6 @@ def _query_int(request: web.Request, key: str, default: int) -> int:
     text = request.query.get(key)
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise BadRequest(f"{key}: a non-negative integer")
     return int(text)
