@@ -34,7 +34,7 @@ from meter.security.certificates import SELF_SIGNED_DAYS
 from meter.timebase import MAX_SCALE, Timebase
 from meter.transport.faults import LinkFaults, parse_faults
 from meter.transport.logfilter import RepeatFilter
-from meter.transport.pcap import DEFAULT_MAX_BYTES, AssociationKeys
+from meter.transport.pcap import DEFAULT_MAX_BYTES, AssociationKeys, association_keys
 from meter.transport.rfc2217 import parse_rfc2217_url
 from meter.transport.push import PushSource
 from meter.transport.service import Device as ServedDevice
@@ -150,6 +150,17 @@ def _hex(text: str) -> bytes:
 # --- parser --------------------------------------------------------------------------------
 
 
+def _control_arguments(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """--control and --control-token (serve, fleet)."""
+    parser.add_argument("--control", type=_address, metavar="[HOST:]PORT",
+                        help=f"the control API{what} (HTTP/JSON, OpenAPI at /openapi.json; host "
+                             f"default {DEFAULT_HOST}; README: Control API)")
+    parser.add_argument("--control-token", metavar="TOKEN",
+                        default=os.environ.get("ACESM_CONTROL_TOKEN") or None,
+                        help="every control request needs 'Authorization: Bearer TOKEN' "
+                             "(required off loopback; default $ACESM_CONTROL_TOKEN)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acesm-meter", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -192,13 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "back-fills the past on a new state, what it missed on an existing one")
     serve.add_argument("-v", "--verbose", action="count", default=0,
                        help="-v: debug logging with every APDU decoded; -vv: also raw bytes")
-    serve.add_argument("--control", type=_address, metavar="[HOST:]PORT",
-                       help="the control API (HTTP/JSON, OpenAPI at /openapi.json; host default "
-                            f"{DEFAULT_HOST}; README: Control API)")
-    serve.add_argument("--control-token", metavar="TOKEN",
-                       default=os.environ.get("ACESM_CONTROL_TOKEN") or None,
-                       help="every control request needs 'Authorization: Bearer TOKEN' "
-                            "(required off loopback; default $ACESM_CONTROL_TOKEN)")
+    _control_arguments(serve)
     serve.add_argument("--scenario", type=Path, metavar="FILE",
                        help="run a scenario (TOML timeline, README: Scenarios) from the start")
     serve.set_defaults(run=_serve)
@@ -230,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the fleet has run this long by now (back-filled per meter when "
                             "it is first built)")
     fleet.add_argument("-v", "--verbose", action="count", default=0)
+    _control_arguments(fleet, " (a fleet's: every meter under /meters/ID; README: Fleets)")
     fleet.set_defaults(run=_fleet)
 
     decode = commands.add_parser(
@@ -410,12 +416,7 @@ def _serve(args: argparse.Namespace) -> int:
         openings = opening_factory(str(profile.meter["manufacturer"]),
                                    lambda: () if device is None else device.directory)
         def keys() -> list[AssociationKeys]:  # for the capture's key log (serve --pcap)
-            if device is None:
-                return []
-            contexts = ((a.client_sap, device.security_context(a.security_setup))
-                        for a in profile.associations if a.security_setup is not None)
-            return [AssociationKeys(sap, c.server_system_title, c.encryption_key,
-                                    c.authentication_key) for sap, c in contexts]
+            return association_keys(device)
 
         service = MeterService(None, timebase, openings,
                                lambda: None if device is None else tcp_udp_setup(device.directory),
@@ -541,6 +542,13 @@ def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Id
                            progress=lambda n, total: progress(n / total, f"{n}/{total}"))
     fleet.on_built, fleet.on_released = service.built, service.released
     fleet.is_busy = service.busy
+    control = None
+    if args.control is not None:
+        from meter.control.fleet import FleetControl  # aiohttp loads only here
+
+        control = FleetControl(fleet, timebase, profiles.resolve(args.profile).stem,
+                               args.control_token, service.wake)
+        control.attach(service)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -548,7 +556,11 @@ def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Id
         for signum in _StopSignals.SIGNALS:
             loop.add_signal_handler(signum, stop.set)
         warming: asyncio.Task[None] | None = None
+        control_line = ""
         try:
+            if control is not None:  # first: a port in use fails before 10,000 listeners
+                host, port = await control.start(*args.control)
+                control_line = f" control={host}:{port}"
             await service.start()
             # The CSV once the listeners are up: a wrapper port a head end set (TCP-UDP setup,
             # persisted) is listed where the meter listens.
@@ -563,7 +575,8 @@ def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Id
             first, last = ids[0], ids[-1]
             sys.stdout.write(f"READY fleet={len(ids)} tcp={args.host}:{first.port}-{last.port}"
                              + (f" hdlc={args.host}:{first.hdlc_port}-{last.hdlc_port}"
-                                if args.hdlc else "") + f" shard={args.shard[0]}/{args.shard[1]}\n")
+                                if args.hdlc else "") + f" shard={args.shard[0]}/{args.shard[1]}"
+                             + control_line + "\n")
             sys.stdout.flush()
             # After READY the fleet builds its --resident meters, serving meanwhile.
             warmed = _Progress(f"fleet: {min(args.resident, len(ids))} meters built",
@@ -575,6 +588,8 @@ def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Id
         finally:
             if warming is not None:
                 warming.cancel()
+            if control is not None:
+                await control.aclose()
             await service.aclose()
 
     try:
@@ -675,13 +690,16 @@ def _ctl_parser(commands: Any) -> None:
                      help="the control API (default $ACESM_CONTROL_URL or http://127.0.0.1:8080)")
     ctl.add_argument("--token", default=os.environ.get("ACESM_CONTROL_TOKEN") or None,
                      help="bearer token (default $ACESM_CONTROL_TOKEN)")
+    ctl.add_argument("--meter", metavar="ID",
+                     help="a fleet's meter ID (GET /meters lists them; default: the fleet itself)")
     ops = ctl.add_subparsers(dest="op", required=True)
     for name, text in (("state", "clock, registers, relays, tariff, last events"),
                        ("time", "true time, meter time, time scale"),
                        ("associations", "connections and their associations"),
                        ("display", "the display text"), ("metrics", "Prometheus counters"),
                        ("scenario", "the running scenario's progress"),
-                       ("openapi", "the API description")):
+                       ("openapi", "the API description"),
+                       ("meters", "a fleet's meters (fleet --control)")):
         ops.add_parser(name, help=text)
     read = ops.add_parser("read", help="one attribute of an object, as a GET reads it")
     read.add_argument("obis")
@@ -731,13 +749,13 @@ def _ctl(args: argparse.Namespace) -> int:
 
     from meter.control import Client, ControlError
 
-    client = Client(args.url, args.token)
+    client = Client(args.url, args.token, meter=args.meter)
     phases = getattr(args, "phases", None)
     chosen = None if phases is None else [p.strip() for p in phases.split(",") if p.strip()]
     calls: dict[str, Callable[[], Any]] = {
         "state": client.state, "time": client.time, "associations": client.associations,
         "display": client.display, "metrics": client.metrics, "scenario": client.scenario,
-        "openapi": client.openapi,
+        "openapi": client.openapi, "meters": client.meters,
         "read": lambda: client.read(args.obis, args.attribute),
         "trace": lambda: client.trace(args.id),
         "outage": lambda: client.outage(args.duration, chosen),

@@ -64,6 +64,16 @@ class StackDelegate:
     def closed(self, value: bool) -> None:
         self._stack.closed = value
 
+    @property
+    def observer(self) -> Callable[[int, bytes, bytes | None], None] | None:
+        """The wrapped stack's APDU observer (MeterStack.observer; AttributeError where it has
+        none), so a tap outside a fleet's connection count still sees each APDU."""
+        return self._stack.observer  # type: ignore[attr-defined, no-any-return]
+
+    @observer.setter
+    def observer(self, value: Callable[[int, bytes, bytes | None], None] | None) -> None:
+        self._stack.observer = value  # type: ignore[attr-defined]
+
     def connection_made(self, now: float) -> None:
         self._stack.connection_made(now)
 

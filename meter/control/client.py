@@ -8,6 +8,15 @@
 
 Every method returns the decoded JSON answer; an error answer raises :class:`ControlError`
 with the HTTP status and the meter's message.
+
+A fleet (``acesm-meter fleet --control``): ``Client(url, meter=17)`` (or ``client.of(17)``)
+addresses meter 17 (every path under ``/meters/17``); ``meters()`` lists the shard's meters;
+``metrics()`` and ``openapi()`` are the process's; without ``meter``, ``time()``, ``jump()`` and
+``time_scale()`` are the fleet's own time::
+
+    fleet = Client("http://127.0.0.1:8080")
+    fleet.of(3).outage("5m")
+    fleet.jump("10m")  # every meter lives through it
 """
 
 from __future__ import annotations
@@ -34,18 +43,28 @@ Duration = float | str
 
 
 class Client:
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0,
+                 meter: int | str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.meter = meter
+        self.prefix = "" if meter is None else f"/meters/{urllib.parse.quote(str(meter), safe='')}"
+
+    def of(self, meter: int | str) -> Client:
+        """The same control API, addressing meter ``meter`` of a fleet."""
+        return Client(self.base_url, self.token, self.timeout, meter)
 
     # --- the raw exchange ------------------------------------------------------------------
 
     def request(self, method: str, path: str, body: object = None, *,
-                raw: bytes | None = None, content_type: str = "application/json") -> Any:
-        """One request; the JSON answer (text for a text answer)."""
+                raw: bytes | None = None, content_type: str = "application/json",
+                fleet: bool = False) -> Any:
+        """One request (under the meter's prefix unless ``fleet``); the JSON answer (text for
+        a text answer)."""
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        url = self.base_url + ("" if fleet else self.prefix) + path
+        req = urllib.request.Request(url, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", content_type)
         if self.token is not None:
@@ -84,7 +103,13 @@ class Client:
         return self.request("GET", f"/trace/{connection}")
 
     def metrics(self) -> str:
-        return str(self.request("GET", "/metrics"))
+        """The process's counters (a fleet's: every meter's)."""
+        return str(self.request("GET", "/metrics", fleet=True))
+
+    def meters(self, offset: int = 0, limit: int | None = None) -> Any:
+        """A page of a fleet's meters: ``{"meters": [...], "total", "offset", "next"}``."""
+        query = f"?offset={offset}" + ("" if limit is None else f"&limit={limit}")
+        return self.request("GET", "/meters" + query, fleet=True)
 
     def faults(self) -> Any:
         """The link faults in force and their counters."""
@@ -95,7 +120,7 @@ class Client:
         return self._post("/faults", **settings)
 
     def openapi(self) -> Any:
-        return self.request("GET", "/openapi.json")
+        return self.request("GET", "/openapi.json", fleet=True)
 
     # --- injections ------------------------------------------------------------------------
 

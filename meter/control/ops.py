@@ -30,7 +30,8 @@ from meter.timebase import MAX_SCALE
 if TYPE_CHECKING:
     from meter.device.device import Device
 
-__all__ = ["ACTIONS", "BadRequest", "Clock", "NotFound", "NotReady", "Operations", "seconds"]
+__all__ = ["ACTIONS", "BadRequest", "Clock", "NotFound", "NotReady", "Operations", "Unsupported",
+           "seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,11 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 class BadRequest(ValueError):
     """Parameters the operation cannot take (the API answers 400 with the message)."""
+
+
+class Unsupported(BadRequest):
+    """An operation that does not apply to this meter, e.g. moving a whole fleet's time from
+    one of its meters (the API answers 409 with the message)."""
 
 
 class NotReady(RuntimeError):

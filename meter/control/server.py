@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from meter.control import face
-from meter.control.ops import ACTIONS, BadRequest, Clock, NotFound, NotReady, Operations
+from meter.control.ops import (
+    ACTIONS, BadRequest, Clock, NotFound, NotReady, Operations, Unsupported)
 from meter.control.taps import Connections, Metrics
 from meter.control.timeline import Run, Step, Timeline
 from meter.errors import AccessError, MeterError
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
     from meter.device.device import Device
     from meter.device.pushes import PushWork
 
-__all__ = ["MAX_BODY", "ROUTES", "ControlServer", "CountedPushes", "is_loopback", "openapi"]
+__all__ = ["MAX_BODY", "ROUTES", "ControlServer", "CountedPushes", "Route", "is_loopback",
+           "json_error", "openapi"]
 
 log = logging.getLogger(__name__)
 
@@ -129,20 +131,22 @@ SERVER_ONLY = frozenset({"associations", "trace", "scenario_load", "scenario_sta
                          "faults", "faults_set"})
 
 
-def openapi() -> dict[str, Any]:
-    """The OpenAPI 3.0 description of ROUTES."""
+def openapi(routes: Iterable[Route] = ROUTES, prefix: str = "") -> dict[str, Any]:
+    """The OpenAPI 3.0 description of ``routes``, each path under ``prefix``."""
     paths: dict[str, dict[str, Any]] = {}
     error = {"description": "bad request, unknown object, no such operation",
              "content": {_JSON: {"schema": {"type": "object",
                                             "properties": {"error": {"type": "string"}}}}}}
-    for r in ROUTES:
-        op: dict[str, Any] = {"operationId": r.op, "summary": r.summary,
+    for r in routes:
+        path = prefix + r.path
+        op: dict[str, Any] = {"operationId": f"meter_{r.op}" if prefix else r.op,
+                              "summary": r.summary,
                               "responses": {"200": {"description": "done",
                                                     "content": {_JSON: {"schema": {}}}},
                                             "4XX": error}}
         params = [{"name": name.strip("{}"), "in": "path", "required": True,
                    "schema": {"type": "string"}}
-                  for name in r.path.split("/") if name.startswith("{")]
+                  for name in path.split("/") if name.startswith("{")]
         if r.op == "read":
             params.append({"name": "attribute", "in": "query", "schema": {"type": "integer"}})
         if params:
@@ -154,7 +158,7 @@ def openapi() -> dict[str, Any]:
             op["requestBody"] = {"content": {"application/toml": {"schema": {"type": "string"}}}}
         if r.op == "metrics":
             op["responses"]["200"]["content"] = {"text/plain": {"schema": {"type": "string"}}}
-        paths.setdefault(r.path, {})[r.method.lower()] = op
+        paths.setdefault(path, {})[r.method.lower()] = op
     return {"openapi": "3.0.3",
             "info": {"title": "acesm-meter control API", "version": "1"},
             "components": {"securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
@@ -186,12 +190,12 @@ class ControlServer:
     def __init__(self, device: Callable[[], Device | None], clock: Clock, profile: str,
                  keys: Callable[[], Iterable[AssociationKeys]] = tuple,
                  token: str | None = None, wake: Callable[[], None] = lambda: None,
-                 faults: LinkFaults | None = None) -> None:
+                 faults: LinkFaults | None = None, metrics: Metrics | None = None) -> None:
         self._device = device
         self.faults = LinkFaults() if faults is None else faults
         self.clock = clock
         self.token = token
-        self.metrics = Metrics(profile)
+        self.metrics = Metrics(profile) if metrics is None else metrics
         self._keys = keys
         self.connections = Connections(self.metrics, clock.now, self._keys_of)
         self.ops = Operations(device, clock, wake)
@@ -220,10 +224,7 @@ class ControlServer:
             raise MeterError(f"the control API on {host} (not loopback) needs --control-token")
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._middleware],
                               handler_args={"max_field_size": 8190, "max_line_size": 8190})
-        for route in ROUTES:
-            app.router.add_route(route.method, route.path, self._handler(route), name=route.op)
-        app.router.add_get("/openapi.json", self._openapi, name="openapi")
-        face.add_routes(app, self)  # the meter face at / (meter/control/face)
+        self._add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
@@ -232,6 +233,18 @@ class ControlServer:
         bound = tuple(addresses[0][:2]) if addresses else (host, port)
         log.info("control: listening on %s:%d", bound[0], bound[1])
         return str(bound[0]), int(bound[1])
+
+    def _add_routes(self, app: web.Application) -> None:
+        """ROUTES, the OpenAPI description and the meter face (a fleet's front adds its own)."""
+        for route in ROUTES:
+            app.router.add_route(route.method, route.path, self._handler(route), name=route.op)
+        app.router.add_get("/openapi.json", self._openapi, name="openapi")
+        face.add_routes(app, self)  # the meter face at / (meter/control/face)
+
+    def target(self, request: web.Request) -> ControlServer:
+        """The meter a request is for: this one (a fleet's front picks one of its meters by
+        the request's path, meter/control/fleet.py)."""
+        return self
 
     async def aclose(self) -> None:
         if self._timer is not None:
@@ -273,8 +286,9 @@ class ControlServer:
 
     def _handler(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
+            target = self.target(request)
             if route.op == "metrics":
-                return web.Response(text=self._metrics_text(),
+                return web.Response(text=self._call(target._metrics_text),
                                     content_type="text/plain", charset="utf-8",
                                     headers={"X-Exposition": "0.0.4"})
             if route.op == "scenario_load":
@@ -283,7 +297,8 @@ class ControlServer:
                     text = body.decode()
                 except UnicodeDecodeError:
                     raise _error(web.HTTPBadRequest, "a scenario is UTF-8 TOML text") from None
-                return web.json_response(self._call(lambda: self.load_scenario(text, "request")))
+                return web.json_response(
+                    self._call(lambda: target.load_scenario(text, "request")))
             params: dict[str, Any] = dict(request.match_info)
             if route.method == "POST":
                 params.update(await _json_body(request))
@@ -292,7 +307,7 @@ class ControlServer:
                     params["attribute"] = int(request.query["attribute"])
                 except ValueError:
                     raise _error(web.HTTPBadRequest, "attribute: an integer") from None
-            return web.json_response(self._call(lambda: self._perform(route.op, params)))
+            return web.json_response(self._call(lambda: target._perform(route.op, params)))
 
         handle.__name__ = route.op
         return handle
@@ -329,6 +344,8 @@ class ControlServer:
     def _call(work: Callable[[], Any]) -> Any:
         try:
             return work()
+        except Unsupported as exc:
+            raise _error(web.HTTPConflict, str(exc)) from None
         except BadRequest as exc:
             raise _error(web.HTTPBadRequest, str(exc)) from None
         except NotFound as exc:
@@ -341,7 +358,11 @@ class ControlServer:
             raise _error(web.HTTPBadRequest, str(exc)) from None
 
     async def _openapi(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(openapi())
+        return web.json_response(self.description())
+
+    def description(self) -> dict[str, Any]:
+        """The OpenAPI description served at /openapi.json."""
+        return openapi()
 
     def _metrics_text(self) -> str:
         gauges = {"acesm_connections_open": ("DLMS connections open now",
@@ -387,9 +408,13 @@ class ControlServer:
         self._timer.arm(run.next_due(), 0.0 if ran >= 100 else 1.0)
 
 
-def _error(kind: type[web.HTTPException], text: str,
-           headers: Mapping[str, str] | None = None) -> web.HTTPException:
+def json_error(kind: type[web.HTTPException], text: str,
+               headers: Mapping[str, str] | None = None) -> web.HTTPException:
+    """An HTTP error whose body is ``{"error": text}``."""
     return kind(text=json.dumps({"error": text}), content_type=_JSON, headers=headers)
+
+
+_error = json_error
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from meter.errors import MeterError
 from meter.link.framing import Framing
 from meter.stack import Stack
 from meter.timebase import Timebase
-from meter.transport.push import PushSender
+from meter.transport.push import PushSender, PushSource
 from meter.transport.session import DeadlineTimer
 from meter.transport.tcp import ConnectionLimits, ListenerHooks, bound_address, start_tcp_server
 from meter.transport.tcp_setup import PortSetup, WrapperListener
@@ -76,6 +76,10 @@ class FleetService:
         self._waiting: set[int] = set()  # the same as a set (the fleet's tick may take one first)
         self._connecting: set[int] = set()  # meters whose start-up pushes are on their way
         self._connect_soon = False
+        # The control API's hooks (meter/control/fleet.py): each connection's stack and each
+        # built meter's pushes as the sender sees them, counted; identity without --control.
+        self.stack_tap: Callable[[int, Stack, str], Stack] = lambda index, stack, medium: stack
+        self.push_tap: Callable[[int, Device], PushSource] = lambda index, device: device
 
     def busy(self, index: int) -> bool:
         """A push of meter ``index`` is on its way (the meter stays built meanwhile)."""
@@ -90,7 +94,7 @@ class FleetService:
             return
         sender = self._senders.get(index)
         if sender is None or not sender.busy:
-            self._senders[index] = PushSender(device, self._timebase.now,
+            self._senders[index] = PushSender(self.push_tap(index, device), self._timebase.now,
                                               lambda: self._push_moved(index))
         listener = self._listeners.get(index)
         setup = self._port_setup(index)  # the device's own now
@@ -161,7 +165,8 @@ class FleetService:
         """Meter ``index``'s wrapper listener on its numbering port (not serving yet), driven by
         its TCP-UDP setup from then on."""
         def factory() -> Stack:
-            return self.fleet.new_stack(index, Framing.WRAPPER, now=self._timebase.now)
+            return self.stack_tap(index, self.fleet.new_stack(index, Framing.WRAPPER,
+                                                              now=self._timebase.now), "tcp")
 
         async def bind(host: str, port: int, hooks: ListenerHooks, serving: bool) -> asyncio.Server:
             return await start_tcp_server(host, port, factory, None, "tcp", self._limits,
@@ -184,13 +189,22 @@ class FleetService:
 
     async def _listen(self, port: int, index: int, framing: Framing, label: str) -> int:
         def factory() -> Stack:
-            return self.fleet.new_stack(index, framing, now=self._timebase.now)
+            return self.stack_tap(index, self.fleet.new_stack(index, framing,
+                                                              now=self._timebase.now), label)
 
         server = await start_tcp_server(self._host, port, factory, None, label, self._limits,
                                         start_serving=False)  # one log line for all, not 10,000
         self._servers.append(server)
         await server.start_serving()
         return bound_address(server)[1]
+
+    def wake(self, index: int | None = None) -> None:
+        """Tick what is due now and re-arm the fleet's timer (after time moved or work was
+        queued from outside, e.g. the control API; ``index``: the meter it was done to, whose
+        deadlines may have moved)."""
+        if index is not None:
+            self.fleet.touch(index)
+        self._wake()
 
     def _wake(self) -> None:
         now = self._timebase.now()

@@ -39,12 +39,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from meter.transport.optical import OpticalLine
 
+if TYPE_CHECKING:
+    from meter.device.device import Device
+
 __all__ = ["DEFAULT_MAX_BYTES", "LINKTYPE_RAW", "LINKTYPE_USER0", "AssociationKeys", "Capture",
-           "Flow", "TappedLine", "key_log_path", "tapped"]
+           "Flow", "association_keys", "TappedLine", "key_log_path", "tapped"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,16 @@ class AssociationKeys:
     server_system_title: bytes
     encryption_key: bytes
     authentication_key: bytes
+
+
+def association_keys(device: Device | None) -> list[AssociationKeys]:
+    """The keys each ciphered association of ``device`` uses now (none before it is open)."""
+    if device is None:
+        return []
+    contexts = ((a.client_sap, device.security_context(a.security_setup))
+                for a in device.profile.associations if a.security_setup is not None)
+    return [AssociationKeys(sap, c.server_system_title, c.encryption_key, c.authentication_key)
+            for sap, c in contexts]
 
 
 class Flow(Protocol):

@@ -161,24 +161,27 @@ def _static(name: str) -> Handler:
     return serve
 
 
-def add_routes(app: web.Application, server: ControlServer) -> None:
+def add_routes(app: web.Application, server: ControlServer, prefix: str = "") -> None:
     """The page at ``/`` and ``/face/<file>`` (route names ``face_static*``: served without the
-    token) and its two JSON answers."""
+    token) and its two JSON answers, under ``prefix`` (a fleet's ``/meters/{meter}``: the
+    meter is ``server.target(request)``)."""
     app.router.add_get("/", _static("index.html"), name="face_static")
     for name in STATIC:
         app.router.add_get(f"/face/{name}", _static(name), name=f"face_static_{name}")
 
     def answer(work: Callable[[Device, float], Any]) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
+            target = server.target(request)
+
             def run() -> Any:
-                device = server.ops.now()
+                device = target.ops.now()
                 try:
-                    return work(device, server.clock.now())
+                    return work(device, target.clock.now())
                 finally:
                     device.commit()
             return web.json_response(server._call(run))
         return handle
 
-    app.router.add_get("/face/live", answer(live), name="face_live")
-    app.router.add_get("/face/waveform", answer(lambda device, now: last_cycle(device)),
+    app.router.add_get(f"{prefix}/face/live", answer(live), name="face_live")
+    app.router.add_get(f"{prefix}/face/waveform", answer(lambda device, now: last_cycle(device)),
                        name="face_waveform")

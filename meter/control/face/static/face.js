@@ -215,6 +215,7 @@ function showMeter(base) {
 function showFleet() {
   stop();
   $("face").hidden = true; $("fleet").hidden = false;
+  $("meter-name").textContent = "fleet"; $("status").textContent = ""; $("status").className = "";
   renderFleet();
 }
 
@@ -250,9 +251,14 @@ async function start() {
   $("fleet-search").addEventListener("input", renderFleet);
   $("back-link").addEventListener("click", (e) => { e.preventDefault(); location.hash = ""; });
   try {
-    const listed = await api("GET", "/meters");
+    let listed = await api("GET", "/meters");
     face.fleet = Array.isArray(listed) ? listed : listed.meters;
     if (!Array.isArray(face.fleet)) face.fleet = null;
+    // A fleet answers a page at a time: follow "next" (at most 100 pages).
+    for (let pages = 0; face.fleet && listed.next && pages < 100; pages++) {
+      listed = await api("GET", listed.next);
+      face.fleet = face.fleet.concat(listed.meters || []);
+    }
   } catch (err) {
     face.fleet = null;  // one meter: no list endpoint
   }
