@@ -68,14 +68,19 @@ class Alarms:
             if not bits:
                 continue
             descriptor = self._directory.get(register.descriptor) if register.descriptor else None
+            latched = False
             if isinstance(descriptor, AlarmRegister) and descriptor.raise_bits(bits):
                 ctx.changed(descriptor)
+                latched = True
             mask = self._filter(register)
-            if register.raise_bits(bits & mask):
+            set_now = register.raise_bits(bits & mask)
+            if set_now:
                 ctx.changed(register)
                 raised = True
-            log.info("alarm %s: bits %08X of %s (filter %08X)", event.name, bits,
-                     register.logical_name, mask)
+            # Bits already up (the same alarm again, every session of a HES): nothing changed.
+            log.log(logging.INFO if latched or set_now else logging.DEBUG,
+                    "alarm %s: bits %08X of %s (filter %08X)", event.name, bits,
+                    register.logical_name, mask)
         if raised and look:
             self.monitors.check(ctx)
 

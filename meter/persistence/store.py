@@ -28,6 +28,7 @@ is not in the manifest, so this version refuses the state afterwards).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -89,8 +90,16 @@ def _manifest_sum(body: bytes) -> bytes:
 
 
 def _manifest_body(keys: frozenset[str], rows: Mapping[str, int]) -> bytes:
-    return json.dumps({"keys": sorted(keys), "rows": dict(sorted(rows.items()))},
-                      separators=(",", ":")).encode()
+    """``{"keys":[sorted keys],"rows":{table: count}}`` in compact JSON. The key list is the
+    long part and changes seldom (a new key), the row counts with every appended row: the
+    list's text is made once per key set (the meters of a fleet share theirs)."""
+    return ('{"keys":' + _keys_json(keys) + ',"rows":'
+            + json.dumps(dict(sorted(rows.items())), separators=(",", ":")) + "}").encode()
+
+
+@functools.lru_cache(maxsize=256)
+def _keys_json(keys: frozenset[str]) -> str:
+    return json.dumps(sorted(keys), separators=(",", ":"))
 
 
 def _row_sum(table: str, ts: float, data: bytes) -> bytes:
@@ -339,14 +348,15 @@ class Store:
 
     def put_many(self, items: Mapping[str, bytes], *, durable: bool = False) -> None:
         """Store several values in one transaction: after a crash all or none are there."""
-        keys = self._keys.union(items)
+        new = items.keys() - self._keys
+        keys = self._keys.union(new) if new else self._keys
         with self._transaction(durable) as db:
             db.executemany(
                 "INSERT INTO kv (key, value, sum) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value, sum = excluded.sum",
                 [(self._ns + k, bytes(v), _kv_sum(self._ns + k, bytes(v))) for k, v in items.items()],
             )
-            if keys != self._keys:  # a new key: the common update of a known one costs nothing
+            if new:  # a new key: the common update of a known one costs nothing
                 self._write_manifest(db, keys, self._rows)
         self._keys = keys
         if self._values is not None:
