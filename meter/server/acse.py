@@ -336,12 +336,15 @@ def _reject(context: int, diagnostic: int, user_information: bytes | None = None
     ).to_bytes()
 
 
+#: The services one of which a client must propose (a constant: flag arithmetic is slow).
+_SERVICES = int((Conformance.GET | Conformance.SET | Conformance.ACTION) & SERVER_CONFORMANCE)
+
+
 def _initiate_error(req: A.InitiateRequest) -> int | None:
     """The InitiateError of a request we cannot serve (Green Book 9.4.2), or None."""
     if req.proposed_dlms_version_number < DLMS_VERSION:
         return A.InitiateError.DLMS_VERSION_TOO_LOW
-    proposed = Conformance(req.proposed_conformance)
-    if not proposed & (Conformance.GET | Conformance.SET | Conformance.ACTION) & SERVER_CONFORMANCE:
+    if not req.proposed_conformance & _SERVICES:
         return A.InitiateError.INCOMPATIBLE_CONFORMANCE
     if 0 < req.client_max_receive_pdu_size < 12:
         return A.InitiateError.PDU_SIZE_TOO_SHORT
