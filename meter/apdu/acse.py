@@ -99,6 +99,7 @@ class ReleaseResponseReason(enum.IntEnum):
 # --- field codecs -------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)  # the few names clients send, decoded once each
 def _oid_arc(content: bytes, prefix: tuple[int, ...]) -> int:
     arcs = ber.decode_oid(content)
     if len(arcs) == len(prefix) + 1 and arcs[:-1] == prefix:
