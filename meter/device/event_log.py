@@ -56,8 +56,9 @@ class EventLog:
         time ``at``."""
         ctx = self._context()
         last = self._directory.get(last_event_code(event.log))
-        if last is not None:
-            last.store("value", axdr.Unsigned(event & 0xFF))
+        code = axdr.Unsigned(event & 0xFF)
+        if last is not None and last.value("value") != code:  # the same code again: unchanged
+            last.store("value", code)
             ctx.changed(last)
         profile = self._directory.get(event.log)
         if isinstance(profile, ProfileGeneric):
