@@ -12,6 +12,7 @@ certificate); authentication values as the content of their [0] GraphicString (c
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -98,6 +99,7 @@ class ReleaseResponseReason(enum.IntEnum):
 # --- field codecs -------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)  # the few names clients send, decoded once each
 def _oid_arc(content: bytes, prefix: tuple[int, ...]) -> int:
     arcs = ber.decode_oid(content)
     if len(arcs) == len(prefix) + 1 and arcs[:-1] == prefix:
@@ -105,6 +107,7 @@ def _oid_arc(content: bytes, prefix: tuple[int, ...]) -> int:
     return UNKNOWN_OID
 
 
+@functools.lru_cache(maxsize=64)  # a few context and mechanism names, encoded once each
 def _oid(prefix: tuple[int, ...], arc: int) -> bytes:
     if arc < 0:
         raise EncodeError("cannot encode an unknown OID")
@@ -170,6 +173,7 @@ def _mechanism_tlv(tag: int, mechanism: int | None) -> Iterator[bytes]:
         yield ber.tlv(tag, _oid(MECHANISM_NAME_ARCS, mechanism))
 
 
+@functools.lru_cache(maxsize=16)
 def _context_tlv(name: int) -> bytes:
     return ber.tlv(_c(1), ber.tlv(ber.OBJECT_IDENTIFIER, _oid(CONTEXT_NAME_ARCS, name)))
 

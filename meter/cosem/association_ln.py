@@ -22,7 +22,6 @@ AccessMode3, an IntEnum rather than flags, so read|write combined with protectio
 
 from __future__ import annotations
 
-import copy
 import enum
 from collections.abc import Iterator
 from typing import Protocol
@@ -162,7 +161,8 @@ class AssociationLN(CosemObject):
     def copy_for_connection(self) -> AssociationLN:
         """A per-connection instance sharing configuration, secret and rights with this one."""
         self._writable()  # the table the copies write into is this meter's, not a shared one
-        clone = copy.copy(self)
+        clone = object.__new__(type(self))  # copy.copy's shallow copy, without its dispatch
+        clone.__dict__.update(self.__dict__)
         clone.client_sap = clone.server_sap = 0
         clone.status = AssociationStatus.NON_ASSOCIATED
         return clone

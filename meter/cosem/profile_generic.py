@@ -146,7 +146,7 @@ class ProfileGeneric(CosemObject):
         if obj is None or obj is self or obj.CLASS_ID != column.class_id:
             return axdr.NULL
         if at is not None and isinstance(obj, Clock) and column.attribute_index == 2:
-            return OctetString(obj.cosem_at(at).to_bytes())
+            return OctetString(obj.octets_at(at))  # what a GET of the time at ``at`` reads
         try:
             value = obj.get(column.attribute_index, ctx)
         except AccessError:

@@ -43,6 +43,10 @@ class Alarms:
         self._counters = [o for o in directory if isinstance(o, EventCounter)]
         for register in self._registers:
             register.on_write = self.monitors.check
+        # Which counters count an event and which registers have bits for it are fixed by the
+        # profile: worked out once per event code, not over every counter at every event.
+        self._counting: dict[LogEvent, list[EventCounter]] = {}
+        self._raising: dict[LogEvent, list[tuple[AlarmRegister, int]]] = {}
 
     def start(self) -> None:
         """The monitors take in the values the meter starts with (restored ones)."""
@@ -51,10 +55,12 @@ class Alarms:
     def logged(self, event: LogEvent) -> None:
         """``event`` was written to its log: count it, raise its alarm."""
         ctx = self._context()
-        for counter in self._counters:
-            if counter.counts(event):
-                counter.count()
-                ctx.changed(counter)
+        counters = self._counting.get(event)
+        if counters is None:
+            counters = self._counting[event] = [c for c in self._counters if c.counts(event)]
+        for counter in counters:
+            counter.count()
+            ctx.changed(counter)
         if event not in RAISED_AT_ONSET:
             self.alarm(event)
 
@@ -63,19 +69,25 @@ class Alarms:
         monitors look."""
         ctx = self._context()
         raised = False
-        for register in self._registers:
-            bits = register.bits.get(event, 0)
-            if not bits:
-                continue
+        registers = self._raising.get(event)
+        if registers is None:
+            registers = self._raising[event] = [(r, r.bits[event]) for r in self._registers
+                                                if r.bits.get(event, 0)]
+        for register, bits in registers:
             descriptor = self._directory.get(register.descriptor) if register.descriptor else None
+            latched = False
             if isinstance(descriptor, AlarmRegister) and descriptor.raise_bits(bits):
                 ctx.changed(descriptor)
+                latched = True
             mask = self._filter(register)
-            if register.raise_bits(bits & mask):
+            set_now = register.raise_bits(bits & mask)
+            if set_now:
                 ctx.changed(register)
                 raised = True
-            log.info("alarm %s: bits %08X of %s (filter %08X)", event.name, bits,
-                     register.logical_name, mask)
+            # Bits already up (the same alarm again, every session of a HES): nothing changed.
+            log.log(logging.INFO if latched or set_now else logging.DEBUG,
+                    "alarm %s: bits %08X of %s (filter %08X)", event.name, bits,
+                    register.logical_name, mask)
         if raised and look:
             self.monitors.check(ctx)
 

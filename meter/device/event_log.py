@@ -51,13 +51,14 @@ class EventLog:
             clock = directory.clock
             amr.bind(2, lambda: axdr.Unsigned(self.amr.value(clock.status_at(clock.timestamp()))))
 
-    def log_event(self, event: LogEvent, at: float) -> None:
+    def log_event(self, event: LogEvent, at: float, level: int = logging.INFO) -> None:
         """Record ``event`` in its event log (and the log's last-event-code object) at meter
-        time ``at``."""
+        time ``at``; the log record at ``level``."""
         ctx = self._context()
         last = self._directory.get(last_event_code(event.log))
-        if last is not None:
-            last.store("value", axdr.Unsigned(event & 0xFF))
+        code = axdr.Unsigned(event & 0xFF)
+        if last is not None and last.value("value") != code:  # the same code again: unchanged
+            last.store("value", code)
             ctx.changed(last)
         profile = self._directory.get(event.log)
         if isinstance(profile, ProfileGeneric):
@@ -66,7 +67,7 @@ class EventLog:
         self.amr.event(event)
         if self.amr.pending != pending:
             self._snapshot_due()
-        log.info("event %d (%s) in %s", event, event.name, event.log)
+        log.log(level, "event %d (%s) in %s", event, event.name, event.log)
         self.on_logged(event)
 
     def pq_event(self, event: PqEvent, phases: Sequence[str], offset: float) -> None:
@@ -87,7 +88,9 @@ class EventLog:
         if not opened and self._throttle.admit(event) is None:
             return
         log.debug("session %s: %s", "opened" if opened else "refused", detail)
-        self.log_event(event, at)
+        # The association's own INFO record (server/acse.py: established, or the AARE's
+        # refusal) says it already: this one is DEBUG, not a second INFO line per session.
+        self.log_event(event, at, logging.DEBUG)
 
     def security_event(self, event: FraudEvent, detail: str, at: float) -> None:
         self.security_failures += 1

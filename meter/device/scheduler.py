@@ -84,9 +84,14 @@ class Scheduler:
         capture period, a schedule or the clock may have changed."""
         if not objects:
             return
-        self._deadline = -math.inf
         self.schedules.changed(objects)
-        if self._periods is not None and not self._profiles_set.isdisjoint(objects):
+        # The kept deadline rests on the schedules, the clock, special days and the profiles'
+        # capture periods; what else a request changes (the counter and last event code every
+        # session writes) leaves it as it is.
+        periods = not self._profiles_set.isdisjoint(objects)
+        if periods or self.schedules.plans_on(objects):
+            self._deadline = -math.inf
+        if periods and self._periods is not None:
             self._forget_periods()
 
     def _forget_periods(self) -> None:

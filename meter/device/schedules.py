@@ -12,7 +12,7 @@ fire again (each schedule remembers up to which meter time it has run).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Protocol
 
 from meter.codec.obis import Obis
@@ -74,6 +74,10 @@ class Schedules:
             s.checked = meter_t
         self._stale.update(new)
         return [s for s in new if isinstance(s, CosemObject)]
+
+    def plans_on(self, objects: Collection[object]) -> bool:
+        """Whether a plan rests on one of ``objects`` (a schedule, the clock, special days)."""
+        return not (self._global.isdisjoint(objects) and self._members.isdisjoint(objects))
 
     def changed(self, objects: Iterable[object]) -> None:
         """``objects`` changed (written, acted on, restored): a schedule or the clock re-plans."""

@@ -36,13 +36,16 @@ class StackFactory:
         self._commit = commit
         self._at = at
         self._server_wport = int(profile.tcp.get("server_wport", 1))
+        # The default port of each framing: the directory is complete when the device makes
+        # this factory, so the search over it runs once, not on every connection.
+        self._default_ports = {framing: next((o.logical_name for o in directory if o.NAME == name), None)
+                               for framing, name in PORT_SETUP.items()}
 
     def new_stack(self, framing: Framing, port: Obis | None, *, serial: bool,
                   now: Callable[[], float]) -> MeterStack:
         """See Device.new_stack."""
         if port is None:
-            port = next((o.logical_name for o in self._directory
-                         if o.NAME == PORT_SETUP.get(framing)), None)
+            port = self._default_ports.get(framing)
         at = self._at
         return MeterStack(framing, self._env, self._commit, before=lambda: at(now()),
                           server_wport=self._server_wport,

@@ -18,16 +18,18 @@ damage (disk, editing), not an attacker with write access to the file, who could
 
 A record deleted behind the store's back is missed too: the store keeps a manifest (every key,
 the row count of every table) checksummed in its own table and rewritten in the same transaction
-as any change to that list, and at open the contents must match it exactly. Losing a record is as
-bad as changing it -- a deleted ``ic/tx/*`` reservation would restart the send counter and reuse
+as any change to that list, and at open the contents must match it exactly (the keys and the row
+counts are two records, version 2: an appended row rewrites the short one, not the key list).
+Losing a record is as bad as changing it -- a deleted ``ic/tx/*`` reservation would restart the send counter and reuse
 GCM IVs under the same key. ``PRAGMA user_version`` says that the store keeps a manifest, so a
-deleted manifest is refused as well. A store of a previous version (no checksums, no manifest)
-gets them on first open; going back to a previous version is not supported (what it writes
+deleted manifest is refused as well. A store of a previous version (no checksums, no manifest;
+or the manifest in one record) gets them on first open; going back to a previous version is not supported (what it writes
 is not in the manifest, so this version refuses the state afterwards).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -75,8 +77,12 @@ CREATE TABLE IF NOT EXISTS manifests (
 """
 #: A namespace's keys and tables start with this (``@<name>/``); the store's own never do.
 NAMESPACE_MARK = "@"
-# PRAGMA user_version of a store that keeps a manifest (0: a store of a previous version).
-_MANIFEST_VERSION = 1
+# PRAGMA user_version of a store that keeps a manifest (0: a store of a previous version):
+# 1, one record of keys and row counts; 2, the row counts in a record of their own (_ROWS).
+_MANIFEST_VERSION = 2
+_ONE_RECORD_VERSION = 1
+#: The row counts' record in ``manifests``: the store's (or namespace's) prefix and this.
+_ROWS = "#rows"
 _REFUSAL = "restore it from a backup, or move it away to start afresh"
 
 
@@ -88,9 +94,33 @@ def _manifest_sum(body: bytes) -> bytes:
     return hashlib.blake2b(body, digest_size=8, person=b"acesm-manifest").digest()
 
 
-def _manifest_body(keys: frozenset[str], rows: Mapping[str, int]) -> bytes:
-    return json.dumps({"keys": sorted(keys), "rows": dict(sorted(rows.items()))},
-                      separators=(",", ":")).encode()
+def _keys_body(keys: frozenset[str]) -> bytes:
+    """``{"keys":[sorted keys]}`` in compact JSON, made once per key set (keys change seldom,
+    and the meters of a fleet share theirs)."""
+    return ('{"keys":' + _keys_json(keys) + "}").encode()
+
+
+@functools.lru_cache(maxsize=256)
+def _keys_json(keys: frozenset[str]) -> str:
+    return json.dumps(sorted(keys), separators=(",", ":"))
+
+
+def _rows_body(rows: Mapping[str, int]) -> bytes:
+    """``{"rows":{table: count}}`` in compact JSON, tables sorted."""
+    return json.dumps({"rows": dict(sorted(rows.items()))}, separators=(",", ":")).encode()
+
+
+def _upsert_manifest(db: sqlite3.Connection, ns: str, body: bytes) -> None:
+    """One manifest record: the store's own keys in ``manifest``, everything else (a
+    namespace's keys, the row counts) in ``manifests`` under its prefix."""
+    if ns:
+        db.execute("INSERT INTO manifests (ns, body, sum) VALUES (?, ?, ?) "
+                   "ON CONFLICT (ns) DO UPDATE SET body = excluded.body, sum = excluded.sum",
+                   (ns, body, _manifest_sum(body)))
+    else:
+        db.execute("INSERT INTO manifest (id, body, sum) VALUES (0, ?, ?) "
+                   "ON CONFLICT (id) DO UPDATE SET body = excluded.body, sum = excluded.sum",
+                   (body, _manifest_sum(body)))
 
 
 def _row_sum(table: str, ts: float, data: bytes) -> bytes:
@@ -138,6 +168,8 @@ class Store:
             raise StoreError(f"{self.path}: the database is damaged ({damage})")
         self._keys: frozenset[str] = frozenset()  # the manifest: keys, rows per table
         self._rows: dict[str, int] = {}
+        self._listed = False  # the manifest's records exist (else the first write makes both)
+        self._listing = False  # the open transaction writes them
         self._upgrade()
         self.verify()
         log.debug("opened store %s (synchronous=%s)", self.path, synchronous)
@@ -176,6 +208,7 @@ class Store:
         view._batched = view._sync_owed = False
         view._ns, view._shared = f"{NAMESPACE_MARK}{name}/", True
         view._keys, view._rows = frozenset(), {}
+        view._listed = view._listing = False
         view._values = {}
         view.verify()
         return view
@@ -190,7 +223,11 @@ class Store:
 
     def _upgrade(self) -> None:
         """Bring a store of a previous version up to this one: checksums, then the manifest."""
-        if int(self._query("PRAGMA user_version", ())[0][0]) >= _MANIFEST_VERSION:
+        version = int(self._query("PRAGMA user_version", ())[0][0])
+        if version >= _MANIFEST_VERSION:
+            return
+        if version == _ONE_RECORD_VERSION:
+            self._split_manifests()
             return
         columns = {str(r[1]) for r in self._query("PRAGMA table_info(kv)", ())}
         with self._transaction(durable=True) as db:
@@ -221,18 +258,32 @@ class Store:
             f"SELECT tbl, COUNT(*) FROM profile_rows WHERE {where} GROUP BY tbl", args)}
         return keys, rows
 
-    def _write_manifest(self, db: sqlite3.Connection, keys: frozenset[str],
-                        rows: Mapping[str, int]) -> None:
-        """Inside the transaction that changes the list: both commit, or neither."""
-        body = _manifest_body(keys, rows)
-        if self._ns:
-            db.execute("INSERT INTO manifests (ns, body, sum) VALUES (?, ?, ?) "
-                       "ON CONFLICT (ns) DO UPDATE SET body = excluded.body, sum = excluded.sum",
-                       (self._ns, body, _manifest_sum(body)))
-            return
-        db.execute("INSERT INTO manifest (id, body, sum) VALUES (0, ?, ?) "
-                   "ON CONFLICT (id) DO UPDATE SET body = excluded.body, sum = excluded.sum",
-                   (body, _manifest_sum(body)))
+    def _split_manifests(self) -> None:
+        """A store of version 1 (keys and row counts in one record per store and namespace):
+        each record, checked, becomes the two of this version, in one transaction."""
+        with self._transaction(durable=True) as db:
+            old = [("", *r) for r in db.execute("SELECT body, sum FROM manifest WHERE id = 0")]
+            old += list(db.execute("SELECT ns, body, sum FROM manifests"))
+            for ns, body, total in old:
+                self._check(total, _manifest_sum(bytes(body)), "manifest")
+                listed = json.loads(bytes(body))
+                _upsert_manifest(db, ns, _keys_body(frozenset(listed["keys"])))
+                _upsert_manifest(db, ns + _ROWS, _rows_body(listed["rows"]))
+            db.execute(f"PRAGMA user_version = {_MANIFEST_VERSION}")
+
+    def _write_manifest(self, db: sqlite3.Connection, keys: frozenset[str] | None = None,
+                        rows: Mapping[str, int] | None = None) -> None:
+        """Inside the transaction that changes a list: both commit, or neither. The keys and
+        the row counts are records of their own (an appended row rewrites the short one, not
+        the key list); a store not listed yet gets both."""
+        if not self._listed:
+            keys = self._keys if keys is None else keys
+            rows = self._rows if rows is None else rows
+            self._listing = True
+        if keys is not None:
+            _upsert_manifest(db, self._ns, _keys_body(keys))
+        if rows is not None:
+            _upsert_manifest(db, self._ns + _ROWS, _rows_body(rows))
 
     def verify(self) -> None:
         """Check every record's checksum, and the records against the manifest (none missing,
@@ -249,16 +300,19 @@ class Store:
         if self._ns:
             manifest = self._query("SELECT body, sum FROM manifests WHERE ns = ?", (self._ns,))
             if not manifest and self._contents() == (frozenset(), {}):
+                self._listed = False
                 return  # a namespace never written to: nothing to list yet
         else:
             manifest = self._query("SELECT body, sum FROM manifest WHERE id = 0", ())
-        if not manifest:
+        counts = self._query("SELECT body, sum FROM manifests WHERE ns = ?", (self._ns + _ROWS,))
+        if not manifest or not counts:
             raise StoreError(f"{self.path}: the manifest of the stored records is missing: the state "
                              f"is incomplete ({_REFUSAL})")
-        body = bytes(manifest[0][0])
+        body, rows_body = bytes(manifest[0][0]), bytes(counts[0][0])
         self._check(manifest[0][1], _manifest_sum(body), "manifest")
-        listed = json.loads(body)
-        self._keys, self._rows = frozenset(listed["keys"]), dict(listed["rows"])
+        self._check(counts[0][1], _manifest_sum(rows_body), "manifest")
+        self._keys, self._rows = frozenset(json.loads(body)["keys"]), dict(json.loads(rows_body)["rows"])
+        self._listed = True
         keys, rows = self._contents()
         if missing := sorted(self._keys - keys):
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -326,9 +380,12 @@ class Store:
                 self._db.execute("COMMIT")
             except BaseException:
                 # Also when COMMIT itself fails (disk full): never leave the transaction open.
+                self._listing = False
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+            if self._listing:  # the manifest's records exist from now on
+                self._listed, self._listing = True, False
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
         finally:
@@ -367,15 +424,16 @@ class Store:
 
     def put_many(self, items: Mapping[str, bytes], *, durable: bool = False) -> None:
         """Store several values in one transaction: after a crash all or none are there."""
-        keys = self._keys.union(items)
+        new = items.keys() - self._keys
+        keys = self._keys.union(new) if new else self._keys
         with self._transaction(durable) as db:
             db.executemany(
                 "INSERT INTO kv (key, value, sum) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value, sum = excluded.sum",
                 [(self._ns + k, bytes(v), _kv_sum(self._ns + k, bytes(v))) for k, v in items.items()],
             )
-            if keys != self._keys:  # a new key: the common update of a known one costs nothing
-                self._write_manifest(db, keys, self._rows)
+            if new:  # a new key: the common update of a known one costs nothing
+                self._write_manifest(db, keys=keys)
         self._keys = keys
         if self._values is not None:
             self._values.update((k, bytes(v)) for k, v in items.items())
@@ -386,7 +444,7 @@ class Store:
         with self._transaction() as db:
             db.execute("DELETE FROM kv WHERE key = ?", (self._ns + key,))
             if keys != self._keys:
-                self._write_manifest(db, keys, self._rows)
+                self._write_manifest(db, keys=keys)
         self._keys = keys
         if self._values is not None:
             self._values.pop(key, None)
@@ -414,7 +472,7 @@ class Store:
                  for ts, data in rows],
             )
             if rows:
-                self._write_manifest(db, self._keys, counts)
+                self._write_manifest(db, rows=counts)
         self._rows = counts
 
     def rows(
@@ -451,7 +509,7 @@ class Store:
             gone = db.execute("DELETE FROM profile_rows WHERE tbl = ?", (self._ns + table,)).rowcount
             counts = self._counted(table, -gone)
             if gone:
-                self._write_manifest(db, self._keys, counts)
+                self._write_manifest(db, rows=counts)
         self._rows = counts
 
     def trim(self, table: str, keep_last: int) -> None:
@@ -468,7 +526,7 @@ class Store:
             ).rowcount
             counts = self._counted(table, -gone)
             if gone:
-                self._write_manifest(db, self._keys, counts)
+                self._write_manifest(db, rows=counts)
         self._rows = counts
 
     def _counted(self, table: str, change: int) -> dict[str, int]:

@@ -19,6 +19,7 @@ Rules (everything that moves an association's state is here):
 from __future__ import annotations
 
 import enum
+import functools
 import hmac
 import logging
 from dataclasses import dataclass
@@ -289,7 +290,7 @@ class Acse:
         )
         log.info("client %d: association %s %s", client_sap, policy.name,
                  "pending HLS" if stoc is not None else "established")
-        return aare.to_bytes(), assoc
+        return _encoded(aare), assoc
 
     def release(self, client_sap: int, assoc: Association | None, rlrq: A.RLRQ) -> bytes:
         """The RLRE; ``assoc`` (the client's, if any) is released."""
@@ -321,9 +322,16 @@ class Acse:
         self._env.authentication_succeeded(self._port)
 
 
+@functools.lru_cache(maxsize=32)
+def _encoded(aare: A.AARE) -> bytes:
+    """An AARE's bytes. Most associations get one of a few answers (a client without HLS the
+    same every time): each is encoded once; an HLS challenge makes a new one."""
+    return aare.to_bytes()
+
+
 def _reject(context: int, diagnostic: int, user_information: bytes | None = None) -> bytes:
     log.info("AARQ rejected: diagnostic %s", diagnostic)
-    return A.AARE(
+    return _encoded(A.AARE(
         application_context_name=context,
         result=A.AssociationResult.REJECTED_PERMANENT,
         diagnostic_source=A.DiagnosticSource.ACSE_SERVICE_USER,
@@ -333,15 +341,18 @@ def _reject(context: int, diagnostic: int, user_information: bytes | None = None
         mechanism_name=None,
         responding_authentication_value=None,
         user_information=user_information,
-    ).to_bytes()
+    ))
+
+
+#: The services one of which a client must propose (a constant: flag arithmetic is slow).
+_SERVICES = int((Conformance.GET | Conformance.SET | Conformance.ACTION) & SERVER_CONFORMANCE)
 
 
 def _initiate_error(req: A.InitiateRequest) -> int | None:
     """The InitiateError of a request we cannot serve (Green Book 9.4.2), or None."""
     if req.proposed_dlms_version_number < DLMS_VERSION:
         return A.InitiateError.DLMS_VERSION_TOO_LOW
-    proposed = Conformance(req.proposed_conformance)
-    if not proposed & (Conformance.GET | Conformance.SET | Conformance.ACTION) & SERVER_CONFORMANCE:
+    if not req.proposed_conformance & _SERVICES:
         return A.InitiateError.INCOMPATIBLE_CONFORMANCE
     if 0 < req.client_max_receive_pdu_size < 12:
         return A.InitiateError.PDU_SIZE_TOO_SHORT

@@ -12,6 +12,7 @@ policy and the access rights ask for the response.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -99,10 +100,17 @@ def open_initiate(user_information: bytes, security: SecurityContext | None, tit
     return apdu, envelope
 
 
+@functools.lru_cache(maxsize=32)
+def _encoded(response: A.InitiateResponse) -> bytes:
+    """An InitiateResponse's bytes: the same few (one per negotiated conformance and PDU
+    size) for every association, encoded once each."""
+    return response.to_bytes()
+
+
 def seal_initiate(response: A.InitiateResponse, envelope: Envelope | None,
                   security: SecurityContext | None) -> bytes:
     """The InitiateResponse, ciphered as its InitiateRequest came."""
-    data = response.to_bytes()
+    data = _encoded(response)
     if envelope is None or security is None:
         return data
     return wrap(A.InitiateResponse.TAG, data, envelope, security, None)

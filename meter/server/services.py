@@ -11,6 +11,7 @@ with-datablock, ACTION with-pblock). Only one long transfer per service is in pr
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -136,9 +137,7 @@ class Services:
         self._response_protection = 0
         # The services this association negotiated (Green Book 9.4.6.1), fixed for its life:
         # one dict lookup per request instead of a conformance check.
-        self._handlers = {kind: (handler, _RESPONSE_TAG[kind.TAG])
-                          for kind, handler in self._HANDLERS.items()
-                          if not self._NEEDS[kind] or self._NEEDS[kind] & conformance}
+        self._handlers = _negotiated(int(conformance))
 
     @property
     def conformance(self) -> Conformance:
@@ -616,3 +615,16 @@ class Services:
         A.ActionRequestWithListAndFirstPBlock: Conformance.ACTION | Conformance.BLOCK_TRANSFER_WITH_ACTION,
         A.ActionRequestWithPBlock: Conformance.ACTION | Conformance.BLOCK_TRANSFER_WITH_ACTION,
     }
+
+
+_Handlers = dict[type[A.Apdu], tuple[Callable[..., bytes], int]]
+
+
+@functools.lru_cache(maxsize=64)
+def _negotiated(conformance: int) -> _Handlers:
+    """The handler and response tag of each request a conformance block allows; the same
+    (read-only) table for every association that negotiated that block, made once: clients
+    propose few distinct blocks, and a new one costs a dozen flag tests."""
+    return {kind: (handler, _RESPONSE_TAG[kind.TAG])
+            for kind, handler in Services._HANDLERS.items()
+            if not Services._NEEDS[kind] or Services._NEEDS[kind] & conformance}

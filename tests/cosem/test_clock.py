@@ -199,3 +199,19 @@ def test_a_written_or_restored_zone_applies_to_the_next_read() -> None:
     w.clock.load_state(summer)  # back to UTC, no DST
     assert CosemDateTime.from_bytes(w.clock.get(2, ctx).value).deviation == 0
     assert w.clock.get(4, ctx) == Unsigned(0)
+
+
+def test_octets_at_are_the_cosem_date_time_at() -> None:
+    """The two ways to write the clock's time at an instant give the same 12 octets (a profile's
+    clock column uses octets_at, the short path of a GET): standard time, DST, a fraction of a
+    second, a status bit."""
+    w = world()
+    ctx = w.ctx()
+    clock = w.clock
+    clock.set(3, Long(-60), ctx)
+    clock.set(8, Boolean(True), ctx)
+    for month, day, hour, minute, second in [(1, 5, 3, 4, 5.25), (3, 31, 0, 59, 59.99),
+                                             (3, 31, 1, 0, 0.0), (7, 1, 12, 0, 0.5),
+                                             (10, 27, 0, 59, 59.0), (10, 27, 1, 0, 0.0)]:
+        ts = dt.datetime(2024, month, day, hour, minute, tzinfo=UTC).timestamp() + second
+        assert clock.octets_at(ts) == clock.cosem_at(ts).to_bytes(), (month, day, hour, minute)

@@ -227,7 +227,7 @@ def test_a_state_of_a_previous_version_opens_with_its_registers(
     assert meter.reader().get(3, ENERGY, 2) == energy
     assert meter.reader().get(7, LOAD_PROFILE, 2) == rows
     meter.close()
-    assert sql(state, "PRAGMA user_version") == [(1,)]
+    assert sql(state, "PRAGMA user_version") == [(2,)]
     copy = shutil.copytree(state, state.parent / "copy")
     metrology_digit(state)  # and from now on checked: changes
     assert "checksum" in refused_start(state, "--tcp", "127.0.0.1:0")

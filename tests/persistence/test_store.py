@@ -204,7 +204,7 @@ def test_any_deleted_record_is_refused(tmp_path_factory: pytest.TempPathFactory,
     db = sqlite3.connect(state / DB_NAME)
     targets = ([("kv", "key", k) for (k,) in db.execute("SELECT key FROM kv")]
                + [("profile_rows", "id", i) for (i,) in db.execute("SELECT id FROM profile_rows")]
-               + [("manifest", "id", 0)])
+               + [("manifest", "id", 0), ("manifests", "ns", "#rows")])
     table, column, value = data.draw(st.sampled_from(targets))
     with db:
         assert db.execute(f"DELETE FROM {table} WHERE {column} = ?", (value,)).rowcount == 1
