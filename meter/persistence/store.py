@@ -20,11 +20,12 @@ A record deleted behind the store's back is missed too: the store keeps a manife
 the row count of every table) checksummed in its own table and rewritten in the same transaction
 as any change to that list, and at open the contents must match it exactly (the keys and the row
 counts are two records, version 2: an appended row rewrites the short one, not the key list).
-Losing a record is as bad as changing it -- a deleted ``ic/tx/*`` reservation would restart the send counter and reuse
-GCM IVs under the same key. ``PRAGMA user_version`` says that the store keeps a manifest, so a
-deleted manifest is refused as well. A store of a previous version (no checksums, no manifest;
-or the manifest in one record) gets them on first open; going back to a previous version is not supported (what it writes
-is not in the manifest, so this version refuses the state afterwards).
+Losing a record is as bad as changing it -- a deleted ``ic/tx/*`` reservation would restart the
+send counter and reuse GCM IVs under the same key. ``PRAGMA user_version`` says that the store
+keeps a manifest, so a deleted manifest is refused as well. A store of a previous version (no
+checksums, no manifest; or the manifest in one record) gets them on first open; going back to a
+previous version is not supported (what it writes is not in the manifest, so this version
+refuses the state afterwards).
 """
 
 from __future__ import annotations
@@ -516,13 +517,16 @@ class Store:
         """Drop the oldest rows of ``table`` so that at most ``keep_last`` remain."""
         if keep_last < 0:
             raise StoreError("keep_last must be >= 0")
-        if self._rows.get(table, 0) <= keep_last:
+        over = self._rows.get(table, 0) - keep_last
+        if over <= 0:
             return  # the manifest's count says nothing is over (a DELETE would scan the table)
         with self._transaction() as db:
+            # The oldest ``over`` rows by the (tbl, id) index: a full log that gains one row
+            # loses one, without the table's other rows being read.
             gone = db.execute(
-                "DELETE FROM profile_rows WHERE tbl = ? AND id NOT IN "
-                "(SELECT id FROM profile_rows WHERE tbl = ? ORDER BY id DESC LIMIT ?)",
-                (self._ns + table, self._ns + table, keep_last),
+                "DELETE FROM profile_rows WHERE id IN "
+                "(SELECT id FROM profile_rows WHERE tbl = ? ORDER BY id LIMIT ?)",
+                (self._ns + table, over),
             ).rowcount
             counts = self._counted(table, -gone)
             if gone:
