@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable
 
 from meter.device.device import Device
-from meter.device.fleet import BUILDS_PER_TURN, Fleet
+from meter.device.fleet import Fleet
 from meter.errors import MeterError
 from meter.link.framing import Framing
 from meter.stack import Stack
@@ -45,6 +45,8 @@ __all__ = ["FleetService"]
 log = logging.getLogger(__name__)
 
 _MAX_TICK_INTERVAL = 1.0  # real seconds, as a single meter's (transport/service.py)
+#: Real seconds of warming builds (~10 ms each) between turns of the loop (FleetService.warm).
+_WARM_SLICE = 0.02
 #: Meters whose start-up pushes are on their way at once, at most (module docstring).
 CONNECTING = 32
 #: Per loop turn, meters built for their start-up pushes and meters looked at (an unbuilt
@@ -145,14 +147,16 @@ class FleetService:
         self._wake()
 
     async def warm(self, progress: Callable[[int, int], None] = lambda done, total: None) -> None:
-        """Build the --resident meters after READY, a few per turn of the loop: the connections
-        that come meanwhile are served between (building their own meters)."""
+        """Build the --resident meters after READY, for at most _WARM_SLICE real seconds a turn
+        of the loop: the connections that come meanwhile are served between (building their
+        own meters). A meter back-filling a long --history takes its own time (~7 s a year)."""
         t0 = self._timebase.monotonic()
-        done = 0
+        done, turn = 0, t0
         for done, total in self.fleet.warming():
             progress(done, total)
-            if done % BUILDS_PER_TURN == 0:
+            if self._timebase.monotonic() - turn >= _WARM_SLICE:
                 await asyncio.sleep(0)
+                turn = self._timebase.monotonic()
         log.info("fleet: %d meters built after READY in %.1f s", done,
                  self._timebase.monotonic() - t0)
 
