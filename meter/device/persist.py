@@ -52,13 +52,16 @@ def decode_state(raw: bytes) -> dict[int, axdr.Data]:
 
 
 _KEYS: dict[object, str] = {}
+_KEYS_MAX = 4096  # codes named by the profiles in use; past it keys are made each time
 
 
 def object_key(obj: CosemObject) -> str:
     """``obj/<obis>``: one string per code, whatever the number of meters in the process."""
     key = _KEYS.get(obj.logical_name)
     if key is None:
-        key = _KEYS[obj.logical_name] = f"obj/{obj.logical_name}"
+        key = f"obj/{obj.logical_name}"
+        if len(_KEYS) < _KEYS_MAX:
+            _KEYS[obj.logical_name] = key
     return key
 
 
