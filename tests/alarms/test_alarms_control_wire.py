@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from push.test_push_wire import Listener, gurux_parse
-from support.process import meter_process, profile_with
+from alarms.test_alarms_wire import ALARM, alarm_push_profile
+from support.process import meter_process
 
 from meter.control import Client
 
 pytestmark = pytest.mark.interop
 
-ALARM = "0.4.25.9.0.255"
 FRAUD_BIT = 1 << 13
 #: Real seconds a loaded machine may take between the control request and the push leaving
 #: (at scale 1 also simulated seconds); the bound checked is on the meter's own stamps.
@@ -32,12 +32,7 @@ def meter_time(client: Client) -> float:
 
 def test_a_cover_opened_through_the_control_api_is_pushed_within_a_second(tmp_path: Path) -> None:
     listener = Listener()
-    profile = profile_with(tmp_path, f'''
-[[object]]
-obis = "{ALARM}"
-class = "push_setup"
-destination = "127.0.0.1:{listener.port}"
-''')
+    profile = alarm_push_profile(tmp_path, listener)
     try:
         with meter_process(tmp_path / "state", "--profile", str(profile), "--tcp", "127.0.0.1:0",
                            "--control", "127.0.0.1:0", "--time-scale", "1") as process:

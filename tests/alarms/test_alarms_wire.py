@@ -16,9 +16,11 @@ from interop.conftest import next_invocation_counter
 from push.test_push_wire import T0, Listener, gurux_parse
 from support.process import MeterProcess, profile_with
 
+from meter.cosem.names import PUSH_ON_ALARM
+
 pytestmark = pytest.mark.interop
 
-ALARM = "0.4.25.9.0.255"
+ALARM = str(PUSH_ON_ALARM)
 DOUBLE_LONG_UNSIGNED = 6
 OUTAGE_AT, FIRST_SAG_AT, SECOND_SAG_AT = 4.0, 8.0, 16.0
 #: Real seconds the loop may take on a loaded machine to hand the push out once the tick after
@@ -34,14 +36,19 @@ class _Wire:
         return self.tcp
 
 
-def test_alarm_push_on_a_power_failure_and_a_sag_threshold_written_by_gurux(tmp_path: Path) -> None:
-    listener = Listener()
-    profile = profile_with(tmp_path, f'''
+def alarm_push_profile(tmp_path: Path, listener: Listener, more: str = "") -> Path:
+    """The default profile with the alarm push going to ``listener`` (and ``more`` TOML)."""
+    return profile_with(tmp_path, f'''
 [[object]]
 obis = "{ALARM}"
 class = "push_setup"
 destination = "127.0.0.1:{listener.port}"
+{more}''')
 
+
+def test_alarm_push_on_a_power_failure_and_a_sag_threshold_written_by_gurux(tmp_path: Path) -> None:
+    listener = Listener()
+    profile = alarm_push_profile(tmp_path, listener, f'''
 [metrology.scenario]
 events = [{{ kind = "outage", start = {OUTAGE_AT}, duration = 3.0 }},
           {{ kind = "sag", start = {FIRST_SAG_AT}, duration = 1.0, v_scale = 0.85 }},
