@@ -234,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--history", type=_duration, metavar="DURATION",
                        help="the fleet has run this long by now (back-filled per meter when "
                             "it is first built)")
+    fleet.add_argument("--faults", type=_faults, default={}, metavar="SPEC",
+                       help="link faults on every meter's listeners, as serve's (README: Link "
+                            "faults; one meter's own: POST /meters/ID/faults)")
     fleet.add_argument("-v", "--verbose", action="count", default=0)
     _control_arguments(fleet, " (a fleet's: every meter under /meters/ID; README: Fleets)")
     fleet.set_defaults(run=_fleet)
@@ -539,12 +542,14 @@ def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Id
 
     from meter.device.fleet import Fleet, csv_text
     from meter.transport.fleet import FleetService
+    from meter.transport.fleet_faults import FleetFaults
 
     fleet = Fleet(profile, store, state, timebase, ids, history=args.history,
                   resident=args.resident)
     progress = _Progress(f"fleet: {len(ids)} meters listening", timebase.monotonic)
     service = FleetService(fleet, timebase, args.host, hdlc=args.hdlc,
-                           progress=lambda n, total: progress(n / total, f"{n}/{total}"))
+                           progress=lambda n, total: progress(n / total, f"{n}/{total}"),
+                           faults=FleetFaults(LinkFaults(**args.faults)))
     fleet.on_built, fleet.on_released = service.built, service.released
     fleet.is_busy = service.busy
     control = None
@@ -552,7 +557,7 @@ def _run_fleet(args: argparse.Namespace, profile: profiles.Profile, ids: list[Id
         from meter.control.fleet import FleetControl  # aiohttp loads only here
 
         control = FleetControl(fleet, timebase, profiles.resolve(args.profile).stem,
-                               args.control_token, service.wake)
+                               args.control_token, service.wake, service.faults)
         control.attach(service)
 
     async def run() -> None:

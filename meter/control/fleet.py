@@ -12,10 +12,16 @@ rules as a single meter's (server.py):
   :class:`~meter.control.server.ControlServer` whose device is ``Fleet.device(id)`` (built when
   asked for). What belongs to the fleet and not to one meter answers 409 there: the time scale
   and a forward jump (time passes for every meter: ``POST /time/scale`` and ``/time/jump`` at
-  the fleet level), the per-meter ``/metrics`` (the fleet's is at ``/metrics``) and link faults
-  (not served on a fleet's listeners);
+  the fleet level) and the per-meter ``/metrics`` (the fleet's is at ``/metrics``);
+- ``GET/POST /faults``: the fleet-wide link faults (``fleet --faults``) on every meter's
+  listeners; ``GET/POST /meters/{id}/faults``: that meter's, its own from its first POST on
+  (``{"fleet": true}`` puts it back on the fleet's); both answer as a single meter's ``/faults``
+  (settings and counters) by the same code (``server.faults_call``), a meter's with ``fleet``
+  (whether the fleet-wide ones apply to it), the fleet's with ``meters_own``
+  (transport/fleet_faults.py);
 - ``GET /metrics``: the fleet's Prometheus counters (requests, associations, failures, pushes,
-  bytes, control requests, meters built, every series labelled with the profile) and gauges
+  bytes, control requests, meters built, link fault events of every meter, every series
+  labelled with the profile) and gauges
   (meters, meters built, connections open, time scale), all kept as things happen: a scrape
   never visits an unbuilt meter;
 - ``GET /time``, ``POST /time/jump`` (forward only), ``POST /time/scale``: the fleet's one time;
@@ -45,10 +51,12 @@ from meter.control import face
 from meter.control.ops import (
     MAX_JUMP_S, BadRequest, Clock, NotFound, Operations, Unsupported, seconds)
 from meter.control.server import (
-    ROUTES, ControlServer, CountedPushes, Route, json_error, openapi)
+    ROUTES, ControlServer, CountedPushes, Route, faults_call, json_error, openapi)
 from meter.control.taps import Metrics
 from meter.stack import Stack
 from meter.timebase import MAX_SCALE
+from meter.transport.faults import LinkFaults
+from meter.transport.fleet_faults import FleetFaults
 from meter.transport.pcap import association_keys
 from meter.transport.push import PushSource
 
@@ -89,7 +97,12 @@ FLEET_ROUTES: tuple[Route, ...] = (
           {"by": _DURATION}),
     Route("POST", "/time/scale", "fleet_scale", "simulated seconds per real second, fleet-wide",
           {"scale": {"type": "number"}}),
+    # GET/POST /faults: the fleet-wide link faults, by the single meter's routes.
+    *(r for r in ROUTES if r.op in ("faults", "faults_set")),
 )
+#: What ``POST /meters/{id}/faults`` takes besides the single meter's settings.
+_BACK_TO_FLEET = {"fleet": {"type": "boolean",
+                            "description": "true (alone): the meter back on the fleet's faults"}}
 
 
 class FleetMetrics(Metrics):
@@ -98,6 +111,9 @@ class FleetMetrics(Metrics):
     HELP: ClassVar[dict[str, str]] = {
         **Metrics.HELP,
         "acesm_fleet_builds_total": "meters built (a Device opened on its state), since start",
+        "acesm_link_faults_total": "link fault events on every meter's links, by fault",
+        "acesm_link_fault_frames_total": "frames looked at while a link fault was on, by "
+                                         "direction (out: replies, in: received)",
     }
 
 
@@ -137,6 +153,7 @@ class MeterControl(ControlServer):
                          keys=lambda: association_keys(fleet.members[index].device),
                          wake=wake, faults=front.faults, metrics=front.metrics)
         self.index = index
+        self._front = front
         self.held_until = -math.inf  # true time until which it stays built
         self.ops = MeterOperations(device, front.clock, wake, self._hold)
 
@@ -155,7 +172,7 @@ class MeterControl(ControlServer):
 
     def _perform(self, op: str, params: Mapping[str, Any]) -> Any:
         if op in ("faults", "faults_set"):
-            raise Unsupported("link faults are not served on a fleet's listeners")
+            return self._front.meter_faults(self.index, op, params)
         return super()._perform(op, params)
 
     def _metrics_text(self) -> str:
@@ -170,15 +187,20 @@ class MeterControl(ControlServer):
 
 class FleetControl(ControlServer):
     """The control API of a fleet's shard (module docstring); ``wake`` re-arms the fleet's
-    timer (FleetService.wake)."""
+    timer (FleetService.wake), ``faults`` are the service's (FleetService.faults)."""
 
     def __init__(self, fleet: Fleet, clock: Clock, profile: str, token: str | None = None,
-                 wake: Callable[[int | None], None] = lambda index: None) -> None:
+                 wake: Callable[[int | None], None] = lambda index: None,
+                 faults: FleetFaults | None = None) -> None:
         super().__init__(lambda: None, clock, profile, token=token, wake=lambda: wake(None),
                          metrics=FleetMetrics(profile))
         self.fleet = fleet
         self.wake = wake
         self._meters: OrderedDict[int, MeterControl] = OrderedDict()
+        # The service's link faults (FleetService.faults); every count goes to the metrics.
+        self.link_faults = FleetFaults() if faults is None else faults
+        self.faults = self.link_faults.fleet
+        self.link_faults.tally = self._fault_counted
 
     def attach(self, service: FleetService) -> None:
         """Count and trace the service's connections and pushes; keep the meters in use built
@@ -237,6 +259,35 @@ class FleetControl(ControlServer):
         """For FleetService.push_tap: each push's outcome counted."""
         return CountedPushes(device, self.metrics)
 
+    def _fault_counted(self, name: str) -> None:
+        """A link fault counter of any meter moved (FleetFaults.tally): the fleet's total."""
+        if name in ("replies", "received"):
+            self.metrics.add("acesm_link_fault_frames_total",
+                             direction="out" if name == "replies" else "in")
+        else:
+            self.metrics.add("acesm_link_faults_total", fault=name)
+
+    def meter_faults(self, index: int, op: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``GET/POST /meters/{index}/faults`` (module docstring)."""
+        faults = self.link_faults
+        if op == "faults_set":
+            settings = {k: v for k, v in params.items() if k != "meter"}
+            if "fleet" in settings:
+                if settings.pop("fleet") is not True or settings:
+                    raise BadRequest('faults: "fleet" is true, alone (the meter back on the '
+                                     "fleet's faults)")
+                if faults.has_own(index):
+                    faults.to_fleet(index)
+                    log.info("meter %d: back on the fleet's link faults", index)
+            elif faults.has_own(index):
+                faults_call(faults.of(index), op, settings)
+            else:
+                own = LinkFaults()  # all off; kept only once the settings are good
+                faults_call(own, op, settings)
+                faults.adopt(index, own)
+                log.info("meter %d: link faults of its own", index)
+        return {**faults.of(index).snapshot(), "fleet": not faults.has_own(index)}
+
     def target(self, request: web.Request) -> ControlServer:
         ident = request.match_info.get("meter")
         if ident is None:
@@ -263,6 +314,8 @@ class FleetControl(ControlServer):
     def description(self) -> dict[str, Any]:
         spec = openapi(FLEET_ROUTES)
         spec["paths"].update(openapi(ROUTES, METER_PREFIX)["paths"])
+        body = spec["paths"][METER_PREFIX + "/faults"]["post"]["requestBody"]
+        body["content"]["application/json"]["schema"]["properties"].update(_BACK_TO_FLEET)
         spec["info"]["title"] = "acesm-meter fleet control API"
         return spec
 
@@ -297,6 +350,9 @@ class FleetControl(ControlServer):
         return web.json_response(self._call(page))
 
     def _perform(self, op: str, params: Mapping[str, Any]) -> Any:
+        if op in ("faults", "faults_set"):
+            return {**faults_call(self.faults, op, params),
+                    "meters_own": self.link_faults.owners()}
         if op == "fleet_jump":
             by = seconds(params.get("by"), "by")
             if not 0 < by <= MAX_JUMP_S:

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from meter.device.device import Device
     from meter.device.pushes import PushWork
 
-__all__ = ["MAX_BODY", "ROUTES", "ControlServer", "CountedPushes", "Route", "is_loopback",
-           "json_error", "openapi"]
+__all__ = ["MAX_BODY", "ROUTES", "ControlServer", "CountedPushes", "Route", "faults_call",
+           "is_loopback", "json_error", "openapi"]
 
 log = logging.getLogger(__name__)
 
@@ -325,16 +325,8 @@ class ControlServer:
             return {**conn.summary(), "trace": self.connections.describe(conn)}
         if op == "scenario_status":
             return None if self.run is None else self.run.status()
-        if op == "faults":
-            return self.faults.snapshot()
-        if op == "faults_set":
-            settings = dict(params)
-            reset = settings.pop("reset_counters", False)
-            try:
-                out = self.faults.update(**settings)
-            except (TypeError, ValueError) as exc:
-                raise BadRequest(f"faults: {exc}") from None
-            return self.faults.reset_counters() if reset is True else out
+        if op in ("faults", "faults_set"):
+            return faults_call(self.faults, op, params)
         out = self.ops.run(op, params)
         if op == "state":
             out["associations"] = [c.summary() for c in self.connections if not c.closed]
@@ -406,6 +398,21 @@ class ControlServer:
             return
         # More due already (a jump, a burst): the next loop turn takes them.
         self._timer.arm(run.next_due(), 0.0 if ran >= 100 else 1.0)
+
+
+def faults_call(faults: LinkFaults, op: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``GET /faults`` (op ``faults``) or ``POST /faults`` (``faults_set``: the settings, and
+    ``reset_counters``) on ``faults``: the snapshot; BadRequest for a bad setting (nothing
+    changed then)."""
+    if op == "faults":
+        return faults.snapshot()
+    settings = dict(params)
+    reset = settings.pop("reset_counters", False)
+    try:
+        out = faults.update(**settings)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"faults: {exc}") from None
+    return faults.reset_counters() if reset is True else out
 
 
 def json_error(kind: type[web.HTTPException], text: str,

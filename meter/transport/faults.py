@@ -44,7 +44,9 @@ limit; on a line a reply beyond it is lost and counted as ``overflow``). A parti
 frame held for splitting is bounded by the framing's largest frame.
 
 Runs on the event loop's thread, like the stacks; delays are loop timers, never sleeps.
-``update`` and ``snapshot`` are what the control API calls.
+``update`` and ``snapshot`` are what the control API calls; ``tally`` (a fleet's, settable) is
+told of every count as it is made; ``on`` says whether a new connection needs a FaultyLink at all
+(a fleet's listeners give one only then, meter/transport/fleet_faults.py).
 """
 
 from __future__ import annotations
@@ -177,6 +179,8 @@ class LinkFaults:
         self._seen: dict[str, int] = {}
         self.active = False  # any reply fault on: the fast path checks only this
         self.incoming = False  # any received-frame fault on
+        # Told the name of every count as it is made (a fleet's totals for its /metrics).
+        self.tally: Callable[[str], None] | None = None
         self.update(**settings)
 
     def update(self, **settings: Any) -> dict[str, Any]:
@@ -203,6 +207,18 @@ class LinkFaults:
         return {"settings": {name: getattr(s, name) for name in _FIELDS},
                 "counters": dict(self.counters)}
 
+    @property
+    def on(self) -> bool:
+        """Any fault on, a refusal included (a new connection needs a FaultyLink)."""
+        s = self.settings
+        return self.active or self.incoming or bool(s.refuse or s.refuse_every)
+
+    def count(self, name: str) -> None:
+        """One more of counter ``name`` (and the tally told)."""
+        self.counters[name] += 1
+        if self.tally is not None:
+            self.tally(name)
+
     def reset_counters(self) -> dict[str, Any]:
         """All counters back to 0; the snapshot."""
         self.counters = dict.fromkeys(COUNTERS, 0)
@@ -225,7 +241,7 @@ class LinkFaults:
         """A new TCP connection: refuse it?"""
         s = self.settings
         if (s.refuse or s.refuse_every) and self.hits(s.refuse, "refuse_every"):
-            self.counters["refused"] += 1
+            self.count("refused")
             return True
         return False
 
@@ -241,7 +257,7 @@ class LinkFaults:
         s = self.settings
         if s.cut_block and s.cut_times and block >= s.cut_block:
             s.cut_times -= 1
-            self.counters["cuts"] += 1
+            self.count("cuts")
             self._refresh()
             return True
         return False
@@ -327,15 +343,14 @@ class FaultyLink:
 
     def _incoming(self, frame: bytes) -> bytes:
         faults = self._faults
-        counters = faults.counters
-        counters["received"] += 1
+        faults.count("received")
         s = faults.settings
         if faults.incoming:
             if faults.hits(s.drop_in, "drop_in_every"):
-                counters["dropped_in"] += 1
+                faults.count("dropped_in")
                 return b""
             if faults.hits(s.corrupt_in, "corrupt_in_every"):
-                counters["corrupted_in"] += 1
+                faults.count("corrupted_in")
                 return self._corrupted(frame)
         return frame
 
@@ -356,17 +371,16 @@ class FaultyLink:
     def _reply(self, data: bytes) -> None:
         """One reply frame through the reply faults."""
         faults = self._faults
-        counters = faults.counters
-        counters["replies"] += 1
+        faults.count("replies")
         s = faults.settings
         if faults.hits(s.drop, "drop_every"):
-            counters["dropped"] += 1
+            faults.count("dropped")
             return
         if faults.hits(s.corrupt, "corrupt_every"):
-            counters["corrupted"] += 1
+            faults.count("corrupted")
             data = self._corrupted(data)
         if faults.hits(s.duplicate, "duplicate_every"):
-            counters["duplicated"] += 1
+            faults.count("duplicated")
             data += data
         block = self._block(data) if s.cut_block and s.cut_times else None
         cut = block is not None and faults.cut_due(block)
@@ -377,12 +391,12 @@ class FaultyLink:
                 self._cut_link()
             return
         if self._held + len(data) > self._max_held and self._full is None:
-            counters["overflow"] += 1
+            faults.count("overflow")
             return
         if pause > 0.0:
-            counters["delayed"] += 1
+            faults.count("delayed")
         if s.byte_time:
-            counters["slowed"] += 1
+            faults.count("slowed")
         now = self._loop.time()
         due = max(now + pause, self._ready_at)
         self._ready_at = due

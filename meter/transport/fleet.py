@@ -20,6 +20,10 @@ its first build has queued its installation push too, which goes with it. At mos
 ``connecting`` meters have their start-up pushes on the way at once, and the next is brought
 up as one finishes: a fleet of 10,000 does not open 10,000 connections to its head end at once.
 A meter whose pushes went out may be closed again like any other.
+
+Link faults (``faults``, transport/fleet_faults.py): fleet-wide or a meter's own, on its wrapper
+and HDLC-over-TCP listeners; a connection gets a FaultyLink only while its meter's faults have
+something on.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from meter.link.framing import Framing
 from meter.stack import Stack
 from meter.timebase import Timebase
 from meter.transport.push import PushSender, PushSource
+from meter.transport.fleet_faults import FleetFaults
 from meter.transport.session import DeadlineTimer
 from meter.transport.tcp import ConnectionLimits, ListenerHooks, bound_address, start_tcp_server
 from meter.transport.tcp_setup import PortSetup, WrapperListener
@@ -61,8 +66,10 @@ class FleetService:
     def __init__(self, fleet: Fleet, timebase: Timebase, host: str, *, hdlc: bool = False,
                  limits: ConnectionLimits | None = None,
                  progress: Callable[[int, int], None] = lambda done, total: None,
-                 connecting: int = CONNECTING) -> None:
+                 connecting: int = CONNECTING, faults: FleetFaults | None = None) -> None:
         self.fleet = fleet
+        # Link faults on every listener, fleet-wide or a meter's own (transport/fleet_faults.py).
+        self.faults = FleetFaults() if faults is None else faults
         self._timebase = timebase
         self._host = host
         self._hdlc = hdlc
@@ -174,7 +181,8 @@ class FleetService:
 
         async def bind(host: str, port: int, hooks: ListenerHooks, serving: bool) -> asyncio.Server:
             return await start_tcp_server(host, port, factory, None, "tcp", self._limits,
-                                          start_serving=serving, hooks=hooks)
+                                          start_serving=serving, hooks=hooks,
+                                          faults_for=lambda: self.faults.applicable(index))
 
         listener = WrapperListener(self._host, bind, lambda: self._port_setup(index),
                                    self._servers, f"meter {serial}: tcp")
@@ -197,7 +205,9 @@ class FleetService:
                                                               now=self._timebase.now), label)
 
         server = await start_tcp_server(self._host, port, factory, None, label, self._limits,
-                                        start_serving=False)  # one log line for all, not 10,000
+                                        start_serving=False,  # one log line for all, not 10,000
+                                        framing=framing,
+                                        faults_for=lambda: self.faults.applicable(index))
         self._servers.append(server)
         await server.start_serving()
         return bound_address(server)[1]

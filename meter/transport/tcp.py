@@ -255,6 +255,7 @@ async def start_tcp_server(
     capture: Capture | None = None,
     faults: LinkFaults | None = None,
     framing: Framing = Framing.WRAPPER,
+    faults_for: Callable[[], LinkFaults | None] | None = None,
 ) -> asyncio.Server:
     """Listen on host:port (port 0 = any free port); every connection gets ``stack_factory()``.
 
@@ -262,7 +263,8 @@ async def start_tcp_server(
     shared by several listeners (default: no connection cap), ``hooks`` are this listener's
     own (meter.transport.tcp_setup); ``capture`` taps every connection (serve --pcap);
     ``faults`` misbehave on every connection (meter.transport.faults), cutting frames as
-    ``framing`` does.
+    ``framing`` does; ``faults_for()`` instead names each new connection's (None: no
+    FaultyLink on it; a fleet's meters, meter/transport/fleet_faults.py).
     ``start_serving=False`` binds
     without accepting or logging (``server.start_serving()`` later, by a caller that logs where
     it listens).
@@ -270,8 +272,8 @@ async def start_tcp_server(
     loop = asyncio.get_running_loop()
     shared = limits or ConnectionLimits(max_connections=1 << 62)
     server = await loop.create_server(
-        lambda: _StackProtocol(stack_factory, clock, label, shared, hooks, capture, faults,
-                               framing),
+        lambda: _StackProtocol(stack_factory, clock, label, shared, hooks, capture,
+                               faults if faults_for is None else faults_for(), framing),
         host,
         port,
         reuse_address=True,

@@ -155,8 +155,7 @@ NO_METER = ["/meters/99/state", "/meters/abc/state", "/meters/-1/time", "/meters
 #: What belongs to the fleet under one meter: 409, and where to go instead.
 THE_FLEETS = {"/meters/2/time/scale": (b'{"scale": 10}', "the fleet's"),
               "/meters/2/time/jump": (b'{"by": "1h"}', "whole fleet"),
-              "/meters/2/metrics": (None, "GET /metrics"),
-              "/meters/2/faults": (None, "link faults")}
+              "/meters/2/metrics": (None, "GET /metrics")}
 
 
 def _error(served: Served, method: str, path: str, body: bytes | None = None) -> tuple[int, str]:
