@@ -745,6 +745,13 @@ def _ctl_parser(commands: Any) -> None:
     expect.add_argument("value", help="a JSON value (3, 1.5, true, \"text\")")
     expect.add_argument("--attribute", type=int, default=2)
     expect.add_argument("--op", dest="compare", default="==", help="== != < <= > >=")
+    faults = ops.add_parser("faults", help="the link faults in force and their counters; SPEC "
+                            "changes them live (README: Link faults)")
+    faults.add_argument("spec", nargs="?", type=_faults, metavar="SPEC",
+                        help="e.g. delay=0.2,drop=0.05 (as serve --faults)")
+    faults.add_argument("--reset", action="store_true", help="zero the counters")
+    faults.add_argument("--fleet", action="store_true",
+                        help="the fleet's meter (--meter) back on the fleet-wide faults")
     run = ops.add_parser("run", help="load a scenario file (TOML)")
     run.add_argument("file", type=Path)
     call = ops.add_parser("call", help="any request: METHOD PATH [JSON body]")
@@ -781,6 +788,7 @@ def _ctl(args: argparse.Namespace) -> int:
         "expect": lambda: client.expect(args.obis, json.loads(args.value), args.attribute,
                                         args.compare),
         "run": lambda: client.load_scenario(args.file.read_text()),
+        "faults": lambda: _ctl_faults(client, args),
         "call": lambda: client.request(args.method, args.path,
                                        None if args.body is None else json.loads(args.body)),
     }
@@ -794,6 +802,16 @@ def _ctl(args: argparse.Namespace) -> int:
     if args.op == "expect" and isinstance(answer, dict) and not answer.get("ok"):
         return 3
     return 0
+
+
+def _ctl_faults(client: Any, args: argparse.Namespace) -> Any:
+    """``ctl faults``: GET /faults, or POST the SPEC, ``--reset``, ``--fleet``."""
+    settings: dict[str, Any] = dict(args.spec or {})
+    if args.reset:
+        settings["reset_counters"] = True
+    if args.fleet:
+        settings["fleet"] = True  # alone, or the fleet's control API says why not
+    return client.set_faults(**settings) if settings else client.faults()
 
 
 # --- profile check -------------------------------------------------------------------------

@@ -2,10 +2,14 @@
 drill-down") in a real browser: Debian's chromium, headless, over the DevTools protocol, against
 `acesm-meter fleet --control` as a process. The page lists every meter of the fleet, a search
 narrows the table, and opening a meter shows that meter's face: its name and the LCD text its
-control API reads. Screenshots are kept at build/artifacts/fleet-table.png and
+control API reads; its time button is the fleet's (a click moves the meter's clock, and another
+meter's, by an hour). Screenshots are kept at build/artifacts/fleet-table.png and
 build/artifacts/fleet-meter-face.png (the paths are printed)."""
 
 from __future__ import annotations
+
+import asyncio
+from datetime import datetime
 
 import pytest
 from face.test_face_browser import in_browser, search_and_open
@@ -20,6 +24,11 @@ pytestmark = pytest.mark.interop
 COUNT = 12
 TABLE_SHOT = ROOT / "build" / "artifacts" / "fleet-table.png"
 METER_SHOT = ROOT / "build" / "artifacts" / "fleet-meter-face.png"
+
+
+def _meter_time(url: str, index: int) -> float:
+    """Meter ``index``'s clock (its control API's meter_time), UTC epoch seconds."""
+    return datetime.fromisoformat(Client(url, meter=index).time()["meter_time"]).timestamp()
 
 
 def test_the_fleet_table_a_search_and_one_meters_face(tmp_path: pytest.TempPathFactory) -> None:
@@ -55,6 +64,18 @@ def test_the_fleet_table_a_search_and_one_meters_face(tmp_path: pytest.TempPathF
             shot = await page.screenshot(METER_SHOT)
             assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
             print(f"fleet meter face screenshot: {shot}")
+            # The time button of a fleet meter is the fleet's, and says so: a click moves the
+            # fleet's time by an hour, this meter's clock (and every other's) with it.
+            assert await page.text("time-jump") == "Fleet time +1 h (every meter)"
+            before = {i: await asyncio.to_thread(_meter_time, url, i) for i in (7, 2)}
+            await page.click("#time-jump")
+            answer = await page.wait_for(
+                "document.getElementById('inject-result').textContent.includes('true_time') && "
+                "document.getElementById('inject-result').textContent")
+            assert answer.startswith("Fleet time +1 h (every meter): "), answer
+            for i in (7, 2):
+                moved = await asyncio.to_thread(_meter_time, url, i) - before[i]
+                assert 3600 <= moved < 3600 + 120, (i, moved)  # an hour, plus the real seconds
             # Back to the table.
             await page.click("#back-link")
             await page.wait_for("!document.getElementById('fleet').hidden")

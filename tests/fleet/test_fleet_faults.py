@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from control.test_control_wire import _raw
 from fleet.test_fleet_wire import Fleet, _free_base, read, wrapper
 from interop.clients import HDLC, READER, Endpoint, GuruxDriver, Ref
 from link_faults.test_cut_block_transfer import END, FIRST, LOAD_PROFILE, ROWS, _read
+from support.paths import ROOT
 
 from meter.control import Client, ControlError
 
@@ -249,3 +252,27 @@ def test_fleet_faults_on_the_command_line_act_on_every_listener(tmp_path: Path) 
         if f.proc.poll() is None:
             assert f.stop() == 0, f.log_text()[-3000:]
     assert "Traceback" not in f.log_text()
+
+
+def test_ctl_sets_one_meters_faults_and_puts_it_back(served: Served) -> None:
+    def ctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "meter.cli", "ctl", "--url", served.url,
+                               *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+    own = ctl("--meter", "2", "faults", "drop_every=5,seed=3")
+    assert own.returncode == 0, own.stderr
+    answer = json.loads(own.stdout)
+    assert answer["fleet"] is False and answer["settings"]["drop_every"] == 5
+    assert json.loads(ctl("faults").stdout)["meters_own"] == [2]
+    shown = json.loads(ctl("--meter", "2", "faults").stdout)
+    assert shown["settings"]["seed"] == 3 and shown["fleet"] is False
+    back = ctl("--meter", "2", "faults", "--fleet")
+    assert back.returncode == 0 and json.loads(back.stdout)["fleet"] is True
+    assert json.loads(ctl("--meter", "2", "faults").stdout)["settings"]["drop_every"] == 0
+    refused = ctl("faults", "--fleet")  # the fleet itself has no fleet to go back to
+    assert refused.returncode == 2 and "400" in refused.stderr
+    bad = ctl("faults", "drop=7")  # checked before anything is sent
+    assert bad.returncode != 0 and "probability" in bad.stderr
+    reset = json.loads(ctl("faults", "--reset").stdout)
+    assert set(reset["counters"].values()) == {0}

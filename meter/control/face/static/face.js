@@ -15,11 +15,11 @@ const $ = (id) => document.getElementById(id);
 
 function setText(id, text) { $(id).textContent = text === null || text === undefined || text === "" ? "—" : String(text); }
 
-async function api(method, path, body) {
+async function api(method, path, body, fleetWide) {
   const headers = {};
   if (face.token) headers["Authorization"] = "Bearer " + face.token;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(face.base + path, {method, headers, body: body === undefined ? undefined : JSON.stringify(body)});
+  const response = await fetch((fleetWide ? "" : face.base) + path, {method, headers, body: body === undefined ? undefined : JSON.stringify(body)});
   const kind = response.headers.get("Content-Type") || "";
   const answer = kind.includes("json") ? await response.json() : await response.text();
   if (!response.ok) throw new Error((answer && answer.error) || response.status + " " + response.statusText);
@@ -172,7 +172,8 @@ const ACTIONS = {
   "magnet-on": () => ["/inject/tamper", {kind: "magnetic_field", active: true}],
   "magnet-off": () => ["/inject/tamper", {kind: "magnetic_field", active: false}],
   "button": () => ["/inject/button", {}],
-  "jump": () => ["/time/jump", {by: "1h"}],
+  // A fleet meter's time is the fleet's: its button moves every meter (POST /time/jump at the top).
+  "jump": () => ["/time/jump", {by: "1h"}, face.base !== ""],
 };
 
 async function inject(event) {
@@ -180,9 +181,9 @@ async function inject(event) {
   if (!button) return;
   const out = $("inject-result");
   try {
-    const [path, body] = ACTIONS[button.dataset.action]();
+    const [path, body, fleetWide] = ACTIONS[button.dataset.action]();
     button.disabled = true;
-    const answer = await api("POST", path, body);
+    const answer = await api("POST", path, body, fleetWide);
     out.textContent = button.textContent + ": " + JSON.stringify(answer);
     out.className = "";
     await refreshLive();
@@ -208,6 +209,9 @@ function showMeter(base) {
   $("face").hidden = false;
   $("fleet").hidden = true;
   $("back").hidden = face.fleet === null;
+  const jump = $("time-jump");
+  jump.textContent = base ? "Fleet time +1 h (every meter)" : "Time +1 h";
+  jump.title = base ? "time passes for every meter of the fleet (POST /time/jump)" : "time passes for this meter";
   guard(refreshLive)(); guard(refreshWave)();
   face.timers.push(setInterval(guard(refreshLive), 1000), setInterval(guard(refreshWave), 2000));
 }
