@@ -17,6 +17,9 @@ addresses meter 17 (every path under ``/meters/17``); ``meters()`` lists the sha
     fleet = Client("http://127.0.0.1:8080")
     fleet.of(3).outage("5m")
     fleet.jump("10m")  # every meter lives through it
+    fleet.set_faults(delay=0.2)  # link faults on every meter's listeners
+    fleet.of(3).set_faults(refuse_every=1)  # meter 3's own from now on
+    fleet.of(3).set_faults(fleet=True)  # meter 3 back on the fleet's
 """
 
 from __future__ import annotations
@@ -112,11 +115,13 @@ class Client:
         return self.request("GET", "/meters" + query, fleet=True)
 
     def faults(self) -> Any:
-        """The link faults in force and their counters."""
+        """The link faults in force and their counters (a fleet's meter: its own or the
+        fleet's, ``"fleet"`` says which)."""
         return self.request("GET", "/faults")
 
     def set_faults(self, **settings: Any) -> Any:
-        """Change link faults live (``reset_counters=True`` zeroes the counters)."""
+        """Change link faults live (``reset_counters=True`` zeroes the counters; a fleet's
+        meter: ``fleet=True`` alone puts it back on the fleet's)."""
         return self._post("/faults", **settings)
 
     def openapi(self) -> Any:

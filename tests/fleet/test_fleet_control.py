@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +49,11 @@ class Served:
         return self.fleet.meters[index]
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    tmp = tmp_path_factory.mktemp("fleet-control")
-    base = _free_base(COUNT)
-    f = Fleet(tmp / "state", "--count", str(COUNT), "--base-port", str(base), "--seed", "ctl",
+@contextmanager
+def controlled(state: Path, *args: str) -> Iterator[Served]:
+    """A fleet of COUNT meters with its control API (``args``: more options) until the block
+    ends; it must stop cleanly, without a traceback in its log."""
+    f = Fleet(state, "--count", str(COUNT), "--base-port", str(_free_base(COUNT)), *args,
               "--control", "127.0.0.1:0")
     try:
         control = f.ready.split(" control=", 1)[1].split()[0]
@@ -61,6 +62,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         if f.proc.poll() is None:
             assert f.stop() == 0, f.log_text()[-3000:]
     assert "Traceback" not in f.log_text()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with controlled(tmp_path_factory.mktemp("fleet-control") / "state", "--seed", "ctl") as s:
+        yield s
 
 
 def counter(text: str, name: str, label: str = "") -> float:

@@ -15,11 +15,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from control.test_control_wire import _raw
+from fleet.test_fleet_control import Served as ControlServed
+from fleet.test_fleet_control import controlled
 from fleet.test_fleet_wire import Fleet, _free_base, read, wrapper
 from interop.clients import HDLC, READER, Endpoint, GuruxDriver, Ref
 from link_faults.test_cut_block_transfer import END, FIRST, LOAD_PROFILE, ROWS, _read
@@ -29,42 +30,26 @@ from meter.control import Client, ControlError
 
 pytestmark = pytest.mark.interop
 
-COUNT = 6
 SERIAL = Ref(1, "0.0.96.1.0.255", 2)
 # Public client (SAP 16) to the management logical device, lowest-level security, LN, no
 # ciphering (the AARQ of tools/bench-fleet): the raw client's association.
 AARQ = bytes.fromhex("601DA109060760857405080101BE10040E01000000065F1F0400007E1FFFFF")
 
 
-@dataclass
-class Served:
-    fleet: Fleet
-    url: str
-
-    @property
-    def client(self) -> Client:
-        return Client(self.url)
-
+class Served(ControlServed):
     def endpoint(self, index: int) -> Endpoint:
-        return wrapper(self.fleet.meters[index])
+        return wrapper(self.meter(index))
 
     def port(self, index: int) -> int:
-        return int(self.fleet.meters[index]["wrapper_port"])
+        return int(self.meter(index)["wrapper_port"])
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    tmp = tmp_path_factory.mktemp("fleet-faults")
     # Two days of history (the load profile the cut test reads, as the serve test's meter has).
-    f = Fleet(tmp / "state", "--count", str(COUNT), "--base-port", str(_free_base(COUNT)),
-              "--seed", "faults", "--history", "2d", "--control", "127.0.0.1:0")
-    try:
-        control = f.ready.split(" control=", 1)[1].split()[0]
-        yield Served(f, f"http://{control}")
-    finally:
-        if f.proc.poll() is None:
-            assert f.stop() == 0, f.log_text()[-3000:]
-    assert "Traceback" not in f.log_text()
+    with controlled(tmp_path_factory.mktemp("fleet-faults") / "state", "--seed", "faults",
+                    "--history", "2d") as s:
+        yield Served(s.fleet, s.url)
 
 
 @pytest.fixture(autouse=True)
