@@ -51,9 +51,9 @@ class Served:
 
 @contextmanager
 def controlled(state: Path, *args: str) -> Iterator[Served]:
-    """A fleet of COUNT meters with its control API (``args``: more options) until the block
-    ends; it must stop cleanly, without a traceback in its log."""
-    f = Fleet(state, "--count", str(COUNT), "--base-port", str(_free_base(COUNT)), *args,
+    """A fleet of COUNT meters with its control API (``args``: more options; the ports for
+    --hdlc are free too) until the block ends; it must stop cleanly, without a traceback in its log."""
+    f = Fleet(state, "--count", str(COUNT), "--base-port", str(_free_base(2 * COUNT)), *args,
               "--control", "127.0.0.1:0")
     try:
         control = f.ready.split(" control=", 1)[1].split()[0]
