@@ -732,6 +732,8 @@ def _ctl_parser(commands: Any) -> None:
     tamper.add_argument("state", choices=("on", "off"))
     button = ops.add_parser("button", help="press a relay's button")
     button.add_argument("relay", nargs="?")
+    drift = ops.add_parser("drift", help="the clock runs PPM fast (negative: slow) from now")
+    drift.add_argument("ppm", type=float)
     set_time = ops.add_parser("set-time", help="set the meter's clock (ISO 8601)")
     set_time.add_argument("time")
     jump = ops.add_parser("jump", help="time passes (e.g. 1d); negative sets the clock back")
@@ -781,6 +783,7 @@ def _ctl(args: argparse.Namespace) -> int:
         "load": lambda: client.load(args.current, args.pf),
         "tamper": lambda: client.tamper(args.kind, args.state == "on"),
         "button": lambda: client.button(args.relay),
+        "drift": lambda: client.drift(args.ppm),
         "set-time": lambda: client.set_time(args.time),
         "jump": lambda: client.jump(args.by),
         "scale": lambda: client.time_scale(args.scale),

@@ -164,7 +164,8 @@ CLASS_OPTIONS: dict[str, dict[str, Field]] = {
                         "period": _int("demand period, s", 1, 0xFFFFFFFF),
                         "number_of_periods": _int("periods in the sliding window", 1, 0xFFFF)},
     "clock": {"clock_base": _int("clock_base enum: 1 internal crystal ... 5 GPS", 0, 5),
-              "time_zone": _int("minutes, Blue Book sign", -720, 840)},
+              "time_zone": _int("minutes, Blue Book sign", -720, 840),
+              "drift_ppm": _float("the crystal's drift, ppm (negative: slow)", -10_000, 10_000)},
     "measurement_algorithm": {},  # values from [metrology.algorithms.E]
     "clock_seconds": {"scaler": _SCALER, "unit": _UNIT, "value": _VALUE},
     "clock_sync_method": {"value": _VALUE},

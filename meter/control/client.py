@@ -154,6 +154,10 @@ class Client:
     def button(self, relay: str | None = None) -> Any:
         return self._post("/inject/button", relay=relay)
 
+    def drift(self, ppm: float) -> Any:
+        """The clock drifts ``ppm`` (negative: slow); answers drift_ppm and deviation_s."""
+        return self._post("/inject/drift", ppm=ppm)
+
     # --- time ------------------------------------------------------------------------------
 
     def time(self) -> Any:

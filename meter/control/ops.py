@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from meter.codec.axdr import OctetString
 from meter.codec.obis import Obis
+from meter.cosem.clock import MAX_DRIFT_PPM
 from meter.control.state import NotFound, read_attribute, snapshot
 from meter.cosem.names import DISCONNECT_CONTROL
 from meter.cosem.push_setup import PushSetup
@@ -281,7 +282,18 @@ class Operations:
     def time(self, params: Mapping[str, Any]) -> Any:
         device = self.now()
         return {"true_time": _iso(device.t), "meter_time": _iso(device.clock.timestamp()),
-                "scale": self.clock.scale}
+                "scale": self.clock.scale, **_drift(device)}
+
+    def drift(self, params: Mapping[str, Any]) -> Any:
+        """The clock's crystal runs ``ppm`` fast (negative: slow) from now: the clock steps a
+        second each time it has drifted one (no event); a setting corrects it, the rate stays."""
+        ppm = _number(params, "ppm")
+        if ppm is None or abs(ppm) > MAX_DRIFT_PPM:
+            raise BadRequest(f"ppm: a drift rate within ±{MAX_DRIFT_PPM:g}, got {params.get('ppm')!r}")
+        device = self._device()
+        device.set_drift(self.clock.now(), ppm)
+        self._wake()
+        return _drift(device)
 
     def time_set(self, params: Mapping[str, Any]) -> Any:
         """Set the meter's clock (as a head end's SET of the Clock's time, logged as a clock
@@ -349,6 +361,11 @@ class Operations:
         return {"triggered": str(obis)}
 
 
+def _drift(device: Device) -> dict[str, float]:
+    """The clock's drift rate and how far it is from true time now (meter − true, s)."""
+    return {"drift_ppm": device.clock.drift_ppm, "deviation_s": round(device.clock.deviation(), 3)}
+
+
 def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
 
@@ -363,4 +380,5 @@ ACTIONS: dict[str, Callable[[Operations, Mapping[str, Any]], Any]] = {
     "harmonics": Operations.harmonics, "tamper": Operations.tamper,
     "button": Operations.button, "time": Operations.time, "time_set": Operations.time_set,
     "jump": Operations.jump, "time_scale": Operations.time_scale, "push": Operations.push,
+    "drift": Operations.drift,
 }

@@ -97,7 +97,10 @@ ROUTES: tuple[Route, ...] = (
           {"kind": {"type": "string"}, "active": {"type": "boolean"}}),
     Route("POST", "/inject/button", "button", "the customer presses a relay's button",
           {"relay": {"type": "string", "description": "OBIS, default 0.0.96.3.10.255"}}),
-    Route("GET", "/time", "time", "true time, meter time and time scale"),
+    Route("POST", "/inject/drift", "drift",
+          "the clock's crystal runs ppm fast (negative: slow) from now; answers the rate and "
+          "the deviation (meter − true time, s)", {"ppm": _NUM}),
+    Route("GET", "/time", "time", "true time, meter time, time scale, drift_ppm and deviation_s"),
     Route("POST", "/time/set", "time_set", "set the meter's clock (logged as a clock setting)",
           {"time": {"type": "string", "format": "date-time"}}),
     Route("POST", "/time/jump", "jump",

@@ -18,6 +18,13 @@ change of daylight_savings_enabled event 3, in the standard event log (IDIS code
 cosem-reference.md §4.1); a setting that moves the time further than the clock time-shift limit
 1.0.0.9.11.255 (meter/cosem/clock_sync.py) also CLOCK_SHIFT_LIMIT_EXCEEDED, and a write of the
 time zone, the DST rules, the status or the clock base event 47 (parameters changed).
+
+Drift: the crystal may run fast or slow by ``drift_ppm`` (the profile's option, or the control
+API). The offset does not creep continuously (the scheduler, pushes and fleet deadlines map
+meter time to true time by a constant offset between changes): it moves by DRIFT_STEP_S each
+time the drift accumulated since the reference (the last step or time setting) reaches a whole
+step, at a true-time deadline the scheduler runs (meter/device/drift.py). A step is no setting:
+no event. A setting restarts the accumulation; the rate stays.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from meter.codec.axdr import Boolean, Data, Enum, Float64, Integer, Long, OctetString, Unsigned
+from meter.codec.axdr import (
+    Boolean, Data, Enum, Float64, Integer, Long, OctetString, Structure, Unsigned)
 from meter.codec.cosem_time import (
     DAY_LAST, DAY_SECOND_LAST, STATUS_DOUBTFUL, STATUS_DST_ACTIVE, STATUS_INVALID, CosemDateTime,
     date_time_octets)
@@ -44,6 +52,14 @@ from meter.errors import AccessError, DataAccessResult, DecodeError
 
 
 _UTC = dt.timezone.utc
+#: The fastest a crystal may drift either way (ppm): 1 %, 14.4 min a day, far beyond any real
+#: RTC (tens of ppm), so a test can make a clock visibly wrong within simulated hours.
+MAX_DRIFT_PPM = 10_000.0
+#: One drift step (s). The time attribute a head end reads carries whole seconds (hundredths
+#: not specified, 0xFF), so a smaller step is invisible on the wire but costs more steps,
+#: re-plans and store writes (a fleet of 10,000 drifting meters); the deviation is exact to
+#: within one step.
+DRIFT_STEP_S = 1.0
 _EU_BEGIN = OctetString(bytes.fromhex("FFFF03FE07020000FF8000FF"))  # last Sun of March 02:00
 _EU_END = OctetString(bytes.fromhex("FFFF0AFE07030000FF8000FF"))  # last Sun of October 03:00
 
@@ -139,13 +155,18 @@ class Clock(CosemObject):
         default_zone = int(entry.meter.get("time_zone", 0))
         return cls(entry.obis, entry.time_source,
                    clock_base=Enum(entry.int_option("clock_base", 1)),
-                   time_zone=Long(entry.int_option("time_zone", default_zone)))
+                   time_zone=Long(entry.int_option("time_zone", default_zone)),
+                   drift_ppm=float(entry.options.get("drift_ppm", 0.0)))
 
     def __init__(self, logical_name: Obis, time_source: Callable[[], float], *,
-                 measuring_period: int = 900, **values: Data) -> None:
+                 measuring_period: int = 900, drift_ppm: float = 0.0, **values: Data) -> None:
         super().__init__(logical_name, **values)
         self._time_source = time_source
         self._offset = 0.0
+        self._drift_ppm = _checked_ppm(drift_ppm)
+        #: True time the drift accumulates from (the last step or setting); None: from the
+        #: first time it is asked (a first start, or a state stored before drift existed).
+        self._drift_ref: float | None = None
         #: adjust_to_measuring_period rounds to this (s); the Blue Book ties it to the
         #: metering's measuring period, which the device knows.
         self.measuring_period = measuring_period
@@ -157,6 +178,39 @@ class Clock(CosemObject):
     def timestamp(self) -> float:
         """Meter time as UTC epoch seconds."""
         return self._time_source() + self._offset
+
+    def deviation(self) -> float:
+        """Meter time − true time (s): what settings and drift steps have made it."""
+        return self._offset
+
+    # --- drift (meter/device/drift.py runs the steps) ---------------------------------------------
+
+    @property
+    def drift_ppm(self) -> float:
+        return self._drift_ppm
+
+    def set_drift(self, ppm: float) -> None:
+        """The crystal runs ``ppm`` fast (negative: slow) from now on (ValueError beyond
+        MAX_DRIFT_PPM); the part of a step accumulated at the old rate is dropped."""
+        self._drift_ppm = _checked_ppm(ppm)
+        self._drift_ref = self._time_source()
+
+    def drift_due(self) -> float | None:
+        """The true time of the next drift step (None: the clock keeps true time)."""
+        ppm = self._drift_ppm
+        if not ppm:
+            return None
+        ref = self._drift_ref
+        if ref is None:
+            ref = self._drift_ref = self._time_source()
+        return ref + DRIFT_STEP_S * 1e6 / abs(ppm)
+
+    def drift_step(self) -> None:
+        """The step due at drift_due(): the clock gains (or loses) DRIFT_STEP_S, no event."""
+        due = self.drift_due()
+        if due is not None:
+            self._offset += math.copysign(DRIFT_STEP_S, self._drift_ppm)
+            self._drift_ref = due
 
     def _zone(self) -> _Zone:
         zone = self._zone_read
@@ -323,6 +377,7 @@ class Clock(CosemObject):
         if isinstance(limit, ClockSeconds) and abs(ts - self.timestamp()) > limit.seconds():
             ctx.log_event(StandardEvent.CLOCK_SHIFT_LIMIT_EXCEEDED)
         self._offset = ts - self._time_source()
+        self._drift_ref = self._time_source()  # drift accumulates again from the setting
         self.store("status", Unsigned(self.int_value("status") & ~(STATUS_INVALID | STATUS_DOUBTFUL)))
         stamp = ctx.directory.get(LAST_CLOCK_SETTING)  # every setting stamps it, whatever the service
         if stamp is not None:
@@ -375,8 +430,23 @@ class Clock(CosemObject):
     # --- persistence -----------------------------------------------------------------------------
 
     def dump_private(self) -> Data:
-        return Float64(self._offset)
+        if self._drift_ref is None:  # no drift yet: the offset alone, as before drift existed
+            return Float64(self._offset)
+        return Structure((Float64(self._offset), Float64(self._drift_ppm), Float64(self._drift_ref)))
 
     def load_private(self, value: Data) -> None:
+        """The offset alone (a state from before drift: the rate stays the profile's), or
+        offset, drift rate and drift reference."""
+        if isinstance(value, Structure):
+            items = fields(value, 3, "clock state")
+            offset, ppm, ref = (float(expect(i, Float64, "clock state").value) for i in items)
+            self._offset, self._drift_ppm, self._drift_ref = offset, _checked_ppm(ppm), ref
+            return
         self._offset = float(expect(value, Float64, "clock offset").value)
+
+
+def _checked_ppm(ppm: float) -> float:
+    if not math.isfinite(ppm) or abs(ppm) > MAX_DRIFT_PPM:
+        raise ValueError(f"drift: at most {MAX_DRIFT_PPM:g} ppm either way, got {ppm!r}")
+    return float(ppm)
 

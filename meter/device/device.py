@@ -283,6 +283,14 @@ class Device:
         self.injections.set_tamper(kind, active)
         self.commit()
 
+    def set_drift(self, now: float, ppm: float) -> None:
+        """From ``now`` the clock's crystal runs ``ppm`` fast (negative: slow; ValueError beyond
+        meter.cosem.clock.MAX_DRIFT_PPM); the scheduler steps it (meter/device/drift.py)."""
+        self.at(now)
+        self.clock.set_drift(ppm)
+        self.persistence.changed(self.clock)
+        self.commit()
+
     # --- the virtual LCD (meter/device/display.py) --------------------------------------------
 
     def display_text(self, now: float) -> str:

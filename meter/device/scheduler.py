@@ -21,6 +21,7 @@ from meter.cosem.registry import ObjectDirectory
 from meter.device.amr_status import AmrStatus
 from meter.device.bindings import ENGINE_LAG, Metrology
 from meter.device.demand import Demand
+from meter.device.drift import ClockDrift
 from meter.device.schedules import Schedules
 from meter.device.tariffs import Tariffs
 
@@ -63,6 +64,9 @@ class Scheduler:
         #: The limiters: their next comparison moves with the load, not with a write, so it is
         #: asked before every request (it is kept by them between changes).
         self.supervision: Supervision | None = None
+        #: The clock's drift steps (meter/device/drift.py): asked like the supervision, run
+        #: last at a boundary (a capture at the same instant holds the time before the step).
+        self.drift = ClockDrift(directory.clock)
         # The tariff scripts the calendar runs switch the rate registers on the meter's time.
         self.tariffs = Tariffs(directory, metrology, lambda: time.t, context)
         # The directory is fixed once built; its profiles are looked at before every request
@@ -109,7 +113,7 @@ class Scheduler:
             self._metrology.to(time.t)
 
     def _supervision_due(self, now: float) -> bool:
-        watch = self._watch()
+        watch = _earlier(self._watch(), self.drift.next_due())
         return watch is not None and watch - (self._directory.clock.timestamp() - self._time.t) <= now
 
     def _watch(self) -> float | None:
@@ -123,7 +127,8 @@ class Scheduler:
             periodic = self._next_boundary(meter_t)
             due = self.schedules.next_due()  # overdue (before meter_t) after a clock jump
             watch = self._watch()
-            boundary = _earlier(_earlier(periodic, due), watch)
+            drift = self.drift.next_due()
+            boundary = _earlier(_earlier(_earlier(periodic, due), watch), drift)
             if boundary is None or boundary - offset > now:
                 # The limiters' next comparison is not kept here: _supervision_due asks them.
                 kept = _earlier(periodic, due)
@@ -133,12 +138,12 @@ class Scheduler:
             self._time.t = at - offset
             self._metrology.to(self._time.t)
             self._at_boundary(at, periodic == at, due is not None and due <= at,
-                              watch is not None and watch <= at)
+                              watch is not None and watch <= at, drift is not None and drift <= at)
 
     def next_deadline(self) -> float | None:
         """The true time of the next boundary or firing."""
         meter_t = self._directory.clock.timestamp()
-        watch = self._watch()
+        watch = _earlier(self._watch(), self.drift.next_due())
         offset = meter_t - self._time.t
         if self._deadline > self._time.t:
             kept = None if self._deadline == math.inf else self._deadline
@@ -166,7 +171,7 @@ class Scheduler:
         return until
 
     def _at_boundary(self, meter_t: float, periodic: bool, scheduled: bool,
-                     supervised: bool = False) -> None:
+                     supervised: bool = False, drifted: bool = False) -> None:
         ctx = self._context()
         # Demand first and captures last: a billing capture at a period's end holds the
         # period just closed, and the load profile row the state after the scripts.
@@ -186,3 +191,6 @@ class Scheduler:
                     captured = True
             if captured:
                 self._amr.interval_closed()
+        if drifted:  # last: what fell due at this instant ran on the time before the step
+            self.drift.run(ctx)
+            self.schedules.changed((self._directory.clock,))  # re-plan now, as a setting does
