@@ -106,7 +106,7 @@ _JSON = st.recursive(
     max_leaves=8)
 _KEYS = st.sampled_from(["duration", "duration_s", "phases", "scale", "kind", "current", "pf",
                          "harmonics", "i", "v", "relay", "time", "obis", "attribute", "op",
-                         "value", "tolerance", "scaled", "active"])
+                         "value", "tolerance", "scaled", "active", "ppm"])
 #: Every operation but those that move time a long way (a year's jump takes seconds; the wire
 #: tests cover their refusals) or need a real timebase (the scale).
 _FUZZED = sorted(set(ACTIONS) - {"jump", "time_scale"})
