@@ -20,7 +20,16 @@ from meter.cosem.names import CLOCK
 from meter.device import Device
 from meter.profile import ProfileError, load
 
-from .helpers import EVENT_LOG, LOAD_PROFILE, QUARTER, crash, fast_timebase, open_device, rows, timestamp
+from .helpers import (
+    EVENT_LOG,
+    LOAD_PROFILE,
+    QUARTER,
+    crash,
+    fast_timebase,
+    open_device,
+    rows,
+    timestamp,
+)
 
 DAY = 86400.0
 CLOCK_ADJUSTED = {4, 5}  # IDIS standard events: old time, new time (cosem-reference.md §4.1)
