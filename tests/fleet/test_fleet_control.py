@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from control.test_control_wire import _raw
 from fleet.test_fleet_wire import Fleet, _free_base, read, wrapper
-from interop.clients import READER, Ref
+from interop.clients import READER, Ref, parse_datetime
 from support.paths import ROOT
 
 from meter.control import Client, ControlError
@@ -252,3 +252,22 @@ def test_with_a_token_every_fleet_request_needs_it(tmp_path: Path) -> None:
         assert "fleet-table" in Client(url).request("GET", "/")  # the page itself: no token
     finally:
         assert f.stop() == 0
+
+
+def test_a_drifting_clock_is_one_meters_own(served: Served) -> None:
+    """POST /meters/2/inject/drift: meter 2's crystal runs 10,000 ppm fast (36 s an hour); over
+    the fleet's 10-minute jump its clock gains 6 s, its neighbour's none (gurux reads both)."""
+    clock = Ref(8, "0.0.1.0.0.255", 2)
+    two = Client(served.url, meter=2)
+    try:
+        assert two.drift(10_000) == {"drift_ppm": 10_000.0, "deviation_s": two.time()["deviation_s"]}
+        before = two.time()["deviation_s"]
+        served.client.jump("10m")
+        assert two.time()["deviation_s"] == before + 6.0
+        assert Client(served.url, meter=4).time()["drift_ppm"] == 0.0
+        ahead = (parse_datetime(read(wrapper(served.meter(2)), clock))
+                 - parse_datetime(read(wrapper(served.meter(4)), clock))).total_seconds()
+        assert ahead == pytest.approx(before + 6.0 - Client(served.url, meter=4).time()["deviation_s"],
+                                      abs=1.5)
+    finally:
+        two.drift(0)
