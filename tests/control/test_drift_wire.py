@@ -11,20 +11,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from interop.clients import (
-    MANAGEMENT,
-    OCTET_STRING,
-    PUBLIC,
-    READER,
-    SUCCESS,
-    WRAPPER,
-    Arg,
-    Endpoint,
-    GuruxDriver,
-    Ref,
-    encode_datetime,
-    parse_datetime,
-)
+from interop import clients as dlms
+from interop.clients import Endpoint, GuruxDriver, Ref, parse_datetime
 from interop.clients import read_ok as read
 from interop.conftest import INVOCATION_COUNTER
 from support.process import MeterProcess, meter_process
@@ -48,20 +36,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MeterProc
 
 
 def head_end(process: MeterProcess) -> GuruxDriver:
-    driver = GuruxDriver(Endpoint(WRAPPER, *process.address("tcp")), READER)
+    driver = GuruxDriver(Endpoint(dlms.WRAPPER, *process.address("tcp")), dlms.READER)
     driver.associate()
     return driver
 
 
 def management(process: MeterProcess) -> GuruxDriver:
-    endpoint = Endpoint(WRAPPER, *process.address("tcp"))
-    public = GuruxDriver(endpoint, PUBLIC)
+    endpoint = Endpoint(dlms.WRAPPER, *process.address("tcp"))
+    public = GuruxDriver(endpoint, dlms.PUBLIC)
     public.associate()
     try:
         counter = int(read(public, INVOCATION_COUNTER)) + 1
     finally:
         public.release()
-    driver = GuruxDriver(endpoint, MANAGEMENT, counter)
+    driver = GuruxDriver(endpoint, dlms.MANAGEMENT, counter)
     driver.associate()
     return driver
 
@@ -103,8 +91,8 @@ def test_a_drifting_clock_is_found_off_and_set_right_by_the_head_end(
     hes = management(process)
     try:
         true = datetime.fromisoformat(client.time()["true_time"]) + timedelta(seconds=1)
-        assert hes.set(CLOCK, Arg(OCTET_STRING, encode_datetime(true.replace(microsecond=0)))) \
-            == SUCCESS
+        setting = dlms.encode_datetime(true.replace(microsecond=0))
+        assert hes.set(CLOCK, dlms.Arg(dlms.OCTET_STRING, setting)) == dlms.SUCCESS
         assert deviation_on_the_wire(hes, client) == pytest.approx(0.0, abs=1.5)
     finally:
         hes.release()

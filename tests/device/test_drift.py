@@ -20,16 +20,8 @@ from meter.cosem.names import CLOCK
 from meter.device import Device
 from meter.profile import ProfileError, load
 
-from .helpers import (
-    EVENT_LOG,
-    LOAD_PROFILE,
-    QUARTER,
-    crash,
-    fast_timebase,
-    open_device,
-    rows,
-    timestamp,
-)
+from . import helpers
+from .helpers import EVENT_LOG, LOAD_PROFILE, QUARTER, rows, timestamp
 
 DAY = 86400.0
 CLOCK_ADJUSTED = {4, 5}  # IDIS standard events: old time, new time (cosem-reference.md §4.1)
@@ -51,8 +43,8 @@ def event_codes(device: Device, tb: FakeTimebase) -> list[int]:
 
 @pytest.mark.parametrize("ppm", [100.0, -250.0])
 def test_steps_fall_at_the_true_times_the_rate_gives(tmp_path: Path, ppm: float) -> None:
-    tb = fast_timebase()
-    dev = open_device(tmp_path / "state", tb)
+    tb = helpers.fast_timebase()
+    dev = helpers.open_device(tmp_path / "state", tb)
     try:
         dev.set_drift(START, ppm)
         period = DRIFT_STEP_S * 1e6 / abs(ppm)  # 10,000 s at 100 ppm, 4,000 s at 250
@@ -75,8 +67,8 @@ def test_steps_fall_at_the_true_times_the_rate_gives(tmp_path: Path, ppm: float)
 @pytest.mark.parametrize("ppm", [50.0, -37.5])
 def test_a_30_day_jump_drifts_as_the_rate_says_on_the_quarter_hour_grid(tmp_path: Path,
                                                                         ppm: float) -> None:
-    tb = fast_timebase()
-    dev = open_device(tmp_path / "state", tb)
+    tb = helpers.fast_timebase()
+    dev = helpers.open_device(tmp_path / "state", tb)
     try:
         before = event_codes(dev, tb)
         dev.set_drift(START, ppm)
@@ -99,8 +91,8 @@ def test_a_30_day_jump_drifts_as_the_rate_says_on_the_quarter_hour_grid(tmp_path
 def test_a_step_at_a_capture_boundary_comes_after_the_capture(tmp_path: Path) -> None:
     """A step due at the very instant of a quarter: the row is captured at the quarter (the time
     before the step), then the clock steps on."""
-    tb = fast_timebase()
-    dev = open_device(tmp_path / "state", tb)
+    tb = helpers.fast_timebase()
+    dev = helpers.open_device(tmp_path / "state", tb)
     try:
         dev.set_drift(START, 1e6 / QUARTER)  # 1111.1 ppm: a step every 900 s, on the quarters
         to(dev, tb, START + 4 * QUARTER + 1)
@@ -112,8 +104,8 @@ def test_a_step_at_a_capture_boundary_comes_after_the_capture(tmp_path: Path) ->
 
 
 def test_a_setting_corrects_the_time_and_restarts_the_accumulation(tmp_path: Path) -> None:
-    tb = fast_timebase()
-    dev = open_device(tmp_path / "state", tb)
+    tb = helpers.fast_timebase()
+    dev = helpers.open_device(tmp_path / "state", tb)
     try:
         dev.set_drift(START, 100.0)  # a step every 10,000 s
         to(dev, tb, START + 15_000)
@@ -136,14 +128,14 @@ def test_a_setting_corrects_the_time_and_restarts_the_accumulation(tmp_path: Pat
 
 @pytest.mark.parametrize("stop", ["close", "crash"])
 def test_rate_reference_and_offset_survive_a_restart(tmp_path: Path, stop: str) -> None:
-    tb = fast_timebase()
-    dev = open_device(tmp_path / "state", tb)
+    tb = helpers.fast_timebase()
+    dev = helpers.open_device(tmp_path / "state", tb)
     dev.set_drift(START, -100.0)
     to(dev, tb, START + 25_000)  # two steps; half-way to the third
     assert dev.clock.deviation() == -2.0
-    dev.close() if stop == "close" else crash(dev)
+    dev.close() if stop == "close" else helpers.crash(dev)
 
-    dev = open_device(tmp_path / "state", tb)
+    dev = helpers.open_device(tmp_path / "state", tb)
     try:
         assert dev.clock.drift_ppm == -100.0
         assert dev.clock.deviation() == -2.0
@@ -176,7 +168,7 @@ def test_a_rate_out_of_bounds_is_refused(ppm: float) -> None:
 
 def test_the_profile_gives_the_rate_at_start(tmp_path: Path) -> None:
     path = profile_with(tmp_path, '[[object]]\nobis = "0.0.1.0.0.255"\ndrift_ppm = -50.0\n')
-    tb = fast_timebase()
+    tb = helpers.fast_timebase()
     dev = Device.open(path, tmp_path / "state", tb)
     try:
         assert dev.clock.drift_ppm == -50.0
