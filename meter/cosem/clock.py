@@ -195,6 +195,14 @@ class Clock(CosemObject):
         self._drift_ppm = _checked_ppm(ppm)
         self._drift_ref = self._time_source()
 
+    def start_drift(self) -> bool:
+        """A rate with no reference yet (the profile's, at a first start or on a state stored
+        before drift existed) counts from now: True when that made a state to store."""
+        if not self._drift_ppm or self._drift_ref is not None:
+            return False
+        self._drift_ref = self._time_source()
+        return True
+
     def drift_due(self) -> float | None:
         """The true time of the next drift step (None: the clock keeps true time)."""
         ppm = self._drift_ppm

@@ -137,6 +137,8 @@ class Device:
             self.pushes.trigger(PUSH_ON_INSTALLATION)
         self._stacks = StackFactory(profile, self.directory, self.environment, self.commit, self.at)
         p.saved_now(self.directory)
+        if self.clock.start_drift():  # the profile's drift counts from here, stored (device/drift.py)
+            p.changed(self.clock)
         self.scheduler = Scheduler(self.time, self.directory, self.metrology, self.demand,
                                    self.events.amr, lambda: self.context(None))
         p.on_persist = self.scheduler.changed

@@ -180,3 +180,20 @@ def test_the_profile_gives_the_rate_at_start(tmp_path: Path) -> None:
     bad.mkdir()
     with pytest.raises(ProfileError, match="drift_ppm"):
         load(profile_with(bad, '[[object]]\nobis = "0.0.1.0.0.255"\ndrift_ppm = 20000\n'))
+
+
+def test_the_profiles_drift_counts_from_the_first_start_across_restarts(tmp_path: Path) -> None:
+    """Restarts before the first step do not restart the count: its reference is stored at once."""
+    path = profile_with(tmp_path, '[[object]]\nobis = "0.0.1.0.0.255"\ndrift_ppm = 100.0\n')
+    tb = helpers.fast_timebase()
+    for k in range(1, 4):  # three kills -9, 3,000 s apart: none of them reaches a step
+        dev = Device.open(path, tmp_path / "state", tb)
+        to(dev, tb, START + k * 3000)
+        helpers.crash(dev)
+    dev = Device.open(path, tmp_path / "state", tb)
+    try:
+        assert dev.clock.drift_due() == START + 10_000
+        to(dev, tb, START + 10_000)
+        assert dev.clock.deviation() == 1.0
+    finally:
+        dev.close()
