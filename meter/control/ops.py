@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from meter.codec.axdr import OctetString
 from meter.codec.obis import Obis
-from meter.cosem.clock import MAX_DRIFT_PPM
 from meter.control.state import NotFound, read_attribute, snapshot
+from meter.cosem.clock import MAX_DRIFT_PPM
 from meter.cosem.names import DISCONNECT_CONTROL
 from meter.cosem.push_setup import PushSetup
 from meter.device.injections import InjectionError

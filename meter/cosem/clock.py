@@ -385,7 +385,8 @@ class Clock(CosemObject):
         if isinstance(limit, ClockSeconds) and abs(ts - self.timestamp()) > limit.seconds():
             ctx.log_event(StandardEvent.CLOCK_SHIFT_LIMIT_EXCEEDED)
         self._offset = ts - self._time_source()
-        self._drift_ref = self._time_source()  # drift accumulates again from the setting
+        if self._drift_ppm:  # drift accumulates again from the setting
+            self._drift_ref = self._time_source()
         self.store("status", Unsigned(self.int_value("status") & ~(STATUS_INVALID | STATUS_DOUBTFUL)))
         stamp = ctx.directory.get(LAST_CLOCK_SETTING)  # every setting stamps it, whatever the service
         if stamp is not None:
@@ -457,4 +458,3 @@ def _checked_ppm(ppm: float) -> float:
     if not math.isfinite(ppm) or abs(ppm) > MAX_DRIFT_PPM:
         raise ValueError(f"drift: at most {MAX_DRIFT_PPM:g} ppm either way, got {ppm!r}")
     return float(ppm)
-
