@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import START, FakeTimebase, Keys, management, public, reader
 from support.process import profile_with
 
@@ -156,6 +158,23 @@ def test_a_stored_offset_alone_still_loads() -> None:
     copy = Clock(CLOCK, lambda: now[0])
     copy.load_private(clock.dump_private())
     assert (copy.deviation(), copy.drift_ppm, copy.drift_due()) == (12.5, 20.0, START + 50_000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-MAX_DRIFT_PPM, MAX_DRIFT_PPM).filter(lambda p: abs(p) >= 1.0),
+       st.floats(0.0, 5 * DAY))
+def test_whole_steps_make_the_drift_the_rate_gives(ppm: float, span: float) -> None:
+    """The clock alone, stepped wherever its drift falls due (as the scheduler does): after any
+    span it is within one step of ppm x span, never past it, and every step was on time."""
+    now = [START]
+    clock = Clock(CLOCK, lambda: now[0], drift_ppm=ppm)
+    while (due := clock.drift_due()) is not None and due <= START + span:
+        assert due > now[0]
+        now[0] = due
+        clock.drift_step()
+    exact = ppm * 1e-6 * span
+    assert abs(clock.deviation() - exact) < DRIFT_STEP_S + 1e-6
+    assert abs(clock.deviation()) <= abs(exact) + 1e-6
 
 
 @pytest.mark.parametrize("ppm", [MAX_DRIFT_PPM * 1.01, -MAX_DRIFT_PPM - 1, math.inf, math.nan])
