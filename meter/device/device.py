@@ -238,10 +238,14 @@ class Device:
     def at(self, now: float) -> None:
         """Bring the meter to simulated time ``now`` (before a request is served)."""
         self.scheduler.advance(now)
-        self.persistence.time_passed(self.time.t)
 
     def tick(self, now: float) -> None:
+        """The edge's turn on the meter's own deadlines. The periodic metrology snapshot is
+        taken here, not before a request: a read stays one small write however long the
+        meter waited (a fleet's meter is read once a head-end cycle), and what a read showed
+        is measured again from the last snapshot to the time mark after a crash."""
         self.at(now)
+        self.persistence.time_passed(self.time.t)
         self.metrology.to(self.time.t)
         self.commit()
 
