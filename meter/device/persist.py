@@ -222,6 +222,15 @@ class Persistence:
         change the store refuses is undone to this (persist)."""
         self._saved = {object_key(o): _baseline(o.dump_state()) for o in objects}
 
+    def list_records(self, objects: Iterable[CosemObject]) -> None:
+        """Store the records of ``objects`` the store does not hold yet, at the states it would
+        restore them to (their profile values), in one transaction: a later first change of
+        one rewrites its record, not the store's list of keys (meter/persistence/store.py)."""
+        missing = {key: self._saved[key] for o in objects
+                   if (key := object_key(o)) in self._saved and self.store.get(key) is None}
+        if missing:
+            self.store.put_many(missing)
+
     def time_passed(self, t: float) -> None:
         """The meter reached true time ``t``: a snapshot is due every SNAPSHOT_EVERY."""
         if t - self._last_snapshot >= SNAPSHOT_EVERY:
