@@ -143,7 +143,12 @@ class Scheduler:
         if self._deadline > self._time.t:
             kept = None if self._deadline == math.inf else self._deadline
             return _earlier(kept, None if watch is None else watch - offset)
-        boundary = _earlier(_earlier(self._next_boundary(meter_t), self.schedules.next_due()), watch)
+        planned = _earlier(self._next_boundary(meter_t), self.schedules.next_due())
+        if planned is None or planned > meter_t:
+            # Nothing due now: what _run_until would keep, kept (a fleet plans each meter
+            # after its build and its ticks; its next request then only moves t).
+            self._deadline = math.inf if planned is None else planned - offset
+        boundary = _earlier(planned, watch)
         return None if boundary is None else boundary - offset
 
     def _periodic(self) -> list[tuple[ProfileGeneric, int]]:

@@ -156,6 +156,7 @@ class Store:
         self._batched = False  # inside durable_at_end(): durable commits owe one sync at its end
         self._sync_owed = False
         self._joined: dict[str, bytes | None] | None = None  # inside one(): values before it
+        self._manifest_owed = False  # inside one(): a list changed (written at its end)
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nothing is left open.
             self._db = sqlite3.connect(self.path, isolation_level=None)
@@ -210,6 +211,7 @@ class Store:
         view._synchronous, view._db, view._wal = self._synchronous, self._db, self._wal
         view._batched = view._sync_owed = False
         view._joined = None
+        view._manifest_owed = False
         view._ns, view._shared = f"{NAMESPACE_MARK}{name}/", True
         view._keys, view._rows = frozenset(), {}
         view._listed = view._listing = False
@@ -279,7 +281,12 @@ class Store:
                         rows: Mapping[str, int] | None = None) -> None:
         """Inside the transaction that changes a list: both commit, or neither. The keys and
         the row counts are records of their own (an appended row rewrites the short one, not
-        the key list); a store not listed yet gets both."""
+        the key list); a store not listed yet gets both. Within one(), at its end, once, and
+        only what differs from its start (a full log's row appended and its oldest trimmed
+        leave the counts as they were)."""
+        if self._joined is not None:
+            self._manifest_owed = True
+            return
         if not self._listed:
             keys = self._keys if keys is None else keys
             rows = self._rows if rows is None else rows
@@ -385,15 +392,19 @@ class Store:
         keys, rows, listed = self._keys, self._rows, self._listed
         joined: dict[str, bytes | None] = {}
         self._joined = joined
+        self._manifest_owed = False
         owed, self._sync_owed = self._sync_owed, False
         durable = False
         try:
-            with self._transaction():
+            with self._transaction() as db:
                 try:
                     yield
                 finally:
                     durable, self._sync_owed = self._sync_owed, owed
                     self._joined = None
+                if self._manifest_owed:
+                    self._write_manifest(db, None if self._keys == keys else self._keys,
+                                         None if self._rows == rows else self._rows)
         except BaseException:
             self._keys, self._rows, self._listed = keys, rows, listed
             if self._values is not None:
