@@ -391,12 +391,12 @@ class Store:
             raise StoreError(f"{self.path}: one() within one()")
         keys, rows, listed = self._keys, self._rows, self._listed
         joined: dict[str, bytes | None] = {}
-        self._joined = joined
         self._manifest_owed = False
         owed, self._sync_owed = self._sync_owed, False
         durable = False
         try:
             with self._transaction() as db:
+                self._joined = joined  # from here on the calls join this transaction
                 try:
                     yield
                 finally:
