@@ -190,7 +190,9 @@ class Persistence:
         # by its request; a buffer changed): most requests are reads, whose commit then costs
         # two compares (pending()).
         self._touched = True
-        self.snapshot_due = False  # the metrology snapshot changed in a way a restart must see
+        # The metrology snapshot changed in a way a restart must see; the first commit (the
+        # meter's open) takes one, later ones once a tick finds SNAPSHOT_EVERY passed.
+        self.snapshot_due = True
         self._last_snapshot = -math.inf
         self.time_mark = -math.inf  # as persisted under TIME_MARK
         #: Told which objects each persist wrote or undid (the scheduler re-plans on them).
