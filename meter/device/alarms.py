@@ -73,9 +73,9 @@ class Alarms:
 
     def written_by(self, event: LogEvent) -> list[CosemObject]:
         """The objects ``event`` may write: the counters that count it, the registers with
-        bits for it and their descriptors (worked out now, not at its first logging)."""
-        out: list[CosemObject] = list(self._counting_of(event))
-        for register, _ in self._raising_of(event):
+        bits for it and their descriptors (not kept: a meter never logging it keeps none)."""
+        out: list[CosemObject] = [c for c in self._counters if c.counts(event)]
+        for register in (r for r in self._registers if r.bits.get(event, 0)):
             out.append(register)
             descriptor = self._directory.get(register.descriptor) if register.descriptor else None
             if descriptor is not None:

@@ -7,11 +7,11 @@ the energy is measured again up to there."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 from support import START, FakeTimebase, reader
+from support.faults import Recording
 from support.paths import PROFILE
 
 from meter import apdu as A
@@ -33,24 +33,6 @@ GET_SERIAL = bytes.fromhex("C001C1" "0001" "0000600100FF" "02" "00")
 COUNTER = Obis.parse("0.0.96.15.5.255")  # communication events (profiles/acesm.toml)
 ENERGY = Obis.parse("1.0.1.8.0.255")
 POWER_W = 3 * 230.0 * 5.0 * 0.95  # the profile's load (tests/device/helpers.py)
-
-
-class _Recording:
-    """Stands in for a store's connection: every statement it runs goes on ``seen``."""
-
-    def __init__(self, db: sqlite3.Connection, seen: list[str]) -> None:
-        self._db, self._seen = db, seen
-
-    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
-        self._seen.append(sql)
-        return self._db.execute(sql, *args)
-
-    def executemany(self, sql: str, *args: object) -> sqlite3.Cursor:
-        self._seen.append(sql)
-        return self._db.executemany(sql, *args)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._db, name)
 
 
 def _idle(fleet: Fleet, clock: FakeTimebase) -> None:
@@ -97,10 +79,10 @@ def test_a_first_read_costs_what_every_read_costs(tmp_path: Path, monkeypatch: p
         keys, snapshot = set(store.keys()), store.get("metrology")
         rows, count = len(device.directory[COMMUNICATION_LOG].buffer), _value(device, COUNTER)  # type: ignore[attr-defined]
         seen: list[str] = []
-        store._db = _Recording(store._db, seen)  # type: ignore[assignment]
+        store._db = Recording(store._db, seen)  # type: ignore[assignment]
         plans: list[float] = []
         real = Scheduler._run_until
-        monkeypatch.setattr(Scheduler, "_run_until", lambda self, t: (plans.append(t), real(self, t)))
+        monkeypatch.setattr(Scheduler, "_run_until", lambda self, t, plans=plans, real=real: (plans.append(t), real(self, t)))
 
         reply = _first_read(fleet, index, clock.t)
 

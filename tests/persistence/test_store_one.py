@@ -13,33 +13,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.faults import DiskFull
+from support.faults import DiskFull, Recording
 
 from meter.persistence.store import Store, StoreError
-
-
-class _Recording:
-    """Stands in for a store's connection: every statement it runs goes on ``seen``."""
-
-    def __init__(self, db: sqlite3.Connection, seen: list[str]) -> None:
-        self._db, self._seen = db, seen
-
-    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
-        self._seen.append(sql)
-        return self._db.execute(sql, *args)
-
-    def executemany(self, sql: str, *args: object) -> sqlite3.Cursor:
-        self._seen.append(sql)
-        return self._db.executemany(sql, *args)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._db, name)
 
 
 def _statements(store: Store) -> list[str]:
     """Every SQL statement the store runs from now on."""
     seen: list[str] = []
-    store._db = _Recording(store._db, seen)  # type: ignore[assignment]
+    store._db = Recording(store._db, seen)  # type: ignore[assignment]
     return seen
 
 
