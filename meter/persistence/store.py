@@ -157,7 +157,6 @@ class Store:
         self._sync_owed = False
         self._joined: dict[str, bytes | None] | None = None  # inside one(): values before it
         self._manifest_owed = False  # inside one(): a list changed (written at its end)
-        self._checkpointer: sqlite3.Connection | None = None  # checkpoint()'s own connection
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nothing is left open.
             self._db = sqlite3.connect(self.path, isolation_level=None)
@@ -213,7 +212,6 @@ class Store:
         view._batched = view._sync_owed = False
         view._joined = None
         view._manifest_owed = False
-        view._checkpointer = None
         view._ns, view._shared = f"{NAMESPACE_MARK}{name}/", True
         view._keys, view._rows = frozenset(), {}
         view._listed = view._listing = False
@@ -348,41 +346,7 @@ class Store:
     def close(self) -> None:
         """Close the database; later calls raise StoreError. A namespace view leaves it open."""
         if not self._shared:
-            if self._checkpointer is not None:
-                self._checkpointer.close()
             self._db.close()
-
-    # -- WAL checkpoints apart from commits (a fleet's store, meter/transport/fleet.py) ------
-
-    def checkpoint_apart(self) -> None:
-        """From now on no commit copies the WAL into the database (SQLite does it within the
-        commit that passes 1,000 WAL pages: ~10 ms with its syncs, which the request that
-        committed waits for); the owner calls :meth:`checkpoint` instead, off the requests.
-        The WAL then grows until it does (the same pages written, each committed as before:
-        crash safety is the WAL's, checkpointed or not)."""
-        try:
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from exc
-
-    def wal_bytes(self) -> int:
-        """The size of the WAL file (0 when there is none)."""
-        try:
-            return self._wal.stat().st_size
-        except OSError:
-            return 0
-
-    def checkpoint(self) -> None:
-        """Copy the committed WAL pages into the database without waiting for the writer
-        (PASSIVE), on a connection of its own: callable from another thread (one call at a
-        time) while this store's owner goes on committing."""
-        try:
-            if self._checkpointer is None:
-                self._checkpointer = sqlite3.connect(self.path, isolation_level=None,
-                                                     check_same_thread=False)
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: checkpoint: {exc}") from exc
 
     def __enter__(self) -> Store:
         return self

@@ -53,12 +53,6 @@ CONNECTING = 32
 #: one's stored push setup read): connections are served in between.
 _CONNECT_BUILDS = 8
 _CONNECT_LOOKS = 256
-#: The fleet's store copies its WAL into the database in a thread of its own, once the WAL
-#: holds this many bytes (looked at every _CHECKPOINT_EVERY real seconds), instead of within
-#: the commit of whichever request passed SQLite's 1,000 pages (~4 MB): that request would
-#: wait ~10 ms for the copy and its syncs (persistence/store.py ``checkpoint_apart``).
-_CHECKPOINT_BYTES = 4 << 20
-_CHECKPOINT_EVERY = 0.25
 
 
 class FleetService:
@@ -84,8 +78,6 @@ class FleetService:
         self._waiting: set[int] = set()  # the same as a set (the fleet's tick may take one first)
         self._connecting: set[int] = set()  # meters whose start-up pushes are on their way
         self._connect_soon = False
-        self._checkpoints: asyncio.Task[None] | None = None
-        self._checkpoint_run: asyncio.Future[None] | None = None  # a checkpoint's thread
         # The control API's hooks (meter/control/fleet.py): each connection's stack and each
         # built meter's pushes as the sender sees them, counted; identity without --control.
         self.stack_tap: Callable[[int, Stack, str], Stack] = lambda index, stack, medium: stack
@@ -150,8 +142,6 @@ class FleetService:
         log.info("fleet: %d meters listening on %s", total, self._host)
         loop = asyncio.get_running_loop()
         self._timer = DeadlineTimer(loop, self._timebase, self._wake)
-        self.fleet.store.checkpoint_apart()
-        self._checkpoints = loop.create_task(self._checkpointing())
         self._awaiting = deque(self.fleet.members)
         self._waiting = set(self._awaiting)
         self._wake()
@@ -284,28 +274,7 @@ class FleetService:
         if self._timer is not None:  # not closed meanwhile
             self._wake()
 
-    async def _checkpointing(self) -> None:
-        """The store's WAL copied into its database off the loop, whenever it has grown."""
-        store = self.fleet.store
-        while True:
-            await asyncio.sleep(_CHECKPOINT_EVERY)
-            if store.wal_bytes() >= _CHECKPOINT_BYTES:
-                # Shielded: a close waits for the thread (the store outlives its checkpoint).
-                run = self._checkpoint_run = asyncio.ensure_future(asyncio.to_thread(store.checkpoint))
-                try:
-                    await asyncio.shield(run)
-                except MeterError as exc:  # the next commits still go to the WAL
-                    log.warning("fleet: %s", exc)
-                self._checkpoint_run = None
-
     async def aclose(self) -> None:
-        if self._checkpoints is not None:  # first: the store outlives its last checkpoint
-            self._checkpoints.cancel()
-            await asyncio.gather(self._checkpoints, return_exceptions=True)
-            self._checkpoints = None
-        if self._checkpoint_run is not None:
-            await asyncio.gather(self._checkpoint_run, return_exceptions=True)
-            self._checkpoint_run = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
