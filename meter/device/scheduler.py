@@ -105,8 +105,9 @@ class Scheduler:
         time = self._time
         if now > time.t:
             time.t = now
-        if time.t - self._metrology.engine.now >= ENGINE_LAG:
-            self._metrology.to(time.t)
+        engine = self._metrology.engine
+        if time.t - engine.now >= ENGINE_LAG and not engine.steady_through(time.t):
+            self._metrology.to(time.t)  # a PQ event or an interruption may surface
 
     def _supervision_due(self, now: float) -> bool:
         watch = self._watch()

@@ -132,6 +132,16 @@ class Engine:
         """Per-phase counters: "A.sags", "A.sag_s", "A.n_below_90pct", "A.vrms_min", ..."""
         return dict(self._pq.counters)
 
+    def steady_through(self, t: float) -> bool:
+        """Whether moving the engine up to absolute time ``t`` can only add to its sums: fast
+        mode, and no state change or event edge between what it measured and ``t`` (so no PQ
+        event begins or ends there). Every value it gives is measured up to its reader's time
+        anyway (meter/device/bindings.py), so such a move may wait for the next reader."""
+        if self.mode != "fast":
+            return False
+        steady = self._steady_until(self._u / self.fs)
+        return steady is not None and self.origin + steady[0] >= t
+
     def pop_pq_events(self) -> list[PqEvent]:
         return self._pq.pop_events()
 

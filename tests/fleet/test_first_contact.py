@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import START, FakeTimebase, reader
+from support import START, FakeTimebase, public, reader
 from support.faults import Recording
 from support.paths import PROFILE
 
@@ -32,6 +32,8 @@ AARQ = bytes.fromhex("601DA109060760857405080101BE10040E01000000065F1F0400007E1F
 GET_SERIAL = bytes.fromhex("C001C1" "0001" "0000600100FF" "02" "00")
 COUNTER = Obis.parse("0.0.96.15.5.255")  # communication events (profiles/acesm.toml)
 ENERGY = Obis.parse("1.0.1.8.0.255")
+DEVICE_ID = Obis.parse("0.0.96.1.0.255")
+POWER_FAILURES = Obis.parse("0.0.96.7.21.255")  # in any phase (tests/alarms)
 POWER_W = 3 * 230.0 * 5.0 * 0.95  # the profile's load (tests/device/helpers.py)
 
 
@@ -157,3 +159,26 @@ def test_catch_ups_in_steps_measure_what_one_catch_up_does() -> None:
         for k in range(1, 11):
             engine.advance_to(START + 300.0 + k)
     assert restored.registers == pytest.approx(steps.registers, rel=1e-9)
+
+
+def test_a_request_moves_the_engine_only_across_an_edge(tmp_path: Path) -> None:
+    """Before a request a steady engine is left where it is (its values are measured when
+    read); one with an interruption on the way is moved across it, which surfaces it."""
+    tb = FakeTimebase(START, scale=3600.0)
+    device = Device.open("acesm", tmp_path / "state", tb)
+    engine = device.metrology.engine
+    tb.t += 1.0
+    device.tick(tb.t)  # the limiters' first comparison (a second after the start) measures
+    measured = engine.now
+    tb.t += 2 * SNAPSHOT_EVERY
+    assert public(device, tb).get(1, DEVICE_ID, 2) is not None
+    assert engine.now == measured  # nothing to surface: nothing measured on the way
+    assert reader(device, tb).get(3, ENERGY, 2) is not None
+    assert engine.now == pytest.approx(tb.t)  # a value is measured up to its reader's time
+    failures = _value(device, POWER_FAILURES)
+    device.inject_outage(tb.t, 5.0)
+    tb.t += SNAPSHOT_EVERY
+    assert public(device, tb).get(1, DEVICE_ID, 2) is not None
+    assert engine.now == pytest.approx(tb.t)  # moved across the outage's edges
+    assert _value(device, POWER_FAILURES) == failures + 1
+    device.close()
