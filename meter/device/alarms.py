@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from meter.codec.axdr import DoubleLongUnsigned
 from meter.cosem.alarms import AlarmRegister, EventCounter
-from meter.cosem.base import Context
+from meter.cosem.base import Context, CosemObject
 from meter.cosem.events import LogEvent, PowerQualityEvent
 from meter.cosem.registry import ObjectDirectory
 from meter.device.monitors import Monitors
@@ -56,13 +56,31 @@ class Alarms:
         """``event`` was written to its log: count it, raise its alarm."""
         ctx = self._context()
         counters = self._counting.get(event)
-        if counters is None:
-            counters = self._counting[event] = [c for c in self._counters if c.counts(event)]
-        for counter in counters:
+        for counter in self._counting_of(event) if counters is None else counters:
             counter.count()
             ctx.changed(counter)
         if event not in RAISED_AT_ONSET:
             self.alarm(event)
+
+    def _counting_of(self, event: LogEvent) -> list[EventCounter]:
+        counters = self._counting[event] = [c for c in self._counters if c.counts(event)]
+        return counters
+
+    def _raising_of(self, event: LogEvent) -> list[tuple[AlarmRegister, int]]:
+        registers = self._raising[event] = [(r, r.bits[event]) for r in self._registers
+                                            if r.bits.get(event, 0)]
+        return registers
+
+    def written_by(self, event: LogEvent) -> list[CosemObject]:
+        """The objects ``event`` may write: the counters that count it, the registers with
+        bits for it and their descriptors (not kept: a meter never logging it keeps none)."""
+        out: list[CosemObject] = [c for c in self._counters if c.counts(event)]
+        for register in (r for r in self._registers if r.bits.get(event, 0)):
+            out.append(register)
+            descriptor = self._directory.get(register.descriptor) if register.descriptor else None
+            if descriptor is not None:
+                out.append(descriptor)
+        return out
 
     def alarm(self, event: LogEvent, look: bool = True) -> None:
         """Raise ``event``'s alarm bits (descriptor, filtered register), then (``look``) let the
@@ -71,8 +89,7 @@ class Alarms:
         raised = False
         registers = self._raising.get(event)
         if registers is None:
-            registers = self._raising[event] = [(r, r.bits[event]) for r in self._registers
-                                                if r.bits.get(event, 0)]
+            registers = self._raising_of(event)
         for register, bits in registers:
             descriptor = self._directory.get(register.descriptor) if register.descriptor else None
             latched = False

@@ -30,7 +30,9 @@ __all__ = ["ENGINE_LAG", "PROVIDERS", "Bindings", "Metrology", "Source", "Source
 #: whole blocks: a few cycles per request cost ~1 ms each, a second in one call ~5 ms, and off
 #: the request path that stall does not add to request latency. Metrology values (the
 #: providers), captures and snapshots still bring it exactly to the meter's time; only PQ events
-#: may surface this much later.
+#: may surface this much later. In fast mode a steady stretch (no edge up to the meter's time:
+#: no PQ event to surface) is not moved before a request at all (Engine.steady_through): a
+#: fleet's meter read for its device ID measures nothing.
 ENGINE_LAG = 2.0
 
 Provider = Callable[[], axdr.Data]

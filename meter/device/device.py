@@ -20,7 +20,7 @@ from meter.cosem.association_ln import AssociationLN
 from meter.cosem.base import Context
 from meter.cosem.clock import Clock
 from meter.cosem.disconnect_control import ControlState
-from meter.cosem.events import LogEvent, StandardEvent
+from meter.cosem.events import CommunicationEvent, LogEvent, StandardEvent
 from meter.cosem.names import DISCONNECT_CONTROL, PUSH_ON_CONNECTIVITY, PUSH_ON_INSTALLATION
 from meter.cosem.port_protection import PortProtection
 from meter.cosem.prepayment import Account
@@ -240,10 +240,14 @@ class Device:
     def at(self, now: float) -> None:
         """Bring the meter to simulated time ``now`` (before a request is served)."""
         self.scheduler.advance(now)
-        self.persistence.time_passed(self.time.t)
 
     def tick(self, now: float) -> None:
+        """The edge's turn on the meter's own deadlines. The periodic metrology snapshot is
+        taken here, not before a request: a read stays one small write however long the
+        meter waited (a fleet's meter is read once a head-end cycle), and what a read showed
+        is measured again from the last snapshot to the time mark after a crash."""
         self.at(now)
+        self.persistence.time_passed(self.time.t)
         self.metrology.to(self.time.t)
         self.commit()
 
@@ -345,6 +349,15 @@ class Device:
                 PUSH_STATE: self.pushes.dump(), TAMPER_STATE: self.injections.dump(),
                 POWER_FAILURE_STATE: self.power_failures.dump(), DISPLAY_STATE: self.display.dump(),
                 "device/t": repr(self.time.t).encode()}
+
+    def list_session_records(self) -> None:
+        """The records every session writes (the communication log's last event code, the
+        counters and alarm registers of a session opened) stored now if they are not, at the
+        values they hold: a fleet's meter does it when built, so its first session writes a
+        record of each, like every session after it, rather than listing new keys."""
+        opened = CommunicationEvent.SESSION_OPENED
+        self.persistence.list_records(
+            [*self.events.written_by(opened), *self.alarms.written_by(opened)])
 
     def close(self) -> None:
         self.persistence.mark_snapshot_due()

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from meter.codec import axdr
-from meter.cosem.base import Context
+from meter.cosem.base import Context, CosemObject
 from meter.cosem.events import CommunicationEvent, FraudEvent, LogEvent, PowerQualityEvent
 from meter.cosem.names import AMR_PROFILE_STATUS, last_event_code
 from meter.cosem.profile_generic import ProfileGeneric
@@ -69,6 +69,12 @@ class EventLog:
             self._snapshot_due()
         log.log(level, "event %d (%s) in %s", event, event.name, event.log)
         self.on_logged(event)
+
+    def written_by(self, event: LogEvent) -> list[CosemObject]:
+        """The objects logging ``event`` may write (its log's last-event-code object), its
+        log's buffer aside; the alarms' (counters, alarm registers) are the caller's to add."""
+        last = self._directory.get(last_event_code(event.log))
+        return [] if last is None else [last]
 
     def pq_event(self, event: PqEvent, phases: Sequence[str], offset: float) -> None:
         """A finished sag/swell/outage (the engine reports it when the phase is back to normal):

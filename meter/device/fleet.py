@@ -298,6 +298,7 @@ class Fleet:
         with view.durable_at_end():  # nothing leaves the meter before its build ends
             device = Device.open(meter_profile(self.profile, member.ident), self._dir, timebase,
                                  history=history or None, metrology_mode=self._mode, store=view)
+            device.list_session_records()  # a head end's first read of it lists no new key
         member.device, member.wake = device, None
         self._built[index] = None
         self._plan(index)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from meter.codec import axdr
 from meter.cosem.base import CosemObject
@@ -121,13 +122,27 @@ class StoredProfileBuffer(MemoryProfileBuffer):
 
     def flush(self) -> None:
         """Write what changed since the last flush (one transaction per table)."""
+        self.write()
+        self.written()
+
+    @property
+    def owed(self) -> bool:
+        """Something to write (rows appended, or the table to rewrite)."""
+        return self._rewrite or bool(self._pending)
+
+    def write(self) -> None:
+        """Write what changed since the last flush, which is owed until :meth:`written` (a
+        caller's transaction that fails leaves it to write again)."""
         if self._rewrite:
             self._store.clear(self._table)
             self._store.append_rows(self._table, list(zip(self.keys(), self.slice(0, len(self)), strict=True)))
-            self._rewrite = False
         elif self._pending:
             self._store.append_rows(self._table, self._pending)
             self._store.trim(self._table, self.capacity)
+
+    def written(self) -> None:
+        """What :meth:`write` wrote is stored."""
+        self._rewrite = False
         self._pending.clear()
 
 
@@ -175,7 +190,9 @@ class Persistence:
         # by its request; a buffer changed): most requests are reads, whose commit then costs
         # two compares (pending()).
         self._touched = True
-        self.snapshot_due = False  # the metrology snapshot changed in a way a restart must see
+        # The metrology snapshot changed in a way a restart must see; the first commit (the
+        # meter's open) takes one, later ones once a tick finds SNAPSHOT_EVERY passed.
+        self.snapshot_due = True
         self._last_snapshot = -math.inf
         self.time_mark = -math.inf  # as persisted under TIME_MARK
         #: Told which objects each persist wrote or undid (the scheduler re-plans on them).
@@ -207,6 +224,15 @@ class Persistence:
         change the store refuses is undone to this (persist)."""
         self._saved = {object_key(o): _baseline(o.dump_state()) for o in objects}
 
+    def list_records(self, objects: Iterable[CosemObject]) -> None:
+        """Store the records of ``objects`` the store does not hold yet, at the states it would
+        restore them to (their profile values), in one transaction: a later first change of
+        one rewrites its record, not the store's list of keys (meter/persistence/store.py)."""
+        missing = {key: self._saved[key] for o in objects
+                   if (key := object_key(o)) in self._saved and self.store.get(key) is None}
+        if missing:
+            self.store.put_many(missing)
+
     def time_passed(self, t: float) -> None:
         """The meter reached true time ``t``: a snapshot is due every SNAPSHOT_EVERY."""
         if t - self._last_snapshot >= SNAPSHOT_EVERY:
@@ -220,36 +246,60 @@ class Persistence:
         mark = t + self._mark_ahead if t > self.time_mark else None
         if mark is not None:
             items[TIME_MARK] = repr(mark).encode()
-        self.persist(items)
+        # One transaction for all of it (a read's: the session's counter and log row, the
+        # time mark; a full log's trim): the objects, the items and the buffers' rows are
+        # stored together or not at all.
+        written = [buf for buf in self._buffers if buf.owed]
+        with self._undone_if_refused() as dirty:
+            states = self._states(dirty)
+            if states or items or written:
+                with self.store.one():
+                    if states or items:
+                        self.store.put_many({**states, **items})
+                    for buf in written:
+                        buf.write()
+        self._saved.update(states)
+        for buf in written:
+            buf.written()
         if taken:
             self.snapshot_due = False
             self._last_snapshot = t
         if mark is not None:
             self.time_mark = mark
-        for buf in self._buffers:
-            buf.flush()
         self._touched = False
 
     def persist(self, items: dict[str, bytes] | None = None) -> None:
         """Write the changed objects' states (and ``items``) in one transaction. If the store
         refuses (disk full), the objects go back to their stored states and StoreError is
         raised: a change the store does not hold must not take effect, now or after a restart."""
+        with self._undone_if_refused() as dirty:
+            states = self._states(dirty)
+            if states or items:
+                self.store.put_many({**states, **(items or {})})
+        self._saved.update(states)
+
+    @contextmanager
+    def _undone_if_refused(self) -> Iterator[set[CosemObject]]:
+        """The objects changed since the last write, taken to write; if the store refuses,
+        they go back to their stored states and StoreError goes on."""
         dirty = set(self._dirty)
         self._dirty.clear()
         self.on_persist(dirty)  # before a refusal restores them: changed either way
-        states = {}
-        for obj in dirty:
-            key, state = object_key(obj), encode_state(obj.dump_state())
-            if self._saved.get(key) != state:
-                states[key] = state
-        if not (states or items):
-            return
         try:
-            self.store.put_many({**states, **(items or {})})
+            yield dirty
         except StoreError:
             for obj in dirty:
                 saved = self._saved.get(object_key(obj))
                 if saved is not None:
                     obj.load_state(decode_state(saved))
             raise
-        self._saved.update(states)
+
+    def _states(self, dirty: set[CosemObject]) -> dict[str, bytes]:
+        """The states of ``dirty`` that differ from the stored ones (recorded in ``_saved``
+        once the store holds them)."""
+        states = {}
+        for obj in dirty:
+            key, state = object_key(obj), encode_state(obj.dump_state())
+            if self._saved.get(key) != state:
+                states[key] = state
+        return states

@@ -109,8 +109,9 @@ class Scheduler:
         time = self._time
         if now > time.t:
             time.t = now
-        if time.t - self._metrology.engine.now >= ENGINE_LAG:
-            self._metrology.to(time.t)
+        engine = self._metrology.engine
+        if time.t - engine.now >= ENGINE_LAG and not engine.steady_through(time.t):
+            self._metrology.to(time.t)  # a PQ event or an interruption may surface
 
     def _supervision_due(self, now: float) -> bool:
         watch = _earlier(self._watch(), self.drift.next_due())
@@ -148,7 +149,12 @@ class Scheduler:
         if self._deadline > self._time.t:
             kept = None if self._deadline == math.inf else self._deadline
             return _earlier(kept, None if watch is None else watch - offset)
-        boundary = _earlier(_earlier(self._next_boundary(meter_t), self.schedules.next_due()), watch)
+        planned = _earlier(self._next_boundary(meter_t), self.schedules.next_due())
+        if planned is None or planned > meter_t:
+            # Nothing due now: what _run_until would keep, kept (a fleet plans each meter
+            # after its build and its ticks; its next request then only moves t).
+            self._deadline = math.inf if planned is None else planned - offset
+        boundary = _earlier(planned, watch)
         return None if boundary is None else boundary - offset
 
     def _periodic(self) -> list[tuple[ProfileGeneric, int]]:

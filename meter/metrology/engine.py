@@ -42,7 +42,7 @@ from meter.metrology.measure import cycle_rms, margins, measure
 from meter.metrology.pq import PqDetector, PqEvent
 from meter.metrology.quantities import Measured, per_phase, totals
 from meter.metrology.registers import PHASE_OFFSETS, register_keys, route
-from meter.metrology.scenario import Event, Scenario
+from meter.metrology.scenario import Event, LoadState, Scenario
 from meter.metrology.spectra import Grid
 from meter.metrology.waveform import synthesize
 
@@ -61,6 +61,11 @@ class PeriodRecord:
     energy: dict[str, float]
     demand: dict[str, float]
     registers: dict[str, float]
+
+
+#: A steady state's increments per second: registers, tracked energies, instantaneous values,
+#: each phase's rms voltage.
+_Rates = tuple[np.ndarray, np.ndarray, dict[str, float], np.ndarray]
 
 
 class Engine:
@@ -102,6 +107,10 @@ class Engine:
         self._pq = PqDetector(self.scenario.phase_names, self.scenario.nominal_vrms())
         self._bounds: tuple[Scenario | None, list[float]] = (None, [])
         self._rates: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, dict[str, float], np.ndarray]] = {}
+        # The steady stretch last fast-forwarded: (scenario, its index between the scenario's
+        # edges, its state, its rates). A catch-up within it (a fleet's meter brought to time
+        # before a request) finds them without working out the state, the scales and the key.
+        self._steady: tuple[Scenario, int, LoadState, _Rates] | None = None
 
     # --- public surface -------------------------------------------------------------------------
 
@@ -122,6 +131,16 @@ class Engine:
     def pq(self) -> dict[str, float]:
         """Per-phase counters: "A.sags", "A.sag_s", "A.n_below_90pct", "A.vrms_min", ..."""
         return dict(self._pq.counters)
+
+    def steady_through(self, t: float) -> bool:
+        """Whether moving the engine up to absolute time ``t`` can only add to its sums: fast
+        mode, and no state change or event edge between what it measured and ``t`` (so no PQ
+        event begins or ends there). Every value it gives is measured up to its reader's time
+        anyway (meter/device/bindings.py), so such a move may wait for the next reader."""
+        if self.mode != "fast":
+            return False
+        steady = self._steady_until(self._u / self.fs)
+        return steady is not None and self.origin + steady[0] >= t
 
     def pop_pq_events(self) -> list[PqEvent]:
         return self._pq.pop_events()
@@ -150,6 +169,7 @@ class Engine:
         plugin = self.algorithms.plugin(e, value)
         self._selection[e] = value
         self._plugins = None  # the selection's plug-ins, found again on next use
+        self._steady = None  # and the rates they give
         log.debug("1.0.0.11.%d.255 = %d (%s)", e, value, plugin.key)
 
     def set_scenario(self, scenario: Scenario | Mapping[str, Any]) -> None:
@@ -184,6 +204,7 @@ class Engine:
         self._u, self._f = float(snap.get("u", self._u)), float(snap.get("f", self._f))
         self._period_start = float(snap.get("period_start", self._period_start))
         self._period_reg = dict(self._reg)
+        self._steady = None  # the tracked energies may be others
 
     def advance_to(self, t: float) -> list[PeriodRecord]:
         """Measure every whole interval that ends by t; one record per period boundary passed."""
@@ -210,33 +231,40 @@ class Engine:
         self._period_start, self._period_reg = t1, dict(self._reg)
         return PeriodRecord(t0, t1, delta, demand, dict(self._reg))
 
-    def _steady_until(self, tau: float) -> float | None:
-        """Scenario time up to which the waveform stays steady from tau (None: not steady now)."""
+    def _steady_until(self, tau: float) -> tuple[float, int] | None:
+        """Scenario time up to which the waveform stays steady from tau, and the index of that
+        stretch between the scenario's edges (None: not steady now)."""
         guard = 3.0 / self._f + 0.02  # delays, tracking and interval straddle
         if self._bounds[0] is not self.scenario:
             self._bounds = (self.scenario, self.scenario.boundaries())
         edges = self._bounds[1]
         k = bisect.bisect_right(edges, tau - guard)
         if k == len(edges):
-            return math.inf
-        return None if edges[k] - guard <= tau else edges[k] - guard
+            return math.inf, k
+        return None if edges[k] - guard <= tau else (edges[k] - guard, k)
 
     def _advance_block(self, stop: float) -> None:
         tau = self._u / self.fs
         if self.mode == "fast":
-            until = self._steady_until(tau)
-            if until is not None:
-                _, _, st = self.scenario.state_at(tau)
+            steady_until = self._steady_until(tau)
+            if steady_until is not None:
+                until, stretch = steady_until
+                st, rates = self._steady_rates(tau, stretch)
                 self._f = st.f
                 step = self.fs / st.f * self.cycles
                 count = int((min(stop, until * self.fs) - self._u + _FIT) // step)
                 if count >= 1:
-                    self._fast_span(count, step)
+                    self._fast_span(count, step, rates)
                     return
         self._sampled_block(stop)
 
-    def _fast_span(self, count: int, step: float) -> None:
-        tau = self._u / self.fs
+    def _steady_rates(self, tau: float, stretch: int) -> tuple[LoadState, _Rates]:
+        """The state in force in steady stretch ``stretch`` (which holds tau) and its rates:
+        no state starts and no event begins or ends inside a stretch, so both hold for all of
+        it (kept until the scenario, the selection or the tracked energies change)."""
+        kept = self._steady
+        if kept is not None and kept[0] is self.scenario and kept[1] == stretch:
+            return kept[2], kept[3]
         _, _, st = self.scenario.state_at(tau)
         scales = self.scenario.scales_at(tau)
         # a steady state's increments per second are fixed: compute them once per selection
@@ -246,9 +274,14 @@ class Engine:
             regs, tracked, inst = self._increments(m)
             rms = np.sqrt(np.sum(np.abs(m.y[:, :, 0, :]) ** 2, axis=-1))
             self._rates[key] = (regs, tracked, inst, rms)
-        regs, tracked, inst, rms = self._rates[key]
+        self._steady = (self.scenario, stretch, st, self._rates[key])
+        return st, self._rates[key]
+
+    def _fast_span(self, count: int, step: float, rates: _Rates) -> None:
+        tau = self._u / self.fs
+        regs, tracked, inst, rms = rates
         self._apply(regs * (count * step / self.fs), tracked * (count * step / self.fs), inst)
-        self._pq.feed(rms, np.array([self.origin + tau]), np.array([float(count * self.cycles)]))
+        self._pq.feed_run(rms, self.origin + tau, float(count * self.cycles))
         self._u += count * step
 
     def _sampled_block(self, stop: float) -> None:

@@ -93,6 +93,12 @@ class PqDetector:
                 elif st.kind is not None:
                     st.extreme = min(st.extreme, float(r[a:b].min()))
 
+    def feed_run(self, rms: np.ndarray, t0: float, weight: float) -> None:
+        """One steady run (rms (1, phases)) of ``weight`` cycles from ``t0``: feed() without
+        its arrays when it is quiet (a fast-forward's every span)."""
+        if rms.shape[0] != 1 or not self._quiet(rms[0], weight):
+            self.feed(rms, np.array([t0]), np.array([weight]))
+
     def absorb_quiet(self, rms: np.ndarray) -> bool:
         """For rms (cycles, phases) of a sampled block: if every cycle of every phase is inside
         the band and no event is open, account for it (extremes) and return True; otherwise
@@ -108,8 +114,9 @@ class PqDetector:
                 return False
         c = self.counters
         for name, r in zip(self.names, values, strict=True):
-            c[f"{name}.vrms_min"] = min(c[f"{name}.vrms_min"], r)
-            c[f"{name}.vrms_max"] = max(c[f"{name}.vrms_max"], r)
+            k_lo, k_hi = self._extreme_keys[name]
+            c[k_lo] = min(c[k_lo], r)
+            c[k_hi] = max(c[k_hi], r)
         return True
 
     def _quiet_block(self, rms: np.ndarray) -> bool:

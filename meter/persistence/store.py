@@ -9,7 +9,8 @@ Two shapes of data:
 - a key/value map (``str -> bytes``); callers encode values themselves (A-XDR or fixed ints);
 - append-only profile rows ``(timestamp, bytes)`` per named table, kept in insertion order.
 
-Every public call is one transaction, so a crash leaves either all or none of it.
+Every public call is one transaction, so a crash leaves either all or none of it; calls within
+``Store.one()`` are one transaction together.
 
 Every record carries a checksum (BLAKE2b-64 over its key or table, timestamp and bytes), checked
 on every read and over the whole store at open: a changed byte, or a record moved to another key,
@@ -107,8 +108,15 @@ def _keys_json(keys: frozenset[str]) -> str:
 
 
 def _rows_body(rows: Mapping[str, int]) -> bytes:
-    """``{"rows":{table: count}}`` in compact JSON, tables sorted."""
-    return json.dumps({"rows": dict(sorted(rows.items()))}, separators=(",", ":")).encode()
+    """``{"rows":{table: count}}`` in compact JSON, tables sorted (what ``json.dumps`` gives,
+    made from each table's name quoted once: a read that logs rewrites it)."""
+    return ('{"rows":{' + ",".join(f"{_json_name(t)}:{int(n)}" for t, n in sorted(rows.items()))
+            + "}}").encode()
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_name(name: str) -> str:
+    return json.dumps(name)
 
 
 def _upsert_manifest(db: sqlite3.Connection, ns: str, body: bytes) -> None:
@@ -154,6 +162,8 @@ class Store:
         self._wal = Path(f"{self.path}-wal")  # the database's (a view's path names its directory)
         self._batched = False  # inside durable_at_end(): durable commits owe one sync at its end
         self._sync_owed = False
+        self._joined: dict[str, bytes | None] | None = None  # inside one(): values before it
+        self._manifest_owed = False  # inside one(): a list changed (written at its end)
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nothing is left open.
             self._db = sqlite3.connect(self.path, isolation_level=None)
@@ -207,6 +217,8 @@ class Store:
         view.path = Path(directory) / DB_NAME
         view._synchronous, view._db, view._wal = self._synchronous, self._db, self._wal
         view._batched = view._sync_owed = False
+        view._joined = None
+        view._manifest_owed = False
         view._ns, view._shared = f"{NAMESPACE_MARK}{name}/", True
         view._keys, view._rows = frozenset(), {}
         view._listed = view._listing = False
@@ -276,7 +288,12 @@ class Store:
                         rows: Mapping[str, int] | None = None) -> None:
         """Inside the transaction that changes a list: both commit, or neither. The keys and
         the row counts are records of their own (an appended row rewrites the short one, not
-        the key list); a store not listed yet gets both."""
+        the key list); a store not listed yet gets both. Within one(), at its end, once, and
+        only what differs from its start (a full log's row appended and its oldest trimmed
+        leave the counts as they were)."""
+        if self._joined is not None:
+            self._manifest_owed = True
+            return
         if not self._listed:
             keys = self._keys if keys is None else keys
             rows = self._rows if rows is None else rows
@@ -357,17 +374,68 @@ class Store:
             self._batched = outer
             if not outer and self._sync_owed:
                 self._sync_owed = False
+                self._sync_wal()
+
+    def _sync_wal(self) -> None:
+        try:
+            fd = os.open(self._wal, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StoreError(f"{self._wal}: cannot sync: {exc}") from exc
+
+    @contextmanager
+    def one(self) -> Iterator[None]:
+        """Every call within it joins one transaction, committed at its end: all or none of
+        them after a crash, and one commit instead of one each (a meter's commit of a request:
+        object states, the time mark, its log rows and their trim, meter/device/persist.py).
+        If anything within it fails, or the commit, none of it is stored (nor kept in this
+        object's view of the manifest and values) and StoreError is raised. A durable write
+        within it makes the commit durable (the WAL synced after it). Not re-entrant."""
+        if self._joined is not None:
+            raise StoreError(f"{self.path}: one() within one()")
+        keys, rows, listed = self._keys, self._rows, self._listed
+        joined: dict[str, bytes | None] = {}
+        self._manifest_owed = False
+        owed, self._sync_owed = self._sync_owed, False
+        durable = False
+        try:
+            with self._transaction() as db:
+                self._joined = joined  # from here on the calls join this transaction
                 try:
-                    fd = os.open(self._wal, os.O_RDONLY)
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
-                except OSError as exc:
-                    raise StoreError(f"{self._wal}: cannot sync: {exc}") from exc
+                    yield
+                finally:
+                    durable, self._sync_owed = self._sync_owed, owed
+                    self._joined = None
+                if self._manifest_owed:
+                    self._write_manifest(db, None if self._keys == keys else self._keys,
+                                         None if self._rows == rows else self._rows)
+        except BaseException:
+            self._keys, self._rows, self._listed = keys, rows, listed
+            if self._values is not None:
+                for key, value in joined.items():
+                    if value is None:
+                        self._values.pop(key, None)
+                    else:
+                        self._values[key] = value
+            raise
+        if durable:
+            if self._batched:
+                self._sync_owed = True
+            else:
+                self._sync_wal()
 
     @contextmanager
     def _transaction(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        if self._joined is not None:  # within one(): its transaction, its commit
+            self._sync_owed |= durable
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from exc
+            return
         if durable and self._batched:
             durable, self._sync_owed = False, True
         try:
@@ -437,6 +505,9 @@ class Store:
                 self._write_manifest(db, keys=keys)
         self._keys = keys
         if self._values is not None:
+            if self._joined is not None:
+                for k in items:
+                    self._joined.setdefault(k, self._values.get(k))
             self._values.update((k, bytes(v)) for k, v in items.items())
 
     def delete(self, key: str) -> None:
@@ -448,6 +519,8 @@ class Store:
                 self._write_manifest(db, keys=keys)
         self._keys = keys
         if self._values is not None:
+            if self._joined is not None:
+                self._joined.setdefault(key, self._values.get(key))
             self._values.pop(key, None)
 
     def keys(self, prefix: str = "") -> list[str]:
