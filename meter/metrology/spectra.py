@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
 
 H_MAX = 50  # highest order the least-squares path resolves (3 kHz at 60 Hz)
@@ -99,20 +100,12 @@ def _pinv(width: int, spc_key: int, h: int) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=256)
-def _one_more(width: int, spc_key: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-    """(gain, row): the fit over width + 1 samples from the fit y over the first width samples and
-    the next sample s is y + gain * (s - row . y) (recursive least squares: Sherman-Morrison on
-    the normal equations), both in _pinv's phasor layout. Equal to _pinv(width + 1) to rounding."""
-    basis = _basis(width + 1, spc_key, h)
-    b = basis[width]
-    g = np.linalg.solve(basis[:width].T @ basis[:width], b)
-    gain = _phasor_layout(g / (1.0 + b @ g))
-    row = _phasor_layout(b) * 2.0  # b . coef written on the phasor layout (the sqrt 2 back twice)
-    row[0] = b[0]
-    for a in (gain, row):
-        a.flags.writeable = False
-    return gain, row
+def _windows(flat: np.ndarray, w: int) -> np.ndarray:
+    """Every w-sample window of the rows of flat (channels, samples) as a read-only view
+    (starts, channels, w): indexing it with the intervals' first samples copies their samples
+    intervals-first in one pass, the layout of the spectra (intervals, channels, bins)."""
+    s_row, s_col = flat.strides
+    return as_strided(flat, (flat.shape[1] - w + 1, flat.shape[0], w), (s_col, s_row, s_col), writeable=False)
 
 
 def interval_spectra(
@@ -136,29 +129,21 @@ def interval_spectra(
     starts = grid.starts() if starts is None else starts
     widths = np.diff(starts)
     flat = x.reshape(-1, x.shape[-1])
-    yf = np.empty((flat.shape[0], grid.count, 2 * h + 2))
+    cols = 2 * h + 2
+    # (intervals, channels, 2h+2): the floats of the complex phasors (_pinv's column layout),
+    # already in the spectra's order, so the view below is C-contiguous
+    yf = np.empty((grid.count, flat.shape[0], cols))
     spc_key = round(spc / _SPC_Q)  # harmonics of the fundamental; interharmonics are not fitted
-    w_lo, w_hi = int(widths.min()), int(widths.max())  # a sample apart when the period is not whole
     first = starts[:-1] - base
-    # every interval's first w_lo samples in one 2-D matrix product (channels x intervals, w_lo)
-    # @ (w_lo, 2h+2), whose floats are the complex phasors (_pinv's column layout); take() gives
-    # (channels, intervals, w_lo) C-contiguous (flat[:, idx] would lay it out intervals-first)
-    seg = np.take(flat, first[:, None] + np.arange(w_lo), axis=1)
-    np.matmul(seg.reshape(-1, w_lo), _pinv(w_lo, spc_key, h), out=yf.reshape(-1, 2 * h + 2))
-    if w_hi == w_lo + 1:  # the longer intervals: their last sample added to the fit
-        gain, row = _one_more(w_lo, spc_key, h)
-        longer = np.flatnonzero(widths == w_hi)
-        at = (np.arange(flat.shape[0])[:, None] * grid.count + longer).ravel()  # rows of yf2
-        yf2 = yf.reshape(-1, 2 * h + 2)
-        fit = yf2[at]
-        fit += np.outer(flat[:, first[longer] + w_lo].ravel() - fit @ row, gain)
-        yf2[at] = fit
-    elif w_hi > w_lo:
-        for w in range(w_lo + 1, w_hi + 1):  # (tracking noise on a whole period: not seen)
+    w_lo, w_hi = int(widths.min()), int(widths.max())  # a sample apart when the period is not whole
+    if w_lo == w_hi:
+        seg = _windows(flat, w_lo)[first]  # (intervals, channels, w): one gather, one product
+        np.matmul(seg.reshape(-1, w_lo), _pinv(w_lo, spc_key, h), out=yf.reshape(-1, cols))
+    else:
+        for w in range(w_lo, w_hi + 1):  # one product per width, each interval fitted on its own samples
             sel = np.flatnonzero(widths == w)
             if sel.size:
-                seg = np.take(flat, first[sel, None] + np.arange(w), axis=1)
-                yf[:, sel] = (seg.reshape(-1, w) @ _pinv(w, spc_key, h)).reshape(*seg.shape[:2], -1)
-    y = yf.view(complex)  # (channels, count, h + 1)
-    yy = np.moveaxis(y.reshape(*lead, grid.count, h + 1), -2, 0)  # (count, *lead, bins)
-    return Spectra(yy, 1, np.arange(h + 1, dtype=float))
+                seg = _windows(flat, w)[first[sel]]
+                yf[sel] = (seg.reshape(-1, w) @ _pinv(w, spc_key, h)).reshape(sel.size, -1, cols)
+    y = yf.view(complex)  # (count, channels, h + 1)
+    return Spectra(y.reshape(grid.count, *lead, h + 1), 1, np.arange(h + 1, dtype=float))
