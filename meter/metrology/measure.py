@@ -60,8 +60,8 @@ def measure(
         distinct = list(dict.fromkeys(keys))
         at = [wanted[keys.index(k)] for k in distinct]
         if delays == "block":
-            means = delay.delayed_dot(v, i, at, a) / float(n)  # (delays, P)
-            q = np.broadcast_to(means, (grid.count, *means.shape))
+            q = np.empty((grid.count, len(at), v.shape[0]))  # (J, delays, P): the block's means
+            q[:] = delay.delayed_dot(v, i, at, a) / float(n)
         else:
             vd = delay.delayed(v, at, a, n)
             q = _interval_sums(np.multiply(vd, i, out=vd), starts) / width[:, None, None]  # (J, delays, P)

@@ -139,8 +139,19 @@ def interval_spectra(
     if w_lo == w_hi:
         seg = _windows(flat, w_lo)[first]  # (intervals, channels, w): one gather, one product
         np.matmul(seg.reshape(-1, w_lo), _pinv(w_lo, spc_key, h), out=yf.reshape(-1, cols))
+    elif w_hi == w_lo + 1:
+        # the shorter intervals first: one gather of w_hi samples each, then one product per
+        # width on the two runs of rows (the shorter ones' last sample left out by the row
+        # stride, no copy), each interval fitted on its own samples; put back in order after
+        order = np.argsort(widths, kind="stable")
+        n_lo = int(np.count_nonzero(widths == w_lo)) * flat.shape[0]
+        seg = _windows(flat, w_hi)[first[order]].reshape(-1, w_hi)
+        fit = np.empty((seg.shape[0], cols))
+        np.matmul(seg[:n_lo, :w_lo], _pinv(w_lo, spc_key, h), out=fit[:n_lo])
+        np.matmul(seg[n_lo:], _pinv(w_hi, spc_key, h), out=fit[n_lo:])
+        yf[order] = fit.reshape(grid.count, -1, cols)
     else:
-        for w in range(w_lo, w_hi + 1):  # one product per width, each interval fitted on its own samples
+        for w in range(w_lo, w_hi + 1):  # (tracking noise on a whole period: not seen)
             sel = np.flatnonzero(widths == w)
             if sel.size:
                 seg = _windows(flat, w)[first[sel]]
