@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from meter.metrology import delay
 from meter.metrology.quantities import Measured
-from meter.metrology.spectra import Grid, interval_spectra
+from meter.metrology.spectra import Grid, interval_spectra, segments
 
 
 def delay_samples(fs: float, f: float, f_nominal: float) -> tuple[float, float, float]:
@@ -50,8 +50,22 @@ def measure(
     starts = grid.starts()
     a, n = int(starts[0]) - base, int(starts[-1] - starts[0])
     v, i = x[:, 0, :], x[:, 1, a : a + n]
-    width = np.diff(starts).astype(float)
-    p = _interval_sums(v[:, a : a + n] * i, starts) / width[:, None]
+    widths = np.diff(starts)
+    width = widths.astype(float)
+    seg = None
+    if grid.exact:
+        p = _interval_sums(v[:, a : a + n] * i, starts) / width[:, None]
+    else:
+        # the intervals' samples gathered once (intervals, phases * [v, i], samples) for the
+        # least-squares spectra; each interval's sum of v*i from them, while they are in cache
+        seg = segments(x, base, starts)
+        w_lo = int(widths.min())
+        p = np.einsum("jpn,jpn->jp", seg[:, 0::2, :w_lo], seg[:, 1::2, :w_lo])
+        longer = np.flatnonzero(widths > w_lo)
+        for k in range(w_lo, int(widths.max())):  # the longer intervals' further samples
+            at = longer[widths[longer] > k]
+            p[at] += seg[at, 0::2, k] * seg[at, 1::2, k]
+        p /= width[:, None]
     if delays:
         # one filtering per distinct delay, all of them from one transform of the voltages,
         # then one product with the currents and one sum per interval for all of them
@@ -68,7 +82,7 @@ def measure(
         qqc, qqc_nom, q_hour = (q[:, distinct.index(k)] for k in keys)
     else:
         qqc = qqc_nom = q_hour = np.zeros_like(p)
-    spec = interval_spectra(x, base, grid, cycles, starts)
+    spec = interval_spectra(x, base, grid, cycles, starts, seg)
     return Measured(spec.y, spec.fund, spec.order, p, qqc, qqc_nom, q_hour, dur=width / fs)
 
 

@@ -108,11 +108,37 @@ def _windows(flat: np.ndarray, w: int) -> np.ndarray:
     return as_strided(flat, (flat.shape[1] - w + 1, flat.shape[0], w), (s_col, s_row, s_col), writeable=False)
 
 
+@functools.lru_cache(maxsize=256)
+def _one_more(width: int, spc_key: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """(gain, row): the fit over width + 1 samples from the fit y over the first width samples and
+    the next sample s is y + gain * (s - row . y) (recursive least squares: Sherman-Morrison on
+    the normal equations), both in _pinv's phasor layout. Equal to _pinv(width + 1) to rounding."""
+    basis = _basis(width + 1, spc_key, h)
+    b = basis[width]
+    g = np.linalg.solve(basis[:width].T @ basis[:width], b)
+    gain = _phasor_layout(g / (1.0 + b @ g))
+    row = _phasor_layout(b) * 2.0  # b . coef written on the phasor layout (the sqrt 2 back twice)
+    row[0] = b[0]
+    for a in (gain, row):
+        a.flags.writeable = False
+    return gain, row
+
+
+def segments(x: np.ndarray, base: int, starts: NDArray[np.int64]) -> np.ndarray:
+    """Each interval's samples (x[..., n - base], n from starts[j]), intervals first: (intervals,
+    channels, longest width), a shorter interval followed by the next samples (one gather from a
+    window view, the layout the least-squares fit and the per-interval sums read)."""
+    flat = x.reshape(-1, x.shape[-1])
+    seg: np.ndarray = _windows(flat, int(np.diff(starts).max()))[starts[:-1] - base]
+    return seg
+
+
 def interval_spectra(
-    x: np.ndarray, base: int, grid: Grid, cycles: int, starts: NDArray[np.int64] | None = None
+    x: np.ndarray, base: int, grid: Grid, cycles: int, starts: NDArray[np.int64] | None = None,
+    seg: np.ndarray | None = None,
 ) -> Spectra:
     """Spectra of x[..., n - base] over each interval of grid; x's last axis is samples.
-    starts: grid.starts() if the caller has it."""
+    starts: grid.starts() and seg: segments(x, base, starts) if the caller has them."""
     spc = grid.step / cycles
     lead = x.shape[:-1]
     if grid.exact:
@@ -128,33 +154,26 @@ def interval_spectra(
     h = orders_for(spc)
     starts = grid.starts() if starts is None else starts
     widths = np.diff(starts)
-    flat = x.reshape(-1, x.shape[-1])
-    cols = 2 * h + 2
+    seg = segments(x, base, starts) if seg is None else seg  # (intervals, channels, w_hi)
+    ch, cols = seg.shape[1], 2 * h + 2
     # (intervals, channels, 2h+2): the floats of the complex phasors (_pinv's column layout),
     # already in the spectra's order, so the view below is C-contiguous
-    yf = np.empty((grid.count, flat.shape[0], cols))
+    yf = np.empty((grid.count, ch, cols))
     spc_key = round(spc / _SPC_Q)  # harmonics of the fundamental; interharmonics are not fitted
-    first = starts[:-1] - base
     w_lo, w_hi = int(widths.min()), int(widths.max())  # a sample apart when the period is not whole
-    if w_lo == w_hi:
-        seg = _windows(flat, w_lo)[first]  # (intervals, channels, w): one gather, one product
-        np.matmul(seg.reshape(-1, w_lo), _pinv(w_lo, spc_key, h), out=yf.reshape(-1, cols))
-    elif w_hi == w_lo + 1:
-        # the shorter intervals first: one gather of w_hi samples each, then one product per
-        # width on the two runs of rows (the shorter ones' last sample left out by the row
-        # stride, no copy), each interval fitted on its own samples; put back in order after
-        order = np.argsort(widths, kind="stable")
-        n_lo = int(np.count_nonzero(widths == w_lo)) * flat.shape[0]
-        seg = _windows(flat, w_hi)[first[order]].reshape(-1, w_hi)
-        fit = np.empty((seg.shape[0], cols))
-        np.matmul(seg[:n_lo, :w_lo], _pinv(w_lo, spc_key, h), out=fit[:n_lo])
-        np.matmul(seg[n_lo:], _pinv(w_hi, spc_key, h), out=fit[n_lo:])
-        yf[order] = fit.reshape(grid.count, -1, cols)
-    else:
-        for w in range(w_lo, w_hi + 1):  # (tracking noise on a whole period: not seen)
+    # every interval's first w_lo samples in one matrix product (the row stride leaves the longer
+    # segments' further samples out, no copy)
+    np.matmul(seg.reshape(-1, w_hi)[:, :w_lo], _pinv(w_lo, spc_key, h), out=yf.reshape(-1, cols))
+    if w_hi == w_lo + 1:  # the longer intervals: their last sample added to the fit
+        gain, row = _one_more(w_lo, spc_key, h)
+        longer = np.flatnonzero(widths == w_hi)
+        fit = yf[longer]  # (longer, channels, 2h+2)
+        fit += (seg[longer, :, w_lo] - fit @ row)[..., None] * gain
+        yf[longer] = fit
+    elif w_hi > w_lo:
+        for w in range(w_lo + 1, w_hi + 1):  # (tracking noise on a whole period: not seen)
             sel = np.flatnonzero(widths == w)
             if sel.size:
-                seg = _windows(flat, w)[first[sel]]
-                yf[sel] = (seg.reshape(-1, w) @ _pinv(w, spc_key, h)).reshape(sel.size, -1, cols)
+                yf[sel] = seg[sel, :, :w] @ _pinv(w, spc_key, h)
     y = yf.view(complex)  # (count, channels, h + 1)
     return Spectra(y.reshape(grid.count, *lead, h + 1), 1, np.arange(h + 1, dtype=float))
