@@ -66,6 +66,9 @@ def measure(
             at = longer[widths[longer] > k]
             p[at] += seg[at, 0::2, k] * seg[at, 1::2, k]
         p /= width[:, None]
+    # the spectra while the gathered samples are in cache (the delays' transforms would evict them)
+    spec = interval_spectra(x, base, grid, cycles, starts, seg)
+    del seg
     if delays:
         # one filtering per distinct delay, all of them from one transform of the voltages,
         # then one product with the currents and one sum per interval for all of them
@@ -82,7 +85,6 @@ def measure(
         qqc, qqc_nom, q_hour = (q[:, distinct.index(k)] for k in keys)
     else:
         qqc = qqc_nom = q_hour = np.zeros_like(p)
-    spec = interval_spectra(x, base, grid, cycles, starts, seg)
     return Measured(spec.y, spec.fund, spec.order, p, qqc, qqc_nom, q_hour, dur=width / fs)
 
 
