@@ -15,13 +15,13 @@ import numpy as np
 def crossings(v: np.ndarray) -> np.ndarray:
     """Sample indices of the rising crossings that count (first of each excursion below the
     band; the last sample outside the band at or before a crossing must be below it)."""
-    mag = np.abs(v)
-    peak = float(mag.max()) if v.size else 0.0
+    # max |v| from the extremes (no |v| array; NaN propagates through both as through abs)
+    peak = max(float(v.max()), -float(v.min())) if v.size else 0.0
     if peak <= 0.0:
         return np.zeros(0, dtype=np.intp)
     lo, hi = -0.1 * peak, 0.1 * peak
     cand = np.flatnonzero((v[:-1] < 0.0) & (v[1:] >= 0.0))
-    out_band = mag > hi  # v < lo or v > hi: the band is symmetric
+    out_band = (v > hi) | (v < lo)  # |v| > hi: the band is symmetric
     # the last sample outside the band at or before a crossing: the crossing itself if it is
     # outside, else the last sample of the last excursion that ended before it (two a cycle,
     # so the search runs over a short array rather than over every sample outside the band)
