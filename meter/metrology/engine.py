@@ -314,7 +314,7 @@ class Engine:
                 row[1:] = sel[e].per_phase(ph).T
             regs = route(pqs[0], pqs[1], pqs[2], m.dur).T.reshape(-1)
         else:
-            regs = route(*(sel[e].total(tot) for e in (2, 4, 6)), m.dur)
+            regs = route(sel[2].total(tot), sel[4].total(tot), sel[6].total(tot), m.dur)
         tracked = np.zeros(0)
         if self.tracked:
             rows = np.empty((len(self.tracked), count))

@@ -62,9 +62,9 @@ def measure(
         w_lo = int(widths.min())
         p = np.einsum("jpn,jpn->jp", seg[:, 0::2, :w_lo], seg[:, 1::2, :w_lo])
         longer = np.flatnonzero(widths > w_lo)
-        for k in range(w_lo, int(widths.max())):  # the longer intervals' further samples
-            at = longer[widths[longer] > k]
-            p[at] += seg[at, 0::2, k] * seg[at, 1::2, k]
+        for col in range(w_lo, int(widths.max())):  # the longer intervals' further samples
+            rows = longer[widths[longer] > col]
+            p[rows] += seg[rows, 0::2, col] * seg[rows, 1::2, col]
         p /= width[:, None]
     # the spectra while the gathered samples are in cache (the delays' transforms would evict them)
     spec = interval_spectra(x, base, grid, cycles, starts, seg)

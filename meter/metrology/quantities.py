@@ -155,8 +155,10 @@ _TOTALS: Formulas = {k: _summed(k) for k in _SUMMED} | {
     "dpf": lambda d: _div(d["p1"], d["s_vec_p1q1"], 1.0),
 }  # fmt: skip
 _NEUTRAL: Formulas = {
-    "_yn": lambda d: d.m.y[:, :, 1, :].sum(axis=1),
-    "in_rms": lambda d: _rms(d["_yn"]), "in1": lambda d: np.abs(d["_yn"][..., d.m.fund]),
+    # the phases' voltage and current spectra summed in one pass (J, 2, B): the neutral current,
+    # and the voltages' zero-sequence sum that ve reads (_IEEE1459)
+    "_ysum": lambda d: d.m.y.sum(axis=1), "_ysum_ms": lambda d: _mean_square(d["_ysum"]),
+    "_yn": lambda d: d["_ysum"][:, 1], "in_rms": lambda d: np.sqrt(d["_ysum_ms"][:, 1]), "in1": lambda d: np.abs(d["_yn"][..., d.m.fund]),
 }  # fmt: skip
 
 
@@ -190,8 +192,7 @@ _IEEE1459: Formulas = {
     "_vll": lambda d: _rms(d["_yll"]), "_vll1": lambda d: np.abs(d["_yll"][..., d.m.fund]),
     # the line-to-line mean squares summed: sum over the three pairs of |Va - Vb|^2 is
     # 3 (|Va|^2 + |Vb|^2 + |Vc|^2) - |Va + Vb + Vc|^2 bin by bin, so ve needs no line-to-line spectra
-    "_vsum_ms": lambda d: _mean_square(d.m.y[:, :, 0, :].sum(axis=1)),
-    "ve": lambda d: np.sqrt((6.0 * np.sum(d.ph["vrms"] ** 2, axis=1) - d["_vsum_ms"]) / 18.0),
+    "ve": lambda d: np.sqrt((6.0 * np.sum(d.ph["vrms"] ** 2, axis=1) - d["_ysum_ms"][:, 0]) / 18.0),
     "ve1": lambda d: np.sqrt((3.0 * np.sum(d.ph["v1"] ** 2, axis=1) + np.sum(d["_vll1"] ** 2, axis=1)) / 18.0),
     "ie": lambda d: np.sqrt((np.sum(d.ph["irms"] ** 2, axis=1) + d["in_rms"] ** 2) / 3.0),
     "ie1": lambda d: np.sqrt((np.sum(d.ph["i1"] ** 2, axis=1) + d["in1"] ** 2) / 3.0),
