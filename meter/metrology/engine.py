@@ -41,7 +41,7 @@ from meter.metrology.errors import AlgorithmError, ScenarioError
 from meter.metrology.measure import cycle_rms, margins, measure
 from meter.metrology.pq import PqDetector, PqEvent
 from meter.metrology.quantities import Measured, per_phase, totals
-from meter.metrology.registers import PHASE_OFFSETS, register_keys, route
+from meter.metrology.registers import PHASE_OFFSETS, register_keys, route, route_rows
 from meter.metrology.scenario import Event, Scenario
 from meter.metrology.spectra import Grid
 from meter.metrology.waveform import synthesize
@@ -312,7 +312,7 @@ class Engine:
             for row, e in zip(pqs, (2, 4, 6), strict=True):
                 row[0] = sel[e].total(tot)
                 row[1:] = sel[e].per_phase(ph).T
-            regs = route(pqs[0], pqs[1], pqs[2], m.dur).T.reshape(-1)
+            regs = route_rows(pqs, m.dur).T.reshape(-1)
         else:
             regs = route(sel[2].total(tot), sel[4].total(tot), sel[6].total(tot), m.dur)
         tracked = np.zeros(0)
