@@ -87,7 +87,7 @@ def _phasor_layout(coef: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=256)
-def _pinv(width: int, spc_key: int, h: int) -> np.ndarray:
+def _pinv(width: int, spc_key: int, h: int, pad: int = 0) -> np.ndarray:
     """The least-squares map from an interval's samples to its rms phasors, transposed
     (width, 2h+2): column 2b gives Re Y_b and column 2b+1 Im Y_b, so the product of samples and
     this matrix is the spectrum's complex array seen as floats (no pass to scale or interleave)."""
@@ -95,7 +95,8 @@ def _pinv(width: int, spc_key: int, h: int) -> np.ndarray:
     # the basis is near-orthogonal over about one period (condition number ~2), so the normal
     # equations are as accurate as an SVD pseudo-inverse and fifty times cheaper
     coef = np.linalg.solve(basis.T @ basis, basis.T)  # (2h+1, width): dc, cos, sin coefficients
-    out = np.ascontiguousarray(_phasor_layout(coef).T)
+    out = np.zeros((width, 2 * h + 2 + pad))  # (pad: zero columns after the phasors)
+    out[:, : 2 * h + 2] = _phasor_layout(coef).T
     out.flags.writeable = False
     return out
 
@@ -157,13 +158,18 @@ def interval_spectra(
     seg = segments(x, base, starts) if seg is None else seg  # (intervals, channels, w_hi)
     ch, cols = seg.shape[1], 2 * h + 2
     # (intervals, channels, 2h+2): the floats of the complex phasors (_pinv's column layout),
-    # already in the spectra's order, so the view below is C-contiguous
-    yf = np.empty((grid.count, ch, cols))
+    # already in the spectra's order; each row padded to a multiple of 8 floats (zero columns of
+    # the matrix), which the matrix kernel does without a ragged edge (102 -> 104 columns at
+    # 60 Hz: ~8 % faster), the spectra a view without the pad
+    pad = -cols % 8
+    yf_pad = np.empty((grid.count, ch, cols + pad))
+    yf = yf_pad[..., :cols]
     spc_key = round(spc / _SPC_Q)  # harmonics of the fundamental; interharmonics are not fitted
     w_lo, w_hi = int(widths.min()), int(widths.max())  # a sample apart when the period is not whole
     # every interval's first w_lo samples in one matrix product (the row stride leaves the longer
     # segments' further samples out, no copy)
-    np.matmul(seg.reshape(-1, w_hi)[:, :w_lo], _pinv(w_lo, spc_key, h), out=yf.reshape(-1, cols))
+    pinv = _pinv(w_lo, spc_key, h, pad)
+    np.matmul(seg.reshape(-1, w_hi)[:, :w_lo], pinv, out=yf_pad.reshape(-1, cols + pad))
     if w_hi == w_lo + 1:  # the longer intervals: their last sample added to the fit
         gain, row = _one_more(w_lo, spc_key, h)
         longer = np.flatnonzero(widths == w_hi)
