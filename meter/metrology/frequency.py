@@ -48,6 +48,7 @@ def estimate(v: np.ndarray, fs: float, f_guess: float) -> float | None:
     cycles = np.zeros(t.size)
     np.cumsum(np.maximum(1, np.round((t[1:] - t[:-1]) * f_guess)), out=cycles[1:])
     # least-squares slope, centred (what polyfit's degree-1 fit gives, without its SVD)
-    dc, dt = cycles - cycles.mean(), t - t.mean()
+    n = float(t.size)  # (sum / n: what mean() computes, without its wrapper)
+    dc, dt = cycles - cycles.sum() / n, t - t.sum() / n
     slope = float(dc @ dt) / float(dc @ dc)
     return float(1.0 / slope) if slope > 0 else None
