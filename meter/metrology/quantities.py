@@ -53,12 +53,6 @@ def _mean_square(y: NDArray[np.complex128]) -> NDArray[np.float64]:
     return ms
 
 
-def _rms(y: NDArray[np.complex128]) -> NDArray[np.float64]:
-    """sqrt(sum |Y|^2) over bins."""
-    rms: NDArray[np.float64] = np.sqrt(_mean_square(y))
-    return rms
-
-
 Formulas = dict[str, Callable[["Quantities"], np.ndarray]]
 
 
@@ -125,7 +119,8 @@ _PER_PHASE: Formulas = {
     "s_u1i": lambda d: d["v1"] * d["irms"], "s_ui1": lambda d: d["vrms"] * d["i1"],
     "s_pq1": lambda d: np.hypot(d.m.p, d["q1"]), "s_pqb": lambda d: np.hypot(d.m.p, d["qb"]),
     "pf": lambda d: _div(d.m.p, d["s"], 1.0), "dpf": lambda d: _div(d["p1"], d["s1"], 1.0),
-    "_yv": lambda d: d.m.y[:, :, 0, :], "_yi": lambda d: d.m.y[:, :, 1, :], "_ms": lambda d: _mean_square(d.m.y),
+    "_yv": lambda d: d.m.y[:, :, 0, :], "_yi": lambda d: d.m.y[:, :, 1, :],
+    "_ms": lambda d: _mean_square(d.m.y),
     "_v1c": lambda d: d["_yv"][..., d.m.fund], "_i1c": lambda d: d["_yi"][..., d.m.fund],
     "_s1c": _s1c,
 }  # fmt: skip
@@ -158,7 +153,8 @@ _NEUTRAL: Formulas = {
     # the phases' voltage and current spectra summed in one pass (J, 2, B): the neutral current,
     # and the voltages' zero-sequence sum that ve reads (_IEEE1459)
     "_ysum": lambda d: d.m.y.sum(axis=1), "_ysum_ms": lambda d: _mean_square(d["_ysum"]),
-    "_yn": lambda d: d["_ysum"][:, 1], "in_rms": lambda d: np.sqrt(d["_ysum_ms"][:, 1]), "in1": lambda d: np.abs(d["_yn"][..., d.m.fund]),
+    "_yn": lambda d: d["_ysum"][:, 1], "in_rms": lambda d: np.sqrt(d["_ysum_ms"][:, 1]),
+    "in1": lambda d: np.abs(d["_yn"][..., d.m.fund]),
 }  # fmt: skip
 
 
@@ -189,9 +185,10 @@ def _line_to_line(d: Quantities) -> np.ndarray:
 #: own formula: `se` (a tracked key) needs only the rms values, not the fundamentals and sequences.
 _IEEE1459: Formulas = {
     "_yll": _line_to_line,
-    "_vll": lambda d: _rms(d["_yll"]), "_vll1": lambda d: np.abs(d["_yll"][..., d.m.fund]),
+    "_vll1": lambda d: np.abs(d["_yll"][..., d.m.fund]),
     # the line-to-line mean squares summed: sum over the three pairs of |Va - Vb|^2 is
-    # 3 (|Va|^2 + |Vb|^2 + |Vc|^2) - |Va + Vb + Vc|^2 bin by bin, so ve needs no line-to-line spectra
+    # 3 (|Va|^2 + |Vb|^2 + |Vc|^2) - |Va + Vb + Vc|^2 bin by bin, so ve needs no line-to-line
+    # spectra
     "ve": lambda d: np.sqrt((6.0 * np.sum(d.ph["vrms"] ** 2, axis=1) - d["_ysum_ms"][:, 0]) / 18.0),
     "ve1": lambda d: np.sqrt((3.0 * np.sum(d.ph["v1"] ** 2, axis=1) + np.sum(d["_vll1"] ** 2, axis=1)) / 18.0),
     "ie": lambda d: np.sqrt((np.sum(d.ph["irms"] ** 2, axis=1) + d["in_rms"] ** 2) / 3.0),

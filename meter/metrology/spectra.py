@@ -90,7 +90,8 @@ def _phasor_layout(coef: np.ndarray) -> np.ndarray:
 def _pinv(width: int, spc_key: int, h: int, pad: int = 0) -> np.ndarray:
     """The least-squares map from an interval's samples to its rms phasors, transposed
     (width, 2h+2): column 2b gives Re Y_b and column 2b+1 Im Y_b, so the product of samples and
-    this matrix is the spectrum's complex array seen as floats (no pass to scale or interleave)."""
+    this matrix is the spectrum's complex array seen as floats (no pass to scale or interleave);
+    `pad` zero columns after them."""
     basis = _basis(width, spc_key, h)
     # the basis is near-orthogonal over about one period (condition number ~2), so the normal
     # equations are as accurate as an SVD pseudo-inverse and fifty times cheaper
@@ -106,7 +107,8 @@ def _windows(flat: np.ndarray, w: int) -> np.ndarray:
     (starts, channels, w): indexing it with the intervals' first samples copies their samples
     intervals-first in one pass, the layout of the spectra (intervals, channels, bins)."""
     s_row, s_col = flat.strides
-    return as_strided(flat, (flat.shape[1] - w + 1, flat.shape[0], w), (s_col, s_row, s_col), writeable=False)
+    shape = (flat.shape[1] - w + 1, flat.shape[0], w)
+    return as_strided(flat, shape, (s_col, s_row, s_col), writeable=False)
 
 
 @functools.lru_cache(maxsize=256)

@@ -3,8 +3,8 @@ each fast form against the plain one it replaces.
 
 * delay.delayed (FFT convolution) against delayed_direct, the 64-tap FIR summed sample by sample;
 * delay.delayed_dot (Parseval, no delayed samples) against the sum of w times that FIR's output;
-* interval_spectra's intervals of each width (one matrix product per width: 133 and 134
-  samples a cycle at 60 Hz) against a least-squares fit of each interval on its own samples;
+* interval_spectra's longer intervals (their last sample added by a recursive least-squares step)
+  against a least-squares fit of each interval on its own samples;
 * the engine's "block" delayed products (tracked energies, averages) against each interval's own
   products, and register routing by a delay-based plug-in still per interval;
 * metrology.heap: a realtime block faults no pages in once the heap has grown to it.
