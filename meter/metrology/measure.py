@@ -50,7 +50,7 @@ def measure(
     starts = grid.starts()
     a, n = int(starts[0]) - base, int(starts[-1] - starts[0])
     v, i = x[:, 0, :], x[:, 1, a : a + n]
-    widths = np.diff(starts)
+    widths = starts[1:] - starts[:-1]
     width = widths.astype(float)
     seg = None
     if grid.exact:

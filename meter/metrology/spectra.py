@@ -132,7 +132,7 @@ def segments(x: np.ndarray, base: int, starts: NDArray[np.int64]) -> np.ndarray:
     channels, longest width), a shorter interval followed by the next samples (one gather from a
     window view, the layout the least-squares fit and the per-interval sums read)."""
     flat = x.reshape(-1, x.shape[-1])
-    seg: np.ndarray = _windows(flat, int(np.diff(starts).max()))[starts[:-1] - base]
+    seg: np.ndarray = _windows(flat, int((starts[1:] - starts[:-1]).max()))[starts[:-1] - base]
     return seg
 
 
@@ -156,7 +156,7 @@ def interval_spectra(
         return Spectra(y, cycles, np.arange(y.shape[-1]) / cycles)
     h = orders_for(spc)
     starts = grid.starts() if starts is None else starts
-    widths = np.diff(starts)
+    widths = starts[1:] - starts[:-1]
     seg = segments(x, base, starts) if seg is None else seg  # (intervals, channels, w_hi)
     ch, cols = seg.shape[1], 2 * h + 2
     # (intervals, channels, 2h+2): the floats of the complex phasors (_pinv's column layout),
