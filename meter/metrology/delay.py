@@ -112,7 +112,9 @@ def delayed_dot(x: np.ndarray, w: np.ndarray, delays: Sequence[float], pre: int)
         xs, ws = x[..., lo : lo + span].reshape(-1, span), w.reshape(-1, length)
         sums = np.empty((ws.shape[0], len(frac)))
         kernels = _weighted_kernels(g, size)
-        both = np.zeros((2, size))
+        both = np.empty((2, size))  # the rows' samples written below, zeros after them
+        both[0, span:] = 0.0
+        both[1, length:] = 0.0
         spec = np.empty((2, size // 2 + 1), complex)
         for r in range(ws.shape[0]):
             both[0, :span] = xs[r]
