@@ -132,7 +132,10 @@ def segments(x: np.ndarray, base: int, starts: NDArray[np.int64]) -> np.ndarray:
     channels, longest width), a shorter interval followed by the next samples (one gather from a
     window view, the layout the least-squares fit and the per-interval sums read)."""
     flat = x.reshape(-1, x.shape[-1])
-    seg: np.ndarray = _windows(flat, int((starts[1:] - starts[:-1]).max()))[starts[:-1] - base]
+    w, first = int((starts[1:] - starts[:-1]).max()), starts[:-1] - base
+    if int(first[-1]) + w > flat.shape[1]:  # x ends with a shorter last interval: pad (unread)
+        flat = np.concatenate((flat, np.zeros((flat.shape[0], w))), axis=1)
+    seg: np.ndarray = _windows(flat, w)[first]
     return seg
 
 
