@@ -106,17 +106,28 @@ def delayed_dot(x: np.ndarray, w: np.ndarray, delays: Sequence[float], pre: int)
     }
     if frac:
         lo, span, size, g = _plan(frac, pre, length)
-        # both in one transform (rows batch well): x's span and w, each zero-padded to size
-        both = np.empty((2, *w.shape[:-1], size))
-        both[0, ..., :span] = x[..., lo : lo + span]
-        both[0, ..., span:] = 0.0
-        both[1, ..., :length] = w
-        both[1, ..., length:] = 0.0
-        spec = np.fft.rfft(both)
-        # sum_m w[m] y[m] = sum_k c_k Re(conj W_k Y_k), Y = X G: c_k = 2/size but 1/size for the
-        # bins without a mirror (dc, and Nyquist of an even size); w is zero past its length
-        cross = np.multiply(np.conj(spec[1], out=spec[1]), spec[0], out=spec[0])
-        sums = (cross @ _weighted_kernels(g, size)).real  # (*lead, fractional delays)
+        # x's span and w of one row at a time in one transform, each zero-padded to size: a
+        # third of the memory of all rows at once, reused row after row (it stays in cache)
+        lead = w.shape[:-1]
+        xs, ws = x[..., lo : lo + span].reshape(-1, span), w.reshape(-1, length)
+        sums = np.empty((ws.shape[0], len(frac)))
+        kernels = _weighted_kernels(g, size)
+        both = np.empty((2, size))  # the rows' samples written below, zeros after them
+        both[0, span:] = 0.0
+        both[1, length:] = 0.0
+        spec = np.empty((2, size // 2 + 1), complex)
+        for r in range(ws.shape[0]):
+            both[0, :span] = xs[r]
+            both[1, :length] = ws[r]
+            np.fft.rfft(both, out=spec)
+            # sum_m w[m] y[m] = sum_k c_k Re(conj W_k Y_k), Y = X G: c_k = 2/size but 1/size for
+            # the bins without a mirror (dc, and Nyquist of an even size); w is zero past its length
+            cross = np.multiply(np.conj(spec[1], out=spec[1]), spec[0], out=spec[0])
+            # Re(cross . g c) as one real product: the complex values' floats against (Re, -Im)
+            np.matmul(cross.view(np.float64), kernels, out=sums[r])
+        sums = sums.reshape(*lead, len(frac))
+        if len(frac) == len(keys):  # (the usual case: every delay fractional and distinct)
+            return np.moveaxis(sums, -1, 0)[[frac.index(k) for k in keys]]
         out |= {k: sums[..., n] for n, k in enumerate(frac)}
     return np.stack([out[k] for k in keys])
 
@@ -133,8 +144,10 @@ def _plan(
     return lo, span, size, _kernel_spectra(tuple((k[1], w_max - k[0]) for k in frac), size)
 
 
-def _weighted_kernels(g: NDArray[np.complex128], size: int) -> NDArray[np.complex128]:
-    """The kernels' spectra times Parseval's bin weights, as columns (bins, kernels); kept with g."""
+def _weighted_kernels(g: NDArray[np.complex128], size: int) -> NDArray[np.float64]:
+    """The kernels' spectra times Parseval's bin weights, as real columns (2 bins, kernels): rows
+    2k and 2k+1 are Re and -Im of bin k, so the floats of a complex row times them give the real
+    part of its product with the weighted kernels; kept with g."""
     key = (id(g), size)
     hit = _WEIGHTED.get(key)
     if hit is not None and hit[0] is g:
@@ -143,14 +156,18 @@ def _weighted_kernels(g: NDArray[np.complex128], size: int) -> NDArray[np.comple
     c[0] = 1.0 / size
     if size % 2 == 0:
         c[-1] = 1.0 / size
-    out = np.ascontiguousarray((g * c).T)
+    gc = g * c  # (kernels, bins)
+    out = np.empty((2 * gc.shape[1], gc.shape[0]))
+    out[0::2] = gc.real.T
+    out[1::2] = -gc.imag.T
+    out.flags.writeable = False
     if len(_WEIGHTED) >= 64:
         _WEIGHTED.clear()
     _WEIGHTED[key] = (g, out)
     return out
 
 
-_WEIGHTED: dict[tuple[int, int], tuple[NDArray[np.complex128], NDArray[np.complex128]]] = {}
+_WEIGHTED: dict[tuple[int, int], tuple[NDArray[np.complex128], NDArray[np.float64]]] = {}
 
 
 @functools.lru_cache(maxsize=64)

@@ -41,7 +41,7 @@ from meter.metrology.errors import AlgorithmError, ScenarioError
 from meter.metrology.measure import cycle_rms, margins, measure
 from meter.metrology.pq import PqDetector, PqEvent
 from meter.metrology.quantities import Measured, per_phase, totals
-from meter.metrology.registers import PHASE_OFFSETS, register_keys, route
+from meter.metrology.registers import PHASE_OFFSETS, register_keys, route, route_rows
 from meter.metrology.scenario import Event, LoadState, Scenario
 from meter.metrology.spectra import Grid
 from meter.metrology.waveform import synthesize
@@ -337,16 +337,24 @@ class Engine:
         ph = per_phase(m, lazy=True) if ph is None else ph
         tot = totals(m, ph, self.scenario.wiring, lazy=True)
         sel = self._selected()
-        p, q, s = (sel[e].total(tot) for e in (2, 4, 6))
-        if self.scenario.n_phases > 1:
-            # total and each phase as rows (phases, intervals): one route() for all register sets
-            phase_pqs = (sel[e].per_phase(ph) for e in (2, 4, 6))
-            pp, qp, sp = (np.vstack((t, v.T)) for t, v in zip((p, q, s), phase_pqs, strict=True))
-            parts = [route(pp, qp, sp, m.dur).T.reshape(-1)]
+        n, count = self.scenario.n_phases, m.dur.shape[0]
+        if n > 1:
+            # P, Q and S of the total and of each phase as rows (3, 1 + phases, intervals): one
+            # route() for all register sets
+            pqs = np.empty((3, 1 + n, count))
+            for row, e in zip(pqs, (2, 4, 6), strict=True):
+                row[0] = sel[e].total(tot)
+                row[1:] = sel[e].per_phase(ph).T
+            regs = route_rows(pqs, m.dur).T.reshape(-1)
         else:
-            parts = [route(p, q, s, m.dur)]
-        tracked = m.dur @ np.column_stack([tot[k] for k in self.tracked]) / 3600.0 if self.tracked else np.zeros(0)
-        return np.concatenate(parts), tracked, self._instant(ph, tot, sel, m.dur)
+            regs = route(sel[2].total(tot), sel[4].total(tot), sel[6].total(tot), m.dur)
+        tracked = np.zeros(0)
+        if self.tracked:
+            rows = np.empty((len(self.tracked), count))
+            for row, k in zip(rows, self.tracked, strict=True):
+                row[:] = tot[k]
+            tracked = rows @ m.dur / 3600.0
+        return regs, tracked, self._instant(ph, tot, sel, m.dur)
 
     def _apply(self, regs: np.ndarray, tracked: np.ndarray, inst: dict[str, float]) -> None:
         for k, v in zip(self._reg, regs.tolist(), strict=True):
@@ -362,13 +370,18 @@ class Engine:
         true_pf = isinstance(pf_alg, TruePowerFactor)
         n = self.scenario.n_phases
         # every value is a duration-weighted mean over the block's intervals: one product for all
-        cols = [sel[e].total(tot) for e in (1, 3, 5)]
-        cols += [] if true_pf else [pf_alg.total(tot)]
-        cols += [tot["in_rms"]] if "in_rms" in tot else []
-        n_tot = len(cols)
-        cols += [sel[e].per_phase(ph) for e in (1, 3, 5)] + [ph["vrms"], ph["irms"]]
-        cols += [] if true_pf else [pf_alg.per_phase(ph)]
-        means: list[float] = ((dur / dur.sum()) @ np.column_stack(cols)).tolist()
+        tots = [sel[e].total(tot) for e in (1, 3, 5)]
+        tots += [] if true_pf else [pf_alg.total(tot)]
+        tots += [tot["in_rms"]] if "in_rms" in tot else []
+        n_tot = len(tots)
+        phases = [sel[e].per_phase(ph) for e in (1, 3, 5)] + [ph["vrms"], ph["irms"]]
+        phases += [] if true_pf else [pf_alg.per_phase(ph)]
+        rows = np.empty((n_tot + n * len(phases), dur.shape[0]))
+        for r, v in enumerate(tots):
+            rows[r] = v
+        for j, v in enumerate(phases):
+            rows[n_tot + j * n : n_tot + (j + 1) * n] = v.T
+        means: list[float] = (rows @ (dur / dur.sum())).tolist()
         p_t, q_t, s_t = means[:3]
         pf_t = (p_t / s_t if abs(s_t) > 1e-12 else 1.0) if true_pf else means[3]
         out: dict[str, float] = {"14.7.0": self._f}

@@ -15,19 +15,25 @@ import numpy as np
 def crossings(v: np.ndarray) -> np.ndarray:
     """Sample indices of the rising crossings that count (first of each excursion below the
     band; the last sample outside the band at or before a crossing must be below it)."""
-    mag = np.abs(v)
-    peak = float(mag.max()) if v.size else 0.0
+    # max |v| from the extremes (no |v| array; NaN propagates through both as through abs)
+    peak = max(float(v.max()), -float(v.min())) if v.size else 0.0
     if peak <= 0.0:
         return np.zeros(0, dtype=np.intp)
     lo, hi = -0.1 * peak, 0.1 * peak
     cand = np.flatnonzero((v[:-1] < 0.0) & (v[1:] >= 0.0))
-    outside = np.flatnonzero(mag > hi)  # v < lo or v > hi: the band is symmetric
-    j = np.searchsorted(outside, cand, side="right") - 1
-    fill = outside[np.maximum(j, 0)]
-    armed = (j >= 0) & (v[fill] < lo)
+    out_band = (v > hi) | (v < lo)  # |v| > hi: the band is symmetric
+    # the last sample outside the band at or before a crossing: the crossing itself if it is
+    # outside, else the last sample of the last excursion that ended before it (two a cycle,
+    # so the search runs over a short array rather than over every sample outside the band)
+    ends = np.flatnonzero(out_band[:-1] & ~out_band[1:])
+    j = np.searchsorted(ends, cand, side="right") - 1
+    inside = ~out_band[cand]
+    fill = np.where(inside, ends[np.maximum(j, 0)] if ends.size else 0, cand)
+    armed = ~(inside & (j < 0)) & (v[fill] < lo)
     cand, fill = cand[armed], fill[armed]
     # fill rises with cand: the first crossing of each excursion is where fill changes
-    first = np.flatnonzero(np.diff(fill, prepend=-1))
+    first = np.ones(fill.size, dtype=bool)
+    np.not_equal(fill[1:], fill[:-1], out=first[1:])
     out: np.ndarray = cand[first]
     return out
 
@@ -37,10 +43,12 @@ def estimate(v: np.ndarray, fs: float, f_guess: float) -> float | None:
     cand = crossings(v)
     if cand.size < 3:
         return None
-    frac = v[cand] / (v[cand] - v[cand + 1])
-    t = (cand + frac) / fs
-    cycles = np.concatenate(([0], np.cumsum(np.maximum(1, np.round(np.diff(t) * f_guess)))))
+    a, b = v[cand], v[cand + 1]
+    t = (cand + a / (a - b)) / fs
+    cycles = np.zeros(t.size)
+    np.cumsum(np.maximum(1, np.round((t[1:] - t[:-1]) * f_guess)), out=cycles[1:])
     # least-squares slope, centred (what polyfit's degree-1 fit gives, without its SVD)
-    dc, dt = cycles - cycles.mean(), t - t.mean()
+    n = float(t.size)  # (sum / n: what mean() computes, without its wrapper)
+    dc, dt = cycles - cycles.sum() / n, t - t.sum() / n
     slope = float(dc @ dt) / float(dc @ dc)
     return float(1.0 / slope) if slope > 0 else None

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from meter.metrology import delay
 from meter.metrology.quantities import Measured
-from meter.metrology.spectra import Grid, interval_spectra
+from meter.metrology.spectra import Grid, interval_spectra, segments
 
 
 def delay_samples(fs: float, f: float, f_nominal: float) -> tuple[float, float, float]:
@@ -50,8 +50,25 @@ def measure(
     starts = grid.starts()
     a, n = int(starts[0]) - base, int(starts[-1] - starts[0])
     v, i = x[:, 0, :], x[:, 1, a : a + n]
-    width = np.diff(starts).astype(float)
-    p = _interval_sums(v[:, a : a + n] * i, starts) / width[:, None]
+    widths = starts[1:] - starts[:-1]
+    width = widths.astype(float)
+    seg = None
+    if grid.exact:
+        p = _interval_sums(v[:, a : a + n] * i, starts) / width[:, None]
+    else:
+        # the intervals' samples gathered once (intervals, phases * [v, i], samples) for the
+        # least-squares spectra; each interval's sum of v*i from them, while they are in cache
+        seg = segments(x, base, starts)
+        w_lo = int(widths.min())
+        p = np.einsum("jpn,jpn->jp", seg[:, 0::2, :w_lo], seg[:, 1::2, :w_lo])
+        longer = np.flatnonzero(widths > w_lo)
+        for col in range(w_lo, int(widths.max())):  # the longer intervals' further samples
+            rows = longer[widths[longer] > col]
+            p[rows] += seg[rows, 0::2, col] * seg[rows, 1::2, col]
+        p /= width[:, None]
+    # the spectra while the gathered samples are in cache (the delays' transforms would evict them)
+    spec = interval_spectra(x, base, grid, cycles, starts, seg)
+    del seg
     if delays:
         # one filtering per distinct delay, all of them from one transform of the voltages,
         # then one product with the currents and one sum per interval for all of them
@@ -60,15 +77,14 @@ def measure(
         distinct = list(dict.fromkeys(keys))
         at = [wanted[keys.index(k)] for k in distinct]
         if delays == "block":
-            means = delay.delayed_dot(v, i, at, a) / float(n)  # (delays, P)
-            q = np.broadcast_to(means, (grid.count, *means.shape))
+            q = np.empty((grid.count, len(at), v.shape[0]))  # (J, delays, P): the block's means
+            q[:] = delay.delayed_dot(v, i, at, a) / float(n)
         else:
             vd = delay.delayed(v, at, a, n)
             q = _interval_sums(np.multiply(vd, i, out=vd), starts) / width[:, None, None]  # (J, delays, P)
         qqc, qqc_nom, q_hour = (q[:, distinct.index(k)] for k in keys)
     else:
         qqc = qqc_nom = q_hour = np.zeros_like(p)
-    spec = interval_spectra(x, base, grid, cycles, starts)
     return Measured(spec.y, spec.fund, spec.order, p, qqc, qqc_nom, q_hour, dur=width / fs)
 
 

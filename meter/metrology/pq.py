@@ -122,15 +122,17 @@ class PqDetector:
     def _quiet_block(self, rms: np.ndarray) -> bool:
         """Fast path for a sampled block with every cycle of every phase inside the band and no
         event open: the same classification as feed()'s (rel against the levels), one pass."""
-        if any(st.kind is not None for st in self._open) or not bool(np.all(self.nominal > 0)):
+        if any(st.kind is not None for st in self._open):
             return False
-        lo, hi = rms.min(axis=0), rms.max(axis=0)
+        nominal = self.nominal.tolist()
+        lows, highs = rms.min(axis=0).tolist(), rms.max(axis=0).tolist()
         # every cycle inside the band is the lowest and the highest one inside it (dividing by
         # the same positive nominal keeps the order, so rms/nominal compares as before)
-        if not (bool(np.all(lo / self.nominal >= self.sag)) and bool(np.all(hi / self.nominal <= self.swell))):
-            return False
+        for v, r_lo, r_hi in zip(nominal, lows, highs, strict=True):
+            if not (v > 0 and r_lo / v >= self.sag and r_hi / v <= self.swell):
+                return False
         c = self.counters
-        for name, r_lo, r_hi in zip(self.names, lo.tolist(), hi.tolist(), strict=True):
+        for name, r_lo, r_hi in zip(self.names, lows, highs, strict=True):
             k_lo, k_hi = self._extreme_keys[name]
             c[k_lo] = min(c[k_lo], r_lo)
             c[k_hi] = max(c[k_hi], r_hi)

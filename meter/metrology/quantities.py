@@ -44,12 +44,13 @@ def _root(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.sqrt(np.clip(x, 0.0, None))
 
 
-def _rms(y: NDArray[np.complex128]) -> NDArray[np.float64]:
-    """sqrt(sum |Y|^2) over bins: the squares of the real and imaginary parts summed in one pass
-    over the float view (no hypot per bin; equal to rounding)."""
+def _mean_square(y: NDArray[np.complex128]) -> NDArray[np.float64]:
+    """sum |Y|^2 over bins: the squares of the real and imaginary parts summed in one pass over
+    the float view (no hypot per bin; equal to rounding). Of the whole (J, P, 2, B) spectra at
+    once: voltage and current of every phase in one call."""
     f = y.view(np.float64) if y.strides[-1] == y.itemsize else np.ascontiguousarray(y).view(np.float64)
-    rms: NDArray[np.float64] = np.sqrt(np.einsum("...k,...k->...", f, f))
-    return rms
+    ms: NDArray[np.float64] = np.einsum("...k,...k->...", f, f)
+    return ms
 
 
 Formulas = dict[str, Callable[["Quantities"], np.ndarray]]
@@ -101,7 +102,7 @@ def _qb(d: Quantities) -> np.ndarray:
 
 
 _PER_PHASE: Formulas = {
-    "vrms": lambda d: _rms(d["_yv"]), "irms": lambda d: _rms(d["_yi"]),
+    "vrms": lambda d: np.sqrt(d["_ms"][..., 0]), "irms": lambda d: np.sqrt(d["_ms"][..., 1]),
     "v_dc": lambda d: d["_yv"][..., 0].real, "i_dc": lambda d: d["_yi"][..., 0].real,
     "v1": lambda d: np.abs(d["_v1c"]), "i1": lambda d: np.abs(d["_i1c"]),
     "vh": lambda d: _root(d["vrms"] ** 2 - d["v1"] ** 2), "ih": lambda d: _root(d["irms"] ** 2 - d["i1"] ** 2),
@@ -119,6 +120,7 @@ _PER_PHASE: Formulas = {
     "s_pq1": lambda d: np.hypot(d.m.p, d["q1"]), "s_pqb": lambda d: np.hypot(d.m.p, d["qb"]),
     "pf": lambda d: _div(d.m.p, d["s"], 1.0), "dpf": lambda d: _div(d["p1"], d["s1"], 1.0),
     "_yv": lambda d: d.m.y[:, :, 0, :], "_yi": lambda d: d.m.y[:, :, 1, :],
+    "_ms": lambda d: _mean_square(d.m.y),
     "_v1c": lambda d: d["_yv"][..., d.m.fund], "_i1c": lambda d: d["_yi"][..., d.m.fund],
     "_s1c": _s1c,
 }  # fmt: skip
@@ -148,8 +150,11 @@ _TOTALS: Formulas = {k: _summed(k) for k in _SUMMED} | {
     "dpf": lambda d: _div(d["p1"], d["s_vec_p1q1"], 1.0),
 }  # fmt: skip
 _NEUTRAL: Formulas = {
-    "_yn": lambda d: d.m.y[:, :, 1, :].sum(axis=1),
-    "in_rms": lambda d: _rms(d["_yn"]), "in1": lambda d: np.abs(d["_yn"][..., d.m.fund]),
+    # the phases' voltage and current spectra summed in one pass (J, 2, B): the neutral current,
+    # and the voltages' zero-sequence sum that ve reads (_IEEE1459)
+    "_ysum": lambda d: d.m.y.sum(axis=1), "_ysum_ms": lambda d: _mean_square(d["_ysum"]),
+    "_yn": lambda d: d["_ysum"][:, 1], "in_rms": lambda d: np.sqrt(d["_ysum_ms"][:, 1]),
+    "in1": lambda d: np.abs(d["_yn"][..., d.m.fund]),
 }  # fmt: skip
 
 
@@ -180,8 +185,11 @@ def _line_to_line(d: Quantities) -> np.ndarray:
 #: own formula: `se` (a tracked key) needs only the rms values, not the fundamentals and sequences.
 _IEEE1459: Formulas = {
     "_yll": _line_to_line,
-    "_vll": lambda d: _rms(d["_yll"]), "_vll1": lambda d: np.abs(d["_yll"][..., d.m.fund]),
-    "ve": lambda d: np.sqrt((3.0 * np.sum(d.ph["vrms"] ** 2, axis=1) + np.sum(d["_vll"] ** 2, axis=1)) / 18.0),
+    "_vll1": lambda d: np.abs(d["_yll"][..., d.m.fund]),
+    # the line-to-line mean squares summed: sum over the three pairs of |Va - Vb|^2 is
+    # 3 (|Va|^2 + |Vb|^2 + |Vc|^2) - |Va + Vb + Vc|^2 bin by bin, so ve needs no line-to-line
+    # spectra
+    "ve": lambda d: np.sqrt((6.0 * np.sum(d.ph["vrms"] ** 2, axis=1) - d["_ysum_ms"][:, 0]) / 18.0),
     "ve1": lambda d: np.sqrt((3.0 * np.sum(d.ph["v1"] ** 2, axis=1) + np.sum(d["_vll1"] ** 2, axis=1)) / 18.0),
     "ie": lambda d: np.sqrt((np.sum(d.ph["irms"] ** 2, axis=1) + d["in_rms"] ** 2) / 3.0),
     "ie1": lambda d: np.sqrt((np.sum(d.ph["i1"] ** 2, axis=1) + d["in1"] ** 2) / 3.0),

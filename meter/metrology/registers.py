@@ -24,13 +24,24 @@ def route(p: np.ndarray, q: np.ndarray, s: np.ndarray, dur: np.ndarray) -> np.nd
 
     p, q, s are (intervals,) -> (10,), or (K, intervals) for K register sets at once -> (10, K).
     """
-    ep, eq, es = p * dur / 3600.0, q * dur / 3600.0, s * dur / 3600.0
+    return route_rows(np.stack((p, q, s)), dur)
+
+
+#: The energy (rows of route_rows' stack: P, Q, S, |Q|) each of C = 1..10 takes.
+_ENERGY_OF_C = np.array([0, 0, 1, 1, 3, 3, 3, 3, 2, 2])
+
+
+def route_rows(pqs: np.ndarray, dur: np.ndarray) -> np.ndarray:
+    """route() of p, q, s stacked on a first axis (3, ..., intervals), as the engine builds them."""
+    p, q = pqs[0], pqs[1]
+    e = np.empty((4, *pqs.shape[1:]))  # P, Q, S and |Q| energies
+    np.multiply(pqs, dur, out=e[:3])
+    e[:3] /= 3600.0
+    np.abs(e[1], out=e[3])
     pos_p, neg_p = p > 0, p < 0
     pos_q, neg_q = q > 0, q < 0
-    aq = np.abs(eq)
     # all ten as one (10, ..., intervals) selection and one sum; C=2 and C=4 summed positive
     # and negated after (the same values: a sum of negated terms is the negated sum)
-    energy = np.stack((ep, ep, eq, eq, aq, aq, aq, aq, es, es))
     where = np.stack((
         pos_p, neg_p, pos_q, neg_q,
         (p >= 0) & pos_q,  # QI
@@ -39,7 +50,7 @@ def route(p: np.ndarray, q: np.ndarray, s: np.ndarray, dur: np.ndarray) -> np.nd
         pos_p & (q <= 0),  # QIV
         pos_p, neg_p,
     ))  # fmt: skip
-    out: np.ndarray = np.where(where, energy, 0.0).sum(axis=-1)
+    out: np.ndarray = np.where(where, e[_ENERGY_OF_C], 0.0).sum(axis=-1)
     out[1] = -out[1]
     out[3] = -out[3]
     return out

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
 
 H_MAX = 50  # highest order the least-squares path resolves (3 kHz at 60 Hz)
@@ -86,17 +87,28 @@ def _phasor_layout(coef: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=256)
-def _pinv(width: int, spc_key: int, h: int) -> np.ndarray:
+def _pinv(width: int, spc_key: int, h: int, pad: int = 0) -> np.ndarray:
     """The least-squares map from an interval's samples to its rms phasors, transposed
     (width, 2h+2): column 2b gives Re Y_b and column 2b+1 Im Y_b, so the product of samples and
-    this matrix is the spectrum's complex array seen as floats (no pass to scale or interleave)."""
+    this matrix is the spectrum's complex array seen as floats (no pass to scale or interleave);
+    `pad` zero columns after them."""
     basis = _basis(width, spc_key, h)
     # the basis is near-orthogonal over about one period (condition number ~2), so the normal
     # equations are as accurate as an SVD pseudo-inverse and fifty times cheaper
     coef = np.linalg.solve(basis.T @ basis, basis.T)  # (2h+1, width): dc, cos, sin coefficients
-    out = np.ascontiguousarray(_phasor_layout(coef).T)
+    out = np.zeros((width, 2 * h + 2 + pad))  # (pad: zero columns after the phasors)
+    out[:, : 2 * h + 2] = _phasor_layout(coef).T
     out.flags.writeable = False
     return out
+
+
+def _windows(flat: np.ndarray, w: int) -> np.ndarray:
+    """Every w-sample window of the rows of flat (channels, samples) as a read-only view
+    (starts, channels, w): indexing it with the intervals' first samples copies their samples
+    intervals-first in one pass, the layout of the spectra (intervals, channels, bins)."""
+    s_row, s_col = flat.strides
+    shape = (flat.shape[1] - w + 1, flat.shape[0], w)
+    return as_strided(flat, shape, (s_col, s_row, s_col), writeable=False)
 
 
 @functools.lru_cache(maxsize=256)
@@ -115,11 +127,24 @@ def _one_more(width: int, spc_key: int, h: int) -> tuple[np.ndarray, np.ndarray]
     return gain, row
 
 
+def segments(x: np.ndarray, base: int, starts: NDArray[np.int64]) -> np.ndarray:
+    """Each interval's samples (x[..., n - base], n from starts[j]), intervals first: (intervals,
+    channels, longest width), a shorter interval followed by the next samples (one gather from a
+    window view, the layout the least-squares fit and the per-interval sums read)."""
+    flat = x.reshape(-1, x.shape[-1])
+    w, first = int((starts[1:] - starts[:-1]).max()), starts[:-1] - base
+    if int(first[-1]) + w > flat.shape[1]:  # x ends with a shorter last interval: pad (unread)
+        flat = np.concatenate((flat, np.zeros((flat.shape[0], w))), axis=1)
+    seg: np.ndarray = _windows(flat, w)[first]
+    return seg
+
+
 def interval_spectra(
-    x: np.ndarray, base: int, grid: Grid, cycles: int, starts: NDArray[np.int64] | None = None
+    x: np.ndarray, base: int, grid: Grid, cycles: int, starts: NDArray[np.int64] | None = None,
+    seg: np.ndarray | None = None,
 ) -> Spectra:
     """Spectra of x[..., n - base] over each interval of grid; x's last axis is samples.
-    starts: grid.starts() if the caller has it."""
+    starts: grid.starts() and seg: segments(x, base, starts) if the caller has them."""
     spc = grid.step / cycles
     lead = x.shape[:-1]
     if grid.exact:
@@ -134,31 +159,32 @@ def interval_spectra(
         return Spectra(y, cycles, np.arange(y.shape[-1]) / cycles)
     h = orders_for(spc)
     starts = grid.starts() if starts is None else starts
-    widths = np.diff(starts)
-    flat = x.reshape(-1, x.shape[-1])
-    yf = np.empty((flat.shape[0], grid.count, 2 * h + 2))
+    widths = starts[1:] - starts[:-1]
+    seg = segments(x, base, starts) if seg is None else seg  # (intervals, channels, w_hi)
+    ch, cols = seg.shape[1], 2 * h + 2
+    # (intervals, channels, 2h+2): the floats of the complex phasors (_pinv's column layout),
+    # already in the spectra's order; each row padded to a multiple of 8 floats (zero columns of
+    # the matrix), which the matrix kernel does without a ragged edge (102 -> 104 columns at
+    # 60 Hz: ~8 % faster), the spectra a view without the pad
+    pad = -cols % 8
+    yf_pad = np.empty((grid.count, ch, cols + pad))
+    yf = yf_pad[..., :cols]
     spc_key = round(spc / _SPC_Q)  # harmonics of the fundamental; interharmonics are not fitted
     w_lo, w_hi = int(widths.min()), int(widths.max())  # a sample apart when the period is not whole
-    first = starts[:-1] - base
-    # every interval's first w_lo samples in one 2-D matrix product (channels x intervals, w_lo)
-    # @ (w_lo, 2h+2), whose floats are the complex phasors (_pinv's column layout); take() gives
-    # (channels, intervals, w_lo) C-contiguous (flat[:, idx] would lay it out intervals-first)
-    seg = np.take(flat, first[:, None] + np.arange(w_lo), axis=1)
-    np.matmul(seg.reshape(-1, w_lo), _pinv(w_lo, spc_key, h), out=yf.reshape(-1, 2 * h + 2))
+    # every interval's first w_lo samples in one matrix product (the row stride leaves the longer
+    # segments' further samples out, no copy)
+    pinv = _pinv(w_lo, spc_key, h, pad)
+    np.matmul(seg.reshape(-1, w_hi)[:, :w_lo], pinv, out=yf_pad.reshape(-1, cols + pad))
     if w_hi == w_lo + 1:  # the longer intervals: their last sample added to the fit
         gain, row = _one_more(w_lo, spc_key, h)
         longer = np.flatnonzero(widths == w_hi)
-        at = (np.arange(flat.shape[0])[:, None] * grid.count + longer).ravel()  # rows of yf2
-        yf2 = yf.reshape(-1, 2 * h + 2)
-        fit = yf2[at]
-        fit += np.outer(flat[:, first[longer] + w_lo].ravel() - fit @ row, gain)
-        yf2[at] = fit
+        fit = yf[longer]  # (longer, channels, 2h+2)
+        fit += (seg[longer, :, w_lo] - fit @ row)[..., None] * gain
+        yf[longer] = fit
     elif w_hi > w_lo:
         for w in range(w_lo + 1, w_hi + 1):  # (tracking noise on a whole period: not seen)
             sel = np.flatnonzero(widths == w)
             if sel.size:
-                seg = np.take(flat, first[sel, None] + np.arange(w), axis=1)
-                yf[:, sel] = (seg.reshape(-1, w) @ _pinv(w, spc_key, h)).reshape(*seg.shape[:2], -1)
-    y = yf.view(complex)  # (channels, count, h + 1)
-    yy = np.moveaxis(y.reshape(*lead, grid.count, h + 1), -2, 0)  # (count, *lead, bins)
-    return Spectra(yy, 1, np.arange(h + 1, dtype=float))
+                yf[sel] = seg[sel, :, :w] @ _pinv(w, spc_key, h)
+    y = yf.view(complex)  # (count, channels, h + 1)
+    return Spectra(y.reshape(grid.count, *lead, h + 1), 1, np.arange(h + 1, dtype=float))

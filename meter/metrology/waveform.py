@@ -17,7 +17,6 @@ import functools
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from meter.metrology.scenario import LoadState, Scenario
 
@@ -119,7 +118,7 @@ def synthesize(sc: Scenario, n0: int, n1: int, fs: float, events: bool = True) -
         u = len(orders)
         cos_part, sin_part = coef[None, :, :u], coef[None, :, u:]
         rotated = np.concatenate((cos_part * c + sin_part * s, sin_part * c - cos_part * s), axis=2)
-        into = as_strided(full[:, a:], (len(dc), len(phi), _CHUNK), (full.strides[0], 8 * _CHUNK, 8))
+        into = full[:, a : a + len(phi) * _CHUNK].reshape(len(dc), len(phi), _CHUNK)  # a view
         np.matmul(rotated.transpose(1, 0, 2), basis, out=into)  # (P*2, chunks, _CHUNK): rows end to end
         if dc.any():
             out[:, a:b] += dc[:, None]

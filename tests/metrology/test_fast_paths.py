@@ -4,7 +4,8 @@ each fast form against the plain one it replaces.
 * delay.delayed (FFT convolution) against delayed_direct, the 64-tap FIR summed sample by sample;
 * delay.delayed_dot (Parseval, no delayed samples) against the sum of w times that FIR's output;
 * interval_spectra's longer intervals (their last sample added by a recursive least-squares step)
-  against a least-squares fit of each interval on its own samples;
+  against a least-squares fit of each interval on its own samples, also when the samples end
+  with a shorter last interval (the fit gathers every interval at the longest width);
 * the engine's "block" delayed products (tracked energies, averages) against each interval's own
   products, and register routing by a delay-based plug-in still per interval;
 * metrology.heap: a realtime block faults no pages in once the heap has grown to it.
@@ -117,6 +118,18 @@ def test_longer_intervals_equal_their_own_least_squares_fit(f: float, cycles: in
         want = np.vstack((coef[:1], (coef[1 : h + 1] - 1j * coef[h + 1 :]) / math.sqrt(2))).T
         got = spec.y[j, :, 0, :]
         assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want)), (j, w)
+
+
+def test_samples_ending_with_a_shorter_last_interval_are_enough() -> None:
+    """The fit gathers every interval's samples at the longest width; samples that end where a
+    shorter last interval ends still give each interval its own fit (nothing read past them)."""
+    grid = Grid(0.0, 8000.0 / 60.0, 3)
+    starts = grid.starts()
+    assert list(starts[1:] - starts[:-1]) == [134, 133, 133]  # a shorter last interval
+    x = _signal(2, int(starts[-1]), 11).reshape(2, 1, -1)  # the samples end with it
+    spec = interval_spectra(x, 0, grid, 1)
+    whole = interval_spectra(np.concatenate((x, np.ones((2, 1, 300))), axis=-1), 0, grid, 1)
+    assert np.array_equal(spec.y, whole.y)
 
 
 def _run(selection: dict[int, int], algs: AlgorithmMap) -> Engine:
