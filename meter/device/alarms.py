@@ -56,26 +56,25 @@ class Alarms:
         """``event`` was written to its log: count it, raise its alarm."""
         ctx = self._context()
         counters = self._counting.get(event)
-        for counter in self._counting_of(event) if counters is None else counters:
+        if counters is None:
+            counters = self._counting[event] = self._counters_of(event)
+        for counter in counters:
             counter.count()
             ctx.changed(counter)
         if event not in RAISED_AT_ONSET:
             self.alarm(event)
 
-    def _counting_of(self, event: LogEvent) -> list[EventCounter]:
-        counters = self._counting[event] = [c for c in self._counters if c.counts(event)]
-        return counters
+    def _counters_of(self, event: LogEvent) -> list[EventCounter]:
+        return [c for c in self._counters if c.counts(event)]
 
     def _raising_of(self, event: LogEvent) -> list[tuple[AlarmRegister, int]]:
-        registers = self._raising[event] = [(r, r.bits[event]) for r in self._registers
-                                            if r.bits.get(event, 0)]
-        return registers
+        return [(r, r.bits[event]) for r in self._registers if r.bits.get(event, 0)]
 
     def written_by(self, event: LogEvent) -> list[CosemObject]:
         """The objects ``event`` may write: the counters that count it, the registers with
         bits for it and their descriptors (not kept: a meter never logging it keeps none)."""
-        out: list[CosemObject] = [c for c in self._counters if c.counts(event)]
-        for register in (r for r in self._registers if r.bits.get(event, 0)):
+        out: list[CosemObject] = list(self._counters_of(event))
+        for register, _ in self._raising_of(event):
             out.append(register)
             descriptor = self._directory.get(register.descriptor) if register.descriptor else None
             if descriptor is not None:
@@ -89,7 +88,7 @@ class Alarms:
         raised = False
         registers = self._raising.get(event)
         if registers is None:
-            registers = self._raising_of(event)
+            registers = self._raising[event] = self._raising_of(event)
         for register, bits in registers:
             descriptor = self._directory.get(register.descriptor) if register.descriptor else None
             latched = False

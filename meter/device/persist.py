@@ -120,18 +120,13 @@ class StoredProfileBuffer(MemoryProfileBuffer):
         self._rewrite = True
         self.on_change()
 
-    def flush(self) -> None:
-        """Write what changed since the last flush (one transaction per table)."""
-        self.write()
-        self.written()
-
     @property
     def owed(self) -> bool:
         """Something to write (rows appended, or the table to rewrite)."""
         return self._rewrite or bool(self._pending)
 
     def write(self) -> None:
-        """Write what changed since the last flush, which is owed until :meth:`written` (a
+        """Write what changed since the last commit, which is owed until :meth:`written` (a
         caller's transaction that fails leaves it to write again)."""
         if self._rewrite:
             self._store.clear(self._table)
