@@ -66,6 +66,7 @@ class WrapperListener:
         self._mss: int | None = None  # as applied to the listening socket
         self._refused_port: int | None = None  # a move that failed; not retried for that port
         self._follower: asyncio.Task[None] | None = None
+        self._closed = False  # close() called: its connections end as the servers close
 
     async def bind(self, port: int) -> tuple[str, int]:
         """Bind the command line's port, not serving yet (before the device is open)."""
@@ -128,6 +129,8 @@ class WrapperListener:
 
     def closed(self) -> None:
         self._active -= 1
+        if self._closed:
+            return  # the servers are closing: nothing to move (they have no socket left)
         if self._follower is None or self._follower.done():
             self._follower = asyncio.get_running_loop().create_task(self._follow())
 
@@ -139,5 +142,6 @@ class WrapperListener:
 
     def close(self) -> None:
         """No more moves (the service is closing its servers)."""
+        self._closed = True
         if self._follower is not None:
             self._follower.cancel()

@@ -92,3 +92,25 @@ def test_the_listener_follows_the_setup(loop: str, caplog: pytest.LogCaptureFixt
     caplog.set_level(logging.INFO)
     with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
         runner.run(asyncio.wait_for(_scenario(caplog), 20))
+
+
+async def _stop_with_a_connection_open(caplog: pytest.LogCaptureFixture) -> None:
+    service = MeterService(FakeDevice(), Timebase(), tcp_setup=lambda: FakeSetup())
+    ready = await service.start(ServeConfig(tcp=(HOST, 0)))
+    assert ready.tcp is not None
+    reader, writer = await asyncio.open_connection(HOST, ready.tcp[1])
+    writer.write(b"hi\n")
+    assert await asyncio.wait_for(reader.readline(), 2.0) == b"hi\n"
+    await service.aclose()
+    writer.close()  # the connection ends after the listener closed: nothing to move
+    await _settle()
+    assert "applying the TCP-UDP setup failed" not in caplog.text
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_a_connection_ending_after_stop_moves_nothing(loop: str,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Found on a 10,000-meter fleet's SIGTERM: the connections of a sweep ended after the
+    listeners closed, and each end asked a closed server where it listened (IndexError)."""
+    with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+        runner.run(asyncio.wait_for(_stop_with_a_connection_open(caplog), 20))
