@@ -58,6 +58,9 @@ CONNECTING = 32
 #: one's stored push setup read): connections are served in between.
 _CONNECT_BUILDS = 8
 _CONNECT_LOOKS = 256
+#: The level of each connection's "connected"/"disconnected" records: a fleet serves thousands
+#: a second, so they show with -v only (a single meter's are INFO); refusals stay WARNING.
+CONNECTION_LOG = logging.DEBUG
 
 
 class FleetService:
@@ -182,7 +185,8 @@ class FleetService:
         async def bind(host: str, port: int, hooks: ListenerHooks, serving: bool) -> asyncio.Server:
             return await start_tcp_server(host, port, factory, None, "tcp", self._limits,
                                           start_serving=serving, hooks=hooks,
-                                          faults_for=lambda: self.faults.applicable(index))
+                                          faults_for=lambda: self.faults.applicable(index),
+                                          connection_log=CONNECTION_LOG)
 
         listener = WrapperListener(self._host, bind, lambda: self._port_setup(index),
                                    self._servers, f"meter {serial}: tcp")
@@ -207,7 +211,8 @@ class FleetService:
         server = await start_tcp_server(self._host, port, factory, None, label, self._limits,
                                         start_serving=False,  # one log line for all, not 10,000
                                         framing=framing,
-                                        faults_for=lambda: self.faults.applicable(index))
+                                        faults_for=lambda: self.faults.applicable(index),
+                                        connection_log=CONNECTION_LOG)
         self._servers.append(server)
         await server.start_serving()
         return bound_address(server)[1]

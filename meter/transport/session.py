@@ -117,6 +117,12 @@ class DeadlineTimer:
             self._handle.cancel()
             self._handle = None
 
+    def close(self) -> None:
+        """Cancelled for good: the callback is let go (a bound method of the owner would
+        make the two a reference cycle, left to the garbage collector)."""
+        self.cancel()
+        self._callback = _nothing
+
     def _fire(self) -> None:
         self._handle = None
         self._callback()
@@ -144,6 +150,7 @@ class StackSession:
         self._write = write
         self._on_close = on_close
         self.name = name
+        self._loop = loop
         self._timer = DeadlineTimer(loop, clock, self._on_timer)
         self._stack = stack_factory()
         self._done = False
@@ -172,6 +179,7 @@ class StackSession:
     def restart(self) -> None:
         """Drop the current stack and start a fresh one on the same medium."""
         self.close()
+        self._timer = DeadlineTimer(self._loop, self._clock, self._on_timer)
         self._stack = self._factory()
         self._done = False
         self._begin()
@@ -187,7 +195,9 @@ class StackSession:
         if self._done:
             return
         self._done = True
-        self._timer.cancel()
+        # Closed for good (restart makes a new timer): the session and its stack are then freed
+        # as the connection ends, not left in a cycle for the garbage collector.
+        self._timer.close()
         try:
             self._stack.connection_lost()
         except Exception:
@@ -198,6 +208,8 @@ class StackSession:
             if wire_log.isEnabledFor(logging.DEBUG):
                 wire_log.debug("%s -> %s", self.name, reply.hex(" "))
             self._write(reply)
+            if self._done:
+                return  # the write ended the medium
         if self._stack.closed:
             log.info("%s: stack closed the connection", self.name)
             self._end()
@@ -221,3 +233,7 @@ class StackSession:
     def _end(self) -> None:
         self.close()
         self._on_close(self)
+
+
+def _nothing() -> None:
+    pass
