@@ -143,6 +143,8 @@ def test_every_meter_answers_as_itself_and_lives_on(tmp_path: Path) -> None:
         assert len(set(serials)) == COUNT and len({m["system_title"] for m in f.meters}) == COUNT
         for m in f.meters:  # more meters than stay built: most are built again on the way
             assert bytes(read(wrapper(m), SERIAL)).decode() == m["serial"]
+        # A fleet's connections open and end at DEBUG (README, Fleets): no line each at INFO.
+        assert ": connected" not in f.log_text() and ": disconnected" not in f.log_text()
         # HLS-GMAC with each meter's own keys; another meter's keys do not associate.
         for m in (f.meters[0], f.meters[7], f.meters[19]):
             driver = management(wrapper(m), m)
