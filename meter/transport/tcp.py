@@ -138,7 +138,7 @@ class _StackProtocol(asyncio.Protocol):
         try:
             self._session = StackSession(
                 self._factory,
-                self._clock or WireClock(loop),
+                self._clock or WireClock(loop),  # start_tcp_server gives its listener's one
                 loop,
                 write,
                 self._close_transport,
@@ -282,8 +282,9 @@ async def start_tcp_server(
     """
     loop = asyncio.get_running_loop()
     shared = limits or ConnectionLimits(max_connections=1 << 62)
+    wire = clock if clock is not None else WireClock(loop)  # one per listener, not per connection
     server = await loop.create_server(
-        lambda: _StackProtocol(stack_factory, clock, label, shared, hooks, capture,
+        lambda: _StackProtocol(stack_factory, wire, label, shared, hooks, capture,
                                faults if faults_for is None else faults_for(), framing,
                                connection_log),
         host,

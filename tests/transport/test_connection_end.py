@@ -18,6 +18,8 @@ from meter.transport.service import loop_factory
 from meter.transport.tcp import ConnectionLimits, ListenerHooks, bound_address, start_tcp_server
 from meter.transport.tcp_setup import WrapperListener
 
+from .test_tcp_setup import FakeSetup, _echo
+
 LOOPS = {"stdlib": asyncio.new_event_loop, "uvloop": loop_factory()}
 HOST = "127.0.0.1"
 
@@ -59,15 +61,6 @@ def no_gc() -> Iterator[None]:
         gc.enable()
 
 
-async def _echo(port: int) -> bytes:
-    reader, writer = await asyncio.open_connection(HOST, port)
-    writer.write(b"hi\n")
-    try:
-        return await asyncio.wait_for(reader.readline(), 2.0)
-    finally:
-        writer.close()
-
-
 async def _until(condition: object, what: str) -> None:
     for _ in range(200):
         if callable(condition) and condition():
@@ -101,19 +94,8 @@ def test_an_ended_connection_is_freed_without_the_garbage_collector(
     assert [ref() for ref in stacks] == [None, None, None]  # freed by reference counting
 
 
-class _Setup:
-    def __init__(self) -> None:
-        self.port: int | None = None
-        self.max_connections: int | None = None
-        self.mss: int | None = None
-        self.listening: list[int] = []
-
-    def listening_on(self, port: int) -> None:
-        self.listening.append(port)
-
-
 def test_a_connection_end_starts_a_task_only_for_a_move(runner: asyncio.Runner) -> None:
-    setup = _Setup()
+    setup = FakeSetup()
     servers: list[asyncio.Server] = []
 
     async def bind(host: str, port: int, hooks: ListenerHooks, serving: bool) -> asyncio.Server:
@@ -158,7 +140,7 @@ def test_connection_records_at_the_listeners_level(runner: asyncio.Runner, level
         server = await start_tcp_server(HOST, 0, lambda: _Echo(), limits=limits,
                                         connection_log=level)
         port = bound_address(server)[1]
-        reader, writer = await asyncio.open_connection(HOST, port)
+        _reader, writer = await asyncio.open_connection(HOST, port)
         assert await _echo(port) == b""  # over the limit: refused
         writer.close()
         await _until(lambda: limits.active == 0, "the connection did not end")
