@@ -39,7 +39,7 @@ import os
 import sqlite3
 import struct
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -410,80 +410,58 @@ class Store:
         except OSError as exc:
             raise StoreError(f"{self._wal}: cannot sync: {exc}") from exc
 
-    @contextmanager
-    def one(self) -> Iterator[None]:
+    def one(self) -> _One:
         """Every call within it joins one transaction, committed at its end: all or none of
         them after a crash, and one commit instead of one each (a meter's commit of a request:
         object states, the time mark, its log rows and their trim, meter/device/persist.py).
         If anything within it fails, or the commit, none of it is stored (nor kept in this
         object's view of the manifest and values) and StoreError is raised. A durable write
         within it makes the commit durable (the WAL synced after it). Not re-entrant."""
-        if self._joined is not None:
-            raise StoreError(f"{self.path}: one() within one()")
-        keys, rows, listed = self._keys, self._rows, self._listed
-        joined: dict[str, bytes | None] = {}
-        self._manifest_owed = False
-        owed, self._sync_owed = self._sync_owed, False
-        durable = False
-        try:
-            with self._transaction() as db:
-                self._joined = joined  # from here on the calls join this transaction
-                try:
-                    yield
-                finally:
-                    durable, self._sync_owed = self._sync_owed, owed
-                    self._joined = None
-                if self._manifest_owed:
-                    self._write_manifest(db, None if self._keys == keys else self._keys,
-                                         None if self._rows == rows else self._rows)
-        except BaseException:
-            self._keys, self._rows, self._listed = keys, rows, listed
-            if self._values is not None:
-                for key, value in joined.items():
-                    if value is None:
-                        self._values.pop(key, None)
-                    else:
-                        self._values[key] = value
-            raise
-        if durable:
-            if self._batched:
-                self._sync_owed = True
-            else:
-                self._sync_wal()
+        return _One(self)
 
-    @contextmanager
-    def _transaction(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, durable: bool = False) -> AbstractContextManager[sqlite3.Connection]:
+        """A call's transaction: within one(), its transaction (a plain object: every call of
+        a commit passes here), else one of the call's own."""
         if self._joined is not None:  # within one(): its transaction, its commit
             self._sync_owed |= durable
-            try:
-                yield self._db
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: {exc}") from exc
-            return
+            return _Joined(self)
+        return self._own_transaction(durable)
+
+    @contextmanager
+    def _own_transaction(self, durable: bool) -> Iterator[sqlite3.Connection]:
         if durable and self._batched:
             durable, self._sync_owed = False, True
         try:
             if durable and self._synchronous != "FULL":
                 # The pragma cannot change inside a transaction; set it around this one.
                 self._db.execute("PRAGMA synchronous=FULL")
-            # IMMEDIATE takes the write lock now, so a second writer fails here, not mid-way.
-            self._db.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 yield self._db
-                self._db.execute("COMMIT")
+                self._commit()
             except BaseException:
-                # Also when COMMIT itself fails (disk full): never leave the transaction open.
-                self._listing = False
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
-            if self._listing:  # the manifest's records exist from now on
-                self._listed, self._listing = True, False
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
         finally:
             if durable and self._synchronous != "FULL":
                 self._restore_synchronous()
+
+    def _begin(self) -> None:
+        # IMMEDIATE takes the write lock now, so a second writer fails here, not mid-way.
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        self._db.execute("COMMIT")
+        if self._listing:  # the manifest's records exist from now on
+            self._listed, self._listing = True, False
+
+    def _rollback(self) -> None:
+        # Also when COMMIT itself fails (disk full): never leave the transaction open.
+        self._listing = False
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def _restore_synchronous(self) -> None:
         try:
@@ -634,3 +612,89 @@ class Store:
         """The manifest's row counts after ``change`` rows more (or fewer) in ``table``."""
         counts = {**self._rows, table: self._rows.get(table, 0) + change}
         return {t: n for t, n in counts.items() if n}
+
+
+class _Joined:
+    """A call's part of the transaction of ``Store.one()``: its SQLite errors are StoreErrors."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self._store._db
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        if isinstance(exc, sqlite3.Error):
+            raise StoreError(f"{self._store.path}: {exc}") from exc
+
+
+class _One:
+    """``Store.one()``: a class rather than a generator, as it is on the path of every commit
+    that writes (a generator context manager costs several times its enter and exit)."""
+
+    __slots__ = ("_joined", "_keys", "_listed", "_owed", "_rows", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        store = self._store
+        if store._joined is not None:
+            raise StoreError(f"{store.path}: one() within one()")
+        self._keys, self._rows, self._listed = store._keys, store._rows, store._listed
+        store._manifest_owed = False
+        self._owed, store._sync_owed = store._sync_owed, False
+        try:
+            store._begin()
+        except sqlite3.Error as exc:
+            store._sync_owed = self._owed
+            raise StoreError(f"{store.path}: {exc}") from exc
+        self._joined: dict[str, bytes | None] = {}
+        store._joined = self._joined  # from here on the calls join this transaction
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        store = self._store
+        durable, store._sync_owed = store._sync_owed, self._owed
+        store._joined = None
+        stored = False
+        try:
+            if kind is None:
+                try:
+                    if store._manifest_owed:
+                        store._write_manifest(store._db,
+                                              None if store._keys == self._keys else store._keys,
+                                              None if store._rows == self._rows else store._rows)
+                    store._commit()
+                    stored = True
+                finally:
+                    if not stored:
+                        store._rollback()
+            else:  # the body failed: none of it stored, and its exception goes on
+                store._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"{store.path}: {exc}") from exc
+        except sqlite3.Error as error:
+            raise StoreError(f"{store.path}: {error}") from error
+        finally:
+            if not stored:
+                self._undo()
+        if durable:
+            if store._batched:
+                store._sync_owed = True
+            else:
+                store._sync_wal()
+
+    def _undo(self) -> None:
+        """The store's view of its manifest and values as they were before it."""
+        store = self._store
+        store._keys, store._rows, store._listed = self._keys, self._rows, self._listed
+        if store._values is not None:
+            for key, value in self._joined.items():
+                if value is None:
+                    store._values.pop(key, None)
+                else:
+                    store._values[key] = value
