@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Iterable
 
 from meter.codec import axdr
+from meter.codec.buffer import Writer
 from meter.cosem.base import CosemObject
 from meter.cosem.profile_buffer import MemoryProfileBuffer
 from meter.errors import DecodeError, StoreError
@@ -21,7 +22,21 @@ from meter.persistence.store import Store
 
 
 def encode_state(state: dict[int, axdr.Data]) -> bytes:
-    return axdr.Array(tuple(axdr.Structure((axdr.Unsigned(i), v)) for i, v in sorted(state.items()))).to_bytes()
+    """``array of structure {unsigned index, value}`` sorted by index: the bytes of
+    ``Array(Structure(Unsigned(i), v), ...)``, written without building those objects (a
+    commit encodes each changed object's state; building them took most of it)."""
+    w = Writer()
+    w.buf.append(axdr.Array.TAG)
+    w.length(len(state))
+    for i, v in sorted(state.items()):
+        w.write(_ATTRIBUTE_HEAD)
+        w.u8(i)  # an Unsigned: an index past 255 is an EncodeError, as Unsigned(i) makes it
+        v.encode(w)
+    return w.getvalue()
+
+
+#: An attribute's structure of two and the tag of its Unsigned index, before the index.
+_ATTRIBUTE_HEAD = bytes((axdr.Structure.TAG, 2, axdr.Unsigned.TAG))
 
 
 #: Encoded states by the identities of their values: a fleet's meters hold the same (shared)

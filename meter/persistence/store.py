@@ -497,20 +497,22 @@ class Store:
         """Store several values in one transaction: after a crash all or none are there."""
         new = items.keys() - self._keys
         keys = self._keys.union(new) if new else self._keys
+        values = {k: bytes(v) for k, v in items.items()}
+        ns = self._ns
         with self._transaction(durable) as db:
             db.executemany(
                 "INSERT INTO kv (key, value, sum) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value, sum = excluded.sum",
-                [(self._ns + k, bytes(v), _kv_sum(self._ns + k, bytes(v))) for k, v in items.items()],
+                [(key := ns + k, v, _kv_sum(key, v)) for k, v in values.items()],
             )
             if new:  # a new key: the common update of a known one costs nothing
                 self._write_manifest(db, keys=keys)
         self._keys = keys
         if self._values is not None:
             if self._joined is not None:
-                for k in items:
+                for k in values:
                     self._joined.setdefault(k, self._values.get(k))
-            self._values.update((k, bytes(v)) for k, v in items.items())
+            self._values.update(values)
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
