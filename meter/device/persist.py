@@ -105,34 +105,34 @@ class StoredProfileBuffer(MemoryProfileBuffer):
         for key, row in store.rows(table):
             super().append(key, row)
         #: Told of every change, so the next commit flushes (Persistence.add_buffers).
-        self.on_change: Callable[[], None] = _nothing
+        self.on_change: Callable[[StoredProfileBuffer], None] = _nothing
 
     def append(self, key: float, row: bytes) -> None:
         super().append(key, row)
         self._pending.append((key, row))
-        self.on_change()
+        self.on_change(self)
 
     def set_capacity(self, capacity: int) -> None:
         before = len(self)
         super().set_capacity(capacity)
         self._rewrite |= len(self) != before
-        self.on_change()
+        self.on_change(self)
 
     def insert(self, index: int, key: float, row: bytes) -> None:
         super().insert(index, key, row)
         self._rewrite = True
-        self.on_change()
+        self.on_change(self)
 
     def pop(self) -> None:
         super().pop()
         self._rewrite = True
-        self.on_change()
+        self.on_change(self)
 
     def clear(self) -> None:
         super().clear()
         self._pending.clear()
         self._rewrite = True
-        self.on_change()
+        self.on_change(self)
 
     @property
     def owed(self) -> bool:
@@ -155,7 +155,7 @@ class StoredProfileBuffer(MemoryProfileBuffer):
         self._pending.clear()
 
 
-def _nothing() -> None:
+def _nothing(buffer: StoredProfileBuffer) -> None:
     pass
 
 
@@ -194,7 +194,9 @@ class Persistence:
         # Object states as last written: an object marked changed whose state is the same
         # (a successful login resetting a zero failure count) costs no SQLite transaction.
         self._saved: dict[str, bytes] = {}
-        self._buffers: list[StoredProfileBuffer] = []
+        # The buffers changed since the last commit, in the order they changed (a read's
+        # commit looks at its one changed log, not at every buffer of the meter).
+        self._changed_buffers: dict[StoredProfileBuffer, None] = {}
         # Something to write since the last commit (an object changed, even if persisted since
         # by its request; a buffer changed): most requests are reads, whose commit then costs
         # two compares (pending()).
@@ -213,12 +215,15 @@ class Persistence:
 
     def add_buffers(self, buffers: Iterable[StoredProfileBuffer]) -> None:
         """Profile buffers flushed by each commit."""
+        told = self._buffer_changed  # one bound method for all of them
         for buf in buffers:
-            buf.on_change = self._buffer_changed
-            self._buffers.append(buf)
+            buf.on_change = told
+            if buf.owed:  # changed before it was added
+                told(buf)
 
-    def _buffer_changed(self) -> None:
+    def _buffer_changed(self, buf: StoredProfileBuffer) -> None:
         self._touched = True
+        self._changed_buffers[buf] = None
 
     def pending(self, t: float) -> bool:
         """Whether a commit at true time ``t`` has anything to write (objects or buffers
@@ -258,7 +263,7 @@ class Persistence:
         # One transaction for all of it (a read's: the session's counter and log row, the
         # time mark; a full log's trim): the objects, the items and the buffers' rows are
         # stored together or not at all.
-        written = [buf for buf in self._buffers if buf.owed]
+        written = [buf for buf in self._changed_buffers if buf.owed]
         dirty = self._taken()
         try:
             states = self._states(dirty)
@@ -274,6 +279,7 @@ class Persistence:
         self._saved.update(states)
         for buf in written:
             buf.written()
+        self._changed_buffers.clear()  # (a refused commit leaves them, owed, to write again)
         if taken:
             self.snapshot_due = False
             self._last_snapshot = t
