@@ -11,26 +11,10 @@ from hypothesis import strategies as st
 from meter.codec import axdr
 from meter.device.persist import decode_state, encode_state
 from meter.errors import EncodeError
+from tests.codec.test_axdr import DATA
 
-_SIMPLE = st.one_of(
-    st.just(axdr.NULL),
-    st.booleans().map(axdr.Boolean),
-    st.integers(0, 255).map(axdr.Unsigned),
-    st.integers(-(1 << 31), (1 << 31) - 1).map(axdr.DoubleLong),
-    st.integers(0, (1 << 64) - 1).map(axdr.Long64Unsigned),
-    st.binary(max_size=300).map(axdr.OctetString),
-    st.text(max_size=20).map(axdr.Utf8String),
-)
-_VALUES = st.recursive(
-    _SIMPLE,
-    lambda children: st.one_of(
-        st.lists(children, max_size=5).map(lambda xs: axdr.Array(tuple(xs))),
-        st.lists(children, max_size=5).map(lambda xs: axdr.Structure(tuple(xs))),
-    ),
-    max_leaves=12,
-)
 # Up to 200 attributes: past 127 the array's count takes a long-form length.
-_STATES = st.dictionaries(st.integers(0, 255), _VALUES, max_size=200)
+_STATES = st.dictionaries(st.integers(0, 255), DATA, max_size=200)
 
 
 def _generic(state: dict[int, axdr.Data]) -> bytes:
