@@ -506,7 +506,7 @@ def _fleet(args: argparse.Namespace) -> int:
     import resource
 
     from meter.device.fleet import identities
-    from meter.persistence.store import Store
+    from meter.persistence.store import Store, fleet_checkpoint_pages
 
     _setup_logging(args.verbose)
     profile = profiles.load(profiles.resolve(args.profile))
@@ -525,7 +525,7 @@ def _fleet(args: argparse.Namespace) -> int:
     timebase = Timebase(start=args.start, scale=args.time_scale)
     lock = StateLock.acquire(state)  # first: a refused start writes nothing (issue 7)
     try:
-        store = Store.open(state)
+        store = Store.open(state, checkpoint_pages=fleet_checkpoint_pages(len(ids)))
         try:
             _run_fleet(args, profile, ids, store, state, timebase)
         finally:

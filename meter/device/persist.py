@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 
 from meter.codec import axdr
+from meter.codec.buffer import Writer
 from meter.cosem.base import CosemObject
 from meter.cosem.profile_buffer import MemoryProfileBuffer
 from meter.errors import DecodeError, StoreError
@@ -22,7 +22,21 @@ from meter.persistence.store import Store
 
 
 def encode_state(state: dict[int, axdr.Data]) -> bytes:
-    return axdr.Array(tuple(axdr.Structure((axdr.Unsigned(i), v)) for i, v in sorted(state.items()))).to_bytes()
+    """``array of structure {unsigned index, value}`` sorted by index: the bytes of
+    ``Array(Structure(Unsigned(i), v), ...)``, written without building those objects (a
+    commit encodes each changed object's state; building them took most of it)."""
+    w = Writer()
+    w.buf.append(axdr.Array.TAG)
+    w.length(len(state))
+    for i, v in sorted(state.items()):
+        w.write(_ATTRIBUTE_HEAD)
+        w.u8(i)  # an Unsigned: an index past 255 is an EncodeError, as Unsigned(i) makes it
+        v.encode(w)
+    return w.getvalue()
+
+
+#: An attribute's structure of two and the tag of its Unsigned index, before the index.
+_ATTRIBUTE_HEAD = bytes((axdr.Structure.TAG, 2, axdr.Unsigned.TAG))
 
 
 #: Encoded states by the identities of their values: a fleet's meters hold the same (shared)
@@ -91,34 +105,34 @@ class StoredProfileBuffer(MemoryProfileBuffer):
         for key, row in store.rows(table):
             super().append(key, row)
         #: Told of every change, so the next commit flushes (Persistence.add_buffers).
-        self.on_change: Callable[[], None] = _nothing
+        self.on_change: Callable[[StoredProfileBuffer], None] = _nothing
 
     def append(self, key: float, row: bytes) -> None:
         super().append(key, row)
         self._pending.append((key, row))
-        self.on_change()
+        self.on_change(self)
 
     def set_capacity(self, capacity: int) -> None:
         before = len(self)
         super().set_capacity(capacity)
         self._rewrite |= len(self) != before
-        self.on_change()
+        self.on_change(self)
 
     def insert(self, index: int, key: float, row: bytes) -> None:
         super().insert(index, key, row)
         self._rewrite = True
-        self.on_change()
+        self.on_change(self)
 
     def pop(self) -> None:
         super().pop()
         self._rewrite = True
-        self.on_change()
+        self.on_change(self)
 
     def clear(self) -> None:
         super().clear()
         self._pending.clear()
         self._rewrite = True
-        self.on_change()
+        self.on_change(self)
 
     @property
     def owed(self) -> bool:
@@ -141,7 +155,7 @@ class StoredProfileBuffer(MemoryProfileBuffer):
         self._pending.clear()
 
 
-def _nothing() -> None:
+def _nothing(buffer: StoredProfileBuffer) -> None:
     pass
 
 
@@ -180,7 +194,9 @@ class Persistence:
         # Object states as last written: an object marked changed whose state is the same
         # (a successful login resetting a zero failure count) costs no SQLite transaction.
         self._saved: dict[str, bytes] = {}
-        self._buffers: list[StoredProfileBuffer] = []
+        # The buffers changed since the last commit, in the order they changed (a read's
+        # commit looks at its one changed log, not at every buffer of the meter).
+        self._changed_buffers: dict[StoredProfileBuffer, None] = {}
         # Something to write since the last commit (an object changed, even if persisted since
         # by its request; a buffer changed): most requests are reads, whose commit then costs
         # two compares (pending()).
@@ -199,12 +215,15 @@ class Persistence:
 
     def add_buffers(self, buffers: Iterable[StoredProfileBuffer]) -> None:
         """Profile buffers flushed by each commit."""
+        told = self._buffer_changed  # one bound method for all of them
         for buf in buffers:
-            buf.on_change = self._buffer_changed
-            self._buffers.append(buf)
+            buf.on_change = told
+            if buf.owed:  # changed before it was added
+                told(buf)
 
-    def _buffer_changed(self) -> None:
+    def _buffer_changed(self, buf: StoredProfileBuffer) -> None:
         self._touched = True
+        self._changed_buffers[buf] = None
 
     def pending(self, t: float) -> bool:
         """Whether a commit at true time ``t`` has anything to write (objects or buffers
@@ -244,8 +263,9 @@ class Persistence:
         # One transaction for all of it (a read's: the session's counter and log row, the
         # time mark; a full log's trim): the objects, the items and the buffers' rows are
         # stored together or not at all.
-        written = [buf for buf in self._buffers if buf.owed]
-        with self._undone_if_refused() as dirty:
+        written = [buf for buf in self._changed_buffers if buf.owed]
+        dirty = self._taken()
+        try:
             states = self._states(dirty)
             if states or items or written:
                 with self.store.one():
@@ -253,9 +273,13 @@ class Persistence:
                         self.store.put_many({**states, **items})
                     for buf in written:
                         buf.write()
+        except StoreError:
+            self._undo(dirty)
+            raise
         self._saved.update(states)
         for buf in written:
             buf.written()
+        self._changed_buffers.clear()  # (a refused commit leaves them, owed, to write again)
         if taken:
             self.snapshot_due = False
             self._last_snapshot = t
@@ -267,27 +291,30 @@ class Persistence:
         """Write the changed objects' states (and ``items``) in one transaction. If the store
         refuses (disk full), the objects go back to their stored states and StoreError is
         raised: a change the store does not hold must not take effect, now or after a restart."""
-        with self._undone_if_refused() as dirty:
+        dirty = self._taken()
+        try:
             states = self._states(dirty)
             if states or items:
                 self.store.put_many({**states, **(items or {})})
+        except StoreError:
+            self._undo(dirty)
+            raise
         self._saved.update(states)
 
-    @contextmanager
-    def _undone_if_refused(self) -> Iterator[set[CosemObject]]:
-        """The objects changed since the last write, taken to write; if the store refuses,
-        they go back to their stored states and StoreError goes on."""
-        dirty = set(self._dirty)
-        self._dirty.clear()
+    # A try/except in each writer rather than a context manager: commit() runs on every
+    # request that changed something, and a generator context manager costs a few µs.
+    def _taken(self) -> set[CosemObject]:
+        """The objects changed since the last write, taken to write (undone if refused)."""
+        dirty, self._dirty = self._dirty, set()
         self.on_persist(dirty)  # before a refusal restores them: changed either way
-        try:
-            yield dirty
-        except StoreError:
-            for obj in dirty:
-                saved = self._saved.get(object_key(obj))
-                if saved is not None:
-                    obj.load_state(decode_state(saved))
-            raise
+        return dirty
+
+    def _undo(self, dirty: set[CosemObject]) -> None:
+        """The store refused: ``dirty`` go back to their stored states."""
+        for obj in dirty:
+            saved = self._saved.get(object_key(obj))
+            if saved is not None:
+                obj.load_state(decode_state(saved))
 
     def _states(self, dirty: set[CosemObject]) -> dict[str, bytes]:
         """The states of ``dirty`` that differ from the stored ones (recorded in ``_saved``
