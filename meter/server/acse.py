@@ -269,6 +269,10 @@ class Acse:
         cosem.client_sap, cosem.server_sap = client_sap, env.server_sap
         assoc.move(Outcome.CHALLENGED if stoc is not None else Outcome.ACCEPTED)
 
+        log.info("client %d: association %s %s", client_sap, policy.name,
+                 "pending HLS" if stoc is not None else "established")
+        if stoc is None and security is None:
+            return _accepted_plain(policy.context, conformance, env.max_receive_pdu), assoc
         response = seal_initiate(A.InitiateResponse(
             negotiated_conformance=conformance,
             server_max_receive_pdu_size=env.max_receive_pdu,
@@ -288,8 +292,6 @@ class Acse:
             responding_authentication_value=stoc,
             user_information=response,
         )
-        log.info("client %d: association %s %s", client_sap, policy.name,
-                 "pending HLS" if stoc is not None else "established")
         return _encoded(aare), assoc
 
     def release(self, client_sap: int, assoc: Association | None, rlrq: A.RLRQ) -> bytes:
@@ -327,6 +329,24 @@ def _encoded(aare: A.AARE) -> bytes:
     """An AARE's bytes. Most associations get one of a few answers (a client without HLS the
     same every time): each is encoded once; an HLS challenge makes a new one."""
     return aare.to_bytes()
+
+
+@functools.lru_cache(maxsize=32)
+def _accepted_plain(context: int, conformance: Conformance, max_receive_pdu: int) -> bytes:
+    """The AARE accepting an association without HLS or security: the same few bytes for every
+    public or LLS session of a head end (one per context, negotiated block and PDU size), so
+    neither it nor its InitiateResponse is built again for each (a HES sweep's per-read cost)."""
+    return _encoded(A.AARE(
+        application_context_name=context,
+        result=A.AssociationResult.ACCEPTED,
+        diagnostic_source=A.DiagnosticSource.ACSE_SERVICE_USER,
+        diagnostic=A.AcseServiceUser.NULL,
+        user_information=seal_initiate(A.InitiateResponse(
+            negotiated_conformance=conformance,
+            server_max_receive_pdu_size=max_receive_pdu,
+            negotiated_dlms_version_number=DLMS_VERSION,
+        ), None, None),
+    ))
 
 
 def _reject(context: int, diagnostic: int, user_information: bytes | None = None) -> bytes:

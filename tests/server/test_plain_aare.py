@@ -1,0 +1,36 @@
+"""The AARE accepting a plain association (no HLS, no security) is made once per context,
+negotiated block and PDU size (meter/server/acse.py ``_accepted_plain``): its bytes are those
+of the AARE built field by field, for each combination a client can get."""
+
+from __future__ import annotations
+
+import pytest
+
+from meter import apdu as A
+from meter.apdu.initiate import Conformance
+from meter.server import acse
+
+
+@pytest.mark.parametrize("context", [1, 3])
+@pytest.mark.parametrize("conformance", [acse.SERVER_CONFORMANCE,
+                                         Conformance.GET | Conformance.BLOCK_TRANSFER_WITH_GET_OR_READ,
+                                         Conformance.GET])
+@pytest.mark.parametrize("pdu", [1024, 0xFFFF])
+def test_plain_aare_is_the_full_one(context: int, conformance: Conformance, pdu: int) -> None:
+    full = A.AARE(
+        application_context_name=context,
+        result=A.AssociationResult.ACCEPTED,
+        diagnostic_source=A.DiagnosticSource.ACSE_SERVICE_USER,
+        diagnostic=A.AcseServiceUser.NULL,
+        responding_ap_title=None,
+        responder_acse_requirements=False,
+        mechanism_name=None,
+        responding_authentication_value=None,
+        user_information=A.InitiateResponse(negotiated_conformance=conformance,
+                                            server_max_receive_pdu_size=pdu,
+                                            negotiated_dlms_version_number=acse.DLMS_VERSION).to_bytes(),
+    )
+    made = acse._accepted_plain(context, conformance, pdu)
+    assert made == full.to_bytes()
+    assert A.decode_apdu(made) == full
+    assert acse._accepted_plain(context, conformance, pdu) is made  # made once
