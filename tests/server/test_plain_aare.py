@@ -34,3 +34,22 @@ def test_plain_aare_is_the_full_one(context: int, conformance: Conformance, pdu:
     assert made == full.to_bytes()
     assert A.decode_apdu(made) == full
     assert acse._accepted_plain(context, conformance, pdu) is made  # made once
+
+
+def test_a_plain_initiate_request_is_decoded_once() -> None:
+    from meter.errors import DecodeError
+    from meter.server import channel
+
+    plain = A.InitiateRequest(proposed_conformance=Conformance.GET,
+                              client_max_receive_pdu_size=0xFFFF).to_bytes()
+    first, envelope = channel.open_initiate(plain, None, None, False)
+    assert envelope is None and first.proposed_conformance == Conformance.GET
+    assert channel.open_initiate(plain, None, None, False)[0] is first
+    bad = plain[:-1]  # a cut one raises every time, never kept
+    for _ in range(2):
+        with pytest.raises(DecodeError):
+            channel.open_initiate(bad, None, None, False)
+    kept = channel._plain_initiate.cache_info().currsize
+    with pytest.raises(DecodeError):  # not an InitiateRequest: decoded, refused, not kept
+        channel.open_initiate(A.RLRQ().to_bytes(), None, None, False)
+    assert channel._plain_initiate.cache_info().currsize == kept
