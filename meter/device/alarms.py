@@ -105,9 +105,10 @@ class Alarms:
                 ctx.changed(register)
                 raised = True
             # Bits already up (the same alarm again, every session of a HES): nothing changed.
-            log.log(logging.INFO if latched or set_now else logging.DEBUG,
-                    "alarm %s: bits %08X of %s (filter %08X)", event.name, bits,
-                    register.logical_name, mask)
+            level = logging.INFO if latched or set_now else logging.DEBUG
+            if log.isEnabledFor(level):
+                log.log(level, "alarm %s: bits %08X of %s (filter %08X)", event.name, bits,
+                        register.logical_name, mask)
         if raised and look:
             self.monitors.check(ctx)
 

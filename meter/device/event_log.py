@@ -68,7 +68,8 @@ class EventLog:
         self.amr.event(event)
         if self.amr.pending != pending:
             self._snapshot_due()
-        log.log(level, "event %d (%s) in %s", event, event.name, event.log)
+        if log.isEnabledFor(level):  # (a session's record is DEBUG: its name not looked up)
+            log.log(level, "event %d (%s) in %s", event, event.name, event.log)
         self.on_logged(event, ctx)
 
     def written_by(self, event: LogEvent) -> list[CosemObject]:

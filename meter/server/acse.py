@@ -251,7 +251,7 @@ class Acse:
                     return _reject(policy.context, A.AcseServiceUser.CALLING_AP_TITLE_NOT_RECOGNIZED), None
                 stoc = env.random_bytes(16 if policy.mechanism == MechanismName.HIGH_GMAC else 32)
 
-        conformance = Conformance(initiate.proposed_conformance) & SERVER_CONFORMANCE
+        conformance = _negotiated_block(initiate.proposed_conformance)
         client_max = initiate.client_max_receive_pdu_size or MAX_APDU  # 0: no limit
         max_send = min(client_max, MAX_APDU)
         overhead = response_overhead(security.suite) if security is not None else 0
@@ -368,11 +368,18 @@ def _reject(context: int, diagnostic: int, user_information: bytes | None = None
 _SERVICES = int((Conformance.GET | Conformance.SET | Conformance.ACTION) & SERVER_CONFORMANCE)
 
 
+@functools.lru_cache(maxsize=64)
+def _negotiated_block(proposed: int) -> Conformance:
+    """The conformance block an association gets for a client's proposal (a head end proposes
+    the same every time: the flag arithmetic is done once)."""
+    return Conformance(proposed) & SERVER_CONFORMANCE
+
+
 def _initiate_error(req: A.InitiateRequest) -> int | None:
     """The InitiateError of a request we cannot serve (Green Book 9.4.2), or None."""
     if req.proposed_dlms_version_number < DLMS_VERSION:
         return A.InitiateError.DLMS_VERSION_TOO_LOW
-    if not req.proposed_conformance & _SERVICES:
+    if not int(req.proposed_conformance) & _SERVICES:
         return A.InitiateError.INCOMPATIBLE_CONFORMANCE
     if 0 < req.client_max_receive_pdu_size < 12:
         return A.InitiateError.PDU_SIZE_TOO_SHORT
