@@ -17,19 +17,8 @@ from meter.server import acse
                                          Conformance.GET])
 @pytest.mark.parametrize("pdu", [1024, 0xFFFF])
 def test_plain_aare_is_the_full_one(context: int, conformance: Conformance, pdu: int) -> None:
-    full = A.AARE(
-        application_context_name=context,
-        result=A.AssociationResult.ACCEPTED,
-        diagnostic_source=A.DiagnosticSource.ACSE_SERVICE_USER,
-        diagnostic=A.AcseServiceUser.NULL,
-        responding_ap_title=None,
-        responder_acse_requirements=False,
-        mechanism_name=None,
-        responding_authentication_value=None,
-        user_information=A.InitiateResponse(negotiated_conformance=conformance,
-                                            server_max_receive_pdu_size=pdu,
-                                            negotiated_dlms_version_number=acse.DLMS_VERSION).to_bytes(),
-    )
+    initiate = A.InitiateResponse(conformance, pdu, None, acse.DLMS_VERSION).to_bytes()
+    full = A.AARE(context, 0, 1, 0, None, False, None, None, initiate)  # accepted, by the user, null
     made = acse._accepted_plain(context, conformance, pdu)
     assert made == full.to_bytes()
     assert A.decode_apdu(made) == full
