@@ -336,17 +336,17 @@ def _accepted_plain(context: int, conformance: Conformance, max_receive_pdu: int
     """The AARE accepting an association without HLS or security: the same few bytes for every
     public or LLS session of a head end (one per context, negotiated block and PDU size), so
     neither it nor its InitiateResponse is built again for each (a HES sweep's per-read cost)."""
-    return _encoded(A.AARE(
+    return A.AARE(
         application_context_name=context,
         result=A.AssociationResult.ACCEPTED,
         diagnostic_source=A.DiagnosticSource.ACSE_SERVICE_USER,
         diagnostic=A.AcseServiceUser.NULL,
-        user_information=seal_initiate(A.InitiateResponse(
+        user_information=A.InitiateResponse(
             negotiated_conformance=conformance,
             server_max_receive_pdu_size=max_receive_pdu,
             negotiated_dlms_version_number=DLMS_VERSION,
-        ), None, None),
-    ))
+        ).to_bytes(),
+    ).to_bytes()
 
 
 def _reject(context: int, diagnostic: int, user_information: bytes | None = None) -> bytes:
