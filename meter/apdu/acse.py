@@ -217,21 +217,41 @@ class AARQ(Apdu):
 
     @classmethod
     def decode_body(cls, r: Reader, tag: int) -> AARQ:
-        f = _fields(r)
-        if _c(1) not in f:
-            raise DecodeError("AARQ without application-context-name")
-        return cls(
-            application_context_name=_context_name(f[_c(1)]),
-            calling_ap_title=_opt(f, _c(6), _inner, "calling-AP-title"),
-            calling_ae_qualifier=_opt(f, _c(7), _inner, "calling-AE-qualifier"),
-            sender_acse_requirements=_p(10) in f and _acse_requirements(f[_p(10)]),
-            mechanism_name=_opt_mechanism(f, _p(11)),
-            calling_authentication_value=_opt(f, _c(12), _inner, "authentication-value"),
-            user_information=_opt(f, _USER_INFO, lambda v, _: _user_information(v), ""),
-            protocol_version=f.get(_p(0)),
-            called_ap_title=_opt(f, _c(2), _inner, "called-AP-title"),
-            called_ae_qualifier=_opt(f, _c(3), _inner, "called-AE-qualifier"),
-        )
+        contents = r.sized()
+        if len(contents) > _MEMO_AARQ_MAX:
+            return _aarq(contents)
+        return _memo_aarq(contents)
+
+
+#: AARQ contents up to this many octets are decoded once each (see _memo_aarq); longer ones
+#: (certificates, long user-information) every time, so the memo holds at most a few KiB.
+_MEMO_AARQ_MAX = 256
+
+
+def _aarq(contents: bytes) -> AARQ:
+    f = dict(ber.iter_tlv(contents))
+    if _c(1) not in f:
+        raise DecodeError("AARQ without application-context-name")
+    return AARQ(
+        application_context_name=_context_name(f[_c(1)]),
+        calling_ap_title=_opt(f, _c(6), _inner, "calling-AP-title"),
+        calling_ae_qualifier=_opt(f, _c(7), _inner, "calling-AE-qualifier"),
+        sender_acse_requirements=_p(10) in f and _acse_requirements(f[_p(10)]),
+        mechanism_name=_opt_mechanism(f, _p(11)),
+        calling_authentication_value=_opt(f, _c(12), _inner, "authentication-value"),
+        user_information=_opt(f, _USER_INFO, lambda v, _: _user_information(v), ""),
+        protocol_version=f.get(_p(0)),
+        called_ap_title=_opt(f, _c(2), _inner, "called-AP-title"),
+        called_ae_qualifier=_opt(f, _c(3), _inner, "called-AE-qualifier"),
+    )
+
+
+#: A head end sends every meter of a fleet the same AARQ (a public or LLS client's carries no
+#: challenge): an AARQ is immutable and made from its contents alone, so the last few are kept
+#: and each is decoded once (a per-read cost of a HES sweep). An HLS client's fresh challenge
+#: makes every AARQ new: it only replaces the least recently used. A bad one raises and is
+#: not kept.
+_memo_aarq = functools.lru_cache(maxsize=32)(_aarq)
 
 
 @dataclass(frozen=True, slots=True)

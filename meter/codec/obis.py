@@ -42,6 +42,11 @@ class Obis:
             if not 0 <= v <= 255:
                 raise EncodeError(f"OBIS value group out of range: {v}")
         object.__setattr__(self, "_hash", hash((self.a, self.b, self.c, self.d, self.e, self.f)))
+        # The first instance of a code is the known one (meter/cosem/names.py's, made at
+        # import), which parse and from_bytes give back: a named code then finds its object
+        # in a directory keyed by the parsed profile on identity, not by comparing six groups.
+        if len(_KNOWN) < _MAX_KNOWN:
+            _KNOWN.setdefault(bytes((self.a, self.b, self.c, self.d, self.e, self.f)), self)
 
     def __hash__(self) -> int:
         return self._hash

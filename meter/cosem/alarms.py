@@ -74,8 +74,11 @@ class AlarmRegister(Data):
     def raise_bits(self, bits: int) -> bool:
         """Set ``bits``; True if one was not set yet."""
         old = self.flags
-        self.store("value", DoubleLongUnsigned(old | (bits & _MAX)))
-        return old | bits != old
+        new = old | (bits & _MAX)
+        if new == old:
+            return False  # already up (every session after a HES's first): nothing to store
+        self.store("value", DoubleLongUnsigned(new))
+        return True
 
     @on_set("value")
     def write_value(self, value: AxdrData, ctx: Context) -> None:

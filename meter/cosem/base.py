@@ -170,6 +170,8 @@ class Context:
 
     def internal(self) -> Context:
         """The same world, without the requesting association (for captures by an object)."""
+        if self.association is None:
+            return self  # a device-internal context already (every logged event's capture)
         return Context(self.directory, None, self.log_event, self.changed, self.persist)
 
 

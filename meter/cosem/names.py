@@ -6,6 +6,8 @@ Source: Blue Book OBIS list [GX-PY OBISCodes.txt], IDIS logbooks [CNX] (shared/d
 
 from __future__ import annotations
 
+import functools
+
 from meter.codec.obis import Obis
 
 CLOCK = Obis(0, 0, 1, 0, 0, 255)
@@ -32,9 +34,10 @@ POWER_QUALITY_LOG = Obis(0, 0, 99, 98, 4, 255)
 COMMUNICATION_LOG = Obis(0, 0, 99, 98, 5, 255)
 
 
+@functools.lru_cache(maxsize=16)  # asked at every logged event; a profile has a few logs
 def last_event_code(log: Obis) -> Obis:
     """The "last event code" data object that shadows event log ``log``."""
-    return Obis(0, 0, 96, 11, log.e, 255)
+    return Obis.from_bytes(bytes((0, 0, 96, 11, log.e, 255)))  # the profile's own instance
 
 
 #: Active firmware identifier and signature (Blue Book OBIS 1.0.0.2.0/8.255): Image transfer

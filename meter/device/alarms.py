@@ -52,9 +52,11 @@ class Alarms:
         """The monitors take in the values the meter starts with (restored ones)."""
         self.monitors.check(self._context())
 
-    def logged(self, event: LogEvent) -> None:
-        """``event`` was written to its log: count it, raise its alarm."""
-        ctx = self._context()
+    def logged(self, event: LogEvent, ctx: Context | None = None) -> None:
+        """``event`` was written to its log (in ``ctx``, the device-internal context of its
+        entry; made here without one): count it, raise its alarm."""
+        if ctx is None:
+            ctx = self._context()
         counters = self._counting.get(event)
         if counters is None:
             counters = self._counting[event] = self._counters_of(event)
@@ -62,7 +64,7 @@ class Alarms:
             counter.count()
             ctx.changed(counter)
         if event not in RAISED_AT_ONSET:
-            self.alarm(event)
+            self._raise(event, ctx, True)
 
     def _counters_of(self, event: LogEvent) -> list[EventCounter]:
         return [c for c in self._counters if c.counts(event)]
@@ -84,7 +86,9 @@ class Alarms:
     def alarm(self, event: LogEvent, look: bool = True) -> None:
         """Raise ``event``'s alarm bits (descriptor, filtered register), then (``look``) let the
         monitors look."""
-        ctx = self._context()
+        self._raise(event, self._context(), look)
+
+    def _raise(self, event: LogEvent, ctx: Context, look: bool) -> None:
         raised = False
         registers = self._raising.get(event)
         if registers is None:
@@ -101,9 +105,10 @@ class Alarms:
                 ctx.changed(register)
                 raised = True
             # Bits already up (the same alarm again, every session of a HES): nothing changed.
-            log.log(logging.INFO if latched or set_now else logging.DEBUG,
-                    "alarm %s: bits %08X of %s (filter %08X)", event.name, bits,
-                    register.logical_name, mask)
+            level = logging.INFO if latched or set_now else logging.DEBUG
+            if log.isEnabledFor(level):
+                log.log(level, "alarm %s: bits %08X of %s (filter %08X)", event.name, bits,
+                        register.logical_name, mask)
         if raised and look:
             self.monitors.check(ctx)
 

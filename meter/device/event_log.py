@@ -45,7 +45,8 @@ class EventLog:
         self.amr = AmrStatus()
         self.security_failures = 0
         #: Every logged event goes on here (the device's alarms: counters and alarm bits).
-        self.on_logged: Callable[[LogEvent], None] = lambda event: None
+        #: It is given the context the entry was made in.
+        self.on_logged: Callable[[LogEvent, Context], None] = lambda event, ctx: None
         amr = directory.get(AMR_PROFILE_STATUS)
         if amr is not None:
             clock = directory.clock
@@ -67,8 +68,9 @@ class EventLog:
         self.amr.event(event)
         if self.amr.pending != pending:
             self._snapshot_due()
-        log.log(level, "event %d (%s) in %s", event, event.name, event.log)
-        self.on_logged(event)
+        if log.isEnabledFor(level):  # (a session's record is DEBUG: its name not looked up)
+            log.log(level, "event %d (%s) in %s", event, event.name, event.log)
+        self.on_logged(event, ctx)
 
     def written_by(self, event: LogEvent) -> list[CosemObject]:
         """The objects logging ``event`` may write (its log's last-event-code object), its

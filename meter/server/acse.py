@@ -251,7 +251,7 @@ class Acse:
                     return _reject(policy.context, A.AcseServiceUser.CALLING_AP_TITLE_NOT_RECOGNIZED), None
                 stoc = env.random_bytes(16 if policy.mechanism == MechanismName.HIGH_GMAC else 32)
 
-        conformance = Conformance(initiate.proposed_conformance) & SERVER_CONFORMANCE
+        conformance = _negotiated_block(initiate.proposed_conformance)
         client_max = initiate.client_max_receive_pdu_size or MAX_APDU  # 0: no limit
         max_send = min(client_max, MAX_APDU)
         overhead = response_overhead(security.suite) if security is not None else 0
@@ -269,6 +269,10 @@ class Acse:
         cosem.client_sap, cosem.server_sap = client_sap, env.server_sap
         assoc.move(Outcome.CHALLENGED if stoc is not None else Outcome.ACCEPTED)
 
+        log.info("client %d: association %s %s", client_sap, policy.name,
+                 "pending HLS" if stoc is not None else "established")
+        if stoc is None and security is None:
+            return _accepted_plain(policy.context, conformance, env.max_receive_pdu), assoc
         response = seal_initiate(A.InitiateResponse(
             negotiated_conformance=conformance,
             server_max_receive_pdu_size=env.max_receive_pdu,
@@ -288,8 +292,6 @@ class Acse:
             responding_authentication_value=stoc,
             user_information=response,
         )
-        log.info("client %d: association %s %s", client_sap, policy.name,
-                 "pending HLS" if stoc is not None else "established")
         return _encoded(aare), assoc
 
     def release(self, client_sap: int, assoc: Association | None, rlrq: A.RLRQ) -> bytes:
@@ -329,6 +331,24 @@ def _encoded(aare: A.AARE) -> bytes:
     return aare.to_bytes()
 
 
+@functools.lru_cache(maxsize=32)
+def _accepted_plain(context: int, conformance: Conformance, max_receive_pdu: int) -> bytes:
+    """The AARE accepting an association without HLS or security: the same few bytes for every
+    public or LLS session of a head end (one per context, negotiated block and PDU size), so
+    neither it nor its InitiateResponse is built again for each (a HES sweep's per-read cost)."""
+    return A.AARE(
+        application_context_name=context,
+        result=A.AssociationResult.ACCEPTED,
+        diagnostic_source=A.DiagnosticSource.ACSE_SERVICE_USER,
+        diagnostic=A.AcseServiceUser.NULL,
+        user_information=A.InitiateResponse(
+            negotiated_conformance=conformance,
+            server_max_receive_pdu_size=max_receive_pdu,
+            negotiated_dlms_version_number=DLMS_VERSION,
+        ).to_bytes(),
+    ).to_bytes()
+
+
 def _reject(context: int, diagnostic: int, user_information: bytes | None = None) -> bytes:
     log.info("AARQ rejected: diagnostic %s", diagnostic)
     return _encoded(A.AARE(
@@ -348,11 +368,18 @@ def _reject(context: int, diagnostic: int, user_information: bytes | None = None
 _SERVICES = int((Conformance.GET | Conformance.SET | Conformance.ACTION) & SERVER_CONFORMANCE)
 
 
+@functools.lru_cache(maxsize=64)
+def _negotiated_block(proposed: int) -> Conformance:
+    """The conformance block an association gets for a client's proposal (a head end proposes
+    the same every time: the flag arithmetic is done once)."""
+    return Conformance(proposed) & SERVER_CONFORMANCE
+
+
 def _initiate_error(req: A.InitiateRequest) -> int | None:
     """The InitiateError of a request we cannot serve (Green Book 9.4.2), or None."""
     if req.proposed_dlms_version_number < DLMS_VERSION:
         return A.InitiateError.DLMS_VERSION_TOO_LOW
-    if not req.proposed_conformance & _SERVICES:
+    if not int(req.proposed_conformance) & _SERVICES:
         return A.InitiateError.INCOMPATIBLE_CONFORMANCE
     if 0 < req.client_max_receive_pdu_size < 12:
         return A.InitiateError.PDU_SIZE_TOO_SHORT

@@ -82,11 +82,21 @@ def response_overhead(suite: int) -> int:
     return GENERAL_OVERHEAD + signing.overhead(suite)
 
 
+#: A head end's plain InitiateRequest is the same in every AARQ it sends (nothing fresh in it),
+#: so the last few are decoded once each, like the AARQ around them (apdu/acse.py _memo_aarq);
+#: a ciphered one (a new invocation counter each time) and a long one are not kept.
+_plain_initiate = functools.lru_cache(maxsize=32)(A.decode_apdu)
+_PLAIN_INITIATE_MAX = 64
+
+
 def open_initiate(user_information: bytes, security: SecurityContext | None, title: bytes | None,
                   ciphered: bool) -> tuple[A.InitiateRequest, Envelope | None]:
     """The xDLMS InitiateRequest of an AARQ or RLRQ, out of its envelope in a ciphered context.
     Raises SecurityError (ReplayError) or DecodeError."""
-    apdu = A.decode_apdu(user_information)
+    if 0 < len(user_information) <= _PLAIN_INITIATE_MAX and user_information[0] == A.InitiateRequest.TAG:
+        apdu = _plain_initiate(user_information)
+    else:
+        apdu = A.decode_apdu(user_information)
     envelope = None
     if isinstance(apdu, CIPHERED):
         if security is None:

@@ -86,3 +86,14 @@ def test_a_qos_threshold_takes_its_own_type_and_tells_the_meter() -> None:
     with pytest.raises(AccessError):
         t.set(2, axdr.Float32(180.0), ctx)
     assert written == [pytest.approx(180.0)] and t.int_value("value") == 1800
+
+
+def test_raising_bits_already_up_stores_nothing() -> None:
+    """Every session after a head end's first raises the same bit again: the register keeps
+    the value object it holds (no write, nothing for the store)."""
+    reg = AlarmRegister(ALARM)
+    assert reg.raise_bits(0b0100)
+    held = reg.value("value")
+    assert not reg.raise_bits(0b0100) and not reg.raise_bits(0)
+    assert reg.value("value") is held and reg.flags == 0b0100
+    assert reg.raise_bits(0b0001) and reg.flags == 0b0101
