@@ -269,9 +269,8 @@ class Acse:
         cosem.client_sap, cosem.server_sap = client_sap, env.server_sap
         assoc.move(Outcome.CHALLENGED if stoc is not None else Outcome.ACCEPTED)
 
-        log.info("client %d: association %s %s", client_sap, policy.name,
-                 "pending HLS" if stoc is not None else "established")
         if stoc is None and security is None:
+            log.info("client %d: association %s established", client_sap, policy.name)
             return _accepted_plain(policy.context, conformance, env.max_receive_pdu), assoc
         response = seal_initiate(A.InitiateResponse(
             negotiated_conformance=conformance,
@@ -292,6 +291,8 @@ class Acse:
             responding_authentication_value=stoc,
             user_information=response,
         )
+        log.info("client %d: association %s %s", client_sap, policy.name,
+                 "pending HLS" if stoc is not None else "established")
         return _encoded(aare), assoc
 
     def release(self, client_sap: int, assoc: Association | None, rlrq: A.RLRQ) -> bytes:
