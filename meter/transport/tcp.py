@@ -75,7 +75,7 @@ class ListenerHooks(Protocol):
 class _StackProtocol(asyncio.Protocol):
     """One TCP connection: bytes into its own stack, replies back out."""
 
-    def __init__(self, stack_factory: StackFactory, clock: Clock | None, label: str,
+    def __init__(self, stack_factory: StackFactory, clock: Clock, label: str,
                  limits: ConnectionLimits, hooks: ListenerHooks | None = None,
                  capture: Capture | None = None, faults: LinkFaults | None = None,
                  framing: Framing = Framing.WRAPPER, level: int = logging.INFO) -> None:
@@ -138,7 +138,7 @@ class _StackProtocol(asyncio.Protocol):
         try:
             self._session = StackSession(
                 self._factory,
-                self._clock or WireClock(loop),  # start_tcp_server gives its listener's one
+                self._clock,  # the listener's (start_tcp_server), one for all its connections
                 loop,
                 write,
                 self._close_transport,
